@@ -1,0 +1,25 @@
+// `flowvis <command>`: one subcommand per stage of the data path.
+import { Command, CommanderError } from 'commander';
+
+export function buildProgram(): Command {
+  const program = new Command('flowvis')
+    .description('Network flow visibility for Kubernetes clusters')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)');
+  return program;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(`flowvis: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

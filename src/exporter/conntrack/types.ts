@@ -1,0 +1,54 @@
+// The seam between the kernel and the connection store: every conntrack source
+// (ctnetlink dump, ctnetlink events, a test fake) produces ConntrackEntry values.
+
+/** One direction of a conntrack entry (CTA_TUPLE_ORIG or CTA_TUPLE_REPLY). */
+export interface ConntrackTuple {
+  sourceAddress: string;
+  destinationAddress: string;
+  sourcePort: number;
+  destinationPort: number;
+}
+
+export interface ConntrackEntry {
+  /** CTA_ID: the kernel's id for this entry. */
+  id: number;
+  ipVersion: 4 | 6;
+  protocol: number;
+  zone: number;
+  mark: number;
+  /** CTA_STATUS bits (IPS_*). */
+  status: number;
+  /** CTA_LABELS, or null when the entry has none. */
+  labels: Uint8Array | null;
+  original: ConntrackTuple;
+  reply: ConntrackTuple;
+  /** CTA_COUNTERS_ORIG / CTA_COUNTERS_REPLY (0 when nf_conntrack_acct is off). */
+  originalPackets: number;
+  originalBytes: number;
+  replyPackets: number;
+  replyBytes: number;
+  /** The conntrack TCP state name (SYN_SENT, ESTABLISHED, TIME_WAIT, ...); '' for other protocols. */
+  tcpState: string;
+  /** CTA_TIMESTAMP start and stop in ms since the Unix epoch (0 when nf_conntrack_timestamp is off). */
+  startMs: number;
+  stopMs: number;
+}
+
+export type ConntrackEventType = 'new' | 'update' | 'destroy';
+
+export interface ConntrackEvent {
+  type: ConntrackEventType;
+  entry: ConntrackEntry;
+}
+
+/** A source of conntrack entries: a full dump each poll, plus events between polls. */
+export interface ConntrackDumper {
+  /** Dumps the whole table (IPv4 and IPv6), filtered by zone when one is set. */
+  dump(): Promise<ConntrackEntry[]>;
+  /**
+   * Subscribes to NEW/UPDATE/DESTROY events. `onOverflow` is called when the kernel
+   * reports ENOBUFS (events lost; the next dump repairs the store). Returns unsubscribe.
+   */
+  subscribe(onEvent: (event: ConntrackEvent) => void, onOverflow: () => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,127 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { IpfixDeframer, FramingError } from '../../../src/ipfix/deframer.js';
+
+/** A framed message: a 16-byte IPFIX header followed by `bodyLength` bytes numbered from `seed`. */
+function message(bodyLength: number, seed: number): Buffer {
+  const buf = Buffer.alloc(16 + bodyLength);
+  buf.writeUInt16BE(10, 0);
+  buf.writeUInt16BE(buf.length, 2);
+  buf.writeUInt32BE(1_700_000_000, 4);
+  buf.writeUInt32BE(seed, 8);
+  buf.writeUInt32BE(7, 12);
+  for (let i = 0; i < bodyLength; i++) buf[16 + i] = (seed + i) & 0xff;
+  return buf;
+}
+
+const messages = [message(0, 1), message(3, 2), message(40, 3), message(1, 4), message(300, 5), message(0, 6)];
+const stream = Buffer.concat(messages);
+
+function feed(chunks: Buffer[]): Buffer[] {
+  const d = new IpfixDeframer();
+  const out: Buffer[] = [];
+  for (const c of chunks) d.push(c, (m) => out.push(Buffer.from(m)));
+  assert.equal(d.bufferedBytes, 0, 'nothing left over at the end of the stream');
+  return out;
+}
+
+/** Deterministic PRNG (mulberry32) so random chunkings repeat run to run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('yields every message when the stream arrives in one chunk', () => {
+  assert.deepEqual(feed([stream]), messages);
+});
+
+test('yields every message when the stream is split in two at every byte', () => {
+  for (let cut = 0; cut <= stream.length; cut++) {
+    assert.deepEqual(feed([stream.subarray(0, cut), stream.subarray(cut)]), messages, `split at ${cut}`);
+  }
+});
+
+test('yields every message when the stream arrives one byte at a time', () => {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < stream.length; i++) chunks.push(stream.subarray(i, i + 1));
+  assert.deepEqual(feed(chunks), messages);
+});
+
+test('yields every message under 500 random chunkings, including empty chunks', () => {
+  const rnd = prng(42);
+  for (let round = 0; round < 500; round++) {
+    const chunks: Buffer[] = [];
+    let off = 0;
+    while (off < stream.length) {
+      const len = Math.floor(rnd() * 40);
+      chunks.push(stream.subarray(off, off + len));
+      off += len;
+    }
+    assert.deepEqual(feed(chunks), messages, `round ${round}`);
+  }
+});
+
+test('hands out a message that lies inside one chunk as a view, without copying', () => {
+  const d = new IpfixDeframer();
+  const views: Buffer[] = [];
+  d.push(stream, (m) => views.push(m));
+  assert.equal(views.length, messages.length);
+  for (const v of views) assert.equal(v.buffer, stream.buffer);
+});
+
+test('copies a straddling message once into a buffer of exactly its length', () => {
+  const d = new IpfixDeframer();
+  const seen: Buffer[] = [];
+  const big = message(300, 9);
+  d.push(big.subarray(0, 100), (m) => seen.push(m));
+  assert.equal(seen.length, 0);
+  assert.equal(d.bufferedBytes, 100);
+  d.push(big.subarray(100), (m) => seen.push(m));
+  assert.equal(seen.length, 1);
+  assert.notEqual(seen[0].buffer, big.buffer);
+  assert.equal(seen[0].length, big.length);
+  assert.deepEqual(seen[0], big);
+});
+
+test('accepts Uint8Array chunks as well as Buffers', () => {
+  const d = new IpfixDeframer();
+  const out: Buffer[] = [];
+  const u8 = new Uint8Array(stream.buffer, stream.byteOffset, stream.length);
+  d.push(u8.subarray(0, 10), (m) => out.push(Buffer.from(m)));
+  d.push(u8.subarray(10), (m) => out.push(Buffer.from(m)));
+  assert.deepEqual(out, messages);
+});
+
+const badFraming: { name: string; bytes: Buffer; code: string }[] = [
+  { name: 'NetFlow v9 header', bytes: Buffer.from([0, 9, 0, 20, ...new Array(16).fill(0)]), code: 'IPFIX_ERR_BAD_VERSION' },
+  { name: 'a TLS ClientHello sent to a TCP port', bytes: Buffer.from([0x16, 0x03, 0x01, 0x00, 0x20, ...new Array(32).fill(0)]), code: 'IPFIX_ERR_BAD_VERSION' },
+  { name: 'length 0', bytes: Buffer.from([0, 10, 0, 0]), code: 'IPFIX_ERR_BAD_LENGTH' },
+  { name: 'length 15', bytes: Buffer.from([0, 10, 0, 15, ...new Array(11).fill(0)]), code: 'IPFIX_ERR_BAD_LENGTH' },
+];
+
+for (const c of badFraming) {
+  test(`closes the stream on bad framing: ${c.name}, whole or split at every byte`, () => {
+    for (let cut = 0; cut <= c.bytes.length; cut++) {
+      const d = new IpfixDeframer();
+      const out: Buffer[] = [];
+      const good = message(2, 1);
+      d.push(good, (m) => out.push(m));
+      const bytes = Buffer.concat([c.bytes, message(0, 2)]);
+      assert.throws(
+        () => {
+          d.push(bytes.subarray(0, cut), (m) => out.push(m));
+          d.push(bytes.subarray(cut), (m) => out.push(m));
+        },
+        (err: unknown) => err instanceof FramingError && err.code === c.code && /stream offset 18/.test(err.message),
+      );
+      assert.equal(out.length, 1, 'only the good message before the bad one was yielded');
+      assert.throws(() => d.push(message(0, 3), () => assert.fail('no message after failure')), { code: c.code });
+    }
+  });
+}

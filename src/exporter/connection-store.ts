@@ -1,0 +1,373 @@
+// The connection store: every conntrack connection the exporter tracks, keyed by its
+// original 5-tuple plus zone, with the counters last seen and the counters last exported.
+// A min-heap of deadlines decides what is exported when:
+//
+//   live ──(activeTimeout since last export)──▶ export reason 2, stays live
+//   live ──(idleTimeout without counter change)──▶ export reason 1, becomes idle
+//   idle ──(counters change)──▶ live again
+//   live/idle ──(DESTROY event, vanished from a dump, TCP TIME_WAIT/CLOSE, IPS_DYING)──▶ ending
+//   ending ──(next expire)──▶ export reason 3, then removed (or kept as a tombstone while
+//                            the kernel still lists it, so a TIME_WAIT entry is not re-exported)
+//   any ──(store full, room needed)──▶ export reason 5 (tombstones and idle ones go first)
+//   any ──(shutdown)──▶ export reason 4
+//
+// The heap is lazy: activity only moves the idle deadline later, so an update does not touch
+// the heap; when an item comes out early its true deadline is recomputed and it goes back in.
+// Time comes from the injected Clock only.
+import type { Clock } from '../util/clock.js';
+import { FlowEndReason } from '../flow/record.js';
+import type { ConntrackEntry, ConntrackEvent } from './conntrack/types.js';
+import { DeadlineHeap } from './deadline-heap.js';
+
+/** IPS_DYING (include/uapi/linux/netfilter/nf_conntrack_common.h): the entry is being removed. */
+export const IPS_DYING = 1 << 9;
+
+/** TCP states after which a connection carries no more data. */
+const CLOSED_TCP_STATES: ReadonlySet<string> = new Set(['TIME_WAIT', 'CLOSE']);
+
+export interface ConnectionStoreOptions {
+  activeTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** Most connections (tombstones included) kept at once; beyond it, one is evicted. */
+  maxConnections: number;
+  clock: Clock;
+}
+
+/** What the store hands out for one export: the last seen entry, counters, deltas and times. */
+export interface ConnectionExport {
+  readonly entry: ConntrackEntry;
+  readonly flowStartMs: number;
+  readonly flowEndMs: number;
+  readonly flowEndReason: FlowEndReason;
+  readonly packetTotalCount: number;
+  readonly octetTotalCount: number;
+  readonly reversePacketTotalCount: number;
+  readonly reverseOctetTotalCount: number;
+  readonly packetDeltaCount: number;
+  readonly octetDeltaCount: number;
+  readonly reversePacketDeltaCount: number;
+  readonly reverseOctetDeltaCount: number;
+}
+
+export interface ConnectionStoreStats {
+  /** Connections in the store now, tombstones included. */
+  connections: number;
+  /** Connections evicted for lack of room and exported with flowEndReason 5. */
+  evictions: number;
+  /** Entries that could not be used (bad tuple or counters); they are skipped, not stored. */
+  badEntries: number;
+  /** Connections that ended (DESTROY, vanished, TCP closed). */
+  ended: number;
+  /** Connections seen for the first time. */
+  created: number;
+}
+
+type State = 'live' | 'idle' | 'ending' | 'done';
+
+class Connection {
+  deadline = 0;
+  heapIndex = -1;
+  state: State = 'live';
+  /** The kernel still lists it (false once DESTROY was seen or it vanished from a dump). */
+  present = true;
+  lastSeenGeneration = 0;
+  /** When an event last touched it; a dump that started before that cannot prove it gone. */
+  lastEventMs = -Infinity;
+  endMs = 0;
+  packets = 0;
+  bytes = 0;
+  reversePackets = 0;
+  reverseBytes = 0;
+  exportedPackets = 0;
+  exportedBytes = 0;
+  exportedReversePackets = 0;
+  exportedReverseBytes = 0;
+
+  constructor(
+    readonly key: string,
+    public entry: ConntrackEntry,
+    readonly firstSeenMs: number,
+    public lastActivityMs: number,
+    public lastExportMs: number,
+  ) {}
+}
+
+export function connectionKey(e: ConntrackEntry): string {
+  const o = e.original;
+  return `${e.zone}/${e.protocol}/${o.sourceAddress}/${o.sourcePort}/${o.destinationAddress}/${o.destinationPort}`;
+}
+
+function isPort(n: number): boolean {
+  return Number.isInteger(n) && n >= 0 && n <= 65535;
+}
+
+function isCounter(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
+}
+
+/** Why an entry cannot be stored, or '' when it can. */
+export function entryProblem(e: ConntrackEntry): string {
+  if (e.ipVersion !== 4 && e.ipVersion !== 6) return `ipVersion ${String(e.ipVersion)} is not 4 or 6`;
+  if (!Number.isInteger(e.protocol) || e.protocol < 0 || e.protocol > 255) return `protocol ${e.protocol} is not 0-255`;
+  const o = e.original;
+  const r = e.reply;
+  if (!o || !r) return 'a tuple is missing';
+  if (!o.sourceAddress || !o.destinationAddress || !r.sourceAddress || !r.destinationAddress) return 'an address is empty';
+  if (!isPort(o.sourcePort) || !isPort(o.destinationPort) || !isPort(r.sourcePort) || !isPort(r.destinationPort)) {
+    return 'a port is not 0-65535';
+  }
+  if (!isCounter(e.originalPackets) || !isCounter(e.originalBytes) || !isCounter(e.replyPackets) || !isCounter(e.replyBytes)) {
+    return 'a counter is not a non-negative safe integer';
+  }
+  return '';
+}
+
+function isClosed(e: ConntrackEntry): boolean {
+  return CLOSED_TCP_STATES.has(e.tcpState) || (e.status & IPS_DYING) !== 0;
+}
+
+export class ConnectionStore {
+  private readonly byKey = new Map<string, Connection>();
+  private readonly heap = new DeadlineHeap<Connection>();
+  /** Exported idle connections, oldest first: the cheapest to evict (nothing unexported). */
+  private readonly idle = new Set<Connection>();
+  /** Ended and exported, but still listed by the kernel; oldest first. */
+  private readonly tombstones = new Set<Connection>();
+  /** Exports that could not wait for expire(): evictions and replaced connections. */
+  private outbox: ConnectionExport[] = [];
+  private generation = 0;
+  private readonly opts: ConnectionStoreOptions;
+  private readonly counts = { evictions: 0, badEntries: 0, ended: 0, created: 0 };
+
+  constructor(opts: ConnectionStoreOptions) {
+    if (!(opts.activeTimeoutMs > 0) || !(opts.idleTimeoutMs > 0)) throw new RangeError('ConnectionStore: timeouts must be > 0');
+    if (!Number.isInteger(opts.maxConnections) || opts.maxConnections < 1) throw new RangeError('ConnectionStore: maxConnections must be >= 1');
+    this.opts = opts;
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  stats(): ConnectionStoreStats {
+    return { connections: this.byKey.size, ...this.counts };
+  }
+
+  /**
+   * Applies one full dump of the table. `startedMs` is when the dump request was sent:
+   * connections the dump does not list are ended, unless an event touched them after that.
+   */
+  applyDump(entries: readonly ConntrackEntry[], startedMs: number): void {
+    const now = this.opts.clock.now();
+    const gen = ++this.generation;
+    for (const e of entries) {
+      const conn = this.upsert(e, now);
+      if (conn) conn.lastSeenGeneration = gen;
+    }
+    for (const conn of this.byKey.values()) {
+      if (conn.lastSeenGeneration === gen || conn.lastEventMs >= startedMs) continue;
+      conn.present = false;
+      if (conn.state === 'done') this.forget(conn);
+      else if (conn.state !== 'ending') this.markEnded(conn, now);
+    }
+  }
+
+  /** Applies one NEW / UPDATE / DESTROY event. */
+  applyEvent(event: ConntrackEvent): void {
+    const now = this.opts.clock.now();
+    const conn = this.upsert(event.entry, now);
+    if (!conn) return;
+    conn.lastEventMs = now;
+    if (event.type !== 'destroy') return;
+    conn.present = false;
+    if (conn.state === 'done') this.forget(conn);
+    else if (conn.state !== 'ending') this.markEnded(conn, event.entry.stopMs > 0 ? event.entry.stopMs : now);
+  }
+
+  /** Everything due now: evictions so far, then connections whose deadline has passed. */
+  expire(): ConnectionExport[] {
+    const now = this.opts.clock.now();
+    const out = this.outbox;
+    this.outbox = [];
+    const { activeTimeoutMs, idleTimeoutMs } = this.opts;
+    for (let top = this.heap.peek(); top !== undefined && top.deadline <= now; top = this.heap.peek()) {
+      if (top.state === 'ending') {
+        this.heap.pop();
+        out.push(this.snapshot(top, FlowEndReason.endOfFlow, top.endMs));
+        this.retire(top);
+        continue;
+      }
+      const idleAt = top.lastActivityMs + idleTimeoutMs;
+      const activeAt = top.lastExportMs + activeTimeoutMs;
+      const due = Math.min(idleAt, activeAt);
+      if (due > now) {
+        this.heap.schedule(top, due);
+        continue;
+      }
+      this.heap.pop();
+      if (idleAt <= now) {
+        out.push(this.snapshot(top, FlowEndReason.idleTimeout, top.lastActivityMs));
+        top.lastExportMs = now;
+        top.state = 'idle';
+        this.idle.add(top);
+      } else {
+        out.push(this.snapshot(top, FlowEndReason.activeTimeout, top.lastActivityMs));
+        top.lastExportMs = now;
+        this.heap.schedule(top, Math.min(idleAt, now + activeTimeoutMs));
+      }
+    }
+    return out;
+  }
+
+  /** Shutdown: every connection not yet fully reported, with flowEndReason 4; empties the store. */
+  drainAll(): ConnectionExport[] {
+    const now = this.opts.clock.now();
+    const out = this.outbox;
+    this.outbox = [];
+    for (const conn of this.byKey.values()) {
+      if (conn.state === 'done') continue;
+      out.push(this.snapshot(conn, FlowEndReason.forcedEnd, conn.state === 'ending' ? conn.endMs : now));
+    }
+    this.byKey.clear();
+    this.heap.clear();
+    this.idle.clear();
+    this.tombstones.clear();
+    return out;
+  }
+
+  /** Deadline of the next due export, or Infinity; lets the loop sleep until then. */
+  nextDeadline(): number {
+    if (this.outbox.length > 0) return this.opts.clock.now();
+    return this.heap.peek()?.deadline ?? Infinity;
+  }
+
+  private upsert(e: ConntrackEntry, now: number): Connection | undefined {
+    if (entryProblem(e) !== '') {
+      this.counts.badEntries++;
+      return undefined;
+    }
+    const key = connectionKey(e);
+    let conn = this.byKey.get(key);
+    if (conn && this.isAnotherConnection(conn, e)) {
+      // The tuple was reused by a new kernel connection; the old one ended unseen.
+      if (conn.state !== 'done') {
+        if (conn.state !== 'ending') this.counts.ended++;
+        this.outbox.push(this.snapshot(conn, FlowEndReason.endOfFlow, conn.state === 'ending' ? conn.endMs : conn.lastActivityMs));
+      }
+      this.forget(conn);
+      conn = undefined;
+    }
+    if (!conn) {
+      if (this.byKey.size >= this.opts.maxConnections) this.evictOne();
+      conn = new Connection(key, e, now, now, now);
+      this.setCounters(conn, e);
+      this.byKey.set(key, conn);
+      this.counts.created++;
+      this.heap.schedule(conn, now + Math.min(this.opts.idleTimeoutMs, this.opts.activeTimeoutMs));
+      if (isClosed(e)) this.markEnded(conn, now);
+      return conn;
+    }
+    const tcpState = e.tcpState !== '' ? e.tcpState : conn.entry.tcpState;
+    conn.entry = e.tcpState === tcpState ? e : { ...e, tcpState };
+    if (conn.state === 'done') return conn;
+    if (this.setCounters(conn, e)) {
+      conn.lastActivityMs = now;
+      if (conn.state === 'idle') {
+        this.idle.delete(conn);
+        conn.state = 'live';
+        this.heap.schedule(conn, Math.min(now + this.opts.idleTimeoutMs, conn.lastExportMs + this.opts.activeTimeoutMs));
+      }
+    }
+    if (conn.state !== 'ending' && isClosed(conn.entry)) this.markEnded(conn, now);
+    return conn;
+  }
+
+  /** Counters only grow within one kernel connection; a zero (no accounting in an event) keeps the last. */
+  private setCounters(conn: Connection, e: ConntrackEntry): boolean {
+    let changed = false;
+    if (e.originalPackets > conn.packets) { conn.packets = e.originalPackets; changed = true; }
+    if (e.originalBytes > conn.bytes) { conn.bytes = e.originalBytes; changed = true; }
+    if (e.replyPackets > conn.reversePackets) { conn.reversePackets = e.replyPackets; changed = true; }
+    if (e.replyBytes > conn.reverseBytes) { conn.reverseBytes = e.replyBytes; changed = true; }
+    return changed;
+  }
+
+  private isAnotherConnection(conn: Connection, e: ConntrackEntry): boolean {
+    if (conn.entry.id !== 0 && e.id !== 0) return conn.entry.id !== e.id;
+    // Without kernel ids, a connection whose counters went back is a new one.
+    return (e.originalPackets > 0 && e.originalPackets < conn.packets) || (e.replyPackets > 0 && e.replyPackets < conn.reversePackets);
+  }
+
+  private markEnded(conn: Connection, endMs: number): void {
+    if (conn.state === 'idle') this.idle.delete(conn);
+    conn.state = 'ending';
+    conn.endMs = Math.max(endMs, conn.firstSeenMs);
+    this.counts.ended++;
+    this.heap.schedule(conn, this.opts.clock.now());
+  }
+
+  /** After the end-of-flow export: a tombstone while the kernel still lists it, else gone. */
+  private retire(conn: Connection): void {
+    if (conn.present) {
+      conn.state = 'done';
+      this.tombstones.add(conn);
+    } else {
+      this.forget(conn);
+    }
+  }
+
+  private forget(conn: Connection): void {
+    this.heap.remove(conn);
+    this.idle.delete(conn);
+    this.tombstones.delete(conn);
+    if (this.byKey.get(conn.key) === conn) this.byKey.delete(conn.key);
+  }
+
+  /** Makes room for one: a tombstone (nothing to report), else the oldest idle one, else the earliest deadline. */
+  private evictOne(): void {
+    const tomb = first(this.tombstones);
+    if (tomb) {
+      this.forget(tomb);
+      return;
+    }
+    const victim = first(this.idle) ?? this.heap.peek();
+    if (!victim) return;
+    if (victim.state === 'ending') {
+      this.outbox.push(this.snapshot(victim, FlowEndReason.endOfFlow, victim.endMs));
+    } else {
+      this.counts.evictions++;
+      this.outbox.push(this.snapshot(victim, FlowEndReason.lackOfResources, victim.lastActivityMs));
+    }
+    this.forget(victim);
+  }
+
+  /** Builds one export and moves the exported counters forward. */
+  private snapshot(conn: Connection, reason: FlowEndReason, endMs: number): ConnectionExport {
+    const e = conn.entry;
+    const flowStartMs = e.startMs > 0 ? e.startMs : conn.firstSeenMs;
+    const out: ConnectionExport = {
+      entry: e,
+      flowStartMs,
+      flowEndMs: Math.max(endMs, flowStartMs),
+      flowEndReason: reason,
+      packetTotalCount: conn.packets,
+      octetTotalCount: conn.bytes,
+      reversePacketTotalCount: conn.reversePackets,
+      reverseOctetTotalCount: conn.reverseBytes,
+      packetDeltaCount: conn.packets - conn.exportedPackets,
+      octetDeltaCount: conn.bytes - conn.exportedBytes,
+      reversePacketDeltaCount: conn.reversePackets - conn.exportedReversePackets,
+      reverseOctetDeltaCount: conn.reverseBytes - conn.exportedReverseBytes,
+    };
+    conn.exportedPackets = conn.packets;
+    conn.exportedBytes = conn.bytes;
+    conn.exportedReversePackets = conn.reversePackets;
+    conn.exportedReverseBytes = conn.reverseBytes;
+    return out;
+  }
+}
+
+function first<T>(set: Set<T>): T | undefined {
+  for (const v of set) return v;
+  return undefined;
+}

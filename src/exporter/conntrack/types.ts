@@ -32,6 +32,8 @@ export interface ConntrackEntry {
   /** CTA_TIMESTAMP start and stop in ms since the Unix epoch (0 when nf_conntrack_timestamp is off). */
   startMs: number;
   stopMs: number;
+  /** CTA_TIMEOUT: seconds until the kernel expires the entry; set by the ctnetlink parser. */
+  timeoutSeconds?: number;
 }
 
 export type ConntrackEventType = 'new' | 'update' | 'destroy';

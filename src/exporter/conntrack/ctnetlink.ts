@@ -1,0 +1,369 @@
+// The ctnetlink ConntrackDumper: full-table dumps (IPCTNL_MSG_CT_GET with NLM_F_DUMP, family
+// AF_UNSPEC = IPv4 and IPv6 in one dump) and NEW/UPDATE/DESTROY events, over NETLINK_NETFILTER
+// sockets from the `netlink` package. The message parsing is ours (parse.ts).
+//
+// Everything is per network namespace: the sockets see the conntrack table of the namespace
+// the process runs in. Dumps need CAP_NET_ADMIN there; events need it to join the groups.
+//
+// Events: the kernel attaches its event cache to a connection when it is created while a
+// listener exists (nf_conntrack_events = 2, the default) or always (= 1). A connection that
+// starts and ends between two dumps is then reported by its DESTROY event, with its final
+// counters (nf_conntrack_acct = 1) and stop timestamp (nf_conntrack_timestamp = 1).
+import { RawNetlinkSocket, type ErrnoException, type MessageInfo } from 'netlink';
+import type { ConntrackDumper, ConntrackEntry, ConntrackEvent } from './types.js';
+import { KernelSourceError } from './errors.js';
+import {
+  AF_UNSPEC, NETLINK_NETFILTER, NFNL_SUBSYS_CTNETLINK, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN,
+  NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST,
+  align4, buildNfnlRequest, checkedMessageLength, errnoName, hostU16, hostU32, readNlmsgError,
+} from './netlink.js';
+import { CTA_ZONE, IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_GET, IPCTNL_MSG_CT_NEW, parseConntrackEntry } from './parse.js';
+
+/** nfnetlink multicast groups (enum nfnetlink_groups). */
+export const NFNLGRP_CONNTRACK_NEW = 1;
+export const NFNLGRP_CONNTRACK_UPDATE = 2;
+export const NFNLGRP_CONNTRACK_DESTROY = 3;
+
+export interface CtnetlinkOptions {
+  /** Only entries of this conntrack zone (0-65535); null or absent for every zone. */
+  zone?: number | null;
+  /** A dump that has not ended (NLMSG_DONE) after this many ms fails with CTNL_ERR_DUMP_TIMEOUT. Default 30000. */
+  dumpTimeoutMs?: number;
+  /** SO_RCVBUF for the event socket, capped by net.core.rmem_max. Default 4 MiB. */
+  eventReceiveBufferBytes?: number;
+  /** Told about malformed messages (each is counted and skipped) and socket errors. */
+  onError?: (err: KernelSourceError) => void;
+}
+
+/** Counters for metrics; they only grow. */
+export interface CtnetlinkStats {
+  dumps: number;
+  dumpsFailed: number;
+  /** Dumps the kernel flagged NLM_F_DUMP_INTR: the table changed during the dump. */
+  dumpsInterrupted: number;
+  entriesDumped: number;
+  /** Entries of other zones, skipped by the zone filter. */
+  entriesOtherZone: number;
+  /** Messages dropped because they could not be parsed (dumps and events). */
+  malformed: number;
+  events: number;
+  /** ENOBUFS on the event socket: the kernel dropped events. The next dump repairs the store. */
+  eventOverflows: number;
+}
+
+/** What one dump saw besides its entries. */
+export interface DumpSummary {
+  entries: number;
+  malformed: number;
+  otherZone: number;
+  interrupted: boolean;
+}
+
+const DEFAULT_DUMP_TIMEOUT_MS = 30_000;
+const DEFAULT_EVENT_RCVBUF = 4 * 1024 * 1024;
+
+function checkOptions(o: CtnetlinkOptions): { zone: number | null; dumpTimeoutMs: number; eventRcvBuf: number } {
+  const zone = o.zone ?? null;
+  if (zone !== null && (!Number.isInteger(zone) || zone < 0 || zone > 0xffff)) {
+    throw new KernelSourceError('KERNEL_ERR_OPTION', `zone ${zone} is not 0-65535; leave it out to dump every zone`);
+  }
+  const dumpTimeoutMs = o.dumpTimeoutMs ?? DEFAULT_DUMP_TIMEOUT_MS;
+  if (!(dumpTimeoutMs > 0)) throw new KernelSourceError('KERNEL_ERR_OPTION', `dumpTimeoutMs ${dumpTimeoutMs} must be > 0, e.g. 30000`);
+  const eventRcvBuf = o.eventReceiveBufferBytes ?? DEFAULT_EVENT_RCVBUF;
+  if (!Number.isInteger(eventRcvBuf) || eventRcvBuf < 4096) {
+    throw new KernelSourceError('KERNEL_ERR_OPTION', `eventReceiveBufferBytes ${eventRcvBuf} must be an integer >= 4096, e.g. 4194304`);
+  }
+  return { zone, dumpTimeoutMs, eventRcvBuf };
+}
+
+/**
+ * Reads the datagrams of one dump. Pure (no socket), so tests feed it byte fixtures.
+ * Messages with another sequence number (a late answer to an abandoned dump) are ignored.
+ */
+export class DumpReader {
+  readonly summary: DumpSummary = { entries: 0, malformed: 0, otherZone: 0, interrupted: false };
+
+  constructor(
+    private readonly seq: number,
+    private readonly zone: number | null,
+    private readonly onEntry: (entry: ConntrackEntry) => void,
+    private readonly onMalformed: (err: KernelSourceError) => void,
+  ) {}
+
+  /** Consumes one datagram; true once NLMSG_DONE arrived. Throws NETLINK_ERR_KERNEL on NLMSG_ERROR. */
+  feed(buf: Buffer): boolean {
+    const end = buf.length;
+    let off = 0;
+    while (off < end) {
+      let len: number;
+      try {
+        len = checkedMessageLength(buf, off, end);
+      } catch (err) {
+        // The framing is broken: the rest of this datagram cannot be delimited.
+        this.malformed(err);
+        return false;
+      }
+      const type = hostU16(buf, off + 4);
+      const flags = hostU16(buf, off + 6);
+      if (hostU32(buf, off + 8) === this.seq) {
+        if ((flags & NLM_F_DUMP_INTR) !== 0) this.summary.interrupted = true;
+        if (type === NLMSG_DONE) return true;
+        if (type === NLMSG_ERROR || type === NLMSG_OVERRUN) {
+          const errno = type === NLMSG_ERROR ? readNlmsgError(buf, off, off + len) : 0;
+          if (type === NLMSG_ERROR && errno === 0) {
+            off += align4(len);
+            continue;
+          }
+          const name = type === NLMSG_OVERRUN ? 'NLMSG_OVERRUN' : errnoName(errno);
+          throw new KernelSourceError('NETLINK_ERR_KERNEL', `conntrack dump failed: ${name}`, { errno: name });
+        }
+        if (type === ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW)) {
+          let entry: ConntrackEntry | null = null;
+          try {
+            entry = parseConntrackEntry(buf, off + NLMSG_HDRLEN, off + len);
+          } catch (err) {
+            this.malformed(err);
+          }
+          if (entry !== null) {
+            if (this.zone === null || entry.zone === this.zone) {
+              this.summary.entries++;
+              this.onEntry(entry);
+            } else {
+              this.summary.otherZone++;
+            }
+          }
+        }
+      }
+      off += align4(len);
+    }
+    return false;
+  }
+
+  private malformed(err: unknown): void {
+    if (!(err instanceof KernelSourceError)) throw err;
+    this.summary.malformed++;
+    this.onMalformed(err);
+  }
+}
+
+/**
+ * Reads one datagram of conntrack events. Pure. IPCTNL_MSG_CT_NEW with NLM_F_CREATE|NLM_F_EXCL
+ * is a new connection, without them an update; IPCTNL_MSG_CT_DELETE is a destroy.
+ * Returns the number of events delivered.
+ */
+export function readEventDatagram(
+  buf: Buffer,
+  zone: number | null,
+  onEvent: (event: ConntrackEvent) => void,
+  onMalformed: (err: KernelSourceError) => void,
+): number {
+  const end = buf.length;
+  let off = 0;
+  let delivered = 0;
+  while (off < end) {
+    let len: number;
+    try {
+      len = checkedMessageLength(buf, off, end);
+    } catch (err) {
+      if (!(err instanceof KernelSourceError)) throw err;
+      onMalformed(err);
+      return delivered;
+    }
+    const type = hostU16(buf, off + 4);
+    const flags = hostU16(buf, off + 6);
+    if (type >> 8 === NFNL_SUBSYS_CTNETLINK) {
+      const msg = type & 0xff;
+      if (msg === IPCTNL_MSG_CT_NEW || msg === IPCTNL_MSG_CT_DELETE) {
+        let entry: ConntrackEntry | null = null;
+        try {
+          entry = parseConntrackEntry(buf, off + NLMSG_HDRLEN, off + len);
+        } catch (err) {
+          if (!(err instanceof KernelSourceError)) throw err;
+          onMalformed(err);
+        }
+        if (entry !== null && (zone === null || entry.zone === zone)) {
+          const kind = msg === IPCTNL_MSG_CT_DELETE ? 'destroy' : (flags & (NLM_F_CREATE | NLM_F_EXCL)) !== 0 ? 'new' : 'update';
+          delivered++;
+          onEvent({ type: kind, entry });
+        }
+      }
+    }
+    off += align4(len);
+  }
+  return delivered;
+}
+
+function socketError(what: string, err: unknown): KernelSourceError {
+  const code = (err as ErrnoException | undefined)?.code ?? '';
+  return new KernelSourceError('NETLINK_ERR_SOCKET', `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err, errno: code });
+}
+
+export class CtnetlinkDumper implements ConntrackDumper {
+  readonly stats: CtnetlinkStats = {
+    dumps: 0, dumpsFailed: 0, dumpsInterrupted: 0, entriesDumped: 0, entriesOtherZone: 0, malformed: 0, events: 0, eventOverflows: 0,
+  };
+  private readonly zone: number | null;
+  private readonly dumpTimeoutMs: number;
+  private readonly eventRcvBuf: number;
+  private readonly onError: (err: KernelSourceError) => void;
+  private dumpSocket: RawNetlinkSocket | null = null;
+  private readonly eventSockets = new Set<RawNetlinkSocket>();
+  private seq = Math.floor(Math.random() * 0x7fffffff);
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(options: CtnetlinkOptions = {}) {
+    const o = checkOptions(options);
+    this.zone = o.zone;
+    this.dumpTimeoutMs = o.dumpTimeoutMs;
+    this.eventRcvBuf = o.eventRcvBuf;
+    this.onError = options.onError ?? (() => {});
+  }
+
+  async dump(): Promise<ConntrackEntry[]> {
+    const entries: ConntrackEntry[] = [];
+    await this.dumpEach((e) => entries.push(e));
+    return entries;
+  }
+
+  /**
+   * Dumps the table and hands each entry to `onEntry` as its datagram is parsed, without
+   * collecting an array. Dumps run one at a time, in call order.
+   */
+  dumpEach(onEntry: (entry: ConntrackEntry) => void): Promise<DumpSummary> {
+    const run = this.queue.then(() => this.runDump(onEntry));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private runDump(onEntry: (entry: ConntrackEntry) => void): Promise<DumpSummary> {
+    if (this.closed) return Promise.reject(new KernelSourceError('CTNL_ERR_CLOSED', 'dump() after close()'));
+    let sock: RawNetlinkSocket;
+    try {
+      sock = this.dumpSocket ??= new RawNetlinkSocket(NETLINK_NETFILTER);
+    } catch (err) {
+      return Promise.reject(socketError('opening the ctnetlink dump socket', err));
+    }
+    this.seq = (this.seq + 1) >>> 0;
+    const seq = this.seq;
+    const reader = new DumpReader(seq, this.zone, onEntry, (err) => {
+      this.stats.malformed++;
+      this.onError(err);
+    });
+    const attrs = [];
+    if (this.zone !== null) {
+      const z = Buffer.alloc(2);
+      z.writeUInt16BE(this.zone);
+      attrs.push({ type: CTA_ZONE, value: z });
+    }
+    const request = buildNfnlRequest((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, AF_UNSPEC, 0, attrs);
+    return new Promise<DumpSummary>((resolve, reject) => {
+      let finished = false;
+      const finish = (err: unknown): void => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        sock.off('message', onMessage);
+        sock.off('truncatedMessage', onTruncated);
+        sock.off('error', onSocketError);
+        if (err === null) {
+          this.stats.dumps++;
+          this.stats.entriesDumped += reader.summary.entries;
+          this.stats.entriesOtherZone += reader.summary.otherZone;
+          if (reader.summary.interrupted) this.stats.dumpsInterrupted++;
+          if (!this.closed) sock.unref();
+          resolve(reader.summary);
+        } else {
+          this.stats.dumpsFailed++;
+          // The kernel may still be in the middle of this dump; a fresh socket avoids EBUSY
+          // and stray answers on the next one.
+          this.dropDumpSocket(sock);
+          reject(err);
+        }
+      };
+      const onMessage = (buf: Buffer, rinfo: MessageInfo): void => {
+        if (finished || rinfo.port !== 0) return;
+        try {
+          if (reader.feed(buf)) finish(null);
+        } catch (err) {
+          finish(err);
+        }
+      };
+      const onTruncated = (): void => {
+        finish(new KernelSourceError('NETLINK_ERR_SHORT_BUFFER', 'a conntrack dump datagram was truncated by the socket'));
+      };
+      const onSocketError = (err: ErrnoException): void => finish(socketError('conntrack dump', err));
+      const timer = setTimeout(() => {
+        finish(new KernelSourceError('CTNL_ERR_DUMP_TIMEOUT', `no NLMSG_DONE after ${this.dumpTimeoutMs} ms (${reader.summary.entries} entries read)`));
+      }, this.dumpTimeoutMs);
+      sock.on('message', onMessage);
+      sock.on('truncatedMessage', onTruncated);
+      sock.on('error', onSocketError);
+      sock.ref();
+      sock.send(request, {}, (err) => {
+        if (err !== undefined) finish(socketError('sending the conntrack dump request', err));
+      });
+    });
+  }
+
+  private dropDumpSocket(sock: RawNetlinkSocket): void {
+    if (this.dumpSocket === sock) this.dumpSocket = null;
+    try {
+      sock.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  async subscribe(onEvent: (event: ConntrackEvent) => void, onOverflow: () => void): Promise<() => Promise<void>> {
+    if (this.closed) throw new KernelSourceError('CTNL_ERR_CLOSED', 'subscribe() after close()');
+    let sock: RawNetlinkSocket;
+    try {
+      sock = new RawNetlinkSocket(NETLINK_NETFILTER);
+    } catch (err) {
+      throw socketError('opening the ctnetlink event socket', err);
+    }
+    try {
+      sock.setRecvBufferSize(this.eventRcvBuf);
+      sock.addMembership(NFNLGRP_CONNTRACK_NEW);
+      sock.addMembership(NFNLGRP_CONNTRACK_UPDATE);
+      sock.addMembership(NFNLGRP_CONNTRACK_DESTROY);
+    } catch (err) {
+      sock.close();
+      throw socketError('joining the conntrack event groups (needs CAP_NET_ADMIN)', err);
+    }
+    sock.unref();
+    const onMalformed = (err: KernelSourceError): void => {
+      this.stats.malformed++;
+      this.onError(err);
+    };
+    sock.on('message', (buf: Buffer, rinfo: MessageInfo) => {
+      if (rinfo.port !== 0) return;
+      this.stats.events += readEventDatagram(buf, this.zone, onEvent, onMalformed);
+    });
+    sock.on('truncatedMessage', () => {
+      onMalformed(new KernelSourceError('NETLINK_ERR_SHORT_BUFFER', 'a conntrack event datagram was truncated by the socket'));
+    });
+    sock.on('error', (err: ErrnoException) => {
+      if (err.code === 'ENOBUFS') {
+        this.stats.eventOverflows++;
+        onOverflow();
+      } else {
+        this.onError(socketError('conntrack event socket', err));
+      }
+    });
+    this.eventSockets.add(sock);
+    return async () => {
+      if (this.eventSockets.delete(sock)) sock.close();
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    if (this.dumpSocket !== null) this.dropDumpSocket(this.dumpSocket);
+    for (const s of this.eventSockets) s.close();
+    this.eventSockets.clear();
+  }
+}

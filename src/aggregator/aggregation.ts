@@ -1,0 +1,550 @@
+// Correlation and aggregation: the Flow Aggregator's intermediate process. Pure and
+// clock-injected: records go in through ingest(), due records come out through onExport when
+// expire() runs. No sockets, no timers.
+//
+// Each connection is one slot in a FlowTable keyed by 5-tuple. An inter-node connection is
+// reported twice: by the source node (with the source Pod, the Service and the egress policy)
+// and by the destination node (with the destination Pod and the ingress policy). The two
+// halves merge into one slot in either arrival order. Every other flow - intra-node,
+// to/from external, denied - needs one record and is ready at once. A half whose partner has
+// not come within correlationWaitMs is exported alone with correlated=false; it stays tracked,
+// so a late partner still merges, and nothing is deleted without being exported.
+//
+// Counters are kept per side (source node, destination node):
+//   totals   overwritten by each record of that side;
+//   deltas   accumulated until the next export, then reset. Once a side has a baseline the
+//            delta is recomputed as (total - previous total), which stays right when an
+//            exporter restarts (its first delta would repeat the whole total) or a record is
+//            lost. Totals that go down mean a new connection on the same 5-tuple (conntrack
+//            entry recreated, node rebooted): the old flow is exported and a new one starts.
+// The record's own counters and throughput are those of the primary side: the source node
+// when it has reported, otherwise the destination node. Summing both sides would count
+// every packet twice.
+import type { Clock } from '../util/clock.js';
+import {
+  FlowEndReason,
+  FlowType,
+  RuleAction,
+  type AggregatedFlowRecord,
+  type FlowRecord,
+  type NodeCounters,
+} from '../flow/record.js';
+import { DeadlineHeap } from './deadline-heap.js';
+import {
+  CTR,
+  F64,
+  FLAG,
+  FlowTable,
+  SEC,
+  SIDE_DESTINATION,
+  SIDE_SOURCE,
+  STR,
+  U8,
+} from './flow-table.js';
+
+/** The exporter a record came from (its transport session). */
+export interface ExporterSession {
+  address: string;
+  observationDomainId: number;
+}
+
+export interface AggregationOptions {
+  clock: Clock;
+  /** A tracked flow is exported at least this often while it is active (flowExportInterval). */
+  activeTimeoutMs: number;
+  /** A flow without a new record for this long is exported (if anything is unsent) and forgotten. */
+  inactiveTimeoutMs: number;
+  /** How long an inter-node half waits for its partner before it is exported alone. */
+  correlationWaitMs: number;
+  /** Tracked-flow cap; beyond it the flow with the earliest deadline is exported and evicted. */
+  maxFlows: number;
+  /** Slots allocated up front; the table doubles up to maxFlows. */
+  initialCapacity?: number;
+  onExport: (record: AggregatedFlowRecord) => void;
+}
+
+export interface AggregationStats {
+  recordsReceived: number;
+  /** Records refused by validation (bad 5-tuple, counters, timestamps). */
+  recordsInvalid: number;
+  recordsExported: number;
+  /** Inter-node flows whose two halves met. */
+  flowsCorrelated: number;
+  /** Exports of a half whose partner had not come (correlated=false). */
+  uncorrelatedExported: number;
+  /** Inter-node halves waiting for their partner now. */
+  pendingCorrelation: number;
+  flowsTracked: number;
+  /** Flows exported and dropped from the table because it was full. */
+  evictions: number;
+  /** Flows whose totals went down: exported, then started afresh. */
+  counterResets: number;
+  /** Flows forgotten after the inactive timeout. */
+  inactiveExpired: number;
+}
+
+const BOTH_SIDES = 2;
+type Side = typeof SIDE_SOURCE | typeof SIDE_DESTINATION | typeof BOTH_SIDES;
+
+const TOTALS = [CTR.packetTotalCount, CTR.octetTotalCount, CTR.reversePacketTotalCount, CTR.reverseOctetTotalCount] as const;
+const DELTA_OF_TOTAL = [CTR.packetDeltaCount, CTR.octetDeltaCount, CTR.reversePacketDeltaCount, CTR.reverseOctetDeltaCount] as const;
+
+function isDenied(r: FlowRecord): boolean {
+  return (
+    r.ingressNetworkPolicyRuleAction === RuleAction.drop ||
+    r.ingressNetworkPolicyRuleAction === RuleAction.reject ||
+    r.egressNetworkPolicyRuleAction === RuleAction.drop ||
+    r.egressNetworkPolicyRuleAction === RuleAction.reject
+  );
+}
+
+/** Which node's view a record is: an exporter knows only the Pods local to its node. */
+function sideOf(r: FlowRecord): Side {
+  if (r.flowType === FlowType.toExternal) return SIDE_SOURCE;
+  if (r.flowType === FlowType.fromExternal) return SIDE_DESTINATION;
+  if (r.flowType === FlowType.interNode) {
+    const hasSource = r.sourcePodName !== '';
+    const hasDestination = r.destinationPodName !== '';
+    if (hasSource && !hasDestination) return SIDE_SOURCE;
+    if (hasDestination && !hasSource) return SIDE_DESTINATION;
+  }
+  return BOTH_SIDES;
+}
+
+function totalsOf(r: FlowRecord): [number, number, number, number] {
+  return [r.packetTotalCount, r.octetTotalCount, r.reversePacketTotalCount, r.reverseOctetTotalCount];
+}
+
+function deltasOf(r: FlowRecord): [number, number, number, number] {
+  return [r.packetDeltaCount, r.octetDeltaCount, r.reversePacketDeltaCount, r.reverseOctetDeltaCount];
+}
+
+function isCount(n: unknown): n is number {
+  return typeof n === 'number' && n >= 0 && Number.isFinite(n);
+}
+
+/** Why a record cannot be aggregated, or '' when it can. */
+export function recordProblem(r: FlowRecord): string {
+  if (typeof r.sourceAddress !== 'string' || r.sourceAddress === '') return 'sourceAddress is missing';
+  if (typeof r.destinationAddress !== 'string' || r.destinationAddress === '') return 'destinationAddress is missing';
+  if (!Number.isInteger(r.sourceTransportPort) || r.sourceTransportPort < 0 || r.sourceTransportPort > 65535) return 'sourceTransportPort is not 0-65535';
+  if (!Number.isInteger(r.destinationTransportPort) || r.destinationTransportPort < 0 || r.destinationTransportPort > 65535) return 'destinationTransportPort is not 0-65535';
+  if (!Number.isInteger(r.protocolIdentifier) || r.protocolIdentifier < 0 || r.protocolIdentifier > 255) return 'protocolIdentifier is not 0-255';
+  if (!Number.isInteger(r.flowStartSeconds) || r.flowStartSeconds < 0 || r.flowStartSeconds > 0xffffffff) return 'flowStartSeconds is not a dateTimeSeconds value';
+  if (!Number.isInteger(r.flowEndSeconds) || r.flowEndSeconds < 0 || r.flowEndSeconds > 0xffffffff) return 'flowEndSeconds is not a dateTimeSeconds value';
+  const counters = [...totalsOf(r), ...deltasOf(r)];
+  if (!counters.every(isCount)) return 'a packet or octet counter is not a non-negative number';
+  return '';
+}
+
+export class AggregationProcess {
+  private readonly table: FlowTable;
+  private readonly heap: DeadlineHeap;
+  private readonly clock: Clock;
+  private readonly activeMs: number;
+  private readonly inactiveMs: number;
+  private readonly waitMs: number;
+  private readonly maxFlows: number;
+  private readonly onExport: (record: AggregatedFlowRecord) => void;
+
+  private received = 0;
+  private invalid = 0;
+  private exported = 0;
+  private correlated = 0;
+  private uncorrelated = 0;
+  private waiting = 0;
+  private evicted = 0;
+  private resets = 0;
+  private expiredInactive = 0;
+
+  constructor(options: AggregationOptions) {
+    if (!(options.maxFlows >= 1)) throw new RangeError('maxFlows must be at least 1');
+    this.clock = options.clock;
+    this.activeMs = options.activeTimeoutMs;
+    this.inactiveMs = options.inactiveTimeoutMs;
+    this.waitMs = options.correlationWaitMs;
+    this.maxFlows = options.maxFlows;
+    this.onExport = options.onExport;
+    const initial = options.initialCapacity ?? Math.min(options.maxFlows, 4096);
+    this.table = new FlowTable(initial, options.maxFlows);
+    this.heap = new DeadlineHeap(initial);
+  }
+
+  /** Takes one exporter record. Returns false (and counts it) when the record is invalid. */
+  ingest(r: FlowRecord, from: ExporterSession): boolean {
+    this.received++;
+    if (recordProblem(r) !== '') {
+      this.invalid++;
+      return false;
+    }
+    const now = this.clock.now();
+    const t = this.table;
+    const side = sideOf(r);
+    let s = t.find(
+      t.strings.peek(r.sourceAddress),
+      t.strings.peek(r.destinationAddress),
+      r.sourceTransportPort,
+      r.destinationTransportPort,
+      r.protocolIdentifier,
+    );
+    if (s >= 0 && this.countersWentDown(s, r, side)) {
+      this.resets++;
+      this.exportSlot(s, now);
+      this.removeSlot(s);
+      s = -1;
+    }
+    if (s < 0) s = this.create(r, side, now);
+    this.merge(s, r, from, side, now);
+    return true;
+  }
+
+  /** Exports every flow whose active, inactive or correlation timeout has passed. Returns the count exported. */
+  expire(): number {
+    const now = this.clock.now();
+    const before = this.exported;
+    const t = this.table;
+    const heap = this.heap;
+    while (heap.size > 0 && heap.peekDeadline() <= now) {
+      const s = heap.peekSlot();
+      const generation = heap.peekGeneration();
+      heap.pop();
+      if (generation !== t.generation[s] || !t.isLive(s)) continue;
+      const lastUpdate = t.getF64(s, F64.lastUpdateMs);
+      if (now >= lastUpdate + this.inactiveMs) {
+        const flags = t.flags(s);
+        if ((flags & FLAG.everExported) === 0 || lastUpdate > t.getF64(s, F64.lastExportMs)) this.exportSlot(s, now);
+        this.expiredInactive++;
+        this.removeSlot(s);
+        continue;
+      }
+      if (now >= this.activeDue(s)) this.exportSlot(s, now);
+      this.schedule(s);
+    }
+    return this.exported - before;
+  }
+
+  /** Exports every tracked flow that has something unsent and forgets them all (shutdown). */
+  flush(): number {
+    const now = this.clock.now();
+    const before = this.exported;
+    const t = this.table;
+    for (let s = 0; s < t.end; s++) {
+      if (!t.isLive(s)) continue;
+      if ((t.flags(s) & FLAG.everExported) === 0 || t.getF64(s, F64.lastUpdateMs) > t.getF64(s, F64.lastExportMs)) {
+        this.exportSlot(s, now);
+      }
+      this.removeSlot(s);
+    }
+    return this.exported - before;
+  }
+
+  /** The current view of tracked flows (deltas since the last export), filtered, at most `limit`. */
+  records(filter: (r: AggregatedFlowRecord) => boolean = () => true, limit = Infinity): AggregatedFlowRecord[] {
+    const out: AggregatedFlowRecord[] = [];
+    const t = this.table;
+    for (let s = 0; s < t.end && out.length < limit; s++) {
+      if (!t.isLive(s)) continue;
+      const r = this.build(s);
+      if (filter(r)) out.push(r);
+    }
+    return out;
+  }
+
+  stats(): AggregationStats {
+    return {
+      recordsReceived: this.received,
+      recordsInvalid: this.invalid,
+      recordsExported: this.exported,
+      flowsCorrelated: this.correlated,
+      uncorrelatedExported: this.uncorrelated,
+      pendingCorrelation: this.waiting,
+      flowsTracked: this.table.size,
+      evictions: this.evicted,
+      counterResets: this.resets,
+      inactiveExpired: this.expiredInactive,
+    };
+  }
+
+  /** Bytes held by the flow table, its strings excluded, and the deadline heap. */
+  structureBytes(): number {
+    return this.table.columnBytes() + this.heap.byteLength();
+  }
+
+  private create(r: FlowRecord, side: Side, now: number): number {
+    if (this.table.size >= this.maxFlows) this.evictOne(now);
+    const t = this.table;
+    const s = t.insert(r.sourceAddress, r.destinationAddress, r.sourceTransportPort, r.destinationTransportPort, r.protocolIdentifier);
+    t.setU8(s, U8.ipVersion, r.ipVersion);
+    t.setU8(s, U8.flowType, r.flowType);
+    t.setSec(s, SEC.flowStartSeconds, r.flowStartSeconds);
+    t.setSec(s, SEC.flowEndSeconds, r.flowEndSeconds);
+    t.setU8(s, U8.flowEndReason, r.flowEndReason);
+    t.setString(s, STR.tcpState, r.tcpState);
+    t.setF64(s, F64.firstSeenMs, now);
+    t.setF64(s, F64.lastExportMs, now);
+    if (r.flowType === FlowType.interNode && side !== BOTH_SIDES && !isDenied(r)) {
+      t.setFlags(s, FLAG.needsCorrelation);
+      this.waiting++;
+    }
+    t.setF64(s, F64.lastUpdateMs, now);
+    this.schedule(s);
+    return s;
+  }
+
+  private merge(s: number, r: FlowRecord, from: ExporterSession, side: Side, now: number): void {
+    const t = this.table;
+    if (r.flowStartSeconds < t.getSec(s, SEC.flowStartSeconds)) t.setSec(s, SEC.flowStartSeconds, r.flowStartSeconds);
+    if (r.flowEndSeconds >= t.getSec(s, SEC.flowEndSeconds)) {
+      t.setSec(s, SEC.flowEndSeconds, r.flowEndSeconds);
+      t.setU8(s, U8.flowEndReason, r.flowEndReason);
+      t.setString(s, STR.tcpState, r.tcpState);
+    }
+    if (t.getU8(s, U8.flowType) === FlowType.unknown) t.setU8(s, U8.flowType, r.flowType);
+
+    const fromSource = side !== SIDE_DESTINATION;
+    const fromDestination = side !== SIDE_SOURCE;
+    // Fields a side knows for sure are taken from it; the other side only fills gaps.
+    t.putString(s, STR.sourcePodNamespace, r.sourcePodNamespace, fromSource);
+    t.putString(s, STR.sourcePodName, r.sourcePodName, fromSource);
+    t.putString(s, STR.sourceNodeName, r.sourceNodeName, fromSource);
+    t.putString(s, STR.destinationClusterIP, r.destinationClusterIP, fromSource);
+    t.putString(s, STR.destinationServicePortName, r.destinationServicePortName, fromSource);
+    t.putString(s, STR.egressNetworkPolicyName, r.egressNetworkPolicyName, fromSource);
+    t.putString(s, STR.egressNetworkPolicyNamespace, r.egressNetworkPolicyNamespace, fromSource);
+    t.putString(s, STR.egressNetworkPolicyRuleName, r.egressNetworkPolicyRuleName, fromSource);
+    t.putString(s, STR.destinationPodNamespace, r.destinationPodNamespace, fromDestination);
+    t.putString(s, STR.destinationPodName, r.destinationPodName, fromDestination);
+    t.putString(s, STR.destinationNodeName, r.destinationNodeName, fromDestination);
+    t.putString(s, STR.ingressNetworkPolicyName, r.ingressNetworkPolicyName, fromDestination);
+    t.putString(s, STR.ingressNetworkPolicyNamespace, r.ingressNetworkPolicyNamespace, fromDestination);
+    t.putString(s, STR.ingressNetworkPolicyRuleName, r.ingressNetworkPolicyRuleName, fromDestination);
+    if (fromSource || t.ports[s * 3 + 2] === 0) t.ports[s * 3 + 2] = r.destinationServicePort;
+    if (fromSource || t.getU8(s, U8.egressNetworkPolicyType) === 0) {
+      t.setU8(s, U8.egressNetworkPolicyType, r.egressNetworkPolicyType);
+      t.setU8(s, U8.egressNetworkPolicyRuleAction, r.egressNetworkPolicyRuleAction);
+    }
+    if (fromDestination || t.getU8(s, U8.ingressNetworkPolicyType) === 0) {
+      t.setU8(s, U8.ingressNetworkPolicyType, r.ingressNetworkPolicyType);
+      t.setU8(s, U8.ingressNetworkPolicyRuleAction, r.ingressNetworkPolicyRuleAction);
+    }
+    // The original exporter is the source node's when it has reported.
+    if (fromSource || t.getString(s, STR.originalExporterAddress) === '') {
+      t.setString(s, STR.originalExporterAddress, from.address);
+      t.setSec(s, SEC.originalObservationDomainId, from.observationDomainId);
+    }
+
+    if (fromSource) this.addCounters(s, SIDE_SOURCE, r);
+    if (fromDestination) this.addCounters(s, SIDE_DESTINATION, r);
+
+    const flags = t.flags(s);
+    if (
+      (flags & FLAG.needsCorrelation) !== 0 &&
+      (flags & FLAG.correlationCounted) === 0 &&
+      (flags & FLAG.seenSource) !== 0 &&
+      (flags & FLAG.seenDestination) !== 0
+    ) {
+      t.setFlags(s, FLAG.correlationCounted);
+      this.correlated++;
+      this.waiting--;
+    }
+    t.setF64(s, F64.lastUpdateMs, now);
+  }
+
+  private addCounters(s: number, side: number, r: FlowRecord): void {
+    const t = this.table;
+    const c = t.counters;
+    const base = t.counterIndex(s, side, 0);
+    const seenBit = side === SIDE_SOURCE ? FLAG.seenSource : FLAG.seenDestination;
+    const seen = (t.flags(s) & seenBit) !== 0;
+    const totals = totalsOf(r);
+    const deltas = deltasOf(r);
+    for (let k = 0; k < 4; k++) {
+      const delta = seen ? totals[k] - c[base + TOTALS[k]] : deltas[k];
+      c[base + TOTALS[k]] = totals[k];
+      c[base + DELTA_OF_TOTAL[k]] += delta;
+    }
+    const endField = side === SIDE_SOURCE ? SEC.flowEndSecondsFromSourceNode : SEC.flowEndSecondsFromDestinationNode;
+    if (!seen) {
+      // Throughput baseline: the connection's start, with nothing counted yet.
+      t.setSec(s, side === SIDE_SOURCE ? SEC.previousEndFromSourceNode : SEC.previousEndFromDestinationNode, r.flowStartSeconds);
+      t.setFlags(s, seenBit);
+    }
+    if (r.flowEndSeconds >= t.getSec(s, endField)) t.setSec(s, endField, r.flowEndSeconds);
+  }
+
+  private countersWentDown(s: number, r: FlowRecord, side: Side): boolean {
+    const t = this.table;
+    const totals = totalsOf(r);
+    for (const sd of [SIDE_SOURCE, SIDE_DESTINATION]) {
+      if (side !== BOTH_SIDES && side !== sd) continue;
+      const seenBit = sd === SIDE_SOURCE ? FLAG.seenSource : FLAG.seenDestination;
+      if ((t.flags(s) & seenBit) === 0) continue;
+      const base = t.counterIndex(s, sd, 0);
+      for (let k = 0; k < 4; k++) if (totals[k] < t.counters[base + TOTALS[k]]) return true;
+    }
+    return false;
+  }
+
+  private activeDue(s: number): number {
+    const t = this.table;
+    const due = t.getF64(s, F64.lastExportMs) + this.activeMs;
+    if (this.isWaiting(s)) return Math.max(due, t.getF64(s, F64.firstSeenMs) + this.waitMs);
+    return due;
+  }
+
+  private isWaiting(s: number): boolean {
+    const flags = this.table.flags(s);
+    return (flags & FLAG.needsCorrelation) !== 0 && (flags & FLAG.correlationCounted) === 0;
+  }
+
+  private schedule(s: number): void {
+    const t = this.table;
+    const deadline = Math.min(this.activeDue(s), t.getF64(s, F64.lastUpdateMs) + this.inactiveMs);
+    this.heap.push(deadline, s, t.generation[s]);
+  }
+
+  private evictOne(now: number): void {
+    const t = this.table;
+    while (this.heap.size > 0) {
+      const s = this.heap.peekSlot();
+      const generation = this.heap.peekGeneration();
+      this.heap.pop();
+      if (generation !== t.generation[s] || !t.isLive(s)) continue;
+      t.setU8(s, U8.flowEndReason, FlowEndReason.lackOfResources);
+      this.exportSlot(s, now);
+      this.removeSlot(s);
+      this.evicted++;
+      return;
+    }
+    throw new Error('flow table is full but no live flow is scheduled');
+  }
+
+  private removeSlot(s: number): void {
+    if (this.isWaiting(s)) this.waiting--;
+    this.table.remove(s);
+  }
+
+  private exportSlot(s: number, now: number): void {
+    const t = this.table;
+    const record = this.build(s);
+    if (!record.correlated) this.uncorrelated++;
+    this.exported++;
+    // Reset the delta accumulators and move the throughput baselines to now.
+    const c = t.counters;
+    for (const side of [SIDE_SOURCE, SIDE_DESTINATION]) {
+      const base = t.counterIndex(s, side, 0);
+      for (const d of DELTA_OF_TOTAL) c[base + d] = 0;
+    }
+    t.setF64(s, F64.previousOctetsFromSourceNode, c[t.counterIndex(s, SIDE_SOURCE, CTR.octetTotalCount)]);
+    t.setF64(s, F64.previousReverseOctetsFromSourceNode, c[t.counterIndex(s, SIDE_SOURCE, CTR.reverseOctetTotalCount)]);
+    t.setF64(s, F64.previousOctetsFromDestinationNode, c[t.counterIndex(s, SIDE_DESTINATION, CTR.octetTotalCount)]);
+    t.setF64(s, F64.previousReverseOctetsFromDestinationNode, c[t.counterIndex(s, SIDE_DESTINATION, CTR.reverseOctetTotalCount)]);
+    if ((t.flags(s) & FLAG.seenSource) !== 0) t.setSec(s, SEC.previousEndFromSourceNode, t.getSec(s, SEC.flowEndSecondsFromSourceNode));
+    if ((t.flags(s) & FLAG.seenDestination) !== 0) {
+      t.setSec(s, SEC.previousEndFromDestinationNode, t.getSec(s, SEC.flowEndSecondsFromDestinationNode));
+    }
+    t.setF64(s, F64.lastExportMs, now);
+    t.setFlags(s, FLAG.everExported);
+    this.onExport(record);
+  }
+
+  private sideCounters(s: number, side: number): NodeCounters {
+    const c = this.table.counters;
+    const base = this.table.counterIndex(s, side, 0);
+    return {
+      packetTotalCount: c[base + CTR.packetTotalCount],
+      octetTotalCount: c[base + CTR.octetTotalCount],
+      packetDeltaCount: c[base + CTR.packetDeltaCount],
+      octetDeltaCount: c[base + CTR.octetDeltaCount],
+      reversePacketTotalCount: c[base + CTR.reversePacketTotalCount],
+      reverseOctetTotalCount: c[base + CTR.reverseOctetTotalCount],
+      reversePacketDeltaCount: c[base + CTR.reversePacketDeltaCount],
+      reverseOctetDeltaCount: c[base + CTR.reverseOctetDeltaCount],
+    };
+  }
+
+  /** Bits per second since the previous export (or the flow's start), forward and reverse. */
+  private sideThroughput(s: number, side: number): [number, number] {
+    const t = this.table;
+    const seenBit = side === SIDE_SOURCE ? FLAG.seenSource : FLAG.seenDestination;
+    if ((t.flags(s) & seenBit) === 0) return [0, 0];
+    const end = t.getSec(s, side === SIDE_SOURCE ? SEC.flowEndSecondsFromSourceNode : SEC.flowEndSecondsFromDestinationNode);
+    const previousEnd = t.getSec(s, side === SIDE_SOURCE ? SEC.previousEndFromSourceNode : SEC.previousEndFromDestinationNode);
+    const seconds = Math.max(1, end - previousEnd);
+    const c = t.counters;
+    const octets = c[t.counterIndex(s, side, CTR.octetTotalCount)];
+    const reverseOctets = c[t.counterIndex(s, side, CTR.reverseOctetTotalCount)];
+    const previous = t.getF64(s, side === SIDE_SOURCE ? F64.previousOctetsFromSourceNode : F64.previousOctetsFromDestinationNode);
+    const previousReverse = t.getF64(s, side === SIDE_SOURCE ? F64.previousReverseOctetsFromSourceNode : F64.previousReverseOctetsFromDestinationNode);
+    return [
+      Math.round((Math.max(0, octets - previous) * 8) / seconds),
+      Math.round((Math.max(0, reverseOctets - previousReverse) * 8) / seconds),
+    ];
+  }
+
+  private build(s: number): AggregatedFlowRecord {
+    const t = this.table;
+    const flags = t.flags(s);
+    const fromSourceNode = this.sideCounters(s, SIDE_SOURCE);
+    const fromDestinationNode = this.sideCounters(s, SIDE_DESTINATION);
+    const [sourceThroughput, sourceReverseThroughput] = this.sideThroughput(s, SIDE_SOURCE);
+    const [destinationThroughput, destinationReverseThroughput] = this.sideThroughput(s, SIDE_DESTINATION);
+    const sourceIsPrimary = (flags & FLAG.seenSource) !== 0;
+    const primary = sourceIsPrimary ? fromSourceNode : fromDestinationNode;
+    const correlated =
+      (flags & FLAG.needsCorrelation) === 0 || ((flags & FLAG.seenSource) !== 0 && (flags & FLAG.seenDestination) !== 0);
+    return {
+      sourceAddress: t.strings.get(t.sourceAddress[s]),
+      destinationAddress: t.strings.get(t.destinationAddress[s]),
+      sourceTransportPort: t.ports[s * 3],
+      destinationTransportPort: t.ports[s * 3 + 1],
+      protocolIdentifier: t.getU8(s, U8.protocolIdentifier),
+      ipVersion: t.getU8(s, U8.ipVersion) === 6 ? 6 : 4,
+      flowStartSeconds: t.getSec(s, SEC.flowStartSeconds),
+      flowEndSeconds: t.getSec(s, SEC.flowEndSeconds),
+      flowEndReason: t.getU8(s, U8.flowEndReason) as FlowEndReason,
+      packetTotalCount: primary.packetTotalCount,
+      octetTotalCount: primary.octetTotalCount,
+      packetDeltaCount: primary.packetDeltaCount,
+      octetDeltaCount: primary.octetDeltaCount,
+      reversePacketTotalCount: primary.reversePacketTotalCount,
+      reverseOctetTotalCount: primary.reverseOctetTotalCount,
+      reversePacketDeltaCount: primary.reversePacketDeltaCount,
+      reverseOctetDeltaCount: primary.reverseOctetDeltaCount,
+      sourcePodNamespace: t.getString(s, STR.sourcePodNamespace),
+      sourcePodName: t.getString(s, STR.sourcePodName),
+      destinationPodNamespace: t.getString(s, STR.destinationPodNamespace),
+      destinationPodName: t.getString(s, STR.destinationPodName),
+      sourceNodeName: t.getString(s, STR.sourceNodeName),
+      destinationNodeName: t.getString(s, STR.destinationNodeName),
+      destinationClusterIP: t.getString(s, STR.destinationClusterIP),
+      destinationServicePort: t.ports[s * 3 + 2],
+      destinationServicePortName: t.getString(s, STR.destinationServicePortName),
+      ingressNetworkPolicyName: t.getString(s, STR.ingressNetworkPolicyName),
+      ingressNetworkPolicyNamespace: t.getString(s, STR.ingressNetworkPolicyNamespace),
+      ingressNetworkPolicyType: t.getU8(s, U8.ingressNetworkPolicyType) as AggregatedFlowRecord['ingressNetworkPolicyType'],
+      ingressNetworkPolicyRuleName: t.getString(s, STR.ingressNetworkPolicyRuleName),
+      ingressNetworkPolicyRuleAction: t.getU8(s, U8.ingressNetworkPolicyRuleAction) as RuleAction,
+      egressNetworkPolicyName: t.getString(s, STR.egressNetworkPolicyName),
+      egressNetworkPolicyNamespace: t.getString(s, STR.egressNetworkPolicyNamespace),
+      egressNetworkPolicyType: t.getU8(s, U8.egressNetworkPolicyType) as AggregatedFlowRecord['egressNetworkPolicyType'],
+      egressNetworkPolicyRuleName: t.getString(s, STR.egressNetworkPolicyRuleName),
+      egressNetworkPolicyRuleAction: t.getU8(s, U8.egressNetworkPolicyRuleAction) as RuleAction,
+      tcpState: t.getString(s, STR.tcpState),
+      flowType: t.getU8(s, U8.flowType) as FlowType,
+      fromSourceNode,
+      fromDestinationNode,
+      throughput: sourceIsPrimary ? sourceThroughput : destinationThroughput,
+      reverseThroughput: sourceIsPrimary ? sourceReverseThroughput : destinationReverseThroughput,
+      throughputFromSourceNode: sourceThroughput,
+      throughputFromDestinationNode: destinationThroughput,
+      reverseThroughputFromSourceNode: sourceReverseThroughput,
+      reverseThroughputFromDestinationNode: destinationReverseThroughput,
+      flowEndSecondsFromSourceNode: t.getSec(s, SEC.flowEndSecondsFromSourceNode),
+      flowEndSecondsFromDestinationNode: t.getSec(s, SEC.flowEndSecondsFromDestinationNode),
+      originalExporterAddress: t.getString(s, STR.originalExporterAddress),
+      originalObservationDomainId: t.getSec(s, SEC.originalObservationDomainId),
+      correlated,
+    };
+  }
+}

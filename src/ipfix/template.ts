@@ -1,0 +1,373 @@
+// Templates compiled once into decode plans (RFC 7011 3.4.1, 3.4.2), and the template cache
+// of one transport session, keyed by observation domain (RFC 7011 8).
+//
+// A compiled template decodes a data record with one generated function: straight-line reads
+// at fixed offsets into a fixed-shape object literal, so V8 sees one hidden class per template
+// and no per-field dispatch. Keys are JSON.stringify-escaped; values come from the helpers below.
+import { VARIABLE_LENGTH } from './api.js';
+import type { AbstractDataType, DataRecord, FieldSpecifier, InformationElement, TemplateDefinition } from './api.js';
+import type { Clock } from '../util/clock.js';
+import { systemClock } from '../util/clock.js';
+import { IpfixError } from './errors.js';
+import { ieById, unknownIeName } from './registry.js';
+import {
+  readIpv4, readIpv6, readMac, readNtpMicroseconds, readNtpNanoseconds, readSigned64, readSignedN,
+  readString, readUnsigned64, readUnsignedN,
+} from './values.js';
+
+/** One field of a compiled template. */
+export interface CompiledField {
+  readonly spec: FieldSpecifier;
+  /** The registry entry, or undefined for an element the registry does not know. */
+  readonly ie: InformationElement | undefined;
+  /** The record key: the IE name, `ie<enterprise>_<id>` when unknown, `name#2` for a repeat. */
+  readonly key: string;
+  /** The data type used on the wire: the IE's, or octetArray when unknown. */
+  readonly dataType: AbstractDataType;
+  /** Wire length, or VARIABLE_LENGTH. */
+  readonly length: number;
+}
+
+/** Reads one record at o; sets cursor.off to the offset after it. */
+export type RecordDecoder = (b: Buffer, o: number, end: number, cursor: { off: number }) => DataRecord;
+
+/** Natural lengths, and the reduced sizes that RFC 7011 6.2 allows on top of them. */
+const ALLOWED_LENGTHS: Partial<Record<AbstractDataType, readonly number[]>> = {
+  unsigned8: [1], unsigned16: [1, 2], unsigned32: [1, 2, 3, 4], unsigned64: [1, 2, 3, 4, 5, 6, 7, 8],
+  signed8: [1], signed16: [1, 2], signed32: [1, 2, 3, 4], signed64: [1, 2, 3, 4, 5, 6, 7, 8],
+  float32: [4], float64: [4, 8],
+  boolean: [1],
+  macAddress: [6],
+  dateTimeSeconds: [4], dateTimeMilliseconds: [8], dateTimeMicroseconds: [8], dateTimeNanoseconds: [8],
+  ipv4Address: [4], ipv6Address: [16],
+};
+
+/** Types whose template length may be anything, including VARIABLE_LENGTH. */
+const ANY_LENGTH = new Set<AbstractDataType>(['octetArray', 'string', 'basicList', 'subTemplateList', 'subTemplateMultiList']);
+
+/** Resolves and checks every field of a template definition; shared by decoder and writer. */
+export function resolveFields(def: TemplateDefinition): CompiledField[] {
+  const seen = new Map<string, number>();
+  return def.fields.map((spec, i) => {
+    const ie = ieById(spec.enterpriseId, spec.elementId);
+    const dataType: AbstractDataType = ie ? ie.dataType : 'octetArray';
+    const base = ie ? ie.name : unknownIeName(spec.enterpriseId, spec.elementId);
+    const where = `template ${def.templateId} field ${i} (${base})`;
+    if (!Number.isInteger(spec.length) || spec.length < 1 || spec.length > VARIABLE_LENGTH) {
+      throw new IpfixError('IPFIX_ERR_BAD_FIELD_LENGTH', `${where}: length ${spec.length} is not 1-65535`);
+    }
+    if (!ANY_LENGTH.has(dataType)) {
+      const allowed = ALLOWED_LENGTHS[dataType] ?? [];
+      if (!allowed.includes(spec.length)) {
+        throw new IpfixError(
+          'IPFIX_ERR_BAD_FIELD_LENGTH',
+          `${where}: length ${spec.length === VARIABLE_LENGTH ? 'variable' : spec.length} is not valid for ${dataType} (use ${allowed.join(' or ')})`,
+        );
+      }
+    }
+    const n = (seen.get(base) ?? 0) + 1;
+    seen.set(base, n);
+    return { spec, ie, key: n === 1 ? base : `${base}#${n}`, dataType, length: spec.length };
+  });
+}
+
+/** Checks the header fields of a template definition (IDs, scope count) and freezes a copy. */
+export function checkDefinition(def: TemplateDefinition): TemplateDefinition {
+  if (!Number.isInteger(def.templateId) || def.templateId < 256 || def.templateId > 0xffff) {
+    throw new IpfixError('IPFIX_ERR_BAD_TEMPLATE', `template ID ${def.templateId} is not 256-65535`);
+  }
+  if (def.fields.length === 0 || def.fields.length > 0xffff) {
+    throw new IpfixError('IPFIX_ERR_BAD_TEMPLATE', `template ${def.templateId} has ${def.fields.length} fields (1-65535 allowed)`);
+  }
+  if (!Number.isInteger(def.scopeFieldCount) || def.scopeFieldCount < 0 || def.scopeFieldCount > def.fields.length) {
+    throw new IpfixError(
+      'IPFIX_ERR_BAD_TEMPLATE',
+      `template ${def.templateId}: scope field count ${def.scopeFieldCount} is not 0-${def.fields.length}`,
+    );
+  }
+  for (const f of def.fields) {
+    if (!Number.isInteger(f.enterpriseId) || f.enterpriseId < 0 || f.enterpriseId > 0xffffffff) {
+      throw new IpfixError('IPFIX_ERR_BAD_TEMPLATE', `template ${def.templateId}: enterprise ${f.enterpriseId} is not a u32`);
+    }
+    if (!Number.isInteger(f.elementId) || f.elementId < 0 || f.elementId > 0x7fff) {
+      throw new IpfixError('IPFIX_ERR_BAD_TEMPLATE', `template ${def.templateId}: element ID ${f.elementId} is not 0-32767`);
+    }
+  }
+  return Object.freeze({
+    templateId: def.templateId,
+    scopeFieldCount: def.scopeFieldCount,
+    fields: Object.freeze(
+      def.fields.map((f) => Object.freeze({ enterpriseId: f.enterpriseId, elementId: f.elementId, length: f.length })),
+    ),
+  });
+}
+
+// ---- decode helpers, passed to the generated code as `h` ----------------------------------------
+
+const decodeHelpers = {
+  u64: readUnsigned64,
+  s64: readSigned64,
+  uN: readUnsignedN,
+  sN: readSignedN,
+  str: readString,
+  /** A fixed-length string field: trailing NUL padding is not part of the text. */
+  strFixed(b: Buffer, s: number, e: number): string {
+    while (e > s && b[e - 1] === 0) e--;
+    return readString(b, s, e);
+  },
+  bytes(b: Buffer, s: number, e: number): Uint8Array {
+    return new Uint8Array(b.subarray(s, e));
+  },
+  ipv4: readIpv4,
+  ipv6: readIpv6,
+  mac: readMac,
+  bool(b: Buffer, o: number): boolean {
+    // RFC 7011 6.1.5: 1 is true, 2 is false.
+    const v = b[o];
+    if (v === 1) return true;
+    if (v === 2) return false;
+    throw new IpfixError('IPFIX_ERR_BAD_VALUE', `boolean octet ${v} at ${o} is neither 1 (true) nor 2 (false)`);
+  },
+  ms(b: Buffer, o: number): number {
+    const v = readUnsigned64(b, o);
+    if (typeof v !== 'number') throw new IpfixError('IPFIX_ERR_BAD_VALUE', `dateTimeMilliseconds ${v} at ${o} is beyond 2^53 ms`);
+    return v;
+  },
+  ntpUs: readNtpMicroseconds,
+  ntpNs: readNtpNanoseconds,
+  overrun(at: number, end: number, key: string): IpfixError {
+    return new IpfixError('IPFIX_ERR_RECORD_OVERRUN', `field ${key} at ${at} runs past the end of its set at ${end}`);
+  },
+};
+
+/** A JS expression that reads a fixed-length field at position expression `at`. */
+function readExpression(f: CompiledField, at: string): string {
+  const len = f.length;
+  const byte = (i: number) => (i === 0 ? `b[${at}]` : `b[${at}+${i}]`);
+  const unsignedUpTo4 = () => {
+    if (len === 1) return byte(0);
+    if (len === 4) return `(${byte(0)}*16777216+(${byte(1)}<<16|${byte(2)}<<8|${byte(3)}))`;
+    const parts: string[] = [];
+    for (let i = 0; i < len; i++) parts.push(`${byte(i)}<<${8 * (len - 1 - i)}`);
+    return `(${parts.join('|')})`;
+  };
+  switch (f.dataType) {
+    case 'unsigned8':
+    case 'unsigned16':
+    case 'unsigned32':
+    case 'dateTimeSeconds':
+      return unsignedUpTo4();
+    case 'unsigned64':
+      return len === 8 ? `h.u64(b,${at})` : len <= 4 ? unsignedUpTo4() : `h.uN(b,${at},${len})`;
+    case 'signed8':
+    case 'signed16':
+    case 'signed32':
+      return len === 4 ? `(${byte(0)}<<24|${byte(1)}<<16|${byte(2)}<<8|${byte(3)})` : `(${unsignedUpTo4()}<<${32 - 8 * len}>>${32 - 8 * len})`;
+    case 'signed64':
+      return len === 8 ? `h.s64(b,${at})` : len <= 4 ? `(${unsignedUpTo4()}<<${32 - 8 * len}>>${32 - 8 * len})` : `h.sN(b,${at},${len})`;
+    case 'float32':
+      return `b.readFloatBE(${at})`;
+    case 'float64':
+      return len === 8 ? `b.readDoubleBE(${at})` : `b.readFloatBE(${at})`;
+    case 'boolean':
+      return `h.bool(b,${at})`;
+    case 'macAddress':
+      return `h.mac(b,${at})`;
+    case 'dateTimeMilliseconds':
+      return `h.ms(b,${at})`;
+    case 'dateTimeMicroseconds':
+      return `h.ntpUs(b,${at})`;
+    case 'dateTimeNanoseconds':
+      return `h.ntpNs(b,${at})`;
+    case 'ipv4Address':
+      return `h.ipv4(b,${at})`;
+    case 'ipv6Address':
+      return `h.ipv6(b,${at})`;
+    case 'string':
+      return `h.strFixed(b,${at},${at}+${len})`;
+    default:
+      return `h.bytes(b,${at},${at}+${len})`;
+  }
+}
+
+/**
+ * Generates the record decoder. Fixed-length fields between variable-length ones form segments
+ * read at constant offsets from `p`; a variable-length field reads its 1- or 3-byte length
+ * (RFC 7011 7) and checks it against the end of the set.
+ */
+function generateDecoder(fields: readonly CompiledField[], fixedLength: number | undefined): RecordDecoder {
+  const lines: string[] = ['var p = o;'];
+  let k = 0; // offset of the next fixed field from p
+  const flush = () => {
+    if (k > 0) lines.push(`p += ${k};`);
+    k = 0;
+  };
+  // Bounds of each fixed segment are checked once, before its first field.
+  const segmentLength = (from: number) => {
+    let n = 0;
+    for (let j = from; j < fields.length && fields[j].length !== VARIABLE_LENGTH; j++) n += fields[j].length;
+    return n;
+  };
+  fields.forEach((f, i) => {
+    const key = JSON.stringify(f.key);
+    if (f.length === VARIABLE_LENGTH) {
+      flush();
+      lines.push(
+        `if (p >= end) throw h.overrun(p, end, ${key});`,
+        `var n${i} = b[p++];`,
+        `if (n${i} === 255) { if (end - p < 2) throw h.overrun(p, end, ${key}); n${i} = b[p] << 8 | b[p + 1]; p += 2; }`,
+        `if (end - p < n${i}) throw h.overrun(p, end, ${key});`,
+        f.dataType === 'string' ? `var v${i} = h.str(b, p, p + n${i});` : `var v${i} = h.bytes(b, p, p + n${i});`,
+        `p += n${i};`,
+      );
+      return;
+    }
+    if (fixedLength === undefined && k === 0 && (i === 0 || fields[i - 1].length === VARIABLE_LENGTH)) {
+      lines.push(`if (end - p < ${segmentLength(i)}) throw h.overrun(p, end, ${key});`);
+    }
+    lines.push(`var v${i} = ${readExpression(f, k === 0 ? 'p' : `p+${k}`)};`);
+    k += f.length;
+  });
+  flush();
+  lines.push('c.off = p;');
+  // A repeated key keeps its last value in an object literal; keys are unique by construction.
+  lines.push(`return {${fields.map((f, i) => `${JSON.stringify(f.key)}: v${i}`).join(', ')}};`);
+  const body = `"use strict";\nreturn function decodeRecord(b, o, end, c) {\n${lines.join('\n')}\n};`;
+  return new Function('h', body)(decodeHelpers) as RecordDecoder;
+}
+
+/** A template compiled once: its fields, record length bounds and generated record decoder. */
+export class CompiledTemplate {
+  readonly definition: TemplateDefinition;
+  readonly templateId: number;
+  readonly scopeFieldCount: number;
+  readonly fields: readonly CompiledField[];
+  /** The record length when every field is fixed-length; undefined otherwise. */
+  readonly fixedLength: number | undefined;
+  /** The shortest record (a variable-length field counts its 1-byte length). Always >= 1. */
+  readonly minRecordLength: number;
+  readonly decodeRecord: RecordDecoder;
+
+  constructor(def: TemplateDefinition) {
+    this.definition = checkDefinition(def);
+    this.templateId = def.templateId;
+    this.scopeFieldCount = def.scopeFieldCount;
+    this.fields = Object.freeze(resolveFields(this.definition));
+    let min = 0;
+    let variable = false;
+    for (const f of this.fields) {
+      if (f.length === VARIABLE_LENGTH) {
+        variable = true;
+        min += 1;
+      } else {
+        min += f.length;
+      }
+    }
+    this.minRecordLength = min;
+    this.fixedLength = variable ? undefined : min;
+    this.decodeRecord = generateDecoder(this.fields, this.fixedLength);
+  }
+
+  get isOptionsTemplate(): boolean {
+    return this.scopeFieldCount > 0;
+  }
+
+  /** Decodes every record in data set bytes [off, end); trailing bytes shorter than a record are padding. */
+  decodeSet(b: Buffer, off: number, end: number, out: DataRecord[]): void {
+    const cursor = { off };
+    const min = this.minRecordLength;
+    const decode = this.decodeRecord;
+    while (end - cursor.off >= min) out.push(decode(b, cursor.off, end, cursor));
+  }
+}
+
+export interface TemplateCacheOptions {
+  clock?: Clock;
+  /** Undefined: templates never expire (TCP, TLS). UDP collectors pass 1_800_000 (RFC 7011 8.4). */
+  templateLifetimeMs?: number;
+}
+
+interface CacheEntry {
+  readonly template: CompiledTemplate;
+  readonly domainId: number;
+  expiresAt: number;
+}
+
+/** The templates of one transport session, keyed by (observation domain, template ID). */
+export class TemplateCache {
+  private readonly entries = new Map<number, CacheEntry>();
+  private readonly clock: Clock;
+  private readonly lifetimeMs: number | undefined;
+
+  constructor(opts: TemplateCacheOptions = {}) {
+    if (opts.templateLifetimeMs !== undefined && !(opts.templateLifetimeMs > 0)) {
+      throw new IpfixError('IPFIX_ERR_BAD_OPTION', `templateLifetimeMs ${opts.templateLifetimeMs} must be > 0, or left out for no expiry`);
+    }
+    this.clock = opts.clock ?? systemClock;
+    this.lifetimeMs = opts.templateLifetimeMs;
+  }
+
+  private static key(domainId: number, templateId: number): number {
+    return domainId * 0x10000 + templateId;
+  }
+
+  /** Compiles and stores a template (replacing one with the same ID); returns the compiled form. */
+  set(domainId: number, def: TemplateDefinition | CompiledTemplate): CompiledTemplate {
+    const template = def instanceof CompiledTemplate ? def : new CompiledTemplate(def);
+    this.entries.set(TemplateCache.key(domainId, template.templateId), {
+      template,
+      domainId,
+      expiresAt: this.lifetimeMs === undefined ? Infinity : this.clock.now() + this.lifetimeMs,
+    });
+    return template;
+  }
+
+  /** The compiled template, or undefined when unknown, withdrawn or expired. */
+  get(domainId: number, templateId: number): CompiledTemplate | undefined {
+    const k = TemplateCache.key(domainId, templateId);
+    const entry = this.entries.get(k);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt !== Infinity && this.clock.now() >= entry.expiresAt) {
+      this.entries.delete(k);
+      return undefined;
+    }
+    return entry.template;
+  }
+
+  withdraw(domainId: number, templateId: number): void {
+    this.entries.delete(TemplateCache.key(domainId, templateId));
+  }
+
+  /**
+   * Withdraws every template of a domain (RFC 7011 8.1: template ID 2 in a template set withdraws
+   * all templates, 3 in an options template set all options templates). No kind: both.
+   */
+  withdrawAll(domainId: number, kind?: 'templates' | 'options'): void {
+    for (const [k, entry] of this.entries) {
+      if (entry.domainId !== domainId) continue;
+      if (kind === 'templates' && entry.template.isOptionsTemplate) continue;
+      if (kind === 'options' && !entry.template.isOptionsTemplate) continue;
+      this.entries.delete(k);
+    }
+  }
+
+  /** Drops expired templates; returns how many. (get() also drops them lazily.) */
+  expire(): number {
+    if (this.lifetimeMs === undefined) return 0;
+    const now = this.clock.now();
+    let n = 0;
+    for (const [k, entry] of this.entries) {
+      if (now >= entry.expiresAt) {
+        this.entries.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Live templates (expired ones are dropped first). */
+  get size(): number {
+    this.expire();
+    return this.entries.size;
+  }
+}

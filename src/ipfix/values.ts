@@ -1,0 +1,239 @@
+// Wire forms of the RFC 7011 section 6.1 data types that are more than a byte-order read:
+// addresses as text, MAC addresses, NTP timestamps, 64-bit integers and UTF-8 strings.
+// Readers take a Buffer and an offset; writers write at an offset and return the next one.
+// Every function returns fresh values (strings, numbers, copies), never views.
+
+/** Seconds between the NTP era 0 epoch (1900-01-01) and the Unix epoch (RFC 7011 6.1.9). */
+export const NTP_UNIX_OFFSET_SECONDS = 2_208_988_800;
+const TWO_32 = 4_294_967_296;
+
+/** Buffer's own latin1/utf8 slice and write methods: present in every Node release, but not typed. */
+interface BufferInternals {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+  utf8Write(text: string, offset: number, length: number): number;
+}
+
+// ---- 64-bit integers: a number while it is a safe integer, a bigint beyond that -------------
+
+export function readUnsigned64(b: Buffer, o: number): number | bigint {
+  const hi = b[o] * 0x1000000 + ((b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]);
+  // hi < 2^21 keeps hi * 2^32 + lo <= 2^53 - 1.
+  if (hi < 0x200000) return hi * TWO_32 + b[o + 4] * 0x1000000 + ((b[o + 5] << 16) | (b[o + 6] << 8) | b[o + 7]);
+  return b.readBigUInt64BE(o);
+}
+
+export function readSigned64(b: Buffer, o: number): number | bigint {
+  const hi = (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+  const lo = b[o + 4] * 0x1000000 + ((b[o + 5] << 16) | (b[o + 6] << 8) | b[o + 7]);
+  const n = hi * TWO_32 + lo;
+  // When |n| < 2^53 the sum is exact; otherwise it rounds to a value that is not a safe integer.
+  return Number.isSafeInteger(n) ? n : b.readBigInt64BE(o);
+}
+
+/** Unsigned big-endian integer of 1-8 bytes (RFC 7011 6.2 reduced-size encoding). */
+export function readUnsignedN(b: Buffer, o: number, len: number): number | bigint {
+  if (len === 8) return readUnsigned64(b, o);
+  let n = 0;
+  for (let i = 0; i < len; i++) n = n * 256 + b[o + i];
+  if (Number.isSafeInteger(n)) return n;
+  let big = 0n;
+  for (let i = 0; i < len; i++) big = (big << 8n) | BigInt(b[o + i]);
+  return big;
+}
+
+/** Signed big-endian two's-complement integer of 1-8 bytes (RFC 7011 6.2). */
+export function readSignedN(b: Buffer, o: number, len: number): number | bigint {
+  if (len === 8) return readSigned64(b, o);
+  const u = readUnsignedN(b, o, len);
+  if (typeof u === 'number') {
+    const bits = len * 8;
+    return b[o] & 0x80 ? u - 2 ** bits : u;
+  }
+  return BigInt.asIntN(len * 8, u);
+}
+
+// ---- text ------------------------------------------------------------------------------------
+
+/**
+ * UTF-8 text of b[s, e). Short ASCII strings are built in JS, which is cheaper than a call into
+ * the runtime for the 10-40 byte names that flow records carry.
+ */
+export function readString(b: Buffer, s: number, e: number): string {
+  const n = e - s;
+  if (n === 0) return '';
+  if (n <= 64) {
+    let ascii = 0;
+    for (let i = s; i < e; i++) ascii |= b[i];
+    if (ascii < 0x80) return (b as unknown as BufferInternals).latin1Slice(s, e);
+  }
+  return (b as unknown as BufferInternals).utf8Slice(s, e);
+}
+
+/** Byte length of s in UTF-8. */
+export function utf8Length(s: string): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s, 'utf8');
+  }
+  return n;
+}
+
+/** Writes s (whose UTF-8 length is len) at o; returns o + len. */
+export function writeString(b: Buffer, o: number, s: string, len: number): number {
+  if (len === s.length) {
+    for (let i = 0; i < len; i++) b[o + i] = s.charCodeAt(i);
+  } else {
+    (b as unknown as BufferInternals).utf8Write(s, o, len);
+  }
+  return o + len;
+}
+
+// ---- addresses -------------------------------------------------------------------------------
+
+export function readIpv4(b: Buffer, o: number): string {
+  return `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
+}
+
+/** RFC 5952 text: lower-case hex, no leading zeros, the longest run of zero groups as "::". */
+export function readIpv6(b: Buffer, o: number): string {
+  const g = new Array<number>(8);
+  for (let i = 0; i < 8; i++) g[i] = (b[o + 2 * i] << 8) | b[o + 2 * i + 1];
+  // RFC 5952 5: IPv4-mapped addresses keep the dotted quad.
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `::ffff:${b[o + 12]}.${b[o + 13]}.${b[o + 14]}.${b[o + 15]}`;
+  }
+  let bestStart = -1;
+  let bestLen = 1; // a single zero group is not shortened (RFC 5952 4.2.2)
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestStart < 0) return g.map((x) => x.toString(16)).join(':');
+  const head = g.slice(0, bestStart).map((x) => x.toString(16)).join(':');
+  const tail = g.slice(bestStart + bestLen).map((x) => x.toString(16)).join(':');
+  return `${head}::${tail}`;
+}
+
+/** Writes dotted-quad text as 4 bytes; returns false when the text is not an IPv4 address. */
+export function writeIpv4(b: Buffer, o: number, text: string): boolean {
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46; // a virtual trailing "."
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return false; // no leading zeros ("01" is ambiguous)
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return false;
+    } else if (c === 46) {
+      if (digits === 0 || part > 3) return false;
+      b[o + part++] = value;
+      value = 0;
+      digits = 0;
+    } else {
+      return false;
+    }
+  }
+  return part === 4;
+}
+
+/** Writes IPv6 text (RFC 4291 2.2 forms, with an optional trailing dotted quad) as 16 bytes. */
+export function writeIpv6(b: Buffer, o: number, text: string): boolean {
+  if (text.length < 2 || text.length > 45) return false;
+  const doubleColon = text.indexOf('::');
+  if (doubleColon >= 0 && text.indexOf('::', doubleColon + 1) >= 0) return false;
+  const parseGroups = (s: string, out: number[]): boolean => {
+    if (s === '') return true;
+    const parts = s.split(':');
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      if (i === parts.length - 1 && p.includes('.')) {
+        const quad = Buffer.alloc(4);
+        if (!writeIpv4(quad, 0, p)) return false;
+        out.push((quad[0] << 8) | quad[1], (quad[2] << 8) | quad[3]);
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return false;
+        out.push(parseInt(p, 16));
+      }
+    }
+    return true;
+  };
+  const head: number[] = [];
+  const tail: number[] = [];
+  if (doubleColon >= 0) {
+    if (!parseGroups(text.slice(0, doubleColon), head) || !parseGroups(text.slice(doubleColon + 2), tail)) return false;
+    if (head.length + tail.length > 7) return false;
+  } else {
+    if (!parseGroups(text, head) || head.length !== 8) return false;
+  }
+  const groups = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  for (let i = 0; i < 8; i++) {
+    b[o + 2 * i] = groups[i] >> 8;
+    b[o + 2 * i + 1] = groups[i] & 0xff;
+  }
+  return true;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+export function readMac(b: Buffer, o: number): string {
+  return `${HEX[b[o]]}:${HEX[b[o + 1]]}:${HEX[b[o + 2]]}:${HEX[b[o + 3]]}:${HEX[b[o + 4]]}:${HEX[b[o + 5]]}`;
+}
+
+/** Accepts "aa:bb:cc:dd:ee:ff" or "aa-bb-cc-dd-ee-ff" (either case). */
+export function writeMac(b: Buffer, o: number, text: string): boolean {
+  if (!/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(text)) return false;
+  for (let i = 0; i < 6; i++) b[o + i] = parseInt(text.substr(i * 3, 2), 16);
+  return true;
+}
+
+// ---- NTP timestamps (RFC 7011 6.1.9, 6.1.10) ---------------------------------------------------
+//  0                   1                   2                   3
+//  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+// |                 seconds since 1900-01-01 00:00 UTC            |
+// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+// |                 fraction of a second (units of 2^-32 s)       |
+// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+/** Microseconds since the Unix epoch. */
+export function readNtpMicroseconds(b: Buffer, o: number): number {
+  const seconds = b.readUInt32BE(o) - NTP_UNIX_OFFSET_SECONDS;
+  const fraction = b.readUInt32BE(o + 4);
+  return seconds * 1_000_000 + Math.round((fraction * 1_000_000) / TWO_32);
+}
+
+export function writeNtpMicroseconds(b: Buffer, o: number, us: number): void {
+  const seconds = Math.floor(us / 1_000_000);
+  const rest = us - seconds * 1_000_000;
+  b.writeUInt32BE(seconds + NTP_UNIX_OFFSET_SECONDS, o);
+  b.writeUInt32BE(Math.round((rest * TWO_32) / 1_000_000), o + 4);
+}
+
+/** Nanoseconds since the Unix epoch. */
+export function readNtpNanoseconds(b: Buffer, o: number): bigint {
+  const seconds = BigInt(b.readUInt32BE(o) - NTP_UNIX_OFFSET_SECONDS);
+  const fraction = BigInt(b.readUInt32BE(o + 4));
+  return seconds * 1_000_000_000n + ((fraction * 1_000_000_000n + 0x80000000n) >> 32n);
+}
+
+export function writeNtpNanoseconds(b: Buffer, o: number, ns: bigint): void {
+  let seconds = ns / 1_000_000_000n;
+  let rest = ns % 1_000_000_000n;
+  if (rest < 0n) {
+    seconds -= 1n;
+    rest += 1_000_000_000n;
+  }
+  b.writeUInt32BE(Number(seconds) + NTP_UNIX_OFFSET_SECONDS, o);
+  b.writeUInt32BE(Number(((rest << 32n) + 500_000_000n) / 1_000_000_000n), o + 4);
+}

@@ -1,0 +1,536 @@
+// The message writer (exporting process side of RFC 7011). Each template is compiled once into
+// two generated functions: one sizes a record's variable-length fields, one writes a record.
+// encodeRecords sizes every record first, packs records into as few messages as fit
+// maxMessageSize, allocates each message once and writes header + set header + records.
+import { VARIABLE_LENGTH } from './api.js';
+import type { DataRecord, IpfixValue, TemplateDefinition } from './api.js';
+import type { Clock } from '../util/clock.js';
+import { systemClock } from '../util/clock.js';
+import { IpfixError } from './errors.js';
+import { checkDefinition, resolveFields } from './template.js';
+import type { CompiledField } from './template.js';
+import {
+  IPFIX_HEADER_LENGTH, IPFIX_VERSION, MIN_DATA_SET_ID, OPTIONS_TEMPLATE_SET_ID, SET_HEADER_LENGTH, TEMPLATE_SET_ID,
+} from './decoder.js';
+import { utf8Length, writeIpv4, writeIpv6, writeMac, writeNtpMicroseconds, writeNtpNanoseconds, writeString, NTP_UNIX_OFFSET_SECONDS } from './values.js';
+
+export const DEFAULT_MAX_MESSAGE_SIZE = 65535;
+/** The smallest maxMessageSize accepted: a header, a set header and a few bytes of records. */
+export const MIN_MAX_MESSAGE_SIZE = 64;
+const TWO_32 = 4_294_967_296;
+
+// ---- value writers, passed to the generated code as `h` ----------------------------------------
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (v === null) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (typeof v === 'bigint') return `${v}n`;
+  if (v instanceof Uint8Array) return `Uint8Array(${v.length})`;
+  return `${typeof v} ${String(v)}`;
+}
+
+function bad(v: unknown, key: string, expected: string): IpfixError {
+  if (v === undefined) return new IpfixError('IPFIX_ERR_MISSING_VALUE', `record has no value for ${key} (${expected})`);
+  return new IpfixError('IPFIX_ERR_VALUE_TYPE', `${key}: expected ${expected}, got ${describe(v)}`);
+}
+
+function outOfRange(v: unknown, key: string, range: string): IpfixError {
+  return new IpfixError('IPFIX_ERR_VALUE_RANGE', `${key}: ${describe(v)} is outside ${range}`);
+}
+
+/** Writes a non-negative integer v < 2^(8 len) as len big-endian bytes (len <= 6 keeps it exact). */
+function putUnsigned(b: Buffer, at: number, v: number, len: number): void {
+  for (let i = len - 1; i >= 0; i--) {
+    b[at + i] = v % 256;
+    v = Math.floor(v / 256);
+  }
+}
+
+function putBig(b: Buffer, at: number, v: bigint, len: number): void {
+  for (let i = len - 1; i >= 0; i--) {
+    b[at + i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+}
+
+const encodeHelpers = {
+  u8(b: Buffer, at: number, v: IpfixValue, key: string): void {
+    if (typeof v !== 'number' || !(v >= 0 && v <= 0xff) || v % 1 !== 0) throw checkInt(v, key, 0, 0xff);
+    b[at] = v;
+  },
+  u16(b: Buffer, at: number, v: IpfixValue, key: string): void {
+    if (typeof v !== 'number' || !(v >= 0 && v <= 0xffff) || v % 1 !== 0) throw checkInt(v, key, 0, 0xffff);
+    b[at] = v >>> 8;
+    b[at + 1] = v & 0xff;
+  },
+  u32(b: Buffer, at: number, v: IpfixValue, key: string): void {
+    if (typeof v !== 'number' || !(v >= 0 && v <= 0xffffffff) || v % 1 !== 0) throw checkInt(v, key, 0, 0xffffffff);
+    b[at] = v >>> 24;
+    b[at + 1] = (v >>> 16) & 0xff;
+    b[at + 2] = (v >>> 8) & 0xff;
+    b[at + 3] = v & 0xff;
+  },
+  /** unsigned64 (or any unsigned in len bytes): a safe integer number or a bigint. */
+  uN(b: Buffer, at: number, v: IpfixValue, len: number, key: string): void {
+    if (typeof v === 'number') {
+      if (v >= 0 && v <= Number.MAX_SAFE_INTEGER && v % 1 === 0) {
+        if (len >= 7 || v < 2 ** (8 * len)) {
+          if (len === 8) {
+            const hi = Math.floor(v / TWO_32);
+            const lo = v - hi * TWO_32;
+            b[at] = hi >>> 24; b[at + 1] = (hi >>> 16) & 0xff; b[at + 2] = (hi >>> 8) & 0xff; b[at + 3] = hi & 0xff;
+            b[at + 4] = lo >>> 24; b[at + 5] = (lo >>> 16) & 0xff; b[at + 6] = (lo >>> 8) & 0xff; b[at + 7] = lo & 0xff;
+          } else if (len === 7) {
+            putBig(b, at, BigInt(v), 7);
+          } else {
+            putUnsigned(b, at, v, len);
+          }
+          return;
+        }
+        throw outOfRange(v, key, `0-${2 ** (8 * len) - 1} (${len} bytes)`);
+      }
+      if (Number.isInteger(v) && v > Number.MAX_SAFE_INTEGER) {
+        throw outOfRange(v, key, 'safe integers; pass a bigint above 2^53 - 1');
+      }
+      throw outOfRange(v, key, `unsigned integers of ${len} bytes`);
+    }
+    if (typeof v === 'bigint') {
+      if (v < 0n || v >= 1n << BigInt(8 * len)) throw outOfRange(v, key, `0-${(1n << BigInt(8 * len)) - 1n} (${len} bytes)`);
+      putBig(b, at, v, len);
+      return;
+    }
+    throw bad(v, key, 'a number or bigint');
+  },
+  /** signed8-64 in len bytes (two's complement): a safe integer number or a bigint. */
+  sN(b: Buffer, at: number, v: IpfixValue, len: number, key: string): void {
+    const bits = BigInt(8 * len);
+    let big: bigint;
+    if (typeof v === 'number') {
+      if (!Number.isSafeInteger(v)) {
+        throw Number.isInteger(v) ? outOfRange(v, key, 'safe integers; pass a bigint beyond 2^53') : bad(v, key, 'an integer');
+      }
+      if (len <= 4) {
+        const lim = 2 ** (8 * len - 1);
+        if (v < -lim || v >= lim) throw outOfRange(v, key, `${-lim}-${lim - 1}`);
+        const u = v < 0 ? v + 2 * lim : v;
+        putUnsigned(b, at, u, len);
+        return;
+      }
+      big = BigInt(v);
+    } else if (typeof v === 'bigint') {
+      big = v;
+    } else {
+      throw bad(v, key, 'a number or bigint');
+    }
+    const lim = 1n << (bits - 1n);
+    if (big < -lim || big >= lim) throw outOfRange(v, key, `${-lim}-${lim - 1n}`);
+    putBig(b, at, BigInt.asUintN(8 * len, big), len);
+  },
+  f32(b: Buffer, at: number, v: IpfixValue, key: string): void {
+    if (typeof v !== 'number') throw bad(v, key, 'a number');
+    b.writeFloatBE(v, at);
+  },
+  f64(b: Buffer, at: number, v: IpfixValue, key: string): void {
+    if (typeof v !== 'number') throw bad(v, key, 'a number');
+    b.writeDoubleBE(v, at);
+  },
+  bool(b: Buffer, at: number, v: IpfixValue, key: string): void {
+    if (typeof v !== 'boolean') throw bad(v, key, 'a boolean');
+    b[at] = v ? 1 : 2; // RFC 7011 6.1.5
+  },
+  mac(b: Buffer, at: number, v: IpfixValue, key: string): void {
+    if (typeof v !== 'string') throw bad(v, key, 'a MAC address text "aa:bb:cc:dd:ee:ff"');
+    if (!writeMac(b, at, v)) throw outOfRange(v, key, 'MAC addresses ("aa:bb:cc:dd:ee:ff")');
+  },
+  ipv4(b: Buffer, at: number, v: IpfixValue, key: string): void {
+    if (typeof v !== 'string') throw bad(v, key, 'an IPv4 address text');
+    if (!writeIpv4(b, at, v)) throw outOfRange(v, key, 'IPv4 addresses ("10.0.0.1")');
+  },
+  ipv6(b: Buffer, at: number, v: IpfixValue, key: string): void {
+    if (typeof v !== 'string') throw bad(v, key, 'an IPv6 address text');
+    if (!writeIpv6(b, at, v)) throw outOfRange(v, key, 'IPv6 addresses ("fd00::1")');
+  },
+  ms(b: Buffer, at: number, v: IpfixValue, key: string): void {
+    if (typeof v !== 'number') throw bad(v, key, 'milliseconds since the Unix epoch (number)');
+    encodeHelpers.uN(b, at, v, 8, key);
+  },
+  us(b: Buffer, at: number, v: IpfixValue, key: string): void {
+    if (typeof v !== 'number') throw bad(v, key, 'microseconds since the Unix epoch (number)');
+    const seconds = Math.floor(v / 1_000_000) + NTP_UNIX_OFFSET_SECONDS;
+    if (!Number.isSafeInteger(v) || seconds < 0 || seconds >= TWO_32) throw outOfRange(v, key, 'integer microseconds in NTP era 0 (1900-2036)');
+    writeNtpMicroseconds(b, at, v);
+  },
+  ns(b: Buffer, at: number, v: IpfixValue, key: string): void {
+    let ns: bigint;
+    if (typeof v === 'bigint') ns = v;
+    else if (typeof v === 'number' && Number.isSafeInteger(v)) ns = BigInt(v);
+    else throw bad(v, key, 'nanoseconds since the Unix epoch (bigint)');
+    const seconds = Number(ns >= 0n ? ns / 1_000_000_000n : (ns - 999_999_999n) / 1_000_000_000n) + NTP_UNIX_OFFSET_SECONDS;
+    if (seconds < 0 || seconds >= TWO_32) throw outOfRange(v, key, 'nanoseconds in NTP era 0 (1900-2036)');
+    writeNtpNanoseconds(b, at, ns);
+  },
+  /** A fixed-length string field: shorter text is padded with NUL bytes, longer is an error. */
+  fixStr(b: Buffer, at: number, v: IpfixValue, len: number, key: string): void {
+    if (typeof v !== 'string') throw bad(v, key, 'a string');
+    const n = utf8Length(v);
+    if (n > len) throw new IpfixError('IPFIX_ERR_VALUE_TOO_LONG', `${key}: ${n} UTF-8 bytes do not fit the field's ${len} bytes`);
+    writeString(b, at, v, n);
+    b.fill(0, at + n, at + len);
+  },
+  fixBytes(b: Buffer, at: number, v: IpfixValue, len: number, key: string): void {
+    if (!(v instanceof Uint8Array)) throw bad(v, key, 'a Uint8Array');
+    if (v.length !== len) {
+      throw new IpfixError(v.length > len ? 'IPFIX_ERR_VALUE_TOO_LONG' : 'IPFIX_ERR_VALUE_RANGE', `${key}: ${v.length} bytes for a ${len}-byte field`);
+    }
+    b.set(v, at);
+  },
+  /** Size pass: the UTF-8 length of a variable-length string, checked against 65535. */
+  sizeStr(v: IpfixValue, key: string): number {
+    if (typeof v !== 'string') throw bad(v, key, 'a string');
+    const n = utf8Length(v);
+    if (n > 0xffff) throw new IpfixError('IPFIX_ERR_VALUE_TOO_LONG', `${key}: ${n} UTF-8 bytes exceed the 65535-byte limit of a variable-length field`);
+    return n;
+  },
+  sizeBytes(v: IpfixValue, key: string): number {
+    if (!(v instanceof Uint8Array)) throw bad(v, key, 'a Uint8Array');
+    if (v.length > 0xffff) throw new IpfixError('IPFIX_ERR_VALUE_TOO_LONG', `${key}: ${v.length} bytes exceed the 65535-byte limit of a variable-length field`);
+    return v.length;
+  },
+  /** RFC 7011 7: a 1-byte length below 255, else 255 and a 2-byte length. */
+  varLength(b: Buffer, p: number, n: number): number {
+    if (n < 255) {
+      b[p] = n;
+      return p + 1;
+    }
+    b[p] = 255;
+    b[p + 1] = n >>> 8;
+    b[p + 2] = n & 0xff;
+    return p + 3;
+  },
+  varStr(b: Buffer, p: number, v: string, n: number): number {
+    return writeString(b, encodeHelpers.varLength(b, p, n), v, n);
+  },
+  varBytes(b: Buffer, p: number, v: Uint8Array, n: number): number {
+    p = encodeHelpers.varLength(b, p, n);
+    b.set(v, p);
+    return p + n;
+  },
+};
+
+function checkInt(v: IpfixValue, key: string, min: number, max: number): IpfixError {
+  if (typeof v !== 'number') return bad(v, key, 'a number');
+  return outOfRange(v, key, `integers ${min}-${max}`);
+}
+
+/** A JS statement that writes the fixed-length field f of record r at position expression at. */
+function writeStatement(f: CompiledField, at: string): string {
+  const v = `r[${JSON.stringify(f.key)}]`;
+  const key = JSON.stringify(f.key);
+  const len = f.length;
+  switch (f.dataType) {
+    case 'unsigned8':
+    case 'unsigned16':
+    case 'unsigned32':
+    case 'dateTimeSeconds':
+      if (len === 1) return `h.u8(b, ${at}, ${v}, ${key});`;
+      if (len === 2) return `h.u16(b, ${at}, ${v}, ${key});`;
+      if (len === 4) return `h.u32(b, ${at}, ${v}, ${key});`;
+      return `h.uN(b, ${at}, ${v}, ${len}, ${key});`;
+    case 'unsigned64':
+      return `h.uN(b, ${at}, ${v}, ${len}, ${key});`;
+    case 'signed8':
+    case 'signed16':
+    case 'signed32':
+    case 'signed64':
+      return `h.sN(b, ${at}, ${v}, ${len}, ${key});`;
+    case 'float32':
+      return `h.f32(b, ${at}, ${v}, ${key});`;
+    case 'float64':
+      return len === 8 ? `h.f64(b, ${at}, ${v}, ${key});` : `h.f32(b, ${at}, ${v}, ${key});`;
+    case 'boolean':
+      return `h.bool(b, ${at}, ${v}, ${key});`;
+    case 'macAddress':
+      return `h.mac(b, ${at}, ${v}, ${key});`;
+    case 'dateTimeMilliseconds':
+      return `h.ms(b, ${at}, ${v}, ${key});`;
+    case 'dateTimeMicroseconds':
+      return `h.us(b, ${at}, ${v}, ${key});`;
+    case 'dateTimeNanoseconds':
+      return `h.ns(b, ${at}, ${v}, ${key});`;
+    case 'ipv4Address':
+      return `h.ipv4(b, ${at}, ${v}, ${key});`;
+    case 'ipv6Address':
+      return `h.ipv6(b, ${at}, ${v}, ${key});`;
+    case 'string':
+      return `h.fixStr(b, ${at}, ${v}, ${len}, ${key});`;
+    default:
+      return `h.fixBytes(b, ${at}, ${v}, ${len}, ${key});`;
+  }
+}
+
+type SizeFn = (r: DataRecord, lens: Int32Array, base: number) => number;
+type WriteFn = (b: Buffer, p: number, r: DataRecord, lens: Int32Array, base: number) => number;
+
+/** A template compiled for writing: its template record bytes and generated size/write functions. */
+class EncodePlan {
+  readonly definition: TemplateDefinition;
+  readonly fixedLength: number;
+  readonly variableCount: number;
+  readonly sizeVariable: SizeFn;
+  readonly write: WriteFn;
+  /** The template record as sent in a template set. */
+  readonly templateRecord: Buffer;
+
+  constructor(def: TemplateDefinition) {
+    this.definition = checkDefinition(def);
+    const fields = resolveFields(this.definition);
+    let fixed = 0;
+    const sizeLines: string[] = ['var n = 0, x;'];
+    const writeLines: string[] = [];
+    let k = 0;
+    let j = 0;
+    for (const f of fields) {
+      if (f.length === VARIABLE_LENGTH) {
+        const key = JSON.stringify(f.key);
+        const str = f.dataType === 'string';
+        sizeLines.push(`x = h.${str ? 'sizeStr' : 'sizeBytes'}(r[${key}], ${key}); L[base + ${j}] = x; n += x < 255 ? x + 1 : x + 3;`);
+        if (k > 0) writeLines.push(`p += ${k};`);
+        k = 0;
+        writeLines.push(`p = h.${str ? 'varStr' : 'varBytes'}(b, p, r[${key}], L[base + ${j}]);`);
+        j++;
+      } else {
+        writeLines.push(writeStatement(f, k === 0 ? 'p' : `p + ${k}`));
+        k += f.length;
+        fixed += f.length;
+      }
+    }
+    sizeLines.push('return n;');
+    writeLines.push(`return p + ${k};`);
+    this.fixedLength = fixed;
+    this.variableCount = j;
+    this.sizeVariable = new Function('h', `"use strict";\nreturn function sizeRecord(r, L, base) {\n${sizeLines.join('\n')}\n};`)(encodeHelpers) as SizeFn;
+    this.write = new Function('h', `"use strict";\nreturn function writeRecord(b, p, r, L, base) {\n${writeLines.join('\n')}\n};`)(encodeHelpers) as WriteFn;
+    this.templateRecord = encodeTemplateRecord(this.definition);
+  }
+
+  get isOptionsTemplate(): boolean {
+    return this.definition.scopeFieldCount > 0;
+  }
+}
+
+/** template ID | field count | [scope field count] | specifiers (ID | length | [enterprise]). */
+function encodeTemplateRecord(def: TemplateDefinition): Buffer {
+  const options = def.scopeFieldCount > 0;
+  let size = options ? 6 : 4;
+  for (const f of def.fields) size += f.enterpriseId === 0 ? 4 : 8;
+  const b = Buffer.alloc(size);
+  let p = b.writeUInt16BE(def.templateId, 0);
+  p = b.writeUInt16BE(def.fields.length, p);
+  if (options) p = b.writeUInt16BE(def.scopeFieldCount, p);
+  for (const f of def.fields) {
+    p = b.writeUInt16BE(f.enterpriseId === 0 ? f.elementId : f.elementId | 0x8000, p);
+    p = b.writeUInt16BE(f.length, p);
+    if (f.enterpriseId !== 0) p = b.writeUInt32BE(f.enterpriseId, p);
+  }
+  return b;
+}
+
+export interface MessageWriterOptions {
+  observationDomainId: number;
+  /** Default 65535; UDP exporters pass 1400 (RFC 7011 10.3.3: fit the path MTU). */
+  maxMessageSize?: number;
+  clock?: Clock;
+}
+
+/** Writes the messages of one observation domain of an exporting process. */
+export class MessageWriter {
+  readonly observationDomainId: number;
+  readonly maxMessageSize: number;
+  private readonly clock: Clock;
+  private readonly plans = new Map<number, EncodePlan>();
+  private seq = 0;
+  private sizes = new Int32Array(1024);
+  private lens = new Int32Array(1024);
+
+  constructor(opts: MessageWriterOptions) {
+    const domain = opts?.observationDomainId;
+    if (!Number.isInteger(domain) || domain < 0 || domain > 0xffffffff) {
+      throw new IpfixError('IPFIX_ERR_BAD_OPTION', `observationDomainId ${domain} must be an integer 0-4294967295`);
+    }
+    const max = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    if (!Number.isInteger(max) || max < MIN_MAX_MESSAGE_SIZE || max > DEFAULT_MAX_MESSAGE_SIZE) {
+      throw new IpfixError(
+        'IPFIX_ERR_BAD_OPTION',
+        `maxMessageSize ${max} must be an integer ${MIN_MAX_MESSAGE_SIZE}-65535 (65535 for TCP/TLS, 1400 for UDP)`,
+      );
+    }
+    this.observationDomainId = domain;
+    this.maxMessageSize = max;
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  /** Data records sent so far in this domain, modulo 2^32: the next message's sequence number. */
+  get sequenceNumber(): number {
+    return this.seq;
+  }
+
+  /** Compiles the template's encode plan (once); replaces a template with the same ID. */
+  addTemplate(def: TemplateDefinition): void {
+    const plan = new EncodePlan(def);
+    if (IPFIX_HEADER_LENGTH + SET_HEADER_LENGTH + plan.templateRecord.length > this.maxMessageSize) {
+      throw new IpfixError(
+        'IPFIX_ERR_RECORD_TOO_LARGE',
+        `template ${def.templateId} (${plan.templateRecord.length} bytes) does not fit a ${this.maxMessageSize}-byte message`,
+      );
+    }
+    this.plans.set(def.templateId, plan);
+  }
+
+  removeTemplate(templateId: number): void {
+    this.plans.delete(templateId);
+  }
+
+  /** The registered template definitions, in the order they were added. */
+  get templateDefinitions(): TemplateDefinition[] {
+    return [...this.plans.values()].map((p) => p.definition);
+  }
+
+  /** Every registered template, packed into as few messages as fit (session start, reconnect, UDP refresh). */
+  templateMessages(): Buffer[] {
+    const items: SetItem[] = [];
+    for (const plan of this.plans.values()) {
+      items.push({ setId: plan.isOptionsTemplate ? OPTIONS_TEMPLATE_SET_ID : TEMPLATE_SET_ID, bytes: plan.templateRecord });
+    }
+    return this.packSets(items);
+  }
+
+  /**
+   * Template withdrawal messages (RFC 7011 8.1): a record of template ID and field count 0 each.
+   * ID 2 withdraws all templates, 3 all options templates. Not for UDP (RFC 7011 8.4).
+   */
+  withdrawalMessages(templateIds: readonly number[]): Buffer[] {
+    const items: SetItem[] = templateIds.map((id) => {
+      if (!Number.isInteger(id) || (id !== TEMPLATE_SET_ID && id !== OPTIONS_TEMPLATE_SET_ID && (id < MIN_DATA_SET_ID || id > 0xffff))) {
+        throw new IpfixError('IPFIX_ERR_BAD_TEMPLATE', `cannot withdraw template ID ${id} (256-65535, or 2/3 for all)`);
+      }
+      const setId = id === TEMPLATE_SET_ID || id === OPTIONS_TEMPLATE_SET_ID ? id : this.plans.get(id)?.isOptionsTemplate ? OPTIONS_TEMPLATE_SET_ID : TEMPLATE_SET_ID;
+      const bytes = Buffer.alloc(4);
+      bytes.writeUInt16BE(id, 0);
+      return { setId, bytes };
+    });
+    return this.packSets(items);
+  }
+
+  /**
+   * Encodes the records into as few messages as fit maxMessageSize. A record that cannot fit an
+   * empty message throws IPFIX_ERR_RECORD_TOO_LARGE; a bad value throws before anything is
+   * returned, and the sequence number only moves when every message is built.
+   */
+  encodeRecords(templateId: number, records: readonly DataRecord[]): Buffer[] {
+    const plan = this.plans.get(templateId);
+    if (plan === undefined) {
+      throw new IpfixError('IPFIX_ERR_UNKNOWN_TEMPLATE', `template ${templateId} was not added to this writer (call addTemplate first)`);
+    }
+    const n = records.length;
+    if (n === 0) return [];
+    if (this.sizes.length < n) this.sizes = new Int32Array(Math.max(n, this.sizes.length * 2));
+    const nVar = plan.variableCount;
+    if (this.lens.length < n * nVar) this.lens = new Int32Array(Math.max(n * nVar, this.lens.length * 2));
+    const sizes = this.sizes;
+    const lens = this.lens;
+    const maxBody = this.maxMessageSize - IPFIX_HEADER_LENGTH - SET_HEADER_LENGTH;
+
+    // Size every record first.
+    for (let i = 0; i < n; i++) {
+      const size = nVar === 0 ? plan.fixedLength : plan.fixedLength + plan.sizeVariable(records[i], lens, i * nVar);
+      if (size > maxBody) {
+        throw new IpfixError(
+          'IPFIX_ERR_RECORD_TOO_LARGE',
+          `record ${i} (${size} bytes) does not fit a ${this.maxMessageSize}-byte message (${maxBody} bytes for records)`,
+        );
+      }
+      sizes[i] = size;
+    }
+
+    // Pack greedily; allocate each message once; backfill nothing but what the size pass fixed.
+    const out: Buffer[] = [];
+    const exportTime = this.exportTime();
+    let seq = this.seq;
+    for (let i = 0; i < n; ) {
+      let body = 0;
+      let j = i;
+      while (j < n && body + sizes[j] <= maxBody) body += sizes[j++];
+      const length = IPFIX_HEADER_LENGTH + SET_HEADER_LENGTH + body;
+      const b = Buffer.allocUnsafe(length);
+      this.writeHeader(b, length, exportTime, seq);
+      b.writeUInt16BE(templateId, IPFIX_HEADER_LENGTH);
+      b.writeUInt16BE(SET_HEADER_LENGTH + body, IPFIX_HEADER_LENGTH + 2);
+      let p = IPFIX_HEADER_LENGTH + SET_HEADER_LENGTH;
+      for (let k = i; k < j; k++) p = plan.write(b, p, records[k], lens, k * nVar);
+      if (p !== length) throw new Error(`MessageWriter: wrote ${p} of ${length} bytes for template ${templateId}`);
+      out.push(b);
+      seq = (seq + (j - i)) % TWO_32;
+      i = j;
+    }
+    this.seq = seq;
+    return out;
+  }
+
+  private exportTime(): number {
+    return Math.floor(this.clock.now() / 1000) % TWO_32;
+  }
+
+  private writeHeader(b: Buffer, length: number, exportTime: number, seq: number): void {
+    b.writeUInt16BE(IPFIX_VERSION, 0);
+    b.writeUInt16BE(length, 2);
+    b.writeUInt32BE(exportTime, 4);
+    b.writeUInt32BE(seq, 8);
+    b.writeUInt32BE(this.observationDomainId, 12);
+  }
+
+  /** Packs set records into messages: consecutive records of one set ID share a set. */
+  private packSets(items: readonly SetItem[]): Buffer[] {
+    const out: Buffer[] = [];
+    const exportTime = this.exportTime();
+    for (let i = 0; i < items.length; ) {
+      // Choose the records of this message, sizing sets as they open.
+      let length = IPFIX_HEADER_LENGTH;
+      let j = i;
+      let lastSet = -1;
+      while (j < items.length) {
+        const extra = items[j].bytes.length + (items[j].setId !== lastSet ? SET_HEADER_LENGTH : 0);
+        if (length + extra > this.maxMessageSize) break;
+        length += extra;
+        lastSet = items[j].setId;
+        j++;
+      }
+      if (j === i) {
+        throw new IpfixError('IPFIX_ERR_RECORD_TOO_LARGE', `a ${items[i].bytes.length}-byte template record does not fit a ${this.maxMessageSize}-byte message`);
+      }
+      const b = Buffer.allocUnsafe(length);
+      this.writeHeader(b, length, exportTime, this.seq);
+      let p = IPFIX_HEADER_LENGTH;
+      let setStart = -1;
+      for (let k = i; k < j; k++) {
+        if (k === i || items[k].setId !== items[k - 1].setId) {
+          if (setStart >= 0) b.writeUInt16BE(p - setStart, setStart + 2);
+          setStart = p;
+          b.writeUInt16BE(items[k].setId, p);
+          p += SET_HEADER_LENGTH;
+        }
+        items[k].bytes.copy(b, p);
+        p += items[k].bytes.length;
+      }
+      b.writeUInt16BE(p - setStart, setStart + 2);
+      out.push(b);
+      i = j;
+    }
+    return out;
+  }
+}
+
+interface SetItem {
+  setId: number;
+  bytes: Buffer;
+}

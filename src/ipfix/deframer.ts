@@ -19,21 +19,10 @@
 //
 // The stream cannot be resynchronised after a bad header (there is no delimiter to search
 // for), so bad framing throws a coded error and the session must be closed.
+import { IpfixError } from './errors.js';
 
 const IPFIX_VERSION_10 = 10;
 const MIN_MESSAGE_LENGTH = 16;
-
-export type FramingErrorCode = 'IPFIX_ERR_BAD_VERSION' | 'IPFIX_ERR_BAD_LENGTH';
-
-/** Bad framing on a stream: the session must be closed. */
-export class FramingError extends Error {
-  readonly code: FramingErrorCode;
-  constructor(code: FramingErrorCode, message: string) {
-    super(message);
-    this.name = 'FramingError';
-    this.code = code;
-  }
-}
 
 export type MessageHandler = (message: Buffer) => void;
 
@@ -44,7 +33,7 @@ export class IpfixDeframer {
   /** A message that straddles chunks, allocated at its full length. */
   private partial: Buffer | null = null;
   private partialFilled = 0;
-  private failed: FramingError | null = null;
+  private failed: IpfixError | null = null;
   private offsetInStream = 0;
 
   /** Bytes held that belong to a message not yet complete. */
@@ -54,7 +43,7 @@ export class IpfixDeframer {
 
   /**
    * Feeds one chunk of the stream and calls onMessage for every message it completes, in
-   * order. Throws FramingError (and keeps throwing) once the stream is malformed.
+   * order. Throws IpfixError (IPFIX_ERR_BAD_VERSION or IPFIX_ERR_BAD_MESSAGE_LENGTH), and keeps throwing, once the stream is malformed.
    */
   push(chunk: Uint8Array, onMessage: MessageHandler): void {
     if (this.failed !== null) throw this.failed;
@@ -111,12 +100,12 @@ export class IpfixDeframer {
   private checkHeader(buf: Buffer, off: number): number {
     const version = buf.readUInt16BE(off);
     if (version !== IPFIX_VERSION_10) {
-      this.failed = new FramingError('IPFIX_ERR_BAD_VERSION', `version ${version} at stream offset ${this.offsetInStream}, expected 10 (is the exporter sending NetFlow, or TLS to a TCP port?)`);
+      this.failed = new IpfixError('IPFIX_ERR_BAD_VERSION', `version ${version} at stream offset ${this.offsetInStream}, expected 10 (is the exporter sending NetFlow, or TLS to a TCP port?)`);
       throw this.failed;
     }
     const length = buf.readUInt16BE(off + 2);
     if (length < MIN_MESSAGE_LENGTH) {
-      this.failed = new FramingError('IPFIX_ERR_BAD_LENGTH', `message length ${length} at stream offset ${this.offsetInStream} is below the 16-byte header`);
+      this.failed = new IpfixError('IPFIX_ERR_BAD_MESSAGE_LENGTH', `message length ${length} at stream offset ${this.offsetInStream} is below the 16-byte header`);
       throw this.failed;
     }
     return length;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IpfixDeframer, FramingError } from '../../../src/ipfix/deframer.js';
+import { IpfixDeframer } from '../../../src/ipfix/deframer.js';
+import { IpfixError } from '../../../src/ipfix/errors.js';
 
 /** A framed message: a 16-byte IPFIX header followed by `bodyLength` bytes numbered from `seed`. */
 function message(bodyLength: number, seed: number): Buffer {
@@ -101,8 +102,8 @@ test('accepts Uint8Array chunks as well as Buffers', () => {
 const badFraming: { name: string; bytes: Buffer; code: string }[] = [
   { name: 'NetFlow v9 header', bytes: Buffer.from([0, 9, 0, 20, ...new Array(16).fill(0)]), code: 'IPFIX_ERR_BAD_VERSION' },
   { name: 'a TLS ClientHello sent to a TCP port', bytes: Buffer.from([0x16, 0x03, 0x01, 0x00, 0x20, ...new Array(32).fill(0)]), code: 'IPFIX_ERR_BAD_VERSION' },
-  { name: 'length 0', bytes: Buffer.from([0, 10, 0, 0]), code: 'IPFIX_ERR_BAD_LENGTH' },
-  { name: 'length 15', bytes: Buffer.from([0, 10, 0, 15, ...new Array(11).fill(0)]), code: 'IPFIX_ERR_BAD_LENGTH' },
+  { name: 'length 0', bytes: Buffer.from([0, 10, 0, 0]), code: 'IPFIX_ERR_BAD_MESSAGE_LENGTH' },
+  { name: 'length 15', bytes: Buffer.from([0, 10, 0, 15, ...new Array(11).fill(0)]), code: 'IPFIX_ERR_BAD_MESSAGE_LENGTH' },
 ];
 
 for (const c of badFraming) {
@@ -118,7 +119,7 @@ for (const c of badFraming) {
           d.push(bytes.subarray(0, cut), (m) => out.push(m));
           d.push(bytes.subarray(cut), (m) => out.push(m));
         },
-        (err: unknown) => err instanceof FramingError && err.code === c.code && /stream offset 18/.test(err.message),
+        (err: unknown) => err instanceof IpfixError && err.code === c.code && /stream offset 18/.test(err.message),
       );
       assert.equal(out.length, 1, 'only the good message before the bad one was yielded');
       assert.throws(() => d.push(message(0, 3), () => assert.fail('no message after failure')), { code: c.code });

@@ -31,6 +31,11 @@ export interface ConnectionStoreOptions {
   /** Most connections (tombstones included) kept at once; beyond it, one is evicted. */
   maxConnections: number;
   clock: Clock;
+  /**
+   * Forget a connection once it has been exported as idle, instead of keeping it until the
+   * kernel drops it. For sources without dumps (denied packets), where nothing else ends it.
+   */
+  forgetIdle?: boolean;
 }
 
 /** What the store hands out for one export: the last seen entry, counters, deltas and times. */
@@ -136,6 +141,7 @@ export class ConnectionStore {
   /** Exports that could not wait for expire(): evictions and replaced connections. */
   private outbox: ConnectionExport[] = [];
   private generation = 0;
+  private dumpStartedMs = -Infinity;
   private readonly opts: ConnectionStoreOptions;
   private readonly counts = { evictions: 0, badEntries: 0, ended: 0, created: 0 };
 
@@ -158,18 +164,62 @@ export class ConnectionStore {
    * connections the dump does not list are ended, unless an event touched them after that.
    */
   applyDump(entries: readonly ConntrackEntry[], startedMs: number): void {
+    this.beginDump(startedMs);
+    for (const e of entries) this.dumpEntry(e);
+    this.endDump();
+  }
+
+  /** The same as applyDump, one entry at a time, for a dumper that streams its entries. */
+  beginDump(startedMs: number): void {
+    this.generation++;
+    this.dumpStartedMs = startedMs;
+  }
+
+  dumpEntry(e: ConntrackEntry): void {
+    const conn = this.upsert(e, this.opts.clock.now());
+    if (conn) conn.lastSeenGeneration = this.generation;
+  }
+
+  endDump(): void {
     const now = this.opts.clock.now();
-    const gen = ++this.generation;
-    for (const e of entries) {
-      const conn = this.upsert(e, now);
-      if (conn) conn.lastSeenGeneration = gen;
-    }
+    const gen = this.generation;
     for (const conn of this.byKey.values()) {
-      if (conn.lastSeenGeneration === gen || conn.lastEventMs >= startedMs) continue;
+      if (conn.lastSeenGeneration === gen || conn.lastEventMs >= this.dumpStartedMs) continue;
       conn.present = false;
       if (conn.state === 'done') this.forget(conn);
       else if (conn.state !== 'ending') this.markEnded(conn, now);
     }
+  }
+
+  /**
+   * Adds the entry's counters to those of its connection (creating it), for sources that see
+   * packets rather than connections. The connection ends only by timeout.
+   */
+  addPackets(e: ConntrackEntry): void {
+    if (entryProblem(e) !== '') {
+      this.counts.badEntries++;
+      return;
+    }
+    const conn = this.byKey.get(connectionKey(e));
+    const now = this.opts.clock.now();
+    if (!conn || conn.state === 'done') {
+      const created = this.upsert(e, now);
+      if (created) created.lastEventMs = now;
+      return;
+    }
+    const updated = this.upsert(
+      {
+        ...e,
+        id: conn.entry.id,
+        originalPackets: conn.packets + e.originalPackets,
+        originalBytes: conn.bytes + e.originalBytes,
+        replyPackets: conn.reversePackets + e.replyPackets,
+        replyBytes: conn.reverseBytes + e.replyBytes,
+        startMs: conn.entry.startMs,
+      },
+      now,
+    );
+    if (updated) updated.lastEventMs = now;
   }
 
   /** Applies one NEW / UPDATE / DESTROY event. */
@@ -208,8 +258,12 @@ export class ConnectionStore {
       if (idleAt <= now) {
         out.push(this.snapshot(top, FlowEndReason.idleTimeout, top.lastActivityMs));
         top.lastExportMs = now;
-        top.state = 'idle';
-        this.idle.add(top);
+        if (this.opts.forgetIdle) {
+          this.forget(top);
+        } else {
+          top.state = 'idle';
+          this.idle.add(top);
+        }
       } else {
         out.push(this.snapshot(top, FlowEndReason.activeTimeout, top.lastActivityMs));
         top.lastExportMs = now;

@@ -237,3 +237,31 @@ test('flowStart comes from the conntrack timestamp when the kernel gives one', (
   assert.equal(x.flowStartMs, 1_699_999_990_000);
   assert.equal(x.flowEndMs, 1_700_000_000_000);
 });
+
+test('a streamed dump ends the connections it did not list, like applyDump', () => {
+  const { clock, store } = setup();
+  store.applyDump([entry({ sport: 1, id: 1, packets: 1 }), entry({ sport: 2, id: 2, packets: 1 })], clock.now());
+  clock.advance(POLL);
+  store.beginDump(clock.now());
+  store.dumpEntry(entry({ sport: 2, id: 2, packets: 2 }));
+  store.endDump();
+  const got = store.expire();
+  assert.deepEqual(got.map((x) => [x.entry.original.sourcePort, x.flowEndReason]), [[1, FlowEndReason.endOfFlow]]);
+});
+
+test('addPackets accumulates per-packet counts and, with forgetIdle, forgets the connection after its idle export', () => {
+  const clock = new ManualClock(1_700_000_000_000);
+  const store = new ConnectionStore({ activeTimeoutMs: ACTIVE, idleTimeoutMs: IDLE, maxConnections: 10, clock, forgetIdle: true });
+  store.addPackets(entry({ id: 0, packets: 1, bytes: 60, tcpState: '' }));
+  clock.advance(1000);
+  store.addPackets(entry({ id: 0, packets: 1, bytes: 60, tcpState: '' }));
+  clock.advance(IDLE);
+  const [x] = store.expire();
+  assert.equal(x.flowEndReason, FlowEndReason.idleTimeout);
+  assert.deepEqual([x.packetTotalCount, x.octetTotalCount, x.packetDeltaCount], [2, 120, 2]);
+  assert.equal(store.size, 0);
+  store.addPackets(entry({ id: 0, packets: 1, bytes: 60, tcpState: '' }));
+  clock.advance(IDLE);
+  const [y] = store.expire();
+  assert.deepEqual([y.packetTotalCount, y.packetDeltaCount], [1, 1]);
+});

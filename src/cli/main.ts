@@ -1,11 +1,13 @@
 // `flowvis <command>`: one subcommand per stage of the data path.
 import { Command, CommanderError } from 'commander';
+import { aggregatorCommand } from './aggregator.js';
 
 export function buildProgram(): Command {
   const program = new Command('flowvis')
     .description('Network flow visibility for Kubernetes clusters')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
+  program.addCommand(aggregatorCommand());
   return program;
 }
 

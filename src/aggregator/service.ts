@@ -1,0 +1,239 @@
+// The Flow Aggregator service: collecting process -> aggregation -> record buffers -> sinks,
+// with certificate management, the export timer and the numbers the API reports.
+//
+//   exporters --IPFIX tls|tcp|udp--> CollectingProcess --FlowRecord--> AggregationProcess
+//        (per-session templates, bounded queue)              | expire() every tick
+//                                                            v
+//                         SinkPump(ipfix)  SinkPump(log)  SinkPump(...)   bounded, never block
+import { CollectingProcess, type CollectedMessage, type CollectingProcessStats } from '../transport/collecting-process.js';
+import type { TransportLogger } from '../transport/errors.js';
+import { dataRecordToFlowRecord } from '../flow/ie-mapping.js';
+import type { AggregatedFlowRecord } from '../flow/record.js';
+import { SinkFanout, SinkPump, type Sink, type SinkStats } from '../sinks/sink.js';
+import { LogSink } from '../sinks/log-sink.js';
+import { IpfixSink } from '../sinks/ipfix-sink.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { AggregationProcess, recordProblem, type AggregationStats } from './aggregation.js';
+import { CertificateManager, publishToKubernetes } from './certificates.js';
+import type { AggregatorConfig } from './config.js';
+
+export interface AggregatorLogger extends TransportLogger {
+  error(obj: object, msg: string): void;
+}
+
+const silent: AggregatorLogger = { info() {}, warn() {}, debug() {}, error() {} };
+
+export interface FlowAggregatorDeps {
+  clock?: Clock;
+  logger?: AggregatorLogger;
+  /** Sinks beyond the configured ones (the storage sink, tests). */
+  extraSinks?: Sink[];
+  /** How often expire() runs; default 1000 ms. 0: never (tests call tick()). */
+  tickMs?: number;
+  /** RSA key size for generated certificates; default 2048. */
+  keyBits?: number;
+}
+
+export interface RecordMetrics {
+  recordsReceived: number;
+  recordsExported: number;
+  /** Every record lost on the way: refused by validation, dropped by the collecting queue, or by a sink. */
+  recordsDropped: number;
+  flowsCorrelated: number;
+  pendingCorrelation: number;
+  flowsTracked: number;
+  evictions: number;
+  uncorrelatedExported: number;
+  /** Open transport sessions per exporter address. */
+  connectionsPerExporter: Record<string, number>;
+  aggregation: AggregationStats;
+  collector: Omit<CollectingProcessStats, 'perExporter'>;
+  sinks: SinkStats[];
+  certificateRotations: number;
+}
+
+export class FlowAggregator {
+  readonly aggregation: AggregationProcess;
+  private readonly clock: Clock;
+  private readonly log: AggregatorLogger;
+  private readonly fanout: SinkFanout;
+  private readonly certs: CertificateManager | null;
+  private collecting: CollectingProcess | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private certTimer: NodeJS.Timeout | null = null;
+  private readonly invalidLogged = new Set<string>();
+  private collectorTotalsBeforeRestart = { recordsDropped: 0, recordsReceived: 0 };
+
+  constructor(
+    readonly config: AggregatorConfig,
+    private readonly deps: FlowAggregatorDeps = {},
+  ) {
+    this.clock = deps.clock ?? systemClock;
+    this.log = deps.logger ?? silent;
+    const sinks: Sink[] = [];
+    if (config.sinks.includes('ipfix') && config.externalFlowCollector) {
+      sinks.push(new IpfixSink({ collector: config.externalFlowCollector, logger: this.log }));
+    }
+    if (config.sinks.includes('log')) sinks.push(new LogSink(config.logSinkPath));
+    sinks.push(...(deps.extraSinks ?? []));
+    const sinkLogger = { warn: (m: string) => this.log.warn({}, m) };
+    this.fanout = new SinkFanout(sinks.map((s) => new SinkPump(s, { capacity: config.sinkBufferSize, logger: sinkLogger })));
+    this.aggregation = new AggregationProcess({
+      clock: this.clock,
+      activeTimeoutMs: config.activeTimeoutMs,
+      inactiveTimeoutMs: config.inactiveTimeoutMs,
+      correlationWaitMs: config.correlationWaitMs,
+      maxFlows: config.maxFlows,
+      onExport: (r) => this.fanout.offer(r),
+    });
+    this.certs =
+      config.aggregatorTransportProtocol === 'tls'
+        ? new CertificateManager({
+            dir: config.certDir,
+            serverNames: [config.flowAggregatorAddress],
+            validityMs: config.certValidityMs,
+            renewBeforeMs: config.certRenewBeforeMs,
+            clock: this.clock,
+            ...(deps.keyBits ? { keyBits: deps.keyBits } : {}),
+            onChange: async (material) => {
+              if (config.kubernetes) await publishToKubernetes(material, config.kubernetes.namespace, config.kubernetes.kubeconfig);
+            },
+          })
+        : null;
+  }
+
+  async start(): Promise<void> {
+    this.fanout.start();
+    if (this.certs) await this.certs.check();
+    await this.startCollecting(this.config.listenPort);
+    const tickMs = this.deps.tickMs ?? 1000;
+    if (tickMs > 0) {
+      this.tickTimer = setInterval(() => this.tick(), tickMs);
+      this.tickTimer.unref();
+    }
+    if (this.certs) {
+      this.certTimer = setInterval(() => void this.rotateCertificates(), this.config.certCheckIntervalMs);
+      this.certTimer.unref();
+    }
+  }
+
+  /** Runs the timeouts now; returns how many records were exported. */
+  tick(): number {
+    return this.aggregation.expire();
+  }
+
+  /** Checks the certificates and, when they were renewed, restarts the collecting process with them. */
+  async rotateCertificates(): Promise<boolean> {
+    if (!this.certs) return false;
+    try {
+      const rotated = await this.certs.check();
+      if (rotated) {
+        this.log.info({ dir: this.config.certDir }, 'certificates renewed; restarting the collecting process');
+        const port = this.collecting ? this.collecting.address().port : this.config.listenPort;
+        await this.stopCollecting();
+        await this.startCollecting(port);
+      }
+      return rotated;
+    } catch (err) {
+      this.log.error({ err }, 'certificate check failed; the current certificates stay in use');
+      return false;
+    }
+  }
+
+  /** The TLS material in use (CA, server, client), or null without TLS. */
+  tlsMaterial() {
+    return this.certs ? this.certs.current() : null;
+  }
+
+  collectorAddress(): { address: string; port: number; family: string } {
+    if (!this.collecting) throw new Error('FlowAggregator: not started');
+    return this.collecting.address();
+  }
+
+  records(filter?: (r: AggregatedFlowRecord) => boolean, limit?: number): AggregatedFlowRecord[] {
+    return this.aggregation.records(filter, limit);
+  }
+
+  metrics(): RecordMetrics {
+    const agg = this.aggregation.stats();
+    const col = this.collecting?.stats();
+    const sinks = this.fanout.stats();
+    const connectionsPerExporter: Record<string, number> = {};
+    let collector: RecordMetrics['collector'];
+    if (col) {
+      const { perExporter, ...rest } = col;
+      for (const [address, s] of Object.entries(perExporter)) connectionsPerExporter[address] = s.sessions;
+      collector = rest;
+    } else {
+      collector = {} as RecordMetrics['collector'];
+    }
+    const collectorDropped = (col?.recordsDropped ?? 0) + this.collectorTotalsBeforeRestart.recordsDropped;
+    const sinkDropped = sinks.reduce((n, s) => n + s.droppedBufferFull + s.failed, 0);
+    return {
+      recordsReceived: agg.recordsReceived,
+      recordsExported: agg.recordsExported,
+      recordsDropped: agg.recordsInvalid + collectorDropped + sinkDropped,
+      flowsCorrelated: agg.flowsCorrelated,
+      pendingCorrelation: agg.pendingCorrelation,
+      flowsTracked: agg.flowsTracked,
+      evictions: agg.evictions,
+      uncorrelatedExported: agg.uncorrelatedExported,
+      connectionsPerExporter,
+      aggregation: agg,
+      collector,
+      sinks,
+      certificateRotations: this.certs?.rotations ?? 0,
+    };
+  }
+
+  /** Stops collecting, exports every tracked flow, drains the sinks and closes them. */
+  async stop(): Promise<void> {
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.certTimer) clearInterval(this.certTimer);
+    this.tickTimer = null;
+    this.certTimer = null;
+    await this.stopCollecting();
+    this.aggregation.flush();
+    await this.fanout.close();
+  }
+
+  private async startCollecting(port: number): Promise<void> {
+    const material = this.certs?.current();
+    const collecting = new CollectingProcess({
+      protocol: this.config.aggregatorTransportProtocol,
+      host: this.config.listenAddress,
+      port,
+      ...(material ? { tls: { cert: material.server.certPem, key: material.server.keyPem, ca: material.ca.certPem, requireClientCert: true } } : {}),
+      clock: this.clock,
+      logger: this.log,
+    });
+    collecting.onMessage((m) => this.onMessage(m));
+    collecting.on('badMessage', (info) => this.log.warn(info, 'malformed IPFIX from an exporter'));
+    await collecting.start();
+    this.collecting = collecting;
+    this.log.info({ ...collecting.address(), protocol: this.config.aggregatorTransportProtocol }, 'collecting process listening');
+  }
+
+  private async stopCollecting(): Promise<void> {
+    const c = this.collecting;
+    if (!c) return;
+    const s = c.stats();
+    this.collectorTotalsBeforeRestart.recordsDropped += s.recordsDropped;
+    this.collectorTotalsBeforeRestart.recordsReceived += s.recordsReceived;
+    this.collecting = null;
+    await c.close();
+  }
+
+  private onMessage(m: CollectedMessage): void {
+    const from = { address: m.exporterAddress, observationDomainId: m.observationDomainId };
+    for (const set of m.message.dataSets) {
+      for (const d of set.records) {
+        const r = dataRecordToFlowRecord(d);
+        if (!this.aggregation.ingest(r, from) && !this.invalidLogged.has(m.exporterAddress) && this.invalidLogged.size < 4096) {
+          this.invalidLogged.add(m.exporterAddress);
+          this.log.warn({ exporter: m.exporterAddress, templateId: set.templateId, problem: recordProblem(r) }, 'record refused (logged once per exporter)');
+        }
+      }
+    }
+  }
+}

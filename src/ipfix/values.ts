@@ -55,17 +55,46 @@ export function readSignedN(b: Buffer, o: number, len: number): number | bigint 
 
 // ---- text ------------------------------------------------------------------------------------
 
-/**
- * UTF-8 text of b[s, e). Short ASCII strings are built in JS, which is cheaper than a call into
- * the runtime for the 10-40 byte names that flow records carry.
- */
+// Flow records repeat the same short names (namespaces, Nodes, Pods, policies) and addresses
+// over and over. A runtime call that builds a string costs ~150 ns, so short ASCII strings and
+// addresses go through small direct-mapped caches: hash the bytes, compare them with the cached
+// string, and return that string on a hit. The caches have a fixed number of slots, so memory
+// stays bounded, and a hit returns an immutable string equal to the bytes: nothing is invented.
+const STRING_CACHE_SLOTS = 4096;
+const STRING_CACHE_MAX_LENGTH = 64;
+const stringCache: string[] = new Array<string>(STRING_CACHE_SLOTS).fill('');
+
+/** UTF-8 text of b[s, e). */
 export function readString(b: Buffer, s: number, e: number): string {
   const n = e - s;
   if (n === 0) return '';
-  if (n <= 64) {
+  if (n <= STRING_CACHE_MAX_LENGTH) {
+    // The slot comes from the length and eight sampled bytes; the full comparison below decides.
+    const m = s + (n >> 1);
+    let h = Math.imul(0x811c9dc5 ^ n, 0x01000193);
+    h = Math.imul(h ^ b[s], 0x01000193);
+    h = Math.imul(h ^ b[e - 1], 0x01000193);
+    h = Math.imul(h ^ b[m], 0x01000193);
+    h = Math.imul(h ^ b[e - 2 >= s ? e - 2 : s], 0x01000193);
+    h = Math.imul(h ^ b[e - 3 >= s ? e - 3 : s], 0x01000193);
+    h = Math.imul(h ^ b[m - 1 >= s ? m - 1 : s], 0x01000193);
+    h = Math.imul(h ^ b[s + (n >> 2)], 0x01000193);
+    h = Math.imul(h ^ b[e - 1 - (n >> 2)], 0x01000193);
+    const slot = (h ^ (h >>> 15)) & (STRING_CACHE_SLOTS - 1);
+    const cached = stringCache[slot];
+    if (cached.length === n) {
+      // Cached strings are ASCII, so equal bytes are ASCII too.
+      let i = 0;
+      while (i < n && cached.charCodeAt(i) === b[s + i]) i++;
+      if (i === n) return cached;
+    }
     let ascii = 0;
     for (let i = s; i < e; i++) ascii |= b[i];
-    if (ascii < 0x80) return (b as unknown as BufferInternals).latin1Slice(s, e);
+    if (ascii < 0x80) {
+      const fresh = (b as unknown as BufferInternals).latin1Slice(s, e);
+      stringCache[slot] = fresh;
+      return fresh;
+    }
   }
   return (b as unknown as BufferInternals).utf8Slice(s, e);
 }
@@ -91,12 +120,45 @@ export function writeString(b: Buffer, o: number, s: string, len: number): numbe
 
 // ---- addresses -------------------------------------------------------------------------------
 
+const IPV4_CACHE_SLOTS = 4096;
+const ipv4CacheKey = new Float64Array(IPV4_CACHE_SLOTS).fill(-1);
+const ipv4CacheText: string[] = new Array<string>(IPV4_CACHE_SLOTS).fill('');
+
 export function readIpv4(b: Buffer, o: number): string {
-  return `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
+  const u = b[o] * 0x1000000 + ((b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]);
+  const h = Math.imul(u, 0x9e3779b1);
+  const slot = (h ^ (h >>> 16)) & (IPV4_CACHE_SLOTS - 1);
+  if (ipv4CacheKey[slot] === u) return ipv4CacheText[slot];
+  const text = `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
+  ipv4CacheKey[slot] = u;
+  ipv4CacheText[slot] = text;
+  return text;
+}
+
+const IPV6_CACHE_SLOTS = 1024;
+const ipv6CacheKey = Buffer.alloc(IPV6_CACHE_SLOTS * 16);
+const ipv6CacheText: string[] = new Array<string>(IPV6_CACHE_SLOTS).fill('');
+
+/** RFC 5952 text (see formatIpv6), through a cache like readIpv4's. */
+export function readIpv6(b: Buffer, o: number): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < 16; i++) h = Math.imul(h ^ b[o + i], 0x01000193);
+  const slot = (h ^ (h >>> 16)) & (IPV6_CACHE_SLOTS - 1);
+  const k = slot * 16;
+  const cached = ipv6CacheText[slot];
+  if (cached !== '') {
+    let i = 0;
+    while (i < 16 && ipv6CacheKey[k + i] === b[o + i]) i++;
+    if (i === 16) return cached;
+  }
+  const text = formatIpv6(b, o);
+  for (let i = 0; i < 16; i++) ipv6CacheKey[k + i] = b[o + i];
+  ipv6CacheText[slot] = text;
+  return text;
 }
 
 /** RFC 5952 text: lower-case hex, no leading zeros, the longest run of zero groups as "::". */
-export function readIpv6(b: Buffer, o: number): string {
+export function formatIpv6(b: Buffer, o: number): string {
   const g = new Array<number>(8);
   for (let i = 0; i < 8; i++) g[i] = (b[o + 2 * i] << 8) | b[o + 2 * i + 1];
   // RFC 5952 5: IPv4-mapped addresses keep the dotted quad.

@@ -32,9 +32,9 @@ export function readProcInteger(path: string): number | undefined {
   }
 }
 
+/** An unknown value is exported as NaN (the text format's "no value"), never as an invented 0. */
 function setFrom(g: Gauge, v: number | undefined): void {
-  g.reset();
-  if (v !== undefined) g.set(v);
+  g.set(v ?? NaN);
 }
 
 /** A counter whose value is a cumulative count kept elsewhere. */

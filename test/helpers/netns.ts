@@ -7,8 +7,8 @@
 //     before(async () => {
 //       a = await bed.namespace();
 //       b = await bed.namespace();
-//       await bed.link(a, b);                            // a: 10.231.0.1/24 fd00:231::1/64
-//     });                                                // b: 10.231.0.2/24 fd00:231::2/64
+//       await bed.link(a, b);                            // a: 10.231.0.1/24 fd00:231:1::1/64
+//     });                                                // b: 10.231.0.2/24 fd00:231:1::2/64
 //     after(() => bed.cleanup());
 //     it('...', async () => { await a.exec('ip', ['addr']); const p = a.spawn('node', [...]); });
 //   });
@@ -163,7 +163,8 @@ export class NetnsBed {
 
   /**
    * Connects a and b with a veth pair, both ends up, with IPv4 10.231.<k>.1|2/24 and IPv6
-   * fd00:231:<k>::1|2/64 (no duplicate address detection), k counting links of this bed.
+   * fd00:231:<k+1>::1|2/64 (no duplicate address detection), k counting links of this bed from 0.
+   * The addresses are returned in canonical (RFC 5952) text.
    */
   async link(a: Netns, b: Netns): Promise<VethLink> {
     const k = this.links++;
@@ -171,7 +172,7 @@ export class NetnsBed {
     const bDevice = `veth${k}b`;
     await run('ip', ['-n', a.name, 'link', 'add', aDevice, 'type', 'veth', 'peer', 'name', bDevice, 'netns', b.name]);
     const link: VethLink = {
-      aDevice, bDevice, aIPv4: `10.231.${k}.1`, bIPv4: `10.231.${k}.2`, aIPv6: `fd00:231:${k}::1`, bIPv6: `fd00:231:${k}::2`,
+      aDevice, bDevice, aIPv4: `10.231.${k}.1`, bIPv4: `10.231.${k}.2`, aIPv6: `fd00:231:${k + 1}::1`, bIPv6: `fd00:231:${k + 1}::2`,
     };
     await run('ip', ['-n', a.name, 'addr', 'add', `${link.aIPv4}/24`, 'dev', aDevice]);
     await run('ip', ['-n', b.name, 'addr', 'add', `${link.bIPv4}/24`, 'dev', bDevice]);

@@ -8,6 +8,7 @@
 //                                                  with "hold" waits for a "close" line on stdin first
 //   udp-server <host>                              binds port 0, prints {"port"}, echoes every datagram
 //   udp-client <host> <port> <count> <size>        sends count datagrams, waits for the echoes, prints {"done","localPort"}
+//   udp-send <host> <port> <count> <size>          sends count datagrams, prints {"sent","localPort"}, exits
 import { createServer, connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
@@ -81,6 +82,20 @@ if (mode === 'tcp-server') {
   });
   s.bind(0, () => {
     for (let i = 0; i < count; i++) s.send(Buffer.alloc(size, 0x63), port, host);
+  });
+} else if (mode === 'udp-send') {
+  const [port, count, size] = [Number(rest[0]), Number(rest[1]), Number(rest[2])];
+  const s = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
+  s.bind(0, () => {
+    let left = count;
+    for (let i = 0; i < count; i++) {
+      s.send(Buffer.alloc(size, 0x64), port, host, () => {
+        if (--left === 0) {
+          out({ sent: count, localPort: s.address().port });
+          s.close();
+        }
+      });
+    }
   });
 } else {
   process.stderr.write(`peer: unknown mode ${mode}\n`);

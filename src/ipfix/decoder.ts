@@ -15,7 +15,7 @@
 // +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+  2 = templates,
 // |                 records ... padding                           |  3 = options templates,
 // +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+  >= 256 = data
-import type { DataRecord, DecodedDataSet, DecodedMessage, FieldSpecifier, MessageHeader, TemplateDefinition } from './api.js';
+import type { InformationElement, DataRecord, DecodedDataSet, DecodedMessage, FieldSpecifier, MessageHeader, TemplateDefinition } from './api.js';
 import type { Clock } from '../util/clock.js';
 import { IpfixError } from './errors.js';
 import { TemplateCache } from './template.js';
@@ -58,6 +58,8 @@ export interface MessageDecoderOptions {
   clock?: Clock;
   /** For a new cache: undefined = templates never expire (TCP/TLS); UDP collectors pass 1_800_000. */
   templateLifetimeMs?: number;
+  /** For a new cache: elements known beyond the generated registry. */
+  extraElements?: readonly InformationElement[];
 }
 
 /** Decodes whole messages of one transport session, keeping its templates. */
@@ -65,7 +67,7 @@ export class MessageDecoder {
   readonly templates: TemplateCache;
 
   constructor(opts: MessageDecoderOptions = {}) {
-    this.templates = opts.templates ?? new TemplateCache({ clock: opts.clock, templateLifetimeMs: opts.templateLifetimeMs });
+    this.templates = opts.templates ?? new TemplateCache({ clock: opts.clock, templateLifetimeMs: opts.templateLifetimeMs, extraElements: opts.extraElements });
   }
 
   /** Decodes the one whole message at offset (its length from the header; buf may hold more after it). */

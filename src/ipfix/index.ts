@@ -9,6 +9,7 @@ export {
 } from './decoder.js';
 export type { MessageDecoderOptions } from './decoder.js';
 export { TemplateCache, CompiledTemplate } from './template.js';
-export type { CompiledField, TemplateCacheOptions } from './template.js';
+export { ieLookupWith } from './template.js';
+export type { CompiledField, TemplateCacheOptions, IeLookup } from './template.js';
 export { MessageWriter, DEFAULT_MAX_MESSAGE_SIZE, MIN_MAX_MESSAGE_SIZE } from './writer.js';
 export type { MessageWriterOptions } from './writer.js';

@@ -45,11 +45,30 @@ const ALLOWED_LENGTHS: Partial<Record<AbstractDataType, readonly number[]>> = {
 /** Types whose template length may be anything, including VARIABLE_LENGTH. */
 const ANY_LENGTH = new Set<AbstractDataType>(['octetArray', 'string', 'basicList', 'subTemplateList', 'subTemplateMultiList']);
 
+/** Finds the Information Element of a field specifier. */
+export type IeLookup = (enterpriseId: number, elementId: number) => InformationElement | undefined;
+
+/**
+ * A lookup that knows extra elements (another vendor's, or types the registries lack) before the
+ * generated registry. Extra elements must have a valid data type and natural length.
+ */
+export function ieLookupWith(extraElements: readonly InformationElement[] | undefined): IeLookup {
+  if (extraElements === undefined || extraElements.length === 0) return ieById;
+  const extra = new Map<number, InformationElement>();
+  for (const ie of extraElements) {
+    if (!(ie.dataType in ALLOWED_LENGTHS) && !ANY_LENGTH.has(ie.dataType)) {
+      throw new IpfixError('IPFIX_ERR_BAD_OPTION', `extra element ${ie.name}: unknown data type ${ie.dataType}`);
+    }
+    extra.set(ie.enterpriseId * 0x10000 + ie.elementId, Object.freeze({ ...ie }));
+  }
+  return (enterpriseId, elementId) => extra.get(enterpriseId * 0x10000 + elementId) ?? ieById(enterpriseId, elementId);
+}
+
 /** Resolves and checks every field of a template definition; shared by decoder and writer. */
-export function resolveFields(def: TemplateDefinition): CompiledField[] {
+export function resolveFields(def: TemplateDefinition, lookup: IeLookup = ieById): CompiledField[] {
   const seen = new Map<string, number>();
   return def.fields.map((spec, i) => {
-    const ie = ieById(spec.enterpriseId, spec.elementId);
+    const ie = lookup(spec.enterpriseId, spec.elementId);
     const dataType: AbstractDataType = ie ? ie.dataType : 'octetArray';
     const base = ie ? ie.name : unknownIeName(spec.enterpriseId, spec.elementId);
     const where = `template ${def.templateId} field ${i} (${base})`;
@@ -248,11 +267,11 @@ export class CompiledTemplate {
   readonly minRecordLength: number;
   readonly decodeRecord: RecordDecoder;
 
-  constructor(def: TemplateDefinition) {
+  constructor(def: TemplateDefinition, lookup: IeLookup = ieById) {
     this.definition = checkDefinition(def);
     this.templateId = def.templateId;
     this.scopeFieldCount = def.scopeFieldCount;
-    this.fields = Object.freeze(resolveFields(this.definition));
+    this.fields = Object.freeze(resolveFields(this.definition, lookup));
     let min = 0;
     let variable = false;
     for (const f of this.fields) {
@@ -285,6 +304,8 @@ export interface TemplateCacheOptions {
   clock?: Clock;
   /** Undefined: templates never expire (TCP, TLS). UDP collectors pass 1_800_000 (RFC 7011 8.4). */
   templateLifetimeMs?: number;
+  /** Elements known to this session beyond the generated registry (looked up first). */
+  extraElements?: readonly InformationElement[];
 }
 
 interface CacheEntry {
@@ -298,8 +319,10 @@ export class TemplateCache {
   private readonly entries = new Map<number, CacheEntry>();
   private readonly clock: Clock;
   private readonly lifetimeMs: number | undefined;
+  private readonly lookup: IeLookup;
 
   constructor(opts: TemplateCacheOptions = {}) {
+    this.lookup = ieLookupWith(opts.extraElements);
     if (opts.templateLifetimeMs !== undefined && !(opts.templateLifetimeMs > 0)) {
       throw new IpfixError('IPFIX_ERR_BAD_OPTION', `templateLifetimeMs ${opts.templateLifetimeMs} must be > 0, or left out for no expiry`);
     }
@@ -313,7 +336,7 @@ export class TemplateCache {
 
   /** Compiles and stores a template (replacing one with the same ID); returns the compiled form. */
   set(domainId: number, def: TemplateDefinition | CompiledTemplate): CompiledTemplate {
-    const template = def instanceof CompiledTemplate ? def : new CompiledTemplate(def);
+    const template = def instanceof CompiledTemplate ? def : new CompiledTemplate(def, this.lookup);
     this.entries.set(TemplateCache.key(domainId, template.templateId), {
       template,
       domainId,

@@ -3,12 +3,12 @@
 // encodeRecords sizes every record first, packs records into as few messages as fit
 // maxMessageSize, allocates each message once and writes header + set header + records.
 import { VARIABLE_LENGTH } from './api.js';
-import type { DataRecord, IpfixValue, TemplateDefinition } from './api.js';
+import type { DataRecord, InformationElement, IpfixValue, TemplateDefinition } from './api.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import { IpfixError } from './errors.js';
-import { checkDefinition, resolveFields } from './template.js';
-import type { CompiledField } from './template.js';
+import { checkDefinition, ieLookupWith, resolveFields } from './template.js';
+import type { CompiledField, IeLookup } from './template.js';
 import {
   IPFIX_HEADER_LENGTH, IPFIX_VERSION, MIN_DATA_SET_ID, OPTIONS_TEMPLATE_SET_ID, SET_HEADER_LENGTH, TEMPLATE_SET_ID,
 } from './decoder.js';
@@ -282,9 +282,9 @@ class EncodePlan {
   /** The template record as sent in a template set. */
   readonly templateRecord: Buffer;
 
-  constructor(def: TemplateDefinition) {
+  constructor(def: TemplateDefinition, lookup: IeLookup) {
     this.definition = checkDefinition(def);
-    const fields = resolveFields(this.definition);
+    const fields = resolveFields(this.definition, lookup);
     let fixed = 0;
     const sizeLines: string[] = ['var n = 0, x;'];
     const writeLines: string[] = [];
@@ -341,6 +341,8 @@ export interface MessageWriterOptions {
   /** Default 65535; UDP exporters pass 1400 (RFC 7011 10.3.3: fit the path MTU). */
   maxMessageSize?: number;
   clock?: Clock;
+  /** Elements known beyond the generated registry (looked up first). */
+  extraElements?: readonly InformationElement[];
 }
 
 /** Writes the messages of one observation domain of an exporting process. */
@@ -348,6 +350,7 @@ export class MessageWriter {
   readonly observationDomainId: number;
   readonly maxMessageSize: number;
   private readonly clock: Clock;
+  private readonly lookup: IeLookup;
   private readonly plans = new Map<number, EncodePlan>();
   private seq = 0;
   private sizes = new Int32Array(1024);
@@ -368,6 +371,7 @@ export class MessageWriter {
     this.observationDomainId = domain;
     this.maxMessageSize = max;
     this.clock = opts.clock ?? systemClock;
+    this.lookup = ieLookupWith(opts.extraElements);
   }
 
   /** Data records sent so far in this domain, modulo 2^32: the next message's sequence number. */
@@ -377,7 +381,7 @@ export class MessageWriter {
 
   /** Compiles the template's encode plan (once); replaces a template with the same ID. */
   addTemplate(def: TemplateDefinition): void {
-    const plan = new EncodePlan(def);
+    const plan = new EncodePlan(def, this.lookup);
     if (IPFIX_HEADER_LENGTH + SET_HEADER_LENGTH + plan.templateRecord.length > this.maxMessageSize) {
       throw new IpfixError(
         'IPFIX_ERR_RECORD_TOO_LARGE',

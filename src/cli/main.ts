@@ -1,6 +1,7 @@
 // `flowvis <command>`: one subcommand per stage of the data path.
 import { Command, CommanderError } from 'commander';
 import { aggregatorCommand } from './aggregator.js';
+import { exporterCommand } from './exporter.js';
 
 export function buildProgram(): Command {
   const program = new Command('flowvis')
@@ -8,6 +9,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
   program.addCommand(aggregatorCommand());
+  program.addCommand(exporterCommand());
   return program;
 }
 

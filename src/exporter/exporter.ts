@@ -35,7 +35,7 @@ export interface RecordSink {
 /** A source of denied packets; the NflogSource fits. */
 export interface DeniedPacketSource {
   start(onPacket: (p: DeniedPacket) => void, onOverflow?: () => void): Promise<void>;
-  close(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 /** A dumper that can hand entries over one by one (CtnetlinkDumper) instead of as one array. */
@@ -185,7 +185,7 @@ export class FlowExporter {
       await this.unsubscribe().catch((err: unknown) => this.opts.logger.warn({ err }, 'unsubscribing from conntrack events failed'));
       this.unsubscribe = null;
     }
-    if (this.opts.denied) await this.opts.denied.close().catch(() => undefined);
+    if (this.opts.denied) await this.opts.denied.stop().catch(() => undefined);
     if (wasRunning) await this.pollOnce({ forceExport: true });
     this.exportAll(this.store.drainAll(), false);
     this.exportAll(this.deniedStore.drainAll(), true);

@@ -183,7 +183,7 @@ test('denied packets become one record per 5-tuple with the action and policy of
     async start(onPacket) {
       deliver = onPacket;
     },
-    async close() {},
+    async stop() {},
   };
   const { clock, sink, exporter: withMetrics, metrics } = setup({ nflogGroup: 5 }, null, denied);
   await withMetrics.start();

@@ -6,7 +6,9 @@
 //   NFULNL_MSG_CONFIG family AF_INET / AF_INET6, res_id 0:     NFULA_CFG_CMD = PF_BIND
 //   NFULNL_MSG_CONFIG family AF_UNSPEC, res_id = group:        NFULA_CFG_CMD = BIND
 //   NFULNL_MSG_CONFIG family AF_UNSPEC, res_id = group:        NFULA_CFG_MODE = { copy_range, COPY_PACKET }
-// One socket per group per network namespace: a second listener gets EBUSY.
+// One socket per group per network namespace: a second listener gets EPERM (or EBUSY).
+// The kernel batches packets up to its queue threshold or its 1 s flush timeout, whichever
+// comes first.
 import { RawNetlinkSocket, type ErrnoException, type MessageInfo } from 'netlink';
 import type { Clock } from '../../util/clock.js';
 import { systemClock } from '../../util/clock.js';
@@ -193,7 +195,7 @@ export class NflogSource {
         if (errno === 0) resolve();
         else {
           const name = errnoName(errno);
-          reject(new KernelSourceError('NETLINK_ERR_KERNEL', `NFLOG config of group ${this.group} failed: ${name}${name === 'EBUSY' ? ' (another listener has this group)' : ''}`, { errno: name }));
+          reject(new KernelSourceError('NETLINK_ERR_KERNEL', `NFLOG config of group ${this.group} failed: ${name}${name === 'EBUSY' || name === 'EPERM' ? ' (another socket has this group, or CAP_NET_ADMIN is missing)' : ''}`, { errno: name }));
         }
       });
       sock.ref();

@@ -132,7 +132,7 @@ function add(enterpriseId, elementId, name, dataType, length, source) {
   elements.push([enterpriseId, elementId, name, dataType, length]);
 }
 
-// IANA: names with spaces ("Reserved", "Assigned for NetFlow v9 compatibility", "Unassigned") are not
+// IANA: "Reserved", "Unassigned" and names with spaces ("Assigned for NetFlow v9 compatibility") are not
 // elements. A few current elements have a data type that RFC 7011 does not define (the CSV says
 // "unknown", e.g. the unsigned256 ones); they are registered as variable-length octetArray so that
 // they decode as bytes under their name.
@@ -140,7 +140,7 @@ const iana = readTable('ipfix-ie-iana.csv', {
   elementId: 'elementId', name: 'name', dataType: 'abstractDataType', enterpriseId: 'enterpriseId',
 });
 for (const r of iana) {
-  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(r.name)) continue;
+  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(r.name) || /^(Reserved|Unassigned)$/i.test(r.name)) continue;
   const elementId = Number(r.elementId);
   if (!Number.isInteger(elementId) || elementId < 0 || elementId > 32767) fail(`ipfix-ie-iana.csv:${r.line}: bad elementId "${r.elementId}"`);
   if (r.enterpriseId !== '' && Number(r.enterpriseId) !== ENTERPRISE_IANA) fail(`ipfix-ie-iana.csv:${r.line}: enterpriseId ${r.enterpriseId} is not 0`);

@@ -6,7 +6,6 @@ import type { AbstractDataType } from './api.js';
 export type IeRow = readonly [number, number, string, AbstractDataType, number];
 
 export const IE_ROWS: readonly IeRow[] = [
-  [0, 0, "Unassigned", "octetArray", 65535],
   [0, 1, "octetDeltaCount", "unsigned64", 8],
   [0, 2, "packetDeltaCount", "unsigned64", 8],
   [0, 3, "deltaFlowCount", "unsigned64", 8],
@@ -505,7 +504,6 @@ export const IE_ROWS: readonly IeRow[] = [
   [0, 527, "udpExID", "unsigned16", 2],
   [0, 528, "udpSafeExIDList", "basicList", 65535],
   [0, 529, "udpUnsafeExIDList", "basicList", 65535],
-  [29305, 0, "reverseUnassigned", "octetArray", 65535],
   [29305, 1, "reverseOctetDeltaCount", "unsigned64", 8],
   [29305, 2, "reversePacketDeltaCount", "unsigned64", 8],
   [29305, 3, "reverseDeltaFlowCount", "unsigned64", 8],

@@ -211,13 +211,17 @@ export class AggregationProcess {
       if (generation !== t.generation[s] || !t.isLive(s)) continue;
       const lastUpdate = t.getF64(s, F64.lastUpdateMs);
       if (now >= lastUpdate + this.inactiveMs) {
-        const flags = t.flags(s);
-        if ((flags & FLAG.everExported) === 0 || lastUpdate > t.getF64(s, F64.lastExportMs)) this.exportSlot(s, now);
+        if (this.hasUnsent(s)) this.exportSlot(s, now);
         this.expiredInactive++;
         this.removeSlot(s);
         continue;
       }
-      if (now >= this.activeDue(s)) this.exportSlot(s, now);
+      // Active timeout: export what changed since the last export; a flow with nothing new
+      // waits quietly for its next record or its inactive timeout.
+      if (now >= this.activeDue(s)) {
+        if (this.hasUnsent(s)) this.exportSlot(s, now);
+        else t.setF64(s, F64.lastExportMs, now);
+      }
       this.schedule(s);
     }
     return this.exported - before;
@@ -230,9 +234,7 @@ export class AggregationProcess {
     const t = this.table;
     for (let s = 0; s < t.end; s++) {
       if (!t.isLive(s)) continue;
-      if ((t.flags(s) & FLAG.everExported) === 0 || t.getF64(s, F64.lastUpdateMs) > t.getF64(s, F64.lastExportMs)) {
-        this.exportSlot(s, now);
-      }
+      if (this.hasUnsent(s)) this.exportSlot(s, now);
       this.removeSlot(s);
     }
     return this.exported - before;
@@ -347,6 +349,7 @@ export class AggregationProcess {
       this.correlated++;
       this.waiting--;
     }
+    t.setFlags(s, FLAG.unsent);
     t.setF64(s, F64.lastUpdateMs, now);
   }
 
@@ -390,6 +393,11 @@ export class AggregationProcess {
     const due = t.getF64(s, F64.lastExportMs) + this.activeMs;
     if (this.isWaiting(s)) return Math.max(due, t.getF64(s, F64.firstSeenMs) + this.waitMs);
     return due;
+  }
+
+  /** Never exported, or updated since the last export. */
+  private hasUnsent(s: number): boolean {
+    return (this.table.flags(s) & FLAG.unsent) !== 0;
   }
 
   private isWaiting(s: number): boolean {
@@ -445,6 +453,7 @@ export class AggregationProcess {
     }
     t.setF64(s, F64.lastExportMs, now);
     t.setFlags(s, FLAG.everExported);
+    t.clearFlags(s, FLAG.unsent);
     this.onExport(record);
   }
 

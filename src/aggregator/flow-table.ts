@@ -70,6 +70,8 @@ export const FLAG = {
   /** Counted once in the `correlated` statistic. */
   correlationCounted: 16,
   everExported: 32,
+  /** Updated since the last export. */
+  unsent: 64,
 } as const;
 
 /** Offsets within a slot's block of u32 times (seconds since the epoch). */
@@ -264,6 +266,10 @@ export class FlowTable {
 
   setFlags(s: number, bits: number): void {
     this.u8[s * U8_FIELDS + U8.flags] |= bits;
+  }
+
+  clearFlags(s: number, bits: number): void {
+    this.u8[s * U8_FIELDS + U8.flags] &= ~bits;
   }
 
   getU8(s: number, field: number): number {

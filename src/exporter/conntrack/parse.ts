@@ -59,6 +59,16 @@ export const TCP_STATE_NAMES: readonly string[] = [
 
 export const IPPROTO_TCP = 6;
 
+// Big-endian reads without Buffer's bounds-checked methods: every offset here is checked
+// against the attribute length first, and these inline into the hot loop.
+function be16(buf: Buffer, off: number): number {
+  return (buf[off] << 8) | buf[off + 1];
+}
+
+function be32(buf: Buffer, off: number): number {
+  return buf[off] * 0x1000000 + ((buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]);
+}
+
 function fail(code: KernelSourceErrorCode, message: string): never {
   throw new KernelSourceError(code, message);
 }
@@ -78,9 +88,9 @@ function expectLength(type: string, len: number, want: number, off: number): voi
 
 /** u64 big endian into a number; exact up to Number.MAX_SAFE_INTEGER, an error above. */
 export function readU64(buf: Buffer, off: number, what: string): number {
-  const hi = buf.readUInt32BE(off);
+  const hi = be32(buf, off);
   if (hi > 0x1fffff) fail('CTNL_ERR_COUNTER_RANGE', `${what} at ${off} is above 2^53 - 1`);
-  return hi * 0x100000000 + buf.readUInt32BE(off + 4);
+  return hi * 0x100000000 + be32(buf, off + 4);
 }
 
 // Conntrack tables repeat the same few addresses many times; formatting each once saves
@@ -89,7 +99,7 @@ const V4_CACHE_MAX = 65536;
 const v4Cache = new Map<number, string>();
 
 export function formatIPv4(buf: Buffer, off: number): string {
-  const n = buf.readUInt32BE(off);
+  const n = be32(buf, off);
   let s = v4Cache.get(n);
   if (s === undefined) {
     s = `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
@@ -173,10 +183,10 @@ function parseTuple(buf: Buffer, off: number, end: number, family: number, name:
           tupleProtocol = buf[o + NLA_HDRLEN];
         } else if (t === CTA_PROTO_SRC_PORT) {
           expectLength(`${name} CTA_PROTO_SRC_PORT`, l - NLA_HDRLEN, 2, o);
-          sport = buf.readUInt16BE(o + NLA_HDRLEN);
+          sport = be16(buf, o + NLA_HDRLEN);
         } else if (t === CTA_PROTO_DST_PORT) {
           expectLength(`${name} CTA_PROTO_DST_PORT`, l - NLA_HDRLEN, 2, o);
-          dport = buf.readUInt16BE(o + NLA_HDRLEN);
+          dport = be16(buf, o + NLA_HDRLEN);
         }
         o += align4(l);
       }
@@ -249,7 +259,7 @@ export function parseConntrackEntry(buf: Buffer, off: number, end: number): Conn
         break;
       case CTA_STATUS:
         expectLength('CTA_STATUS', vlen, 4, off);
-        status = buf.readUInt32BE(v);
+        status = be32(buf, v);
         break;
       case CTA_PROTOINFO: {
         let o = v;
@@ -274,19 +284,19 @@ export function parseConntrackEntry(buf: Buffer, off: number, end: number): Conn
       }
       case CTA_TIMEOUT:
         expectLength('CTA_TIMEOUT', vlen, 4, off);
-        timeout = buf.readUInt32BE(v);
+        timeout = be32(buf, v);
         break;
       case CTA_MARK:
         expectLength('CTA_MARK', vlen, 4, off);
-        mark = buf.readUInt32BE(v);
+        mark = be32(buf, v);
         break;
       case CTA_ID:
         expectLength('CTA_ID', vlen, 4, off);
-        id = buf.readUInt32BE(v);
+        id = be32(buf, v);
         break;
       case CTA_ZONE:
         expectLength('CTA_ZONE', vlen, 2, off);
-        zone = buf.readUInt16BE(v);
+        zone = be16(buf, v);
         break;
       case CTA_COUNTERS_ORIG:
         parseCounters(buf, v, vend, 'CTA_COUNTERS_ORIG');
@@ -307,7 +317,7 @@ export function parseConntrackEntry(buf: Buffer, off: number, end: number): Conn
             expectLength('CTA_TIMESTAMP', l - NLA_HDRLEN, 8, o);
             // Nanoseconds since the epoch exceed 2^53; milliseconds do not, and a double
             // keeps ns / 1e6 exact to well under a millisecond.
-            const ns = buf.readUInt32BE(o + NLA_HDRLEN) * 0x100000000 + buf.readUInt32BE(o + NLA_HDRLEN + 4);
+            const ns = be32(buf, o + NLA_HDRLEN) * 0x100000000 + be32(buf, o + NLA_HDRLEN + 4);
             if (t === CTA_TIMESTAMP_START) startMs = Math.floor(ns / 1e6);
             else stopMs = Math.floor(ns / 1e6);
           }

@@ -1,0 +1,182 @@
+// exporter.poll.100k: one conntrack poll of a 100,000-entry table — ctnetlink dump, our
+// parsing, and the update of the real connection store (src/exporter/connection-store.ts) —
+// in ms per poll and MB of transient heap. Goal: <= 150 ms and <= 64 MB.
+//
+// How: a fresh network namespace gets 100,000 UDP conntrack entries (one datagram each to
+// 127.1.x.y:port from a node script in the namespace; nf_conntrack_udp_timeout raised so they
+// last). A child process in the namespace, with --expose-gc, runs one warm-up poll (it fills the
+// store) and then POLLS steady-state polls. Per poll: gc(), then heapUsed is sampled every
+// 4096 entries; transient heap = peak heapUsed during the poll minus heapUsed right before it.
+// Receive buffers from the netlink addon are external memory, reported as peakExternalMB.
+// Median of the polls. The namespace is deleted afterwards. Needs root; otherwise it prints a
+// "skipped" reason.
+//
+// Sample (npm run bench -- exporter.poll, Node v20.20.2, Intel(R) Xeon(R) Processor, 2 cores):
+// SAMPLE_RESULT
+import { execFileSync, spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Benchmark, BenchResult } from './harness.js';
+
+const ENTRIES = 100_000;
+const POLLS = 9;
+const NAME = 'exporter.poll.100k';
+const self = fileURLToPath(import.meta.url);
+
+function ip(...args: string[]): string {
+  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function inNs(ns: string, cmd: string, ...args: string[]): string {
+  return ip('netns', 'exec', ns, cmd, ...args);
+}
+
+async function run(): Promise<BenchResult | BenchResult[]> {
+  if (process.getuid?.() !== 0) {
+    return { name: NAME, value: NaN, unit: 'ms/poll', skipped: 'needs root to create a network namespace and fill its conntrack table' };
+  }
+  const ns = `fv-bench-${process.pid}`;
+  ip('netns', 'add', ns);
+  try {
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    inNs(ns, 'sysctl', '-q', '-w', 'net.netfilter.nf_conntrack_acct=1', 'net.netfilter.nf_conntrack_timestamp=1', 'net.netfilter.nf_conntrack_udp_timeout=600');
+    inNs(ns, 'iptables', '-w', '-A', 'OUTPUT', '-m', 'conntrack', '--ctstate', 'NEW,ESTABLISHED,RELATED,INVALID', '-j', 'ACCEPT');
+    const max = Number(inNs(ns, 'cat', '/proc/sys/net/netfilter/nf_conntrack_max').trim());
+    if (max < ENTRIES + 1000) {
+      return { name: NAME, value: NaN, unit: 'ms/poll', skipped: `net.netfilter.nf_conntrack_max is ${max}; raise it above ${ENTRIES} in the initial namespace` };
+    }
+    inNs(ns, process.execPath, self, '--generate', String(ENTRIES));
+    const count = Number(inNs(ns, 'cat', '/proc/sys/net/netfilter/nf_conntrack_count').trim());
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--expose-gc', self, '--measure', String(POLLS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`measuring child exited with ${code}`))));
+    });
+    const m = JSON.parse(out) as Record<string, number>;
+    return [
+      {
+        name: NAME, value: m.medianMs, unit: 'ms/poll', cpuMsPerPoll: m.cpuMs, entries: m.entries, tableCount: count, polls: POLLS,
+        firstPollMs: m.firstPollMs, dumpParseOnlyMs: m.dumpOnlyMs, loadAverage: loadavg()[0], goal: 150,
+      },
+      { name: `${NAME}.heap`, value: m.transientHeapMB, unit: 'MB', retainedStoreMB: m.retainedMB, peakExternalMB: m.peakExternalMB, goal: 64 },
+    ];
+  } finally {
+    try {
+      for (const pid of ip('netns', 'pids', ns).split(/\s+/).filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // none left
+    }
+    ip('netns', 'del', ns);
+  }
+}
+
+export const benchmarks: Benchmark[] = [{ name: NAME, run }];
+
+// ---- child modes, run inside the namespace ----
+
+/** Sends one UDP datagram per flow: 127.1.<i/250/256>.<...> spread over ports, so each is its own 5-tuple. */
+async function generate(n: number): Promise<void> {
+  const { createSocket } = await import('node:dgram');
+  const sock = createSocket('udp4');
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+  const payload = Buffer.alloc(16);
+  const PORTS = 250;
+  let inFlight = 0;
+  for (let i = 0; i < n; i++) {
+    const a = Math.floor(i / PORTS);
+    const host = `127.1.${(a >> 8) & 255}.${a & 255}`;
+    inFlight++;
+    sock.send(payload, 20000 + (i % PORTS), host, () => inFlight--);
+    if (inFlight > 512) await new Promise((r) => setImmediate(r));
+  }
+  while (inFlight > 0) await new Promise((r) => setImmediate(r));
+  sock.close();
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function measure(polls: number): Promise<void> {
+  const { CtnetlinkDumper } = await import('../src/exporter/conntrack/ctnetlink.js');
+  const { ConnectionStore } = await import('../src/exporter/connection-store.js');
+  const { systemClock } = await import('../src/util/clock.js');
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run with --expose-gc');
+  const dumper = new CtnetlinkDumper();
+  const store = new ConnectionStore({ activeTimeoutMs: 3_600_000, idleTimeoutMs: 3_600_000, maxConnections: 1_000_000, clock: systemClock });
+  const MB = 1024 * 1024;
+
+  // Dump and parse alone, entries dropped as they come.
+  const dumpOnly: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = process.hrtime.bigint();
+    await dumper.dumpEach(() => {});
+    dumpOnly.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+
+  gc();
+  const emptyHeap = process.memoryUsage().heapUsed;
+  const cpu: number[] = [];
+  const poll = async (sample: (n: number) => void): Promise<number> => {
+    const t = process.hrtime.bigint();
+    const c = process.cpuUsage();
+    let n = 0;
+    store.beginDump(systemClock.now());
+    const summary = await dumper.dumpEach((e) => {
+      store.dumpEntry(e);
+      if ((++n & 4095) === 0) sample(n);
+    });
+    store.endDump();
+    if (summary.entries < 1) throw new Error('the dump was empty');
+    const used = process.cpuUsage(c);
+    cpu.push((used.user + used.system) / 1000);
+    return Number(process.hrtime.bigint() - t) / 1e6;
+  };
+  const firstPollMs = await poll(() => {});
+  cpu.length = 0;
+  gc();
+  const retainedMB = (process.memoryUsage().heapUsed - emptyHeap) / MB;
+
+  const times: number[] = [];
+  const heaps: number[] = [];
+  const externals: number[] = [];
+  for (let i = 0; i < polls; i++) {
+    gc();
+    const before = process.memoryUsage();
+    let peakHeap = before.heapUsed;
+    let peakExternal = before.external;
+    const sample = (): void => {
+      const m = process.memoryUsage();
+      if (m.heapUsed > peakHeap) peakHeap = m.heapUsed;
+      if (m.external > peakExternal) peakExternal = m.external;
+    };
+    times.push(await poll(sample));
+    sample();
+    heaps.push((peakHeap - before.heapUsed) / MB);
+    externals.push((peakExternal - before.external) / MB);
+  }
+  await dumper.close();
+  const r = (x: number): number => Math.round(x * 10) / 10;
+  process.stdout.write(
+    JSON.stringify({
+      entries: store.size,
+      medianMs: r(median(times)),
+      cpuMs: r(median(cpu)),
+      firstPollMs: r(firstPollMs),
+      dumpOnlyMs: r(median(dumpOnly)),
+      transientHeapMB: r(median(heaps)),
+      peakExternalMB: r(median(externals)),
+      retainedMB: r(retainedMB),
+    }),
+  );
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const mode = process.argv[2];
+  if (mode === '--generate') await generate(Number(process.argv[3]));
+  else if (mode === '--measure') await measure(Number(process.argv[3]));
+}

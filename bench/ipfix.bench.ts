@@ -7,7 +7,7 @@ import type { Benchmark } from './harness.js';
 import { MessageDecoder, MessageWriter } from '../src/ipfix/index.js';
 import type { DataRecord } from '../src/ipfix/index.js';
 import { EXPORTER_IPV4_TEMPLATE, EXPORTER_IPV4_TEMPLATE_ID, dataRecordToFlowRecord, flowRecordToDataRecord } from '../src/flow/ie-mapping.js';
-import { flowRecord, rng } from '../test/fixtures/ipfix/flows.js';
+import { clusterFlows, flowRecord, rng } from '../test/fixtures/ipfix/flows.js';
 
 const BATCH = 1000;
 
@@ -42,9 +42,14 @@ function result(name: string, m: ReturnType<typeof measure>, extra: Record<strin
   };
 }
 
-function setup(): { writer: MessageWriter; records: DataRecord[]; messages: Buffer[]; template: Buffer[] } {
+/**
+ * `cluster`: 1000 flows among 200 Pods, so names repeat as in a real export (the default).
+ * `unique`: every flow has two Pod names seen nowhere else, the worst case for the string cache.
+ */
+function setup(names: 'cluster' | 'unique' = 'cluster'): { writer: MessageWriter; records: DataRecord[]; messages: Buffer[]; template: Buffer[] } {
   const r = rng(42);
-  const records = Array.from({ length: BATCH }, () => flowRecordToDataRecord(flowRecord(r, 4)));
+  const flows = names === 'cluster' ? clusterFlows(r, BATCH, { pods: 200 }) : Array.from({ length: BATCH }, () => flowRecord(r, 4));
+  const records = flows.map(flowRecordToDataRecord);
   const writer = new MessageWriter({ observationDomainId: 1 });
   writer.addTemplate(EXPORTER_IPV4_TEMPLATE);
   return { writer, records, messages: writer.encodeRecords(EXPORTER_IPV4_TEMPLATE_ID, records), template: writer.templateMessages() };
@@ -65,7 +70,14 @@ export const benchmarks: Benchmark[] = [
       for (let i = 0; i < 200; i++) encode();
       const m = measure(encode);
       const bytesPerRecord = +(messages.reduce((n, msg) => n + msg.length, 0) / BATCH).toFixed(1);
-      return result('ipfix.encode', m, { from: 'DataRecord', bytesPerRecord, messagesPer1000: messages.length });
+      const unique = setup('unique');
+      const encodeUnique = () => unique.writer.encodeRecords(EXPORTER_IPV4_TEMPLATE_ID, unique.records).length * 0 + unique.records.length;
+      for (let i = 0; i < 200; i++) encodeUnique();
+      const mu = measure(encodeUnique);
+      return [
+        result('ipfix.encode', m, { from: 'DataRecord', names: '1000 flows among 200 Pods', bytesPerRecord, messagesPer1000: messages.length }),
+        result('ipfix.encode.unique-names', mu, { from: 'DataRecord', names: 'two new Pod names per flow' }),
+      ];
     },
   },
   {
@@ -89,7 +101,20 @@ export const benchmarks: Benchmark[] = [
       };
       for (let i = 0; i < 200; i++) toFlow();
       const m2 = measure(toFlow);
-      return [result('ipfix.decode', m1, { to: 'DataRecord' }), result('ipfix.decode.flowrecord', m2, { to: 'FlowRecord' })];
+      const unique = setup('unique');
+      const decoderU = newDecoder(unique.template);
+      const decodeUnique = () => {
+        let n = 0;
+        for (const m of unique.messages) for (const s of decoderU.decode(m).dataSets) n += s.records.length;
+        return n;
+      };
+      for (let i = 0; i < 200; i++) decodeUnique();
+      const m3 = measure(decodeUnique);
+      return [
+        result('ipfix.decode', m1, { to: 'DataRecord', names: '1000 flows among 200 Pods' }),
+        result('ipfix.decode.flowrecord', m2, { to: 'FlowRecord', names: '1000 flows among 200 Pods' }),
+        result('ipfix.decode.unique-names', m3, { to: 'DataRecord', names: 'two new Pod names per flow' }),
+      ];
     },
   },
 ];

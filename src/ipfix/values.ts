@@ -12,6 +12,7 @@ interface BufferInternals {
   latin1Slice(start: number, end: number): string;
   utf8Slice(start: number, end: number): string;
   utf8Write(text: string, offset: number, length: number): number;
+  latin1Write(text: string, offset: number, length: number): number;
 }
 
 // ---- 64-bit integers: a number while it is a safe integer, a bigint beyond that -------------
@@ -60,7 +61,7 @@ export function readSignedN(b: Buffer, o: number, len: number): number | bigint 
 // addresses go through small direct-mapped caches: hash the bytes, compare them with the cached
 // string, and return that string on a hit. The caches have a fixed number of slots, so memory
 // stays bounded, and a hit returns an immutable string equal to the bytes: nothing is invented.
-const STRING_CACHE_SLOTS = 4096;
+const STRING_CACHE_SLOTS = 16384;
 const STRING_CACHE_MAX_LENGTH = 64;
 const stringCache: string[] = new Array<string>(STRING_CACHE_SLOTS).fill('');
 
@@ -99,22 +100,15 @@ export function readString(b: Buffer, s: number, e: number): string {
   return (b as unknown as BufferInternals).utf8Slice(s, e);
 }
 
-/** Byte length of s in UTF-8. */
+/** Byte length of s in UTF-8 (equal to s.length exactly when s is ASCII). */
 export function utf8Length(s: string): number {
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
-    if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s, 'utf8');
-  }
-  return n;
+  return Buffer.byteLength(s, 'utf8');
 }
 
 /** Writes s (whose UTF-8 length is len) at o; returns o + len. */
 export function writeString(b: Buffer, o: number, s: string, len: number): number {
-  if (len === s.length) {
-    for (let i = 0; i < len; i++) b[o + i] = s.charCodeAt(i);
-  } else {
-    (b as unknown as BufferInternals).utf8Write(s, o, len);
-  }
+  if (len === s.length) (b as unknown as BufferInternals).latin1Write(s, o, len);
+  else (b as unknown as BufferInternals).utf8Write(s, o, len);
   return o + len;
 }
 

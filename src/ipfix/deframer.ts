@@ -24,7 +24,8 @@ import { IpfixError } from './errors.js';
 const IPFIX_VERSION_10 = 10;
 const MIN_MESSAGE_LENGTH = 16;
 
-export type MessageHandler = (message: Buffer) => void;
+/** Receives one whole message; returning false pauses the deframer after this message. */
+export type MessageHandler = (message: Buffer) => boolean | void;
 
 export class IpfixDeframer {
   /** The first bytes of a message whose length is not known yet (fewer than 4 bytes seen). */
@@ -33,6 +34,9 @@ export class IpfixDeframer {
   /** A message that straddles chunks, allocated at its full length. */
   private partial: Buffer | null = null;
   private partialFilled = 0;
+  /** Chunks not yet looked at because the consumer paused us; the first from heldOffset. */
+  private held: Buffer[] = [];
+  private heldOffset = 0;
   private failed: IpfixError | null = null;
   private offsetInStream = 0;
 
@@ -41,22 +45,50 @@ export class IpfixDeframer {
     return this.partial !== null ? this.partialFilled : this.headFilled;
   }
 
+  /** True after a handler returned false, until resume() has handed out everything held. */
+  get isPaused(): boolean {
+    return this.held.length > 0;
+  }
+
   /**
    * Feeds one chunk of the stream and calls onMessage for every message it completes, in
-   * order. Throws IpfixError (IPFIX_ERR_BAD_VERSION or IPFIX_ERR_BAD_MESSAGE_LENGTH), and keeps throwing, once the stream is malformed.
+   * order. When onMessage returns false, the rest of the chunk is held (as a view, not a
+   * copy) and push returns false; call resume() when the consumer has room again. Throws
+   * IpfixError (IPFIX_ERR_BAD_VERSION or IPFIX_ERR_BAD_MESSAGE_LENGTH), and keeps throwing,
+   * once the stream is malformed.
    */
-  push(chunk: Uint8Array, onMessage: MessageHandler): void {
+  push(chunk: Uint8Array, onMessage: MessageHandler): boolean {
     if (this.failed !== null) throw this.failed;
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.held.length > 0) {
+      this.held.push(buf);
+      return false;
+    }
+    return this.consume(buf, 0, onMessage);
+  }
+
+  /** Hands out held messages after a pause; returns false if the handler paused again. */
+  resume(onMessage: MessageHandler): boolean {
+    if (this.failed !== null) throw this.failed;
+    while (this.held.length > 0) {
+      const buf = this.held.shift() as Buffer;
+      const off = this.heldOffset;
+      this.heldOffset = 0;
+      if (!this.consume(buf, off, onMessage)) return false;
+    }
+    return true;
+  }
+
+  private consume(buf: Buffer, start: number, onMessage: MessageHandler): boolean {
     const end = buf.length;
-    let off = 0;
+    let off = start;
 
     if (this.headFilled > 0) {
-      const take = Math.min(4 - this.headFilled, end);
-      buf.copy(this.head, this.headFilled, 0, take);
+      const take = Math.min(4 - this.headFilled, end - off);
+      buf.copy(this.head, this.headFilled, off, off + take);
       this.headFilled += take;
-      off = take;
-      if (this.headFilled < 4) return;
+      off += take;
+      if (this.headFilled < 4) return true;
       const length = this.checkHeader(this.head, 0);
       this.partial = Buffer.allocUnsafe(length);
       this.head.copy(this.partial, 0, 0, 4);
@@ -70,18 +102,18 @@ export class IpfixDeframer {
       buf.copy(partial, this.partialFilled, off, off + take);
       this.partialFilled += take;
       off += take;
-      if (this.partialFilled < partial.length) return;
+      if (this.partialFilled < partial.length) return true;
       this.partial = null;
       this.partialFilled = 0;
       this.offsetInStream += partial.length;
-      onMessage(partial);
+      if (onMessage(partial) === false) return this.hold(buf, off);
     }
 
     while (off < end) {
       if (end - off < 4) {
         buf.copy(this.head, 0, off, end);
         this.headFilled = end - off;
-        return;
+        return true;
       }
       const length = this.checkHeader(buf, off);
       if (end - off < length) {
@@ -89,12 +121,27 @@ export class IpfixDeframer {
         buf.copy(partial, 0, off, end);
         this.partial = partial;
         this.partialFilled = end - off;
-        return;
+        return true;
       }
       this.offsetInStream += length;
-      onMessage(buf.subarray(off, off + length));
+      const message = buf.subarray(off, off + length);
       off += length;
+      if (onMessage(message) === false) return this.hold(buf, off);
     }
+    return true;
+  }
+
+  /** Keeps the unread rest of buf in front of any chunks held already. */
+  private hold(buf: Buffer, off: number): false {
+    if (off < buf.length) {
+      this.held.unshift(buf);
+      this.heldOffset = off;
+    } else if (this.held.length === 0) {
+      // Nothing left of this chunk, but the pause must still be visible to the caller.
+      this.held.push(EMPTY);
+      this.heldOffset = 0;
+    }
+    return false;
   }
 
   private checkHeader(buf: Buffer, off: number): number {
@@ -111,3 +158,5 @@ export class IpfixDeframer {
     return length;
   }
 }
+
+const EMPTY = Buffer.alloc(0);

@@ -12,9 +12,9 @@
 // per transport session and observation domain; a jump forward is counted as lost records.
 //
 // Decoded messages reach the consumer either synchronously (onMessage) or through a
-// bounded queue (async iteration). When the queue is full, TCP/TLS sessions are paused (the
-// exporters see TCP backpressure) and UDP messages are dropped and counted, so a slow
-// consumer never grows memory without bound.
+// bounded queue (async iteration). When the queue is full, TCP/TLS sessions stop reading
+// (the deframer holds the rest of the current chunk, the exporters see TCP backpressure) and
+// UDP messages are dropped and counted, so a slow consumer never grows memory without bound.
 import { EventEmitter } from 'node:events';
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -167,6 +167,7 @@ interface Session extends SessionInfo {
 interface StreamSession extends Session {
   readonly socket: net.Socket;
   readonly deframer: IpfixDeframer;
+  readonly onFrame: (frame: Buffer) => boolean;
 }
 
 /** '::ffff:10.0.0.1' -> '10.0.0.1', so an IPv4 exporter reads the same on a dual-stack socket. */
@@ -200,7 +201,8 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
   private readonly exporters = new Map<string, ExporterStats>();
   private readonly loggedPeers = new Set<string>();
   private nextSessionId = 1;
-  private paused = false;
+  private readonly pausedSessions = new Set<StreamSession>();
+  private waitingForSpace = false;
   private closed = false;
 
   private counters = {
@@ -408,17 +410,18 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
       exporter,
       lastSeen: this.clock.now(),
       socket,
+      // Returning false pauses the deframer: the queue is full and the consumer is async.
+      onFrame: (frame: Buffer): boolean => {
+        this.accept(session, session.decoder.decode(frame));
+        return this.handler !== null || !this.queue.isFull;
+      },
     };
     this.streamSessions.add(session);
     this.counters.sessionsTotal++;
     exporter.sessions++;
-    if (this.paused) socket.pause();
-    const onFrame = (frame: Buffer): void => {
-      this.accept(session, session.decoder.decode(frame));
-    };
     socket.on('data', (chunk: Buffer) => {
       try {
-        session.deframer.push(chunk, onFrame);
+        if (!session.deframer.push(chunk, session.onFrame)) this.pauseSession(session);
       } catch (err) {
         this.badMessage(session, err);
         socket.destroy();
@@ -427,6 +430,7 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
     socket.on('error', (err) => this.log.debug({ peer: `${exporterAddress}:${session.exporterPort}` }, `collector session error: ${err.message}`));
     socket.once('close', () => {
       this.streamSessions.delete(session);
+      this.pausedSessions.delete(session);
       exporter.sessions--;
       this.emit('sessionClosed', session);
     });
@@ -526,18 +530,34 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
     if (!this.queue.push(collected)) {
       this.counters.messagesDropped++;
       this.counters.recordsDropped += records;
-    } else if (this.queue.isFull && !this.paused && this.streamSessions.size > 0) {
-      this.pauseStreams();
     }
   }
 
-  /** TCP backpressure: stop reading until the consumer has drained half the queue. */
-  private pauseStreams(): void {
-    this.paused = true;
-    for (const s of this.streamSessions) s.socket.pause();
+  /**
+   * TCP backpressure: the queue is full, so this session stops reading (its deframer holds
+   * the rest of the chunk it was in) until the consumer has drained half the queue. The
+   * exporter then sees a full TCP window; nothing is dropped.
+   */
+  private pauseSession(session: StreamSession): void {
+    session.socket.pause();
+    this.pausedSessions.add(session);
+    if (this.waitingForSpace) return;
+    this.waitingForSpace = true;
     void this.queue.whenSpace().then(() => {
-      this.paused = false;
-      for (const s of this.streamSessions) s.socket.resume();
+      this.waitingForSpace = false;
+      if (this.closed) return;
+      const sessions = [...this.pausedSessions];
+      this.pausedSessions.clear();
+      for (const s of sessions) {
+        if (s.socket.destroyed) continue;
+        try {
+          if (s.deframer.resume(s.onFrame)) s.socket.resume();
+          else this.pauseSession(s);
+        } catch (err) {
+          this.badMessage(s, err);
+          s.socket.destroy();
+        }
+      }
     });
   }
 

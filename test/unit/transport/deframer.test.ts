@@ -21,7 +21,7 @@ const stream = Buffer.concat(messages);
 function feed(chunks: Buffer[]): Buffer[] {
   const d = new IpfixDeframer();
   const out: Buffer[] = [];
-  for (const c of chunks) d.push(c, (m) => out.push(Buffer.from(m)));
+  for (const c of chunks) d.push(c, (m) => void out.push(Buffer.from(m)));
   assert.equal(d.bufferedBytes, 0, 'nothing left over at the end of the stream');
   return out;
 }
@@ -71,7 +71,7 @@ test('yields every message under 500 random chunkings, including empty chunks', 
 test('hands out a message that lies inside one chunk as a view, without copying', () => {
   const d = new IpfixDeframer();
   const views: Buffer[] = [];
-  d.push(stream, (m) => views.push(m));
+  d.push(stream, (m) => void views.push(m));
   assert.equal(views.length, messages.length);
   for (const v of views) assert.equal(v.buffer, stream.buffer);
 });
@@ -80,10 +80,10 @@ test('copies a straddling message once into a buffer of exactly its length', () 
   const d = new IpfixDeframer();
   const seen: Buffer[] = [];
   const big = message(300, 9);
-  d.push(big.subarray(0, 100), (m) => seen.push(m));
+  d.push(big.subarray(0, 100), (m) => void seen.push(m));
   assert.equal(seen.length, 0);
   assert.equal(d.bufferedBytes, 100);
-  d.push(big.subarray(100), (m) => seen.push(m));
+  d.push(big.subarray(100), (m) => void seen.push(m));
   assert.equal(seen.length, 1);
   assert.notEqual(seen[0].buffer, big.buffer);
   assert.equal(seen[0].length, big.length);
@@ -94,8 +94,8 @@ test('accepts Uint8Array chunks as well as Buffers', () => {
   const d = new IpfixDeframer();
   const out: Buffer[] = [];
   const u8 = new Uint8Array(stream.buffer, stream.byteOffset, stream.length);
-  d.push(u8.subarray(0, 10), (m) => out.push(Buffer.from(m)));
-  d.push(u8.subarray(10), (m) => out.push(Buffer.from(m)));
+  d.push(u8.subarray(0, 10), (m) => void out.push(Buffer.from(m)));
+  d.push(u8.subarray(10), (m) => void out.push(Buffer.from(m)));
   assert.deepEqual(out, messages);
 });
 
@@ -112,12 +112,12 @@ for (const c of badFraming) {
       const d = new IpfixDeframer();
       const out: Buffer[] = [];
       const good = message(2, 1);
-      d.push(good, (m) => out.push(m));
+      d.push(good, (m) => void out.push(m));
       const bytes = Buffer.concat([c.bytes, message(0, 2)]);
       assert.throws(
         () => {
-          d.push(bytes.subarray(0, cut), (m) => out.push(m));
-          d.push(bytes.subarray(cut), (m) => out.push(m));
+          d.push(bytes.subarray(0, cut), (m) => void out.push(m));
+          d.push(bytes.subarray(cut), (m) => void out.push(m));
         },
         (err: unknown) => err instanceof IpfixError && err.code === c.code && /stream offset 18/.test(err.message),
       );
@@ -126,3 +126,43 @@ for (const c of badFraming) {
     }
   });
 }
+
+test('pauses when the handler returns false and hands out the held rest, in order, on resume', () => {
+  for (let cut = 0; cut <= stream.length; cut++) {
+    const d = new IpfixDeframer();
+    const out: Buffer[] = [];
+    // Accept one message per turn, like a consumer whose queue has room for one.
+    let room = 1;
+    const handler = (m: Buffer): boolean => {
+      out.push(Buffer.from(m));
+      room--;
+      return room > 0;
+    };
+    const chunks = [stream.subarray(0, cut), stream.subarray(cut)];
+    for (const c of chunks) d.push(c, handler);
+    while (d.isPaused) {
+      room = 1;
+      d.resume(handler);
+    }
+    assert.deepEqual(out, messages, `split at ${cut}`);
+    assert.equal(d.bufferedBytes, 0);
+  }
+});
+
+test('a chunk pushed while paused waits behind the held bytes', () => {
+  const d = new IpfixDeframer();
+  const out: Buffer[] = [];
+  let accept = false;
+  const handler = (m: Buffer): boolean => {
+    out.push(Buffer.from(m));
+    return accept;
+  };
+  assert.equal(d.push(Buffer.concat(messages.slice(0, 3)), handler), false);
+  assert.equal(out.length, 1);
+  assert.equal(d.push(Buffer.concat(messages.slice(3)), handler), false);
+  assert.equal(out.length, 1, 'nothing handed out while paused');
+  accept = true;
+  assert.equal(d.resume(handler), true);
+  assert.deepEqual(out, messages);
+  assert.equal(d.isPaused, false);
+});

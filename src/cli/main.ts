@@ -1,6 +1,7 @@
 // `flowvis <command>`: one subcommand per stage of the data path.
 import { Command, CommanderError } from 'commander';
 import { aggregatorCommand } from './aggregator.js';
+import { registerCollector } from './collector.js';
 import { exporterCommand } from './exporter.js';
 
 export function buildProgram(): Command {
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   program.addCommand(aggregatorCommand());
   program.addCommand(exporterCommand());
+  registerCollector(program);
   return program;
 }
 

@@ -83,7 +83,10 @@ export interface DecodedMessage {
   /** Template IDs withdrawn by this message (RFC 7011 8.1); 2 or 3 alone withdraws all. */
   readonly withdrawals: number[];
   readonly dataSets: DecodedDataSet[];
-  /** Data records in sets whose template is not (or no longer) known; they are counted, not decoded. */
+  /**
+   * Data records in sets whose template is not (or no longer) known; they are counted, not decoded.
+   * Without the template their number is unknowable, so this is a lower bound: one per such set.
+   */
   readonly recordsWithoutTemplate: number;
   /** Data sets whose template is not known (RFC 7011 8: kept aside, not decoded). */
   readonly setsWithoutTemplate: number;

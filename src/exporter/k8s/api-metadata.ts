@@ -43,6 +43,7 @@ interface Resource {
   readonly informer: Informer<KubernetesObject>;
   listed: boolean;
   attempts: number;
+  errors: number;
   retryTimer: NodeJS.Timeout | undefined;
   starting: Promise<void> | undefined;
 }
@@ -98,6 +99,7 @@ export class KubernetesApiMetadata extends StateBackedMetadata {
       name,
       listed: false,
       attempts: 0,
+      errors: 0,
       retryTimer: undefined,
       starting: undefined,
       informer: makeInformer(this.kc, path, async () => {
@@ -204,6 +206,7 @@ export class KubernetesApiMetadata extends StateBackedMetadata {
   private onError(res: Resource, err: unknown): void {
     if (this.stopped) return; // aborting our own watches on stop() is not an error
     this.state.watchErrors++;
+    res.errors++;
     const status = (err as { statusCode?: number; code?: number } | undefined)?.statusCode;
     const delay = Math.min(this.maxBackoffMs, this.initialBackoffMs * 2 ** res.attempts);
     res.attempts = Math.min(res.attempts + 1, 30);
@@ -220,7 +223,14 @@ export class KubernetesApiMetadata extends StateBackedMetadata {
 
   private startResource(res: Resource): void {
     if (this.stopped) return;
-    const p = res.informer.start().catch((err: unknown) => this.onError(res, err));
+    const errorsBefore = res.errors;
+    const p = res.informer
+      .start()
+      .then(() => {
+        // Listed (if needed) and watching without an error: the next failure starts the backoff afresh.
+        if (res.errors === errorsBefore) res.attempts = 0;
+      })
+      .catch((err: unknown) => this.onError(res, err));
     res.starting = p;
     void p.finally(() => {
       if (res.starting === p) res.starting = undefined;

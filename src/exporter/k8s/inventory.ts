@@ -2,7 +2,7 @@
 // separated by "---", and/or `kind: List` / `kind: PodList` ... with `items`). Pods, Services,
 // EndpointSlices, Nodes, Namespaces and NetworkPolicies are read; other kinds (Deployments,
 // ConfigMaps, ...) are skipped, so a cluster dump (`kubectl get pods,svc,... -A -o yaml`) works
-// as is. One malformed object rejects the whole file: a half-read inventory would attribute
+// as is; so does `-o json`. One malformed object rejects the whole file: a half-read inventory would attribute
 // flows wrongly without saying so.
 import { parseAllDocuments } from 'yaml';
 import { compileNetworkPolicy, type CompiledPolicy } from '../policy/network-policy.js';
@@ -25,8 +25,35 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * terminal phase without container finish times is taken to have ended.
  */
 export function parseInventory(text: string, file: string, loadedMs: number): ParsedInventory {
+  return parseDocuments(readDocuments(text, file), file, loadedMs);
+}
+
+/**
+ * JSON (`kubectl get ... -o json`) is read with JSON.parse, which is about 100 times faster than a
+ * YAML parser on large dumps; anything else is YAML, possibly several documents.
+ */
+function readDocuments(text: string, file: string): unknown[] {
+  const first = text.trimStart()[0];
+  if (first === '{' || first === '[') {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new K8sError('K8S_ERR_INVENTORY', `${file}: not valid JSON: ${(err as Error).message}`);
+    }
+    return Array.isArray(value) ? value : [value];
+  }
   const docs = parseAllDocuments(text, { prettyErrors: true });
-  if (!Array.isArray(docs)) return emptyInventory();
+  if (!Array.isArray(docs)) return [];
+  return docs.map((doc, d) => {
+    if (doc.errors.length > 0) {
+      throw new K8sError('K8S_ERR_INVENTORY', `${file}: document ${d + 1} is not valid YAML: ${doc.errors[0].message}`);
+    }
+    return doc.toJS() as unknown;
+  });
+}
+
+function parseDocuments(docs: unknown[], file: string, loadedMs: number): ParsedInventory {
   const pods: PodInfo[] = [];
   const services: ServiceInfo[] = [];
   const endpointSlices: EndpointSliceInfo[] = [];
@@ -36,11 +63,7 @@ export function parseInventory(text: string, file: string, loadedMs: number): Pa
   const skipped: Record<string, number> = {};
   const seen = new Set<string>();
 
-  docs.forEach((doc, d) => {
-    if (doc.errors.length > 0) {
-      throw new K8sError('K8S_ERR_INVENTORY', `${file}: document ${d + 1} is not valid YAML: ${doc.errors[0].message}`);
-    }
-    const value: unknown = doc.toJS();
+  docs.forEach((value, d) => {
     if (value === null || value === undefined) return;
     const items: { obj: unknown; where: string }[] = [];
     if (isRecord(value) && typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items)) {
@@ -111,8 +134,4 @@ export function parseInventory(text: string, file: string, loadedMs: number): Pa
     }
   });
   return { pods, services, endpointSlices, nodes, namespaces, policies, skipped };
-}
-
-function emptyInventory(): ParsedInventory {
-  return { pods: [], services: [], endpointSlices: [], nodes: [], namespaces: [], policies: [], skipped: {} };
 }

@@ -17,17 +17,39 @@ export interface Cidr {
   readonly text: string;
 }
 
+/** Dotted-decimal IPv4 to a uint32, by hand: this runs for every connection lookup. */
 function parseV4Words(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let v = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    v = v * 256 + n;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || dots === 3) return undefined;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 3) return undefined;
+      octet = octet * 10 + (c - 48);
+      if (octet > 255) return undefined;
+      digits++;
+    } else {
+      return undefined;
+    }
   }
-  return v >>> 0;
+  if (dots !== 3 || digits === 0) return undefined;
+  return (value * 256 + octet) >>> 0;
+}
+
+/** True when IPv4 text has no leading zeros ("10.0.0.1", not "010.0.0.1"), i.e. is canonical. */
+function hasNoLeadingZero(text: string): boolean {
+  for (let i = 0; i < text.length - 1; i++) {
+    if (text.charCodeAt(i) === 48 && (i === 0 || text.charCodeAt(i - 1) === 46) && text.charCodeAt(i + 1) !== 46) return false;
+  }
+  return true;
 }
 
 function parseV6Words(text: string): number[] | undefined {
@@ -101,7 +123,7 @@ export function canonicalIp(text: string): string | undefined {
   if (!text.includes(':')) {
     const v4 = parseV4Words(text);
     if (v4 === undefined) return undefined;
-    return /(^|\.)0\d/.test(text) ? formatIp({ family: 4, words: [v4] }) : text;
+    return hasNoLeadingZero(text) ? text : formatIp({ family: 4, words: [v4] });
   }
   const hit = canonicalCache.get(text);
   if (hit !== undefined) return hit;

@@ -157,6 +157,19 @@ describe('KubernetesApiMetadata with an in-test API server', () => {
     assert.equal(m.podByIp('10.244.1.11', 0)?.name, 'cart', 'the other Pods stay');
   });
 
+  it('relists after an in-stream ERROR event with code 410', async () => {
+    const m = meta!;
+    const lists = server.counts('Service').lists;
+    server.removeSilently(service('shop', 'gone', [], []));
+    server.add(service('shop', 'cache', ['10.96.0.30'], [{ name: 'redis', port: 6379 }]));
+    await eventually('the new Service', () => m.serviceByClusterIp('10.96.0.30', 6379, 6) !== undefined);
+    server.removeSilently(service('shop', 'cache', [], []));
+    server.compact();
+    server.expireWatches('Service');
+    await eventually('a relist of Services', () => server.counts('Service').lists > lists);
+    await eventually('the Service removed without an event is gone', () => m.serviceByClusterIp('10.96.0.30', 6379, 6) === undefined);
+  });
+
   it('rejects a malformed object with a count and a log line, and keeps serving', async () => {
     const m = meta!;
     const rejected = m.stats().objectsRejected;

@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { K8sError } from '../../../src/exporter/k8s/errors.js';
 import { parseInventory } from '../../../src/exporter/k8s/inventory.js';
 import { InventoryMetadata } from '../../../src/exporter/k8s/inventory-metadata.js';
+import { createClusterMetadata } from '../../../src/exporter/k8s/index.js';
 import type { MetadataLogger } from '../../../src/exporter/k8s/metadata.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { endpointSlice, namespace, networkPolicy, node, pod, service, type K8sObject } from '../../fixtures/k8s/builders.js';
@@ -180,6 +181,20 @@ describe('InventoryMetadata', () => {
       replaceFile(path, manifests([pod({ name: 'b', ips: ['10.244.7.1'] })]));
       await loaded;
       assert.equal(meta.podByIp('10.244.7.1', 0)?.name, 'b');
+    } finally {
+      await meta.stop();
+    }
+  });
+
+  it('is built from config by createClusterMetadata and reads JSON inventories', async () => {
+    const path = join(dir, 'cluster.json');
+    replaceFile(path, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [node('n1', ['10.244.8.0/24']), pod({ name: 'j', ips: ['10.244.8.1'], node: 'n1' })] }));
+    const meta = createClusterMetadata({ source: 'inventory', path, pollIntervalMs: 0 }, { logger: new CapturingLogger() });
+    try {
+      await meta.start();
+      await meta.waitUntilReady(1000);
+      assert.equal(meta.podByIp('10.244.8.1', 0)?.nodeName, 'n1');
+      assert.equal(meta.nodeByName('n1')?.podCidrs[0], '10.244.8.0/24');
     } finally {
       await meta.stop();
     }

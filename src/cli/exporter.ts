@@ -16,7 +16,6 @@ import { CtnetlinkDumper } from '../exporter/conntrack/ctnetlink.js';
 import { NflogSource } from '../exporter/nflog/source.js';
 import type { ClusterMetadata } from '../exporter/k8s/metadata.js';
 import { InventoryMetadata } from '../exporter/k8s/inventory-metadata.js';
-import { KubernetesApiMetadata } from '../exporter/k8s/api-metadata.js';
 import { EXPORTER_TEMPLATES } from '../flow/ie-mapping.js';
 import { ExportingProcess, type ExporterTlsOptions } from '../transport/exporting-process.js';
 import { systemClock } from '../util/clock.js';
@@ -44,10 +43,12 @@ function readTls(config: ExporterConfig): ExporterTlsOptions | undefined {
   return tls;
 }
 
-function buildMetadata(config: ExporterConfig, logger: pino.Logger): ClusterMetadata | null {
+async function buildMetadata(config: ExporterConfig, logger: pino.Logger): Promise<ClusterMetadata | null> {
   const md = config.metadata;
   if (md.source === 'inventory') return new InventoryMetadata({ path: md.inventoryFile, logger: logger.child({ component: 'k8s-inventory' }) });
   if (md.source === 'kubernetes') {
+    // Loaded only when used: the Kubernetes client costs tens of MB of heap.
+    const { KubernetesApiMetadata } = await import('../exporter/k8s/api-metadata.js');
     return new KubernetesApiMetadata({
       connection: md.kubeconfig ? { kubeconfig: md.kubeconfig } : { inCluster: true },
       logger: logger.child({ component: 'k8s-api' }),
@@ -88,7 +89,7 @@ export function exporterCommand(): Command {
         }
       }
 
-      const metadata = buildMetadata(config, logger);
+      const metadata = await buildMetadata(config, logger);
       if (metadata) {
         await metadata.start();
         await metadata.waitUntilReady(METADATA_READY_TIMEOUT_MS).catch((err: Error) => {

@@ -127,12 +127,27 @@ export function entryProblem(e: ConntrackEntry): string {
   return '';
 }
 
+function sameTuple(a: ConntrackEntry, b: ConntrackEntry): boolean {
+  const x = a.original;
+  const y = b.original;
+  return (
+    a.zone === b.zone &&
+    a.protocol === b.protocol &&
+    x.sourcePort === y.sourcePort &&
+    x.destinationPort === y.destinationPort &&
+    x.sourceAddress === y.sourceAddress &&
+    x.destinationAddress === y.destinationAddress
+  );
+}
+
 function isClosed(e: ConntrackEntry): boolean {
   return CLOSED_TCP_STATES.has(e.tcpState) || (e.status & IPS_DYING) !== 0;
 }
 
 export class ConnectionStore {
   private readonly byKey = new Map<string, Connection>();
+  /** The same connections by kernel id (those that have one), for the per-dump lookup. */
+  private readonly byId = new Map<number, Connection>();
   private readonly heap = new DeadlineHeap<Connection>();
   /** Exported idle connections, oldest first: the cheapest to evict (nothing unexported). */
   private readonly idle = new Set<Connection>();
@@ -283,6 +298,7 @@ export class ConnectionStore {
       out.push(this.snapshot(conn, FlowEndReason.forcedEnd, conn.state === 'ending' ? conn.endMs : now));
     }
     this.byKey.clear();
+    this.byId.clear();
     this.heap.clear();
     this.idle.clear();
     this.tombstones.clear();
@@ -300,8 +316,13 @@ export class ConnectionStore {
       this.counts.badEntries++;
       return undefined;
     }
-    const key = connectionKey(e);
-    let conn = this.byKey.get(key);
+    // Fast path: the kernel id (CTA_ID) of a known connection, without building its key string.
+    let conn = e.id !== 0 ? this.byId.get(e.id) : undefined;
+    let key = '';
+    if (conn === undefined || !sameTuple(conn.entry, e)) {
+      key = connectionKey(e);
+      conn = this.byKey.get(key);
+    }
     if (conn && this.isAnotherConnection(conn, e)) {
       // The tuple was reused by a new kernel connection; the old one ended unseen.
       if (conn.state !== 'done') {
@@ -316,13 +337,17 @@ export class ConnectionStore {
       conn = new Connection(key, e, now, now, now);
       this.setCounters(conn, e);
       this.byKey.set(key, conn);
+      if (e.id !== 0) this.byId.set(e.id, conn);
       this.counts.created++;
       this.heap.schedule(conn, now + Math.min(this.opts.idleTimeoutMs, this.opts.activeTimeoutMs));
       if (isClosed(e)) this.markEnded(conn, now);
       return conn;
     }
-    const tcpState = e.tcpState !== '' ? e.tcpState : conn.entry.tcpState;
-    conn.entry = e.tcpState === tcpState ? e : { ...e, tcpState };
+    // Keep the stored entry unless what a record shows of it changed: a new object every poll
+    // would be promoted to the old generation and make every dump a major-GC cost.
+    if ((e.tcpState !== '' && e.tcpState !== conn.entry.tcpState) || e.status !== conn.entry.status || e.startMs > conn.entry.startMs) {
+      conn.entry = e.tcpState !== '' ? e : { ...e, tcpState: conn.entry.tcpState };
+    }
     if (conn.state === 'done') return conn;
     if (this.setCounters(conn, e)) {
       conn.lastActivityMs = now;
@@ -375,6 +400,7 @@ export class ConnectionStore {
     this.idle.delete(conn);
     this.tombstones.delete(conn);
     if (this.byKey.get(conn.key) === conn) this.byKey.delete(conn.key);
+    if (this.byId.get(conn.entry.id) === conn) this.byId.delete(conn.entry.id);
   }
 
   /** Makes room for one: a tombstone (nothing to report), else the oldest idle one, else the earliest deadline. */

@@ -303,6 +303,7 @@ export class FlowExporter {
     const { sink } = this.opts;
     const metrics = this.metrics;
     const byTemplate = new Map<number, DataRecord[]>();
+    const byReason = [0, 0, 0, 0, 0, 0];
     for (const x of exports) {
       let record: FlowRecord;
       let data: DataRecord;
@@ -320,8 +321,12 @@ export class FlowExporter {
       let list = byTemplate.get(tid);
       if (!list) byTemplate.set(tid, (list = []));
       list.push(data);
-      this.counts.recordsExported[x.flowEndReason]++;
-      metrics.recordsExported.inc({ flowEndReason: String(x.flowEndReason) });
+      byReason[x.flowEndReason]++;
+    }
+    for (let reason = 1; reason < byReason.length; reason++) {
+      if (byReason[reason] === 0) continue;
+      this.counts.recordsExported[reason] += byReason[reason];
+      metrics.recordsExported.inc({ flowEndReason: String(reason) }, byReason[reason]);
     }
     for (const [tid, list] of byTemplate) {
       const accepted = sink.send(tid, list);

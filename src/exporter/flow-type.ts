@@ -6,8 +6,8 @@
 //   outside              | from-external 4  | from-external 4   | unknown 0
 //
 // "Pod network" is a known Pod IP or an address inside the Pod CIDRs.
-import { BlockList } from 'node:net';
 import { FlowType } from '../flow/record.js';
+import { cidrContains, parseCidr, parseIp, type Cidr } from './policy/ip.js';
 
 /** Where one end of a connection lives. */
 export const EndpointKind = {
@@ -27,27 +27,36 @@ export function flowTypeOf(source: EndpointKind, destination: EndpointKind): Flo
   return FlowType.unknown;
 }
 
-/** A set of CIDRs, rebuilt only when the list it was built from changes. */
+/**
+ * A set of CIDRs, rebuilt only when the list it was built from changes. Answers from a small
+ * per-address cache: the same Pod addresses come back in every poll, and parsing an address
+ * costs more than the lookup (node:net BlockList allocates a SocketAddress per check).
+ */
 export class PodCidrSet {
-  private list = new BlockList();
+  private cidrs: Cidr[] = [];
   private key = '';
+  private readonly cache = new Map<string, boolean>();
 
   /** Replaces the CIDRs when `cidrs` differs from the last list; cheap when it does not. */
   update(cidrs: readonly string[]): void {
     const key = cidrs.join(',');
     if (key === this.key) return;
-    const list = new BlockList();
-    for (const c of cidrs) {
-      const slash = c.indexOf('/');
-      const address = c.slice(0, slash);
-      list.addSubnet(address, Number(c.slice(slash + 1)), address.includes(':') ? 'ipv6' : 'ipv4');
-    }
-    this.list = list;
+    this.cidrs = cidrs.map((c) => parseCidr(c));
     this.key = key;
+    this.cache.clear();
   }
 
   has(address: string): boolean {
-    if (this.key === '') return false;
-    return this.list.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
+    if (this.cidrs.length === 0) return false;
+    let hit = this.cache.get(address);
+    if (hit === undefined) {
+      const ip = parseIp(address);
+      hit = ip !== undefined && this.cidrs.some((c) => cidrContains(c, ip));
+      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+      this.cache.set(address, hit);
+    }
+    return hit;
   }
 }
+
+const CACHE_LIMIT = 65_536;

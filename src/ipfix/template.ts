@@ -170,6 +170,9 @@ function readExpression(f: CompiledField, at: string): string {
     for (let i = 0; i < len; i++) parts.push(`${byte(i)}<<${8 * (len - 1 - i)}`);
     return `(${parts.join('|')})`;
   };
+  // Two's complement of 1-4 bytes: shift the top byte into bit 31, then back with sign.
+  const signedUpTo4 = () =>
+    len === 4 ? `(${byte(0)}<<24|${byte(1)}<<16|${byte(2)}<<8|${byte(3)})` : `(${unsignedUpTo4()}<<${32 - 8 * len}>>${32 - 8 * len})`;
   switch (f.dataType) {
     case 'unsigned8':
     case 'unsigned16':
@@ -177,13 +180,17 @@ function readExpression(f: CompiledField, at: string): string {
     case 'dateTimeSeconds':
       return unsignedUpTo4();
     case 'unsigned64':
-      return len === 8 ? `h.u64(b,${at})` : len <= 4 ? unsignedUpTo4() : `h.uN(b,${at},${len})`;
+      if (len === 8) return `h.u64(b,${at})`;
+      if (len <= 4) return unsignedUpTo4();
+      return `h.uN(b,${at},${len})`;
     case 'signed8':
     case 'signed16':
     case 'signed32':
-      return len === 4 ? `(${byte(0)}<<24|${byte(1)}<<16|${byte(2)}<<8|${byte(3)})` : `(${unsignedUpTo4()}<<${32 - 8 * len}>>${32 - 8 * len})`;
+      return signedUpTo4();
     case 'signed64':
-      return len === 8 ? `h.s64(b,${at})` : len <= 4 ? `(${unsignedUpTo4()}<<${32 - 8 * len}>>${32 - 8 * len})` : `h.sN(b,${at},${len})`;
+      if (len === 8) return `h.s64(b,${at})`;
+      if (len <= 4) return signedUpTo4();
+      return `h.sN(b,${at},${len})`;
     case 'float32':
       return `b.readFloatBE(${at})`;
     case 'float64':

@@ -418,7 +418,9 @@ export class MessageWriter {
       if (!Number.isInteger(id) || (id !== TEMPLATE_SET_ID && id !== OPTIONS_TEMPLATE_SET_ID && (id < MIN_DATA_SET_ID || id > 0xffff))) {
         throw new IpfixError('IPFIX_ERR_BAD_TEMPLATE', `cannot withdraw template ID ${id} (256-65535, or 2/3 for all)`);
       }
-      const setId = id === TEMPLATE_SET_ID || id === OPTIONS_TEMPLATE_SET_ID ? id : this.plans.get(id)?.isOptionsTemplate ? OPTIONS_TEMPLATE_SET_ID : TEMPLATE_SET_ID;
+      let setId = TEMPLATE_SET_ID;
+      if (id === TEMPLATE_SET_ID || id === OPTIONS_TEMPLATE_SET_ID) setId = id;
+      else if (this.plans.get(id)?.isOptionsTemplate) setId = OPTIONS_TEMPLATE_SET_ID;
       const bytes = Buffer.alloc(4);
       bytes.writeUInt16BE(id, 0);
       return { setId, bytes };

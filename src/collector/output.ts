@@ -34,14 +34,8 @@ export class BoundedLineWriter {
     });
     // A closed pipe (EPIPE: the reader went away) must not stop the collector: from then on
     // every line counts as dropped.
-    stream.on('error', (err: Error) => {
-      this.broken = err;
-      this.linesDropped += this.pending.length;
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.waitingForDrain = false;
-      this.wakeWaiters();
-    });
+    stream.on('error', (err: Error) => this.abandon(err));
+    stream.on('close', () => this.abandon(new Error('the output stream was closed')));
   }
 
   /** The stream's error, when writing to it failed. */
@@ -71,18 +65,40 @@ export class BoundedLineWriter {
     return { linesWritten: this.linesWritten, linesDropped: this.linesDropped, pendingBytes: this.pendingBytes };
   }
 
-  /** Stops taking lines, writes everything still queued and resolves once the stream has taken it. */
-  async end(): Promise<void> {
+  /**
+   * Stops taking lines, writes everything still queued and resolves once the stream has taken
+   * it. A stream that takes nothing for `timeoutMs` is given up on: what is left counts as dropped.
+   */
+  async end(timeoutMs = 5000): Promise<void> {
     this.closed = true;
-    while (this.broken === null && (this.pending.length > 0 || this.waitingForDrain)) {
-      if (this.waitingForDrain) {
-        await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
-      } else {
-        this.flush();
+    const timer = setTimeout(() => this.abandon(new Error(`the output stream took nothing for ${timeoutMs} ms`)), timeoutMs);
+    try {
+      while (this.broken === null && (this.pending.length > 0 || this.waitingForDrain)) {
+        if (this.waitingForDrain) {
+          await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+        } else {
+          this.flush();
+        }
       }
+      if (this.broken !== null || this.stream.writableLength === 0) return;
+      await new Promise<void>((resolve) => {
+        this.drainWaiters.push(resolve);
+        this.stream.write('', () => resolve());
+      });
+    } finally {
+      clearTimeout(timer);
     }
-    if (this.broken !== null || this.stream.writableLength === 0) return;
-    await new Promise<void>((resolve) => this.stream.write('', () => resolve()));
+  }
+
+  /** From now on every line counts as dropped: the stream failed, closed, or stopped taking data. */
+  private abandon(err: Error): void {
+    if (this.broken !== null) return;
+    this.broken = err;
+    this.linesDropped += this.pending.length;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.waitingForDrain = false;
+    this.wakeWaiters();
   }
 
   private wakeWaiters(): void {

@@ -12,10 +12,10 @@
 //   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //
 // Messages that lie whole inside one chunk are handed out as views of that chunk, without
-// copying. Only a message that straddles chunks is copied, once, into a buffer of exactly
-// its length (known from its first 4 bytes); there is no Buffer.concat per chunk. A view is
-// valid while the caller's callback runs and as long as nobody writes into the chunk;
-// decoders copy what they keep.
+// copying. Only a message that straddles chunks is copied, once, into a scratch buffer that
+// is reused for the next straddling message (its length is known from its first 4 bytes and
+// is at most 65535); there is no Buffer.concat per chunk and no allocation per message. So a
+// message is valid only while the callback runs: decoders copy what they keep.
 //
 // The stream cannot be resynchronised after a bad header (there is no delimiter to search
 // for), so bad framing throws a coded error and the session must be closed.
@@ -31,8 +31,9 @@ export class IpfixDeframer {
   /** The first bytes of a message whose length is not known yet (fewer than 4 bytes seen). */
   private readonly head = Buffer.allocUnsafe(4);
   private headFilled = 0;
-  /** A message that straddles chunks, allocated at its full length. */
+  /** A message that straddles chunks: a view of `scratch` at its full length. */
   private partial: Buffer | null = null;
+  private scratch: Buffer | null = null;
   private partialFilled = 0;
   /** Chunks not yet looked at because the consumer paused us; the first from heldOffset. */
   private held: Buffer[] = [];
@@ -90,7 +91,7 @@ export class IpfixDeframer {
       off += take;
       if (this.headFilled < 4) return true;
       const length = this.checkHeader(this.head, 0);
-      this.partial = Buffer.allocUnsafe(length);
+      this.partial = this.scratchOf(length);
       this.head.copy(this.partial, 0, 0, 4);
       this.partialFilled = 4;
       this.headFilled = 0;
@@ -117,7 +118,7 @@ export class IpfixDeframer {
       }
       const length = this.checkHeader(buf, off);
       if (end - off < length) {
-        const partial = Buffer.allocUnsafe(length);
+        const partial = this.scratchOf(length);
         buf.copy(partial, 0, off, end);
         this.partial = partial;
         this.partialFilled = end - off;
@@ -142,6 +143,11 @@ export class IpfixDeframer {
       this.heldOffset = 0;
     }
     return false;
+  }
+
+  private scratchOf(length: number): Buffer {
+    if (this.scratch === null || this.scratch.length < length) this.scratch = Buffer.allocUnsafe(Math.max(length, 4096));
+    return this.scratch.subarray(0, length);
   }
 
   private checkHeader(buf: Buffer, off: number): number {

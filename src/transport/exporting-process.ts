@@ -102,8 +102,12 @@ const DEFAULT_UDP_MESSAGE_SIZE = 1400;
 const MAX_MESSAGE_SIZE = 65535;
 /** Records of one template gathered from small send() calls into one encode. */
 const BATCH_RECORDS = 4096;
-/** UDP datagrams handed to the kernel but not yet confirmed; above this the pump waits. */
-const MAX_UDP_IN_FLIGHT = 512;
+/**
+ * UDP has no backpressure: a burst larger than the collector's receive buffer is lost. So
+ * datagrams leave in bursts of this many per event-loop turn, and the pump encodes the next
+ * batch only when the previous one has left.
+ */
+const UDP_BURST = 32;
 
 function invalid(message: string): never {
   throw new TransportError('TRANSPORT_ERR_INVALID_OPTION', message);
@@ -191,6 +195,9 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
   private blocked = false;
   private pumpScheduled = false;
   private udpInFlight = 0;
+  private udpBacklog: Buffer[] = [];
+  private udpBacklogHead = 0;
+  private udpBurstScheduled = false;
   private attempt = 0;
   private everConnected = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -556,12 +563,8 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
     if (stream !== null) {
       for (let i = 0; i < msgs.length; i++) stream.write(msgs[i]);
     } else if (this.udp !== null) {
-      const udp = this.udp;
-      for (let i = 0; i < msgs.length; i++) {
-        this.udpInFlight++;
-        udp.send(msgs[i], this.onUdpSent);
-      }
-      if (this.udpInFlight >= MAX_UDP_IN_FLIGHT) this.blocked = true;
+      for (let i = 0; i < msgs.length; i++) this.udpBacklog.push(msgs[i]);
+      this.sendUdpBurst();
     } else {
       return;
     }
@@ -570,20 +573,47 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
     this.counters.recordsSent += records;
   }
 
-  private readonly onUdpSent = (): void => {
-    this.udpInFlight--;
-    if (this.blocked && this.udpInFlight <= MAX_UDP_IN_FLIGHT / 2) {
+  /** Sends up to UDP_BURST backlogged datagrams now and schedules the rest for later turns. */
+  private sendUdpBurst(): void {
+    const udp = this.udp;
+    if (udp === null) return;
+    const backlog = this.udpBacklog;
+    const end = Math.min(backlog.length, this.udpBacklogHead + UDP_BURST);
+    for (let i = this.udpBacklogHead; i < end; i++) {
+      this.udpInFlight++;
+      udp.send(backlog[i], this.onUdpSent);
+      backlog[i] = EMPTY;
+    }
+    this.udpBacklogHead = end;
+    if (end < backlog.length) {
+      this.blocked = true;
+      if (!this.udpBurstScheduled) {
+        this.udpBurstScheduled = true;
+        setImmediate(() => {
+          this.udpBurstScheduled = false;
+          this.sendUdpBurst();
+        });
+      }
+      return;
+    }
+    this.udpBacklog = [];
+    this.udpBacklogHead = 0;
+    if (this.blocked) {
       this.blocked = false;
       this.schedulePump();
     }
+  }
+
+  private readonly onUdpSent = (): void => {
+    this.udpInFlight--;
     this.checkFlushed();
   };
 
   private waitUdpIdle(): Promise<void> {
-    if (this.udpInFlight === 0) return Promise.resolve();
+    if (this.udpInFlight === 0 && this.udpBacklog.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const check = (): void => {
-        if (this.udpInFlight === 0) resolve();
+        if (this.udpInFlight === 0 && this.udpBacklog.length === 0) resolve();
         else setImmediate(check);
       };
       check();
@@ -593,7 +623,7 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
   private isFlushed(): boolean {
     if (this.queuedRecords > 0) return false;
     if (this.stream !== null) return this.stream.writableLength === 0;
-    return this.udpInFlight === 0;
+    return this.udpInFlight === 0 && this.udpBacklog.length === 0;
   }
 
   private checkFlushed(): void {

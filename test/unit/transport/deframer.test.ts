@@ -76,7 +76,7 @@ test('hands out a message that lies inside one chunk as a view, without copying'
   for (const v of views) assert.equal(v.buffer, stream.buffer);
 });
 
-test('copies a straddling message once into a buffer of exactly its length', () => {
+test('copies a straddling message once into a scratch buffer, reused by the next one', () => {
   const d = new IpfixDeframer();
   const seen: Buffer[] = [];
   const big = message(300, 9);
@@ -88,6 +88,14 @@ test('copies a straddling message once into a buffer of exactly its length', () 
   assert.notEqual(seen[0].buffer, big.buffer);
   assert.equal(seen[0].length, big.length);
   assert.deepEqual(seen[0], big);
+  const first = seen[0];
+  const copyOfFirst = Buffer.from(first);
+  const small = message(10, 11);
+  d.push(small.subarray(0, 5), (m) => void seen.push(m));
+  d.push(small.subarray(5), (m) => void seen.push(m));
+  assert.equal(seen[1].buffer, first.buffer, 'the same scratch memory, no new allocation');
+  assert.deepEqual(seen[1], small);
+  assert.deepEqual(copyOfFirst, big);
 });
 
 test('accepts Uint8Array chunks as well as Buffers', () => {

@@ -8,8 +8,6 @@ export const ExporterErrorCodes = {
   EXPORTER_ERR_CONFIG: 'a config key has an invalid value',
   /** featureGates.FlowExporter is false, so the exporter does not start. */
   EXPORTER_ERR_DISABLED: 'the FlowExporter feature gate is off',
-  /** A conntrack entry that the store cannot use (bad tuple, negative counters). */
-  EXPORTER_ERR_BAD_ENTRY: 'a conntrack entry is malformed',
   /** The metrics HTTP endpoint could not listen. */
   EXPORTER_ERR_METRICS_LISTEN: 'the metrics endpoint could not listen',
 } as const;

@@ -25,7 +25,7 @@ import type { DecodedMessage } from '../ipfix/api.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { TransportProtocol } from '../util/address.js';
 import { BoundedQueue } from './bounded-queue.js';
-import { TransportError, silentLogger, type TransportLogger } from './errors.js';
+import { TransportError, TransportErrorCode, silentLogger, type TransportLogger } from './errors.js';
 
 export interface CollectorTlsOptions {
   /** PEM server certificate and key. */
@@ -565,7 +565,7 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
     const e = err as Error & { code?: string };
     this.counters.badMessages++;
     session.exporter.badMessages++;
-    const code = typeof e.code === 'string' ? e.code : 'TRANSPORT_ERR_BAD_MESSAGE';
+    const code = typeof e.code === 'string' ? e.code : TransportErrorCode.decoderFault;
     const action = session.protocol === 'udp' ? 'datagram dropped' : 'session closed';
     this.logPeerOnce(session.exporterAddress, session.exporterPort, code, `malformed IPFIX from exporter, ${action}: ${e.message}`);
     this.emit('badMessage', { exporterAddress: session.exporterAddress, exporterPort: session.exporterPort, code, message: e.message });

@@ -20,6 +20,8 @@ export const TransportErrorCode = {
   tooManySessions: 'TRANSPORT_ERR_TOO_MANY_SESSIONS',
   /** Binding the collector's listening socket failed (address in use, not available). */
   listenFailed: 'TRANSPORT_ERR_LISTEN_FAILED',
+  /** The decoder threw an error without a code: a flowvis bug. The session is closed like a bad peer's. */
+  decoderFault: 'TRANSPORT_ERR_DECODER_FAULT',
 } as const;
 export type TransportErrorCode = (typeof TransportErrorCode)[keyof typeof TransportErrorCode];
 

@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
-import { MessageDecoder } from '../ipfix/index.js';
+import { MessageDecoder, readMessageLength } from '../ipfix/index.js';
 import { IpfixDeframer } from '../ipfix/deframer.js';
 import type { DecodedMessage } from '../ipfix/api.js';
 import { systemClock, type Clock } from '../util/clock.js';
@@ -197,6 +197,7 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
   private udp: dgram.Socket | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly streamSessions = new Set<StreamSession>();
+  private readonly handshaking = new Set<net.Socket>();
   private readonly udpSessions = new Map<string, Session>();
   private readonly exporters = new Map<string, ExporterStats>();
   private readonly loggedPeers = new Set<string>();
@@ -307,6 +308,7 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
     this.server = null;
     this.udp = null;
     for (const s of this.streamSessions) s.socket.destroy();
+    for (const raw of this.handshaking) raw.destroy();
     const waits: Promise<void>[] = [];
     if (server !== null) waits.push(new Promise((r) => server.close(() => r())));
     if (udp !== null) waits.push(new Promise((r) => udp.close(() => r())));
@@ -335,6 +337,11 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
         minVersion: t.minVersion ?? 'TLSv1.2',
       });
       server.on('secureConnection', (socket: tls.TLSSocket) => this.onStreamConnection(socket));
+      // Connections still in their handshake are not sessions yet; close() must end them too.
+      server.on('connection', (raw: net.Socket) => {
+        this.handshaking.add(raw);
+        raw.once('close', () => this.handshaking.delete(raw));
+      });
       server.on('tlsClientError', (err: Error & { code?: string }, socket: tls.TLSSocket) => {
         this.counters.tlsHandshakeFailures++;
         this.logPeerOnce(plainAddress(socket.remoteAddress), socket.remotePort ?? 0, 'TRANSPORT_ERR_TLS_HANDSHAKE', `TLS handshake failed: ${err.message}`);
@@ -386,10 +393,19 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
   private exporterStats(address: string): ExporterStats {
     let s = this.exporters.get(address);
     if (s === undefined) {
+      if (this.exporters.size >= 2 * this.opts.maxSessions) this.forgetIdleExporters();
       s = { sessions: 0, messages: 0, records: 0, recordsLost: 0, badMessages: 0 };
       this.exporters.set(address, s);
     }
     return s;
+  }
+
+  /** Keeps per-exporter counters bounded: drops the oldest exporters that have no open session. */
+  private forgetIdleExporters(): void {
+    for (const [addr, s] of this.exporters) {
+      if (this.exporters.size < this.opts.maxSessions) break;
+      if (s.sessions === 0) this.exporters.delete(addr);
+    }
   }
 
   private onStreamConnection(socket: net.Socket): void {
@@ -465,8 +481,9 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
     }
     session.lastSeen = this.clock.now();
     try {
-      if (msg.length < 4 || msg.readUInt16BE(2) !== msg.length) {
-        throw new TransportError('TRANSPORT_ERR_DATAGRAM_LENGTH', `datagram of ${msg.length} bytes carries a message length of ${msg.length >= 4 ? msg.readUInt16BE(2) : 'nothing'}; one datagram must hold exactly one IPFIX message`);
+      const length = readMessageLength(msg, 0);
+      if (length !== msg.length) {
+        throw new TransportError('TRANSPORT_ERR_DATAGRAM_LENGTH', `datagram of ${msg.length} bytes carries a message length of ${length}; one datagram must hold exactly one IPFIX message`);
       }
       this.accept(session, session.decoder.decode(msg));
     } catch (err) {

@@ -150,6 +150,8 @@ test('a bad UDP datagram is dropped and counted; the same peer and others keep b
   const collector = track(new CollectingProcess({ protocol: 'udp', host: '127.0.0.1', port: 0 }));
   await collector.start();
   const sink = recordSink(collector);
+  const codes: string[] = [];
+  collector.on('badMessage', (info) => codes.push(info.code));
   const port = collector.address().port;
   const sock = dgram.createSocket('udp4');
   cleanups.push(() => new Promise<void>((r) => sock.close(() => r())));
@@ -164,7 +166,9 @@ test('a bad UDP datagram is dropped and counted; the same peer and others keep b
   await send(m2);
   await waitFor('10 records and 2 bad datagrams', () => sink.records.length === 10 && collector.stats().badMessages === 2);
   assert.deepEqual(sink.records, flowRecords(0, 10));
+  assert.deepEqual(codes, ['IPFIX_ERR_BAD_VERSION', 'TRANSPORT_ERR_DATAGRAM_LENGTH']);
   assert.equal(collector.stats().recordsLost, 0);
+  assert.equal(collector.stats().perExporter['127.0.0.1'].badMessages, 2);
   await collector.close();
 });
 
@@ -354,4 +358,18 @@ test('a record the writer cannot encode is dropped and counted; its batch-mates 
   assert.match(errors[0], /^IPFIX_ERR_/);
   await exporter.close();
   await collector.close();
+});
+
+test('close() also ends TLS connections that never finished their handshake', async () => {
+  const { createTlsMaterial } = await import('../../../src/transport/certs.js');
+  const m = await createTlsMaterial({ serverNames: ['127.0.0.1'] });
+  const collector = new CollectingProcess({ protocol: 'tls', host: '127.0.0.1', port: 0, tls: { cert: m.server.certPem, key: m.server.keyPem } });
+  await collector.start();
+  const silent = await rawTcp(collector.address().port);
+  const closed = once(silent, 'close');
+  // Let the server see the connection before closing.
+  await new Promise((r) => setTimeout(r, 20));
+  await collector.close();
+  await closed;
+  assert.equal(collector.stats().sessions, 0);
 });

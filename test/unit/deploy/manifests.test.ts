@@ -1,4 +1,4 @@
-// The Kubernetes manifests (deploy/*.yml) and the container build file, checked without a
+// The Kubernetes manifests (deploy/*.yml: aggregator, exporter, optional collector) and the container build file, checked without a
 // cluster and without Docker: every object parses and has what the API server needs; the
 // references between objects resolve; the embedded config files load through the product's
 // own loaders with the reference's defaults; and the aggregator's certificate publication,
@@ -15,6 +15,11 @@ import { fileURLToPath } from 'node:url';
 import { loadExporterConfig, type ExporterConfig } from '../../../src/exporter/config.js';
 import { checkExporterProtocol, loadAggregatorConfig, type AggregatorConfig } from '../../../src/aggregator/config.js';
 import { publishToKubernetes } from '../../../src/aggregator/certificates.js';
+import { aggregatorCommand } from '../../../src/cli/aggregator.js';
+import { exporterCommand } from '../../../src/cli/exporter.js';
+import { collectorCommand } from '../../../src/cli/collector.js';
+import { parseCollectorOptions, type RawCollectorOptions } from '../../../src/collector/options.js';
+import type { Command } from 'commander';
 import {
   basicProblems,
   bindingProblems,
@@ -46,6 +51,7 @@ const byFile = new Map(files.map((f) => [f, loadManifests(join(DEPLOY, f))]));
 const all: Manifest[] = [...byFile.values()].flat();
 const aggregatorDocs = byFile.get('flow-aggregator.yml') ?? [];
 const exporterDocs = byFile.get('flow-exporter.yml') ?? [];
+const collectorDocs = byFile.get('flow-collector.yml') ?? [];
 
 function need<T extends Manifest>(kind: string, name: string, namespace?: string): T {
   const m = find<T>(all, kind, name, namespace);
@@ -55,6 +61,8 @@ function need<T extends Manifest>(kind: string, name: string, namespace?: string
 
 const deployment = () => need<Workload>('Deployment', 'flow-aggregator', NS);
 const daemonSet = () => need<Workload>('DaemonSet', 'flow-exporter', NS);
+const collector = () => need<Workload>('Deployment', 'flow-collector', 'flow-collector');
+const workloads = () => all.filter((m): m is Workload => m.kind === 'Deployment' || m.kind === 'DaemonSet');
 const mainContainer = (w: Workload): Container => {
   assert.equal(w.spec.template.spec.containers.length, 1, `${w.metadata.name} has one container`);
   return w.spec.template.spec.containers[0];
@@ -77,6 +85,27 @@ function embeddedConfig(w: Workload): { path: string; text: string } {
     return { path, text: cm.data[key] };
   }
   assert.fail(`${path} is not mounted from a ConfigMap in ${w.metadata.name}`);
+}
+
+/** The flowvis command line a container runs: the words after bin/flowvis.js (the image's ENTRYPOINT). */
+function flowvisArgs(c: Container): string[] {
+  if (!c.command) return c.args ?? [];
+  const words = [...c.command, ...(c.args ?? [])].flatMap((a) => a.split(/\s+/)).filter((w) => w !== '');
+  const at = words.findIndex((w) => w.endsWith('/bin/flowvis.js'));
+  assert.ok(at >= 0, `${c.name} runs bin/flowvis.js`);
+  return words.slice(at + 1);
+}
+
+/** Parses a command line with the product's own subcommand, capturing its options instead of running it. */
+function parseWith(command: Command, args: string[]): Record<string, unknown> {
+  let options: Record<string, unknown> | undefined;
+  command.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  command.action((opts: Record<string, unknown>) => {
+    options = opts;
+  });
+  command.parse(args, { from: 'user' });
+  assert.ok(options, `${command.name()} ran`);
+  return options;
 }
 
 /** The volume mount that holds a path, or undefined. */
@@ -199,25 +228,25 @@ after(async () => {
 });
 
 describe('deploy/ manifests', () => {
-  it('holds flow-aggregator.yml and flow-exporter.yml, each parsing into objects with apiVersion, kind and a valid name', () => {
-    assert.deepEqual(files, ['flow-aggregator.yml', 'flow-exporter.yml']);
-    assert.ok(aggregatorDocs.length > 0 && exporterDocs.length > 0);
+  it('holds flow-aggregator.yml, flow-exporter.yml and the optional flow-collector.yml, each parsing into objects with apiVersion, kind and a valid name', () => {
+    assert.deepEqual(files, ['flow-aggregator.yml', 'flow-collector.yml', 'flow-exporter.yml']);
+    assert.ok(aggregatorDocs.length > 0 && exporterDocs.length > 0 && collectorDocs.length > 0);
     for (const m of all) assert.deepEqual(basicProblems(m), [], `${m.kind}/${m.metadata?.name}`);
     assert.deepEqual(duplicateProblems(all), []);
   });
 
-  it('flow-aggregator.yml has the Namespace, ServiceAccount, RBAC, ConfigMap, Deployment and Service; flow-exporter.yml the DaemonSet with its ConfigMap and RBAC', () => {
+  it('flow-aggregator.yml has the Namespace, ServiceAccount, RBAC, ConfigMap, Deployment and Service; flow-exporter.yml the DaemonSet with its ConfigMap and RBAC; flow-collector.yml a collector Deployment and Service', () => {
     const kinds = (docs: Manifest[]) => [...new Set(docs.map((m) => m.kind))].sort();
     assert.deepEqual(kinds(aggregatorDocs), ['ConfigMap', 'Deployment', 'Namespace', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
     assert.deepEqual(kinds(exporterDocs), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'ServiceAccount']);
+    assert.deepEqual(kinds(collectorDocs), ['Deployment', 'Namespace', 'Service', 'ServiceAccount']);
     assert.ok(find(aggregatorDocs, 'Namespace', NS));
     assert.equal(exporterDocs.filter(isKind('Namespace')).length, 0, 'deleting flow-exporter.yml must not delete the aggregator namespace');
   });
 
   it('every workload selects its own Pods and names a ServiceAccount, volumes, ConfigMaps and probe ports that exist', () => {
-    const workloads = all.filter((m): m is Workload => m.kind === 'Deployment' || m.kind === 'DaemonSet');
-    assert.equal(workloads.length, 2);
-    for (const w of workloads) assert.deepEqual(workloadProblems(w, all, published), [], w.metadata.name);
+    assert.equal(workloads().length, 3);
+    for (const w of workloads()) assert.deepEqual(workloadProblems(w, all, published), [], w.metadata.name);
   });
 
   it('every binding names a role and ServiceAccounts that exist', () => {
@@ -240,7 +269,8 @@ describe('deploy/ manifests', () => {
     assert.equal(pod.securityContext?.runAsNonRoot, true);
     assert.ok((pod.securityContext?.runAsUser ?? 0) > 0);
     const c = mainContainer(d);
-    assert.deepEqual(c.args?.slice(0, 1), ['aggregator']);
+    assert.equal(flowvisArgs(c)[0], 'aggregator');
+    assert.equal(parseWith(aggregatorCommand(), flowvisArgs(c).slice(1)).config, embeddedConfig(d).path);
     assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL']);
     assert.equal(c.securityContext?.capabilities?.add, undefined);
     assert.equal(c.securityContext?.allowPrivilegeEscalation, false);
@@ -261,7 +291,8 @@ describe('deploy/ manifests', () => {
     assert.equal(c.securityContext?.readOnlyRootFilesystem, true);
     const nodeName = c.env?.find((e) => e.name === 'NODE_NAME');
     assert.equal(nodeName?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
-    assert.ok(c.args?.some((a) => / exporter --config /.test(a)), 'the container runs flowvis exporter');
+    assert.equal(flowvisArgs(c)[0], 'exporter');
+    assert.equal(parseWith(exporterCommand(), flowvisArgs(c).slice(1)).config, embeddedConfig(ds).path);
   });
 
   it('only the exporter\'s init container is privileged, and it only switches on the conntrack accounting sysctls', () => {
@@ -271,7 +302,7 @@ describe('deploy/ manifests', () => {
     assert.equal(inits[0].securityContext?.privileged, true);
     assert.match(script, /nf_conntrack_acct nf_conntrack_timestamp/);
     assert.match(script, /\/proc\/sys\/net\/netfilter\/\$key/);
-    for (const w of [deployment(), daemonSet()]) {
+    for (const w of workloads()) {
       for (const c of w.spec.template.spec.containers) assert.notEqual(c.securityContext?.privileged, true, c.name);
     }
   });
@@ -344,6 +375,27 @@ describe('embedded config files', () => {
     assert.equal(exp.ports?.find((p) => p.name === 'metrics')?.containerPort, exporterConfig.metrics.port);
     assert.equal(exp.readinessProbe?.httpGet?.path, '/healthz');
     assert.equal(exp.readinessProbe?.httpGet?.port, 'metrics');
+  });
+
+  it('the optional flowvis collector\'s command line parses through the product\'s CLI, and its Service exposes what it listens on', () => {
+    const d = collector();
+    const c = mainContainer(d);
+    const args = flowvisArgs(c);
+    assert.equal(args[0], 'collector');
+    const options = parseCollectorOptions(parseWith(collectorCommand(), args.slice(1)) as RawCollectorOptions);
+    assert.equal(options.transport, 'tcp');
+    assert.equal(options.address, null, 'the default: [::]:4739, or 0.0.0.0:4739 without IPv6');
+    assert.equal(options.format, 'json');
+    assert.ok(options.http);
+    const svc = need<Service>('Service', 'flow-collector', 'flow-collector');
+    assert.deepEqual(serviceProblems(svc, all), []);
+    assert.ok(svc.spec.ports.some((p) => p.port === 4739 && (p.protocol ?? 'TCP') === 'TCP'));
+    assert.equal(c.ports?.find((p) => p.name === 'http')?.containerPort, options.http.port);
+    assert.equal(c.readinessProbe?.httpGet?.port, 'http');
+    assert.equal(d.spec.template.spec.securityContext?.runAsNonRoot, true);
+    assert.deepEqual(c.securityContext?.capabilities, { drop: ['ALL'] });
+    // The aggregator exports over tcp or udp (never tls), which this collector accepts.
+    assert.ok(aggregatorConfig.externalFlowCollector && ['tcp', 'udp'].includes(aggregatorConfig.externalFlowCollector.protocol));
   });
 
   it('the aggregator writes its certificates to a writable volume, not the read-only root file system', () => {
@@ -511,16 +563,17 @@ describe('container build file', () => {
     assert.equal(argv[1], posix.join(workdir ?? '/', 'bin/flowvis.js'));
     assert.ok(existsSync(join(ROOT, 'bin', 'flowvis.js')));
     assert.match(readFileSync(join(ROOT, 'bin', 'flowvis.js'), 'utf8'), /\.\.\/dist\/src\/cli\/main\.js/, 'bin/ loads dist/src, which the image copies');
-    for (const w of [deployment(), daemonSet()]) {
+    for (const w of workloads()) {
       const c = mainContainer(w);
-      const cmd = c.command ? [...c.command, ...(c.args ?? [])].join(' ') : [...argv, ...(c.args ?? [])].join(' ');
-      assert.match(cmd, new RegExp(`node ${argv[1].replaceAll('/', '\\/').replaceAll('.', '\\.')} (aggregator|exporter) --config `), w.metadata.name);
+      // Either the image's ENTRYPOINT with args, or a shell that execs the same file.
+      if (c.command) assert.ok([...c.command, ...(c.args ?? [])].join(' ').includes(`exec node ${argv[1]} `), w.metadata.name);
+      assert.match(flowvisArgs(c)[0], /^(aggregator|exporter|collector)$/, w.metadata.name);
     }
   });
 
   it('the manifests run the image of this version', () => {
     const images = new Set(
-      [deployment(), daemonSet()].flatMap((w) => [...(w.spec.template.spec.initContainers ?? []), ...w.spec.template.spec.containers]).map((c) => c.image),
+      workloads().flatMap((w) => [...(w.spec.template.spec.initContainers ?? []), ...w.spec.template.spec.containers]).map((c) => c.image),
     );
     assert.deepEqual([...images], [`flowvis:${pkg.version}`]);
   });

@@ -1,0 +1,196 @@
+// The embedded engine: DuckDB in a directory (<dir>/flows.duckdb), no server. Chosen over SQLite
+// by benchmark (docs/store.md): the dashboard queries are scans and group-bys over millions of
+// rows, which a columnar engine answers in milliseconds.
+//
+// Inserts go through DuckDB's appender one data chunk (2048 rows, column-major) at a time; the
+// appender casts the JS doubles to the column types. A batch is all or nothing: a failed
+// append is rolled back.
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DuckDBConnection, DuckDBDataChunk, DuckDBInstance, DOUBLE, VARCHAR, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
+import type { AggregatedFlowRecord } from '../flow/record.js';
+import { StoreError } from './errors.js';
+import { currentVersion, DUCKDB_MIGRATIONS, migrate, type MigrationTarget } from './migrations.js';
+import type { Dialect } from './query.js';
+import type { FlowRepository, OpenOptions, RetentionResult } from './repository.js';
+import { COLUMNS, type CounterSnapshot } from './schema.js';
+
+const CHUNK_ROWS = 2048;
+
+export const duckdbDialect: Dialect = Object.freeze({
+  str: (v: string) => `'${v.replace(/'/g, "''")}'`,
+  time: (s: number) => String(Math.floor(s)),
+  readTime: (c: string) => c,
+  bucket: (c: string, s: number) => `(${c} // ${s}) * ${s}`,
+  num: (e: string) => `CAST(${e} AS DOUBLE)`,
+  count: () => 'CAST(count(*) AS DOUBLE)',
+});
+
+const CHUNK_TYPES: DuckDBType[] = COLUMNS.map((c) => (c.kind === 'string' ? VARCHAR : DOUBLE));
+
+function toJs(row: Record<string, unknown>): Record<string, unknown> {
+  for (const k of Object.keys(row)) if (typeof row[k] === 'bigint') row[k] = Number(row[k]);
+  return row;
+}
+
+export class DuckDbRepository implements FlowRepository {
+  readonly engine = 'duckdb' as const;
+  readonly dialect = duckdbDialect;
+  private closed = false;
+  /** Serializes writes on the writer connection (the appender is not re-entrant). */
+  private writeChain: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly location: string,
+    private readonly instance: DuckDBInstance,
+    private readonly writer: DuckDBConnection,
+    private readonly reader: DuckDBConnection,
+  ) {}
+
+  static async open(dir: string, options: OpenOptions = {}): Promise<DuckDbRepository> {
+    let path = ':memory:';
+    let location = ':memory:';
+    if (dir !== ':memory:') {
+      location = resolve(dir);
+      try {
+        mkdirSync(location, { recursive: true });
+      } catch (err) {
+        throw new StoreError('STORE_ERR_INVALID_OPTION', `--store ${dir}: cannot create the directory: ${(err as Error).message}`);
+      }
+      path = join(location, 'flows.duckdb');
+    }
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(path, options.readOnly ? { access_mode: 'READ_ONLY' } : {});
+    } catch (err) {
+      throw new StoreError(
+        'STORE_ERR_UNAVAILABLE',
+        `cannot open the embedded store ${path}: ${(err as Error).message}` +
+          (/lock/i.test((err as Error).message) ? ' (another process, e.g. the aggregator, has it open; query it through its HTTP API instead)' : ''),
+        { cause: err },
+      );
+    }
+    const repo = new DuckDbRepository(location, instance, await instance.connect(), await instance.connect());
+    if (options.migrate !== false && !options.readOnly) await repo.migrateTo(DUCKDB_MIGRATIONS[DUCKDB_MIGRATIONS.length - 1].version);
+    return repo;
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.writeChain.then(fn, fn);
+    this.writeChain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async exec(sql: string): Promise<void> {
+    await this.writer.run(sql);
+  }
+
+  async select(sql: string): Promise<Record<string, unknown>[]> {
+    this.checkOpen();
+    try {
+      const reader = await this.reader.runAndReadAll(sql);
+      return reader.getRowObjectsJS().map((r) => toJs(r as Record<string, unknown>));
+    } catch (err) {
+      throw new StoreError('STORE_ERR_UNAVAILABLE', `embedded store query failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  insertFlows(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number): Promise<void> {
+    this.checkOpen();
+    if (records.length === 0) return Promise.resolve();
+    return this.exclusive(async () => {
+      await this.exec('BEGIN TRANSACTION');
+      try {
+        const appender = await this.writer.createAppender('flows');
+        const width = COLUMNS.length;
+        for (let off = 0; off < records.length; off += CHUNK_ROWS) {
+          const n = Math.min(CHUNK_ROWS, records.length - off);
+          const columns: DuckDBValue[][] = new Array(width);
+          for (let c = 0; c < width; c++) {
+            const value = COLUMNS[c].value;
+            const out = new Array<DuckDBValue>(n);
+            for (let i = 0; i < n; i++) out[i] = value(records[off + i], insertedAtSeconds);
+            columns[c] = out;
+          }
+          const chunk = DuckDBDataChunk.create(CHUNK_TYPES, n);
+          chunk.setColumns(columns);
+          appender.appendDataChunk(chunk);
+        }
+        appender.closeSync();
+        await this.exec('COMMIT');
+      } catch (err) {
+        await this.exec('ROLLBACK').catch(() => undefined);
+        throw new StoreError('STORE_ERR_UNAVAILABLE', `embedded store insert failed: ${(err as Error).message}`, { cause: err });
+      }
+    });
+  }
+
+  insertSnapshots(snapshots: readonly CounterSnapshot[]): Promise<void> {
+    this.checkOpen();
+    if (snapshots.length === 0) return Promise.resolve();
+    const d = this.dialect;
+    const values = snapshots
+      .map((s) => `(${Math.floor(s.at)}, ${d.str(s.instance)}, ${Math.floor(s.recordsDropped)}, ${Math.floor(s.recordsLost)}, ${Math.floor(s.storeDropped)})`)
+      .join(', ');
+    return this.exclusive(() => this.exec(`INSERT INTO counter_snapshots VALUES ${values}`));
+  }
+
+  async countFlows(): Promise<number> {
+    const [r] = await this.select('SELECT CAST(count(*) AS DOUBLE) AS n FROM flows');
+    return Number(r.n);
+  }
+
+  retain(cutoffSeconds: number): Promise<RetentionResult> {
+    this.checkOpen();
+    const cutoff = Math.floor(cutoffSeconds);
+    return this.exclusive(async () => {
+      const reader = await this.writer.runAndReadAll(`DELETE FROM flows WHERE flowEndSeconds < ${cutoff}`);
+      const deleted = Number((reader.getRows()[0]?.[0] as bigint | number | undefined) ?? 0);
+      await this.exec(`DELETE FROM counter_snapshots WHERE takenAt < ${cutoff}`);
+      // Compaction: a checkpoint writes the remaining row groups and frees the deleted blocks.
+      await this.exec('CHECKPOINT');
+      return { deletedFlows: deleted, droppedPartitions: [] };
+    });
+  }
+
+  private migrationTarget(): MigrationTarget {
+    return {
+      migrations: DUCKDB_MIGRATIONS,
+      exec: (sql) => this.exec(sql),
+      ensureLog: () => this.exec('CREATE TABLE IF NOT EXISTS flowvis_migrations (version INTEGER NOT NULL, name VARCHAR NOT NULL, step INTEGER NOT NULL, appliedAt BIGINT NOT NULL)'),
+      readLog: async () => {
+        const reader = await this.writer.runAndReadAll('SELECT version, CAST(sum(step) AS INTEGER) AS s FROM flowvis_migrations GROUP BY version');
+        return new Map(reader.getRows().map((r) => [Number(r[0]), Number(r[1])]));
+      },
+      appendLog: (version, name, step, at) =>
+        this.exec(`INSERT INTO flowvis_migrations VALUES (${version}, ${this.dialect.str(name)}, ${step}, ${Math.floor(at)})`),
+    };
+  }
+
+  async schemaVersion(): Promise<number> {
+    this.checkOpen();
+    return this.exclusive(() => currentVersion(this.migrationTarget()));
+  }
+
+  migrateTo(version: number): Promise<number[]> {
+    this.checkOpen();
+    return this.exclusive(() => migrate(this.migrationTarget(), Date.now() / 1000, version));
+  }
+
+  async ping(): Promise<void> {
+    await this.select('SELECT 1 AS one');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.writeChain;
+    this.closed = true;
+    this.writer.closeSync();
+    this.reader.closeSync();
+    this.instance.closeSync();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StoreError('STORE_ERR_UNAVAILABLE', `the embedded store ${this.location} is closed`);
+  }
+}

@@ -1,0 +1,143 @@
+// Numbered up/down migrations for both engines, applied at start. The applied versions live in
+// an append-only log table (`flowvis_migrations`: one row per step, +1 up, -1 down), because
+// ClickHouse 18 cannot delete a row synchronously; a version is applied when its steps sum to 1.
+import { COLUMNS, type ColumnKind } from './schema.js';
+import { StoreError } from './errors.js';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly up: readonly string[];
+  readonly down: readonly string[];
+}
+
+/** What the runner needs from an engine. */
+export interface MigrationTarget {
+  readonly migrations: readonly Migration[];
+  exec(sql: string): Promise<void>;
+  /** Creates the log table when missing. */
+  ensureLog(): Promise<void>;
+  /** Sum of steps per version. */
+  readLog(): Promise<Map<number, number>>;
+  appendLog(version: number, name: string, step: 1 | -1, atSeconds: number): Promise<void>;
+}
+
+const DUCKDB_TYPES: Record<ColumnKind, string> = {
+  time: 'BIGINT',
+  u8: 'UTINYINT',
+  u16: 'USMALLINT',
+  u32: 'UINTEGER',
+  u64: 'UBIGINT',
+  string: 'VARCHAR',
+};
+
+const CLICKHOUSE_TYPES: Record<ColumnKind, string> = {
+  time: 'DateTime',
+  u8: 'UInt8',
+  u16: 'UInt16',
+  u32: 'UInt32',
+  u64: 'UInt64',
+  string: 'String',
+};
+
+const duckdbFlowColumns = COLUMNS.map((c) => `  ${c.name} ${DUCKDB_TYPES[c.kind]} NOT NULL`).join(',\n');
+const clickhouseFlowColumns = COLUMNS.map((c) => `  ${c.name} ${CLICKHOUSE_TYPES[c.kind]}${c.name === 'timeInserted' ? ' DEFAULT now()' : ''}`).join(',\n');
+
+export const DUCKDB_MIGRATIONS: readonly Migration[] = Object.freeze([
+  {
+    version: 1,
+    name: 'flows',
+    up: [`CREATE TABLE flows (\n${duckdbFlowColumns}\n)`],
+    down: ['DROP TABLE flows'],
+  },
+  {
+    version: 2,
+    name: 'counter_snapshots',
+    up: [
+      `CREATE TABLE counter_snapshots (
+  takenAt BIGINT NOT NULL,
+  instance VARCHAR NOT NULL,
+  recordsDropped UBIGINT NOT NULL,
+  recordsLost UBIGINT NOT NULL,
+  storeDropped UBIGINT NOT NULL
+)`,
+    ],
+    down: ['DROP TABLE counter_snapshots'],
+  },
+]);
+
+// MergeTree ordered by (hour, namespaces, end time): every dashboard query filters on a time
+// range first and often on a namespace. One partition per day, so retention drops whole days
+// (Debian's ClickHouse 18.16 has no TTL).
+export const CLICKHOUSE_MIGRATIONS: readonly Migration[] = Object.freeze([
+  {
+    version: 1,
+    name: 'flows',
+    up: [
+      `CREATE TABLE IF NOT EXISTS flows (\n${clickhouseFlowColumns}\n) ENGINE = MergeTree()
+PARTITION BY toDate(flowEndSeconds)
+ORDER BY (toStartOfHour(flowEndSeconds), sourcePodNamespace, destinationPodNamespace, flowEndSeconds)`,
+    ],
+    down: ['DROP TABLE IF EXISTS flows'],
+  },
+  {
+    version: 2,
+    name: 'counter_snapshots',
+    up: [
+      `CREATE TABLE IF NOT EXISTS counter_snapshots (
+  takenAt DateTime,
+  instance String,
+  recordsDropped UInt64,
+  recordsLost UInt64,
+  storeDropped UInt64
+) ENGINE = MergeTree() PARTITION BY toDate(takenAt) ORDER BY (takenAt, instance)`,
+    ],
+    down: ['DROP TABLE IF EXISTS counter_snapshots'],
+  },
+]);
+
+export function latestVersion(migrations: readonly Migration[]): number {
+  return migrations.reduce((v, m) => Math.max(v, m.version), 0);
+}
+
+/** The highest applied version (0: none). */
+export async function currentVersion(target: MigrationTarget): Promise<number> {
+  await target.ensureLog();
+  const log = await target.readLog();
+  let v = 0;
+  for (const [version, sum] of log) if (sum > 0 && version > v) v = version;
+  return v;
+}
+
+/**
+ * Moves the schema to `to` (default: the latest), running up or down steps in order.
+ * Returns the versions that ran. A database ahead of this build is an error, never downgraded.
+ */
+export async function migrate(target: MigrationTarget, atSeconds: number, to?: number): Promise<number[]> {
+  const latest = latestVersion(target.migrations);
+  const want = to ?? latest;
+  if (!Number.isInteger(want) || want < 0 || want > latest) {
+    throw new StoreError('STORE_ERR_MIGRATION', `cannot migrate to version ${want}: this build knows versions 0 to ${latest}`);
+  }
+  const from = await currentVersion(target);
+  if (from > latest) {
+    throw new StoreError('STORE_ERR_MIGRATION', `the store is at schema version ${from}, newer than this build (${latest}); upgrade flowvis`);
+  }
+  const ran: number[] = [];
+  const ordered = [...target.migrations].sort((a, b) => a.version - b.version);
+  const run = async (m: Migration, step: 1 | -1) => {
+    try {
+      for (const sql of step === 1 ? m.up : m.down) await target.exec(sql);
+    } catch (err) {
+      throw new StoreError('STORE_ERR_MIGRATION', `migration ${m.version} (${m.name}) ${step === 1 ? 'up' : 'down'} failed: ${(err as Error).message}`, { cause: err });
+    }
+    await target.appendLog(m.version, m.name, step, atSeconds);
+    ran.push(m.version);
+  };
+  if (want >= from) {
+    for (const m of ordered) if (m.version > from && m.version <= want) await run(m, 1);
+  } else {
+    for (const m of ordered.reverse()) if (m.version <= from && m.version > want) await run(m, -1);
+  }
+  return ran;
+}

@@ -77,6 +77,8 @@ export interface ExporterStats {
   messages: number;
   records: number;
   recordsLost: number;
+  /** Lost records by observation domain ID (only domains that lost any). */
+  recordsLostByDomain: Record<number, number>;
   badMessages: number;
 }
 
@@ -273,7 +275,7 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
 
   stats(): CollectingProcessStats {
     const perExporter: Record<string, ExporterStats> = {};
-    for (const [addr, s] of this.exporters) perExporter[addr] = { ...s };
+    for (const [addr, s] of this.exporters) perExporter[addr] = { ...s, recordsLostByDomain: { ...s.recordsLostByDomain } };
     return {
       sessions: this.streamSessions.size + this.udpSessions.size,
       ...this.counters,
@@ -394,7 +396,7 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
     let s = this.exporters.get(address);
     if (s === undefined) {
       if (this.exporters.size >= 2 * this.opts.maxSessions) this.forgetIdleExporters();
-      s = { sessions: 0, messages: 0, records: 0, recordsLost: 0, badMessages: 0 };
+      s = { sessions: 0, messages: 0, records: 0, recordsLost: 0, recordsLostByDomain: {}, badMessages: 0 };
       this.exporters.set(address, s);
     }
     return s;
@@ -516,6 +518,7 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
         if (gap !== 0) {
           this.counters.recordsLost += gap;
           exporter.recordsLost += gap;
+          exporter.recordsLostByDomain[domainId] = (exporter.recordsLostByDomain[domainId] ?? 0) + gap;
         }
         d.next = (seq + count) >>> 0;
       } else {

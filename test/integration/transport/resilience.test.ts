@@ -188,6 +188,7 @@ test('sequence number gaps are counted as lost records per exporter and domain, 
   await waitFor('17 records', () => sink.records.length === 17);
   assert.equal(collector.stats().recordsLost, 7);
   assert.equal(collector.stats().perExporter['127.0.0.1'].recordsLost, 7);
+  assert.deepEqual(collector.stats().perExporter['127.0.0.1'].recordsLostByDomain, { 1: 7 }, 'domain 2 lost nothing');
 
   // Across the wrap: hand-set sequence numbers near 2^32.
   const wrapAt = (seq: number, from: number, n: number): Buffer => {
@@ -198,6 +199,7 @@ test('sequence number gaps are counted as lost records per exporter and domain, 
   sock.write(Buffer.concat([...writer(9).templateMessages(), wrapAt(2 ** 32 - 2, 0, 2), wrapAt(0, 2, 1), wrapAt(3, 3, 1)]));
   await waitFor('4 more records', () => sink.records.length === 21);
   assert.equal(collector.stats().recordsLost, 9, 'seq 0 follows 2^32-2 + 2 exactly; seq 3 after seq 0 + 1 skips 2');
+  assert.deepEqual(collector.stats().perExporter['127.0.0.1'].recordsLostByDomain, { 1: 7, 9: 2 });
   await collector.close();
 });
 

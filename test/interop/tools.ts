@@ -29,8 +29,18 @@ export interface RunResult {
 }
 
 /** Runs a tool to completion and fails the test with its stderr when it exits non-zero. */
-export function runTool(cmd: string, args: readonly string[], opts: { cwd?: string; timeoutMs?: number } = {}): RunResult {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: opts.cwd, timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024 });
+export function runTool(
+  cmd: string,
+  args: readonly string[],
+  opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+): RunResult {
+  const r = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    cwd: opts.cwd,
+    timeout: opts.timeoutMs ?? 30_000,
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, ...opts.env },
+  });
   if (r.error) throw r.error;
   if (r.status !== 0) {
     assert.fail(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}:\n${r.stderr}`);
@@ -81,4 +91,28 @@ export async function waitUntil(what: string, cond: () => boolean | Promise<bool
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A UDP port that was free a moment ago, for tools that cannot bind port 0 and report it. */
+export async function freeUdpPort(): Promise<number> {
+  const { createSocket } = await import('node:dgram');
+  const s = createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', () => resolve()));
+  const port = s.address().port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/**
+ * The receive queue of the IPv4 UDP socket bound to 127.0.0.1:port, from /proc/net/udp, or
+ * null while no socket is bound there. 0 means the tool has read every datagram sent to it.
+ */
+export async function udpReceiveQueue(port: number): Promise<number | null> {
+  const { readFile } = await import('node:fs/promises');
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const line of (await readFile('/proc/net/udp', 'utf8')).split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    if (cols[1] === local) return parseInt(cols[4].split(':')[1], 16);
+  }
+  return null;
 }

@@ -7,7 +7,7 @@
 // --store forms: http://[user:password@]host:8123[/database], https://..., clickhouse://host:8123/db
 // (clickhouse:// means http://). The database is created when missing; default "default".
 import { Readable } from 'node:stream';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { AggregatedFlowRecord } from '../flow/record.js';
 import { StoreError } from './errors.js';
 import { CLICKHOUSE_MIGRATIONS, currentVersion, latestVersion, migrate, type MigrationTarget } from './migrations.js';
@@ -29,6 +29,15 @@ const TSV_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '
 
 function tsvField(v: string): string {
   return TSV_SPECIAL.test(v) ? v.replace(/[\\\t\n\r\0]/g, (ch) => TSV_ESCAPES[ch]) : v;
+}
+
+/**
+ * A DateTime as unix seconds, zero-padded to 10 digits: ClickHouse 18 decides between
+ * "YYYY-MM-DD hh:mm:ss" and a unix timestamp by the 5th character of the field, so a short
+ * number followed by text ("0\t2\tfd00::5") would be misread as a date.
+ */
+function timeField(v: number): string {
+  return String(v).padStart(10, '0');
 }
 
 export interface ClickHouseTarget {
@@ -85,6 +94,8 @@ export class ClickHouseRepository implements FlowRepository {
       password: t.password,
       request_timeout: options.requestTimeoutMs ?? 30_000,
       clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
+      // Failures reach the caller as STORE_ERR_UNAVAILABLE; the client need not log them too.
+      log: { level: ClickHouseLogLevel.OFF },
     } as const;
     if (t.database !== 'default' && !options.readOnly) {
       const boot = createClient(common);
@@ -138,7 +149,7 @@ export class ClickHouseRepository implements FlowRepository {
       for (let c = 0; c < width; c++) {
         const col = COLUMNS[c];
         const v = col.value(r, insertedAtSeconds);
-        line += (c === 0 ? '' : '\t') + (typeof v === 'string' ? tsvField(v) : String(v));
+        line += (c === 0 ? '' : '\t') + (typeof v === 'string' ? tsvField(v) : col.kind === 'time' ? timeField(v) : String(v));
       }
       lines[i] = line;
     }

@@ -1,0 +1,206 @@
+// The aggregator's storage sink: records go to a flow repository (embedded DuckDB or ClickHouse)
+// in batches, committed every interval (default 1 s).
+//
+//   SinkPump --write()--> pending (bounded, FIFO) --every commitInterval--> repository.insertFlows
+//                             |  full: new records dropped and counted     | fails: kept, retried
+//
+// write() only appends, so the pump (and collection behind it) never waits for the database.
+// When the database is down, records wait in `pending` up to `capacity`; nothing within that
+// bound is lost, and every record beyond it is counted in `dropped`. Each commit also writes a
+// snapshot of the aggregator's loss counters, from which queries report their completeness.
+import { randomUUID } from 'node:crypto';
+import type { AggregatedFlowRecord } from '../flow/record.js';
+import type { FlowRepository } from '../store/repository.js';
+import type { CounterSnapshot } from '../store/schema.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import type { Sink, SinkLogger } from './sink.js';
+
+export const DEFAULT_COMMIT_INTERVAL_MS = 1000;
+export const DEFAULT_STORE_BUFFER = 1_000_000;
+export const DEFAULT_STORE_BATCH = 50_000;
+/** Counter snapshots kept while the database is down (one per commit interval). */
+const MAX_PENDING_SNAPSHOTS = 10_000;
+
+export interface LossCounters {
+  /** Records the aggregator dropped so far (cumulative). */
+  recordsDropped: number;
+  /** Records missing by sequence numbers so far (cumulative). */
+  recordsLost: number;
+}
+
+export interface StoreSinkOptions {
+  /** Opens the repository; called again after a failed open, at each commit. */
+  open: () => Promise<FlowRepository>;
+  /** 0: no timer; the owner calls flush(). */
+  commitIntervalMs?: number;
+  /** Records held while the database is down; beyond it new records are dropped and counted. */
+  capacity?: number;
+  /** Largest insert. */
+  batchSize?: number;
+  clock?: Clock;
+  /** The aggregator's loss counters, snapshotted at each commit. */
+  counters?: () => LossCounters;
+  /** Names this run in the counter snapshots; default a random UUID. */
+  instance?: string;
+  logger?: SinkLogger;
+}
+
+export interface StoreSinkStats {
+  pending: number;
+  written: number;
+  /** Records dropped because `pending` was full. */
+  dropped: number;
+  /** Commits that failed (the records stayed pending). */
+  failedCommits: number;
+  connected: boolean;
+  lastError: string;
+}
+
+export interface FlushResult {
+  written: number;
+  pending: number;
+  error: string | null;
+}
+
+export class StoreSink implements Sink {
+  readonly name = 'store';
+  private readonly capacity: number;
+  private readonly batchSize: number;
+  private readonly clock: Clock;
+  private readonly instance: string;
+  /** FIFO of batches as written; `head` skips the part of pending[0] already stored. */
+  private pending: AggregatedFlowRecord[][] = [];
+  private head = 0;
+  private pendingCount = 0;
+  private snapshots: CounterSnapshot[] = [];
+  private repo: FlowRepository | null = null;
+  private written = 0;
+  private dropped = 0;
+  private failedCommits = 0;
+  private lastError = '';
+  private timer: NodeJS.Timeout | null = null;
+  private inFlight: Promise<FlushResult> | null = null;
+  private closed = false;
+
+  constructor(private readonly options: StoreSinkOptions) {
+    this.capacity = options.capacity ?? DEFAULT_STORE_BUFFER;
+    this.batchSize = options.batchSize ?? DEFAULT_STORE_BATCH;
+    if (!Number.isInteger(this.capacity) || this.capacity < 1) throw new RangeError(`store sink capacity ${this.capacity} must be a positive integer`);
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new RangeError(`store sink batch size ${this.batchSize} must be a positive integer`);
+    this.clock = options.clock ?? systemClock;
+    this.instance = options.instance ?? randomUUID();
+    const interval = options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS;
+    if (interval > 0) {
+      this.timer = setInterval(() => void this.flush(), interval);
+      this.timer.unref();
+    }
+  }
+
+  /** Takes a batch into the pending buffer; never waits for the database. */
+  async write(records: readonly AggregatedFlowRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const room = this.capacity - this.pendingCount;
+    const take = Math.max(0, Math.min(room, records.length));
+    this.dropped += records.length - take;
+    if (take === 0) return;
+    this.pending.push(take === records.length ? [...records] : records.slice(0, take));
+    this.pendingCount += take;
+  }
+
+  /** Commits what is pending (in batches) and a counter snapshot; on failure keeps both. */
+  flush(): Promise<FlushResult> {
+    if (this.inFlight) return this.inFlight;
+    this.inFlight = this.commit().finally(() => {
+      this.inFlight = null;
+    });
+    return this.inFlight;
+  }
+
+  private async commit(): Promise<FlushResult> {
+    const nowSeconds = Math.floor(this.clock.now() / 1000);
+    const counters = this.options.counters?.() ?? { recordsDropped: 0, recordsLost: 0 };
+    this.snapshots.push({ at: nowSeconds, instance: this.instance, recordsDropped: counters.recordsDropped, recordsLost: counters.recordsLost, storeDropped: this.dropped });
+    if (this.snapshots.length > MAX_PENDING_SNAPSHOTS) this.snapshots.splice(0, this.snapshots.length - MAX_PENDING_SNAPSHOTS);
+    let written = 0;
+    try {
+      this.repo ??= await this.options.open();
+      while (this.pendingCount > 0) {
+        const batch = this.peek(this.batchSize);
+        await this.repo.insertFlows(batch, nowSeconds);
+        this.consume(batch.length);
+        written += batch.length;
+        this.written += batch.length;
+      }
+      await this.repo.insertSnapshots(this.snapshots);
+      this.snapshots = [];
+      if (this.lastError !== '') this.options.logger?.warn(`sink store: the database answers again; ${written} pending records written`);
+      this.lastError = '';
+      return { written, pending: this.pendingCount, error: null };
+    } catch (err) {
+      this.failedCommits++;
+      const message = err instanceof Error ? err.message : String(err);
+      // Log once per outage, not once per interval.
+      if (message !== this.lastError) this.options.logger?.warn(`sink store: commit failed, ${this.pendingCount} records kept for retry (bound ${this.capacity}): ${message}`);
+      this.lastError = message;
+      return { written, pending: this.pendingCount, error: message };
+    }
+  }
+
+  /** Up to `max` pending records, oldest first, without removing them. */
+  private peek(max: number): AggregatedFlowRecord[] {
+    const first = this.pending[0];
+    if (first.length - this.head >= max || this.pending.length === 1) return first.slice(this.head, this.head + max);
+    const out: AggregatedFlowRecord[] = [];
+    let off = this.head;
+    for (const chunk of this.pending) {
+      for (let i = off; i < chunk.length && out.length < max; i++) out.push(chunk[i]);
+      off = 0;
+      if (out.length >= max) break;
+    }
+    return out;
+  }
+
+  private consume(n: number): void {
+    this.pendingCount -= n;
+    let left = n;
+    while (left > 0) {
+      const avail = this.pending[0].length - this.head;
+      if (left < avail) {
+        this.head += left;
+        return;
+      }
+      left -= avail;
+      this.pending.shift();
+      this.head = 0;
+    }
+  }
+
+  stats(): StoreSinkStats {
+    return {
+      pending: this.pendingCount,
+      written: this.written,
+      dropped: this.dropped,
+      failedCommits: this.failedCommits,
+      connected: this.repo !== null && this.lastError === '',
+      lastError: this.lastError,
+    };
+  }
+
+  /** The repository once opened (the API queries through it); null before the first commit. */
+  repository(): FlowRepository | null {
+    return this.repo;
+  }
+
+  /** Stops the timer, commits once more, and closes the repository. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.inFlight) await this.inFlight;
+    const last = await this.flush();
+    if (last.pending > 0) this.options.logger?.warn(`sink store: closing with ${last.pending} records not written: ${last.error ?? ''}`);
+    await this.repo?.close();
+    this.repo = null;
+  }
+}

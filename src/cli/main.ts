@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { aggregatorCommand } from './aggregator.js';
 import { registerCollector } from './collector.js';
 import { exporterCommand } from './exporter.js';
+import { testbedCommand } from './testbed.js';
 
 export function buildProgram(): Command {
   const program = new Command('flowvis')
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
   program.addCommand(aggregatorCommand());
   program.addCommand(exporterCommand());
   registerCollector(program);
+  program.addCommand(testbedCommand());
   return program;
 }
 

@@ -270,7 +270,12 @@ export function iptablesRules(topology: Topology, node: TopologyNode, family: Fa
   }
   lines.push('*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]');
   for (const c of filterChains) lines.push(`:${c} - [0:0]`);
-  lines.push('-A FORWARD -j FV-FORWARD', '-A FV-FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT', ...dispatch, ...body, 'COMMIT');
+  lines.push('-A FORWARD -j FV-FORWARD', '-A FV-FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT');
+  // Bridged IPv6 neighbour discovery passes FORWARD too (br_netfilter); policies do not apply to it.
+  if (family === 6) {
+    for (const t of ['neighbour-solicitation', 'neighbour-advertisement']) lines.push(`-A FV-FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type ${t} -j ACCEPT`);
+  }
+  lines.push(...dispatch, ...body, 'COMMIT');
   return `${lines.join('\n')}\n`;
 }
 

@@ -105,13 +105,60 @@ function addressOrZero(text: string, version: 4 | 6): string {
   return text !== '' ? text : version === 4 ? '0.0.0.0' : '::';
 }
 
+// Both mappings build each record as one object literal per address family, in template order,
+// so every record of a template has the same hidden class: the writer's generated code then
+// reads its fields with monomorphic property loads. (Adding keys one by one, or by computed
+// names, pushed records into dictionary mode and cost more than the encoding itself.)
+
 /** The record to encode with exporterTemplateId(r.ipVersion). */
 export function flowRecordToDataRecord(r: FlowRecord): DataRecord {
-  const v4 = r.ipVersion === 4;
-  const out: DataRecord = {
+  if (r.ipVersion === 4) {
+    return {
+      flowStartSeconds: r.flowStartSeconds,
+      flowEndSeconds: r.flowEndSeconds,
+      flowEndReason: r.flowEndReason,
+      sourceIPv4Address: r.sourceAddress,
+      destinationIPv4Address: r.destinationAddress,
+      sourceTransportPort: r.sourceTransportPort,
+      destinationTransportPort: r.destinationTransportPort,
+      protocolIdentifier: r.protocolIdentifier,
+      packetTotalCount: r.packetTotalCount,
+      octetTotalCount: r.octetTotalCount,
+      packetDeltaCount: r.packetDeltaCount,
+      octetDeltaCount: r.octetDeltaCount,
+      reversePacketTotalCount: r.reversePacketTotalCount,
+      reverseOctetTotalCount: r.reverseOctetTotalCount,
+      reversePacketDeltaCount: r.reversePacketDeltaCount,
+      reverseOctetDeltaCount: r.reverseOctetDeltaCount,
+      sourcePodNamespace: r.sourcePodNamespace,
+      sourcePodName: r.sourcePodName,
+      destinationPodNamespace: r.destinationPodNamespace,
+      destinationPodName: r.destinationPodName,
+      sourceNodeName: r.sourceNodeName,
+      destinationNodeName: r.destinationNodeName,
+      destinationClusterIPv4: addressOrZero(r.destinationClusterIP, 4),
+      destinationServicePort: r.destinationServicePort,
+      destinationServicePortName: r.destinationServicePortName,
+      ingressNetworkPolicyName: r.ingressNetworkPolicyName,
+      ingressNetworkPolicyNamespace: r.ingressNetworkPolicyNamespace,
+      ingressNetworkPolicyType: r.ingressNetworkPolicyType,
+      ingressNetworkPolicyRuleName: r.ingressNetworkPolicyRuleName,
+      egressNetworkPolicyName: r.egressNetworkPolicyName,
+      egressNetworkPolicyNamespace: r.egressNetworkPolicyNamespace,
+      egressNetworkPolicyType: r.egressNetworkPolicyType,
+      egressNetworkPolicyRuleName: r.egressNetworkPolicyRuleName,
+      ingressNetworkPolicyRuleAction: r.ingressNetworkPolicyRuleAction,
+      egressNetworkPolicyRuleAction: r.egressNetworkPolicyRuleAction,
+      tcpState: r.tcpState,
+      flowType: r.flowType,
+    };
+  }
+  return {
     flowStartSeconds: r.flowStartSeconds,
     flowEndSeconds: r.flowEndSeconds,
     flowEndReason: r.flowEndReason,
+    sourceIPv6Address: r.sourceAddress,
+    destinationIPv6Address: r.destinationAddress,
     sourceTransportPort: r.sourceTransportPort,
     destinationTransportPort: r.destinationTransportPort,
     protocolIdentifier: r.protocolIdentifier,
@@ -129,6 +176,7 @@ export function flowRecordToDataRecord(r: FlowRecord): DataRecord {
     destinationPodName: r.destinationPodName,
     sourceNodeName: r.sourceNodeName,
     destinationNodeName: r.destinationNodeName,
+    destinationClusterIPv6: addressOrZero(r.destinationClusterIP, 6),
     destinationServicePort: r.destinationServicePort,
     destinationServicePortName: r.destinationServicePortName,
     ingressNetworkPolicyName: r.ingressNetworkPolicyName,
@@ -144,38 +192,149 @@ export function flowRecordToDataRecord(r: FlowRecord): DataRecord {
     tcpState: r.tcpState,
     flowType: r.flowType,
   };
-  if (v4) {
-    out.sourceIPv4Address = r.sourceAddress;
-    out.destinationIPv4Address = r.destinationAddress;
-    out.destinationClusterIPv4 = addressOrZero(r.destinationClusterIP, 4);
-  } else {
-    out.sourceIPv6Address = r.sourceAddress;
-    out.destinationIPv6Address = r.destinationAddress;
-    out.destinationClusterIPv6 = addressOrZero(r.destinationClusterIP, 6);
-  }
-  return out;
 }
 
 /** The record to encode with aggregatorTemplateId(r.ipVersion). */
 export function aggregatedFlowRecordToDataRecord(r: AggregatedFlowRecord): DataRecord {
-  const out = flowRecordToDataRecord(r);
-  for (const f of NODE_COUNTER_FIELDS) {
-    out[fromNodeIe(f, 'SourceNode')] = r.fromSourceNode[f];
-    out[fromNodeIe(f, 'DestinationNode')] = r.fromDestinationNode[f];
-  }
-  out.throughput = r.throughput;
-  out.reverseThroughput = r.reverseThroughput;
-  out.throughputFromSourceNode = r.throughputFromSourceNode;
-  out.throughputFromDestinationNode = r.throughputFromDestinationNode;
-  out.reverseThroughputFromSourceNode = r.reverseThroughputFromSourceNode;
-  out.reverseThroughputFromDestinationNode = r.reverseThroughputFromDestinationNode;
-  out.flowEndSecondsFromSourceNode = r.flowEndSecondsFromSourceNode;
-  out.flowEndSecondsFromDestinationNode = r.flowEndSecondsFromDestinationNode;
+  const s = r.fromSourceNode;
+  const d = r.fromDestinationNode;
   const exporterIsV6 = r.originalExporterAddress.includes(':');
-  out.originalExporterIPv4Address = exporterIsV6 ? '0.0.0.0' : addressOrZero(r.originalExporterAddress, 4);
-  out.originalExporterIPv6Address = exporterIsV6 ? r.originalExporterAddress : '::';
-  out.originalObservationDomainId = r.originalObservationDomainId;
-  return out;
+  const exporterV4 = exporterIsV6 ? '0.0.0.0' : addressOrZero(r.originalExporterAddress, 4);
+  const exporterV6 = exporterIsV6 ? r.originalExporterAddress : '::';
+  if (r.ipVersion === 4) {
+    return {
+      flowStartSeconds: r.flowStartSeconds,
+      flowEndSeconds: r.flowEndSeconds,
+      flowEndReason: r.flowEndReason,
+      sourceIPv4Address: r.sourceAddress,
+      destinationIPv4Address: r.destinationAddress,
+      sourceTransportPort: r.sourceTransportPort,
+      destinationTransportPort: r.destinationTransportPort,
+      protocolIdentifier: r.protocolIdentifier,
+      packetTotalCount: r.packetTotalCount,
+      octetTotalCount: r.octetTotalCount,
+      packetDeltaCount: r.packetDeltaCount,
+      octetDeltaCount: r.octetDeltaCount,
+      reversePacketTotalCount: r.reversePacketTotalCount,
+      reverseOctetTotalCount: r.reverseOctetTotalCount,
+      reversePacketDeltaCount: r.reversePacketDeltaCount,
+      reverseOctetDeltaCount: r.reverseOctetDeltaCount,
+      sourcePodNamespace: r.sourcePodNamespace,
+      sourcePodName: r.sourcePodName,
+      destinationPodNamespace: r.destinationPodNamespace,
+      destinationPodName: r.destinationPodName,
+      sourceNodeName: r.sourceNodeName,
+      destinationNodeName: r.destinationNodeName,
+      destinationClusterIPv4: addressOrZero(r.destinationClusterIP, 4),
+      destinationServicePort: r.destinationServicePort,
+      destinationServicePortName: r.destinationServicePortName,
+      ingressNetworkPolicyName: r.ingressNetworkPolicyName,
+      ingressNetworkPolicyNamespace: r.ingressNetworkPolicyNamespace,
+      ingressNetworkPolicyType: r.ingressNetworkPolicyType,
+      ingressNetworkPolicyRuleName: r.ingressNetworkPolicyRuleName,
+      egressNetworkPolicyName: r.egressNetworkPolicyName,
+      egressNetworkPolicyNamespace: r.egressNetworkPolicyNamespace,
+      egressNetworkPolicyType: r.egressNetworkPolicyType,
+      egressNetworkPolicyRuleName: r.egressNetworkPolicyRuleName,
+      ingressNetworkPolicyRuleAction: r.ingressNetworkPolicyRuleAction,
+      egressNetworkPolicyRuleAction: r.egressNetworkPolicyRuleAction,
+      tcpState: r.tcpState,
+      flowType: r.flowType,
+      packetTotalCountFromSourceNode: s.packetTotalCount,
+      octetTotalCountFromSourceNode: s.octetTotalCount,
+      packetDeltaCountFromSourceNode: s.packetDeltaCount,
+      octetDeltaCountFromSourceNode: s.octetDeltaCount,
+      reversePacketTotalCountFromSourceNode: s.reversePacketTotalCount,
+      reverseOctetTotalCountFromSourceNode: s.reverseOctetTotalCount,
+      reversePacketDeltaCountFromSourceNode: s.reversePacketDeltaCount,
+      reverseOctetDeltaCountFromSourceNode: s.reverseOctetDeltaCount,
+      packetTotalCountFromDestinationNode: d.packetTotalCount,
+      octetTotalCountFromDestinationNode: d.octetTotalCount,
+      packetDeltaCountFromDestinationNode: d.packetDeltaCount,
+      octetDeltaCountFromDestinationNode: d.octetDeltaCount,
+      reversePacketTotalCountFromDestinationNode: d.reversePacketTotalCount,
+      reverseOctetTotalCountFromDestinationNode: d.reverseOctetTotalCount,
+      reversePacketDeltaCountFromDestinationNode: d.reversePacketDeltaCount,
+      reverseOctetDeltaCountFromDestinationNode: d.reverseOctetDeltaCount,
+      throughput: r.throughput,
+      reverseThroughput: r.reverseThroughput,
+      throughputFromSourceNode: r.throughputFromSourceNode,
+      throughputFromDestinationNode: r.throughputFromDestinationNode,
+      reverseThroughputFromSourceNode: r.reverseThroughputFromSourceNode,
+      reverseThroughputFromDestinationNode: r.reverseThroughputFromDestinationNode,
+      flowEndSecondsFromSourceNode: r.flowEndSecondsFromSourceNode,
+      flowEndSecondsFromDestinationNode: r.flowEndSecondsFromDestinationNode,
+      originalExporterIPv4Address: exporterV4,
+      originalExporterIPv6Address: exporterV6,
+      originalObservationDomainId: r.originalObservationDomainId,
+    };
+  }
+  return {
+    flowStartSeconds: r.flowStartSeconds,
+    flowEndSeconds: r.flowEndSeconds,
+    flowEndReason: r.flowEndReason,
+    sourceIPv6Address: r.sourceAddress,
+    destinationIPv6Address: r.destinationAddress,
+    sourceTransportPort: r.sourceTransportPort,
+    destinationTransportPort: r.destinationTransportPort,
+    protocolIdentifier: r.protocolIdentifier,
+    packetTotalCount: r.packetTotalCount,
+    octetTotalCount: r.octetTotalCount,
+    packetDeltaCount: r.packetDeltaCount,
+    octetDeltaCount: r.octetDeltaCount,
+    reversePacketTotalCount: r.reversePacketTotalCount,
+    reverseOctetTotalCount: r.reverseOctetTotalCount,
+    reversePacketDeltaCount: r.reversePacketDeltaCount,
+    reverseOctetDeltaCount: r.reverseOctetDeltaCount,
+    sourcePodNamespace: r.sourcePodNamespace,
+    sourcePodName: r.sourcePodName,
+    destinationPodNamespace: r.destinationPodNamespace,
+    destinationPodName: r.destinationPodName,
+    sourceNodeName: r.sourceNodeName,
+    destinationNodeName: r.destinationNodeName,
+    destinationClusterIPv6: addressOrZero(r.destinationClusterIP, 6),
+    destinationServicePort: r.destinationServicePort,
+    destinationServicePortName: r.destinationServicePortName,
+    ingressNetworkPolicyName: r.ingressNetworkPolicyName,
+    ingressNetworkPolicyNamespace: r.ingressNetworkPolicyNamespace,
+    ingressNetworkPolicyType: r.ingressNetworkPolicyType,
+    ingressNetworkPolicyRuleName: r.ingressNetworkPolicyRuleName,
+    egressNetworkPolicyName: r.egressNetworkPolicyName,
+    egressNetworkPolicyNamespace: r.egressNetworkPolicyNamespace,
+    egressNetworkPolicyType: r.egressNetworkPolicyType,
+    egressNetworkPolicyRuleName: r.egressNetworkPolicyRuleName,
+    ingressNetworkPolicyRuleAction: r.ingressNetworkPolicyRuleAction,
+    egressNetworkPolicyRuleAction: r.egressNetworkPolicyRuleAction,
+    tcpState: r.tcpState,
+    flowType: r.flowType,
+    packetTotalCountFromSourceNode: s.packetTotalCount,
+    octetTotalCountFromSourceNode: s.octetTotalCount,
+    packetDeltaCountFromSourceNode: s.packetDeltaCount,
+    octetDeltaCountFromSourceNode: s.octetDeltaCount,
+    reversePacketTotalCountFromSourceNode: s.reversePacketTotalCount,
+    reverseOctetTotalCountFromSourceNode: s.reverseOctetTotalCount,
+    reversePacketDeltaCountFromSourceNode: s.reversePacketDeltaCount,
+    reverseOctetDeltaCountFromSourceNode: s.reverseOctetDeltaCount,
+    packetTotalCountFromDestinationNode: d.packetTotalCount,
+    octetTotalCountFromDestinationNode: d.octetTotalCount,
+    packetDeltaCountFromDestinationNode: d.packetDeltaCount,
+    octetDeltaCountFromDestinationNode: d.octetDeltaCount,
+    reversePacketTotalCountFromDestinationNode: d.reversePacketTotalCount,
+    reverseOctetTotalCountFromDestinationNode: d.reverseOctetTotalCount,
+    reversePacketDeltaCountFromDestinationNode: d.reversePacketDeltaCount,
+    reverseOctetDeltaCountFromDestinationNode: d.reverseOctetDeltaCount,
+    throughput: r.throughput,
+    reverseThroughput: r.reverseThroughput,
+    throughputFromSourceNode: r.throughputFromSourceNode,
+    throughputFromDestinationNode: r.throughputFromDestinationNode,
+    reverseThroughputFromSourceNode: r.reverseThroughputFromSourceNode,
+    reverseThroughputFromDestinationNode: r.reverseThroughputFromDestinationNode,
+    flowEndSecondsFromSourceNode: r.flowEndSecondsFromSourceNode,
+    flowEndSecondsFromDestinationNode: r.flowEndSecondsFromDestinationNode,
+    originalExporterIPv4Address: exporterV4,
+    originalExporterIPv6Address: exporterV6,
+    originalObservationDomainId: r.originalObservationDomainId,
+  };
 }
 
 // ---- DataRecord -> FlowRecord ---------------------------------------------------------------------

@@ -100,15 +100,34 @@ export function readString(b: Buffer, s: number, e: number): string {
   return (b as unknown as BufferInternals).utf8Slice(s, e);
 }
 
+// Writing: a call into the runtime (Buffer.byteLength, latin1Write) costs more than copying a
+// Pod name by hand, so short strings are measured and copied in JS when they are ASCII, which
+// names in Kubernetes are. Longer or non-ASCII strings take the runtime's UTF-8 paths.
+const SHORT_STRING = 64;
+
 /** Byte length of s in UTF-8 (equal to s.length exactly when s is ASCII). */
 export function utf8Length(s: string): number {
+  const n = s.length;
+  if (n <= SHORT_STRING) {
+    let i = 0;
+    while (i < n && s.charCodeAt(i) < 0x80) i++;
+    if (i === n) return n;
+  }
   return Buffer.byteLength(s, 'utf8');
 }
 
 /** Writes s (whose UTF-8 length is len) at o; returns o + len. */
 export function writeString(b: Buffer, o: number, s: string, len: number): number {
-  if (len === s.length) (b as unknown as BufferInternals).latin1Write(s, o, len);
-  else (b as unknown as BufferInternals).utf8Write(s, o, len);
+  // UTF-8 is never shorter than UTF-16 and is equally long only for ASCII text.
+  if (len === s.length) {
+    if (len <= SHORT_STRING) {
+      for (let i = 0; i < len; i++) b[o + i] = s.charCodeAt(i);
+    } else {
+      (b as unknown as BufferInternals).latin1Write(s, o, len);
+    }
+  } else {
+    (b as unknown as BufferInternals).utf8Write(s, o, len);
+  }
   return o + len;
 }
 

@@ -1,7 +1,9 @@
 // The message writer (exporting process side of RFC 7011). Each template is compiled once into
-// two generated functions: one sizes a record's variable-length fields, one writes a record.
-// encodeRecords sizes every record first, packs records into as few messages as fit
-// maxMessageSize, allocates each message once and writes header + set header + records.
+// a generated function that writes one record and checks each value on the way. encodeRecords
+// writes records one after another into a message-sized buffer; a record that would cross
+// maxMessageSize is written again at the start of the next message, so messages are packed
+// greedily in one pass, without sizing every string twice. Header and set header are
+// backfilled when a message is closed.
 import { VARIABLE_LENGTH } from './api.js';
 import type { DataRecord, InformationElement, IpfixValue, TemplateDefinition } from './api.js';
 import type { Clock } from '../util/clock.js';
@@ -147,6 +149,8 @@ const encodeHelpers = {
     if (typeof v !== 'string') throw bad(v, key, 'an IPv4 address text');
     if (!writeIpv4(b, at, v)) throw outOfRange(v, key, 'IPv4 addresses ("10.0.0.1")');
   },
+  /** The error for a value that the inlined integer writes below refused. */
+  badInt: checkInt,
   ipv6(b: Buffer, at: number, v: IpfixValue, key: string): void {
     if (typeof v !== 'string') throw bad(v, key, 'an IPv6 address text');
     if (!writeIpv6(b, at, v)) throw outOfRange(v, key, 'IPv6 addresses ("fd00::1")');
@@ -211,6 +215,39 @@ const encodeHelpers = {
   varStr(b: Buffer, p: number, v: string, n: number): number {
     return writeString(b, encodeHelpers.varLength(b, p, n), v, n);
   },
+  /**
+   * A variable-length string (RFC 7011 7: a 1-byte length below 255, else 255 and a 2-byte
+   * length; then the UTF-8 bytes) at p. Returns the offset after it, or -1 when it would
+   * cross `limit` (the caller retries the record in a new message). Short ASCII text, which
+   * Kubernetes names are, is copied and measured in the same loop.
+   */
+  varStrTo(b: Buffer, p: number, v: IpfixValue, limit: number, key: string): number {
+    if (typeof v !== 'string') throw bad(v, key, 'a string');
+    const n = v.length;
+    if (n < 255) {
+      // UTF-8 is at least as long as UTF-16, so text that does not fit as ASCII never fits.
+      if (p + 1 + n > limit) return -1;
+      const o = p + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[o + i] = c;
+      }
+      if (i === n) {
+        b[p] = n;
+        return o + n;
+      }
+    }
+    const len = encodeHelpers.sizeStr(v, key);
+    if (p + (len < 255 ? 1 : 3) + len > limit) return -1;
+    return writeString(b, encodeHelpers.varLength(b, p, len), v, len);
+  },
+  varBytesTo(b: Buffer, p: number, v: IpfixValue, limit: number, key: string): number {
+    const len = encodeHelpers.sizeBytes(v, key);
+    if (p + (len < 255 ? 1 : 3) + len > limit) return -1;
+    return encodeHelpers.varBytes(b, p, v as Uint8Array, len);
+  },
   varBytes(b: Buffer, p: number, v: Uint8Array, n: number): number {
     p = encodeHelpers.varLength(b, p, n);
     b.set(v, p);
@@ -223,21 +260,44 @@ function checkInt(v: IpfixValue, key: string, min: number, max: number): IpfixEr
   return outOfRange(v, key, `integers ${min}-${max}`);
 }
 
-/** A JS statement that writes the fixed-length field f of record r at position expression at. */
+/**
+ * Big-endian byte stores of the 32-bit value expression `x` at `at`..`at`+3. `>>>` works on the
+ * value modulo 2^32, so this is exact for any integer 0-4294967295.
+ */
+function storeU32(x: string, at: string): string {
+  return `b[${at}] = ${x} >>> 24; b[${at} + 1] = (${x} >>> 16) & 255; b[${at} + 2] = (${x} >>> 8) & 255; b[${at} + 3] = ${x} & 255;`;
+}
+
+/**
+ * A JS statement that writes the fixed-length field f of record r at position expression at.
+ * The common integer cases are inlined (check, then byte stores): a helper call per field
+ * costs more than the write itself, and a 37-field writer exceeds V8's inlining budget.
+ * Anything unusual (bigints, reduced sizes, bad values) goes through the helpers.
+ */
 function writeStatement(f: CompiledField, at: string): string {
   const v = `r[${JSON.stringify(f.key)}]`;
   const key = JSON.stringify(f.key);
   const len = f.length;
+  const intCheck = (max: number) =>
+    `v = ${v}; if (typeof v !== 'number' || !(v >= 0 && v <= ${max}) || v % 1 !== 0) throw h.badInt(v, ${key}, 0, ${max});`;
   switch (f.dataType) {
     case 'unsigned8':
     case 'unsigned16':
     case 'unsigned32':
     case 'dateTimeSeconds':
-      if (len === 1) return `h.u8(b, ${at}, ${v}, ${key});`;
-      if (len === 2) return `h.u16(b, ${at}, ${v}, ${key});`;
-      if (len === 4) return `h.u32(b, ${at}, ${v}, ${key});`;
+      if (len === 1) return `${intCheck(0xff)} b[${at}] = v;`;
+      if (len === 2) return `${intCheck(0xffff)} b[${at}] = v >>> 8; b[${at} + 1] = v & 255;`;
+      if (len === 4) return `${intCheck(0xffffffff)} ${storeU32('v', at)}`;
       return `h.uN(b, ${at}, ${v}, ${len}, ${key});`;
     case 'unsigned64':
+      if (len === 8) {
+        // A safe integer splits exactly into (v / 2^32) >>> 0 and v >>> 0; bigints and errors go to uN.
+        return (
+          `v = ${v}; if (typeof v === 'number' && v >= 0 && v <= ${Number.MAX_SAFE_INTEGER} && v % 1 === 0) { ` +
+          `x = (v / ${TWO_32}) >>> 0; y = v >>> 0; ${storeU32('x', at)} ${storeU32('y', `${at} + 4`)} } ` +
+          `else h.uN(b, ${at}, v, 8, ${key});`
+        );
+      }
       return `h.uN(b, ${at}, ${v}, ${len}, ${key});`;
     case 'signed8':
     case 'signed16':
@@ -269,10 +329,15 @@ function writeStatement(f: CompiledField, at: string): string {
   }
 }
 
-type SizeFn = (r: DataRecord, lens: Int32Array, base: number) => number;
-type WriteFn = (b: Buffer, p: number, r: DataRecord, lens: Int32Array, base: number) => number;
+/** The bytes of a record's variable-length fields (with their length prefixes); checks their types. */
+type SizeFn = (r: DataRecord) => number;
+/** Writes record r at p; returns the offset after it, or -1 when it would cross limit. */
+type WriteFn = (b: Buffer, p: number, r: DataRecord, limit: number) => number;
 
-/** A template compiled for writing: its template record bytes and generated size/write functions. */
+/**
+ * A template compiled for writing: its template record bytes, the generated writer, and a
+ * generated sizer that is only needed to explain a record that fits no message.
+ */
 class EncodePlan {
   readonly definition: TemplateDefinition;
   readonly fixedLength: number;
@@ -290,27 +355,34 @@ class EncodePlan {
     const writeLines: string[] = [];
     let k = 0;
     let j = 0;
-    for (const f of fields) {
+    // Each run of fixed-length fields is checked against the limit once, before its first field.
+    const segmentLength = (from: number) => {
+      let n = 0;
+      for (let i = from; i < fields.length && fields[i].length !== VARIABLE_LENGTH; i++) n += fields[i].length;
+      return n;
+    };
+    fields.forEach((f, i) => {
       if (f.length === VARIABLE_LENGTH) {
         const key = JSON.stringify(f.key);
         const str = f.dataType === 'string';
-        sizeLines.push(`x = h.${str ? 'sizeStr' : 'sizeBytes'}(r[${key}], ${key}); L[base + ${j}] = x; n += x < 255 ? x + 1 : x + 3;`);
+        sizeLines.push(`x = h.${str ? 'sizeStr' : 'sizeBytes'}(r[${key}], ${key}); n += x < 255 ? x + 1 : x + 3;`);
         if (k > 0) writeLines.push(`p += ${k};`);
         k = 0;
-        writeLines.push(`p = h.${str ? 'varStr' : 'varBytes'}(b, p, r[${key}], L[base + ${j}]);`);
+        writeLines.push(`p = h.${str ? 'varStrTo' : 'varBytesTo'}(b, p, r[${key}], limit, ${key}); if (p < 0) return -1;`);
         j++;
-      } else {
-        writeLines.push(writeStatement(f, k === 0 ? 'p' : `p + ${k}`));
-        k += f.length;
-        fixed += f.length;
+        return;
       }
-    }
+      if (k === 0) writeLines.push(`if (p + ${segmentLength(i)} > limit) return -1;`);
+      writeLines.push(writeStatement(f, k === 0 ? 'p' : `p + ${k}`));
+      k += f.length;
+      fixed += f.length;
+    });
     sizeLines.push('return n;');
     writeLines.push(`return p + ${k};`);
     this.fixedLength = fixed;
     this.variableCount = j;
-    this.sizeVariable = new Function('h', `"use strict";\nreturn function sizeRecord(r, L, base) {\n${sizeLines.join('\n')}\n};`)(encodeHelpers) as SizeFn;
-    this.write = new Function('h', `"use strict";\nreturn function writeRecord(b, p, r, L, base) {\n${writeLines.join('\n')}\n};`)(encodeHelpers) as WriteFn;
+    this.sizeVariable = new Function('h', `"use strict";\nreturn function sizeRecord(r) {\n${sizeLines.join('\n')}\n};`)(encodeHelpers) as SizeFn;
+    this.write = new Function('h', `"use strict";\nreturn function writeRecord(b, p, r, limit) {\nvar v, x, y;\n${writeLines.join('\n')}\n};`)(encodeHelpers) as WriteFn;
     this.templateRecord = encodeTemplateRecord(this.definition);
   }
 
@@ -353,8 +425,8 @@ export class MessageWriter {
   private readonly lookup: IeLookup;
   private readonly plans = new Map<number, EncodePlan>();
   private seq = 0;
-  private sizes = new Int32Array(1024);
-  private lens = new Int32Array(1024);
+  /** A message-sized buffer that records are written into, kept between calls. */
+  private spare: Buffer | null = null;
 
   constructor(opts: MessageWriterOptions) {
     const domain = opts?.observationDomainId;
@@ -440,47 +512,60 @@ export class MessageWriter {
     }
     const n = records.length;
     if (n === 0) return [];
-    if (this.sizes.length < n) this.sizes = new Int32Array(Math.max(n, this.sizes.length * 2));
-    const nVar = plan.variableCount;
-    if (this.lens.length < n * nVar) this.lens = new Int32Array(Math.max(n * nVar, this.lens.length * 2));
-    const sizes = this.sizes;
-    const lens = this.lens;
-    const maxBody = this.maxMessageSize - IPFIX_HEADER_LENGTH - SET_HEADER_LENGTH;
-
-    // Size every record first.
-    for (let i = 0; i < n; i++) {
-      const size = nVar === 0 ? plan.fixedLength : plan.fixedLength + plan.sizeVariable(records[i], lens, i * nVar);
-      if (size > maxBody) {
-        throw new IpfixError(
-          'IPFIX_ERR_RECORD_TOO_LARGE',
-          `record ${i} (${size} bytes) does not fit a ${this.maxMessageSize}-byte message (${maxBody} bytes for records)`,
-        );
-      }
-      sizes[i] = size;
-    }
-
-    // Pack greedily; allocate each message once; backfill nothing but what the size pass fixed.
+    const limit = this.maxMessageSize;
+    const first = IPFIX_HEADER_LENGTH + SET_HEADER_LENGTH;
     const out: Buffer[] = [];
     const exportTime = this.exportTime();
     let seq = this.seq;
-    for (let i = 0; i < n; ) {
-      let body = 0;
-      let j = i;
-      while (j < n && body + sizes[j] <= maxBody) body += sizes[j++];
-      const length = IPFIX_HEADER_LENGTH + SET_HEADER_LENGTH + body;
-      const b = Buffer.allocUnsafe(length);
-      this.writeHeader(b, length, exportTime, seq);
-      b.writeUInt16BE(templateId, IPFIX_HEADER_LENGTH);
-      b.writeUInt16BE(SET_HEADER_LENGTH + body, IPFIX_HEADER_LENGTH + 2);
-      let p = IPFIX_HEADER_LENGTH + SET_HEADER_LENGTH;
-      for (let k = i; k < j; k++) p = plan.write(b, p, records[k], lens, k * nVar);
-      if (p !== length) throw new Error(`MessageWriter: wrote ${p} of ${length} bytes for template ${templateId}`);
-      out.push(b);
-      seq = (seq + (j - i)) % TWO_32;
-      i = j;
+    let b = this.takeBuffer();
+    let p = first;
+    let opened = 0; // index of the first record of the open message
+    for (let i = 0; i < n; i++) {
+      const end = plan.write(b, p, records[i], limit);
+      if (end >= 0) {
+        p = end;
+        continue;
+      }
+      if (i === opened) {
+        // Not even an empty message holds it; the sizer names a bad value before the size.
+        const size = plan.fixedLength + plan.sizeVariable(records[i]);
+        throw new IpfixError(
+          'IPFIX_ERR_RECORD_TOO_LARGE',
+          `record ${i} (${size} bytes) does not fit a ${limit}-byte message (${limit - first} bytes for records)`,
+        );
+      }
+      out.push(this.closeMessage(b, p, templateId, exportTime, seq));
+      seq = (seq + (i - opened)) % TWO_32;
+      b = this.takeBuffer();
+      p = first;
+      opened = i;
+      i--; // write record i again, at the start of the new message
     }
-    this.seq = seq;
+    out.push(this.closeMessage(b, p, templateId, exportTime, seq));
+    this.seq = (seq + (n - opened)) % TWO_32;
     return out;
+  }
+
+  private takeBuffer(): Buffer {
+    const b = this.spare ?? Buffer.allocUnsafeSlow(this.maxMessageSize);
+    this.spare = null;
+    return b;
+  }
+
+  /**
+   * Backfills the headers of the message in b[0, length) and returns it. A message that fills
+   * at least half the buffer keeps it (a view); a smaller one is copied out, and the buffer is
+   * kept for the next message, so no message pins more than twice its size.
+   */
+  private closeMessage(b: Buffer, length: number, templateId: number, exportTime: number, seq: number): Buffer {
+    this.writeHeader(b, length, exportTime, seq);
+    b.writeUInt16BE(templateId, IPFIX_HEADER_LENGTH);
+    b.writeUInt16BE(length - IPFIX_HEADER_LENGTH, IPFIX_HEADER_LENGTH + 2);
+    if (length * 2 >= b.length) return b.subarray(0, length);
+    const copy = Buffer.allocUnsafe(length);
+    b.copy(copy, 0, 0, length);
+    this.spare = b;
+    return copy;
   }
 
   private exportTime(): number {

@@ -79,6 +79,8 @@ export interface ExportingProcessStats {
   /** Connections established after the first one. */
   reconnects: number;
   connectAttempts: number;
+  /** UDP datagrams the kernel refused to send (e.g. ICMP port unreachable from the last one). */
+  udpSendErrors: number;
 }
 
 interface ResolvedOptions {
@@ -108,6 +110,7 @@ const BATCH_RECORDS = 4096;
  * batch only when the previous one has left.
  */
 const UDP_BURST = 32;
+const UDP_ERROR_REPORT_MS = 60_000;
 
 function invalid(message: string): never {
   throw new TransportError('TRANSPORT_ERR_INVALID_OPTION', message);
@@ -198,6 +201,7 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
   private udpBacklog: Buffer[] = [];
   private udpBacklogHead = 0;
   private udpBurstScheduled = false;
+  private udpErrorReportedAt = -Infinity;
   private attempt = 0;
   private everConnected = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -218,6 +222,7 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
     templateMessagesSent: 0,
     reconnects: 0,
     connectAttempts: 0,
+    udpSendErrors: 0,
   };
 
   constructor(options: ExportingProcessOptions) {
@@ -390,11 +395,8 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
     const type = net.isIP(host) === 6 ? 'udp6' : 'udp4';
     const socket = dgram.createSocket(type);
     this.udp = socket;
-    socket.on('error', (err: Error & { code?: string }) => {
-      // ICMP errors (port unreachable) surface here on a connected socket; UDP has no session
-      // to lose, so report and carry on.
-      this.reportError(new TransportError('TRANSPORT_ERR_CONNECTION_LOST', `UDP export to ${host}:${port}: ${err.message}`, { cause: err }));
-    });
+    // ICMP errors (port unreachable) surface here and in send callbacks on a connected socket.
+    socket.on('error', (err: Error) => this.onUdpError(err));
     socket.connect(port, host, (err?: Error) => {
       if (err) {
         socket.close();
@@ -604,10 +606,25 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
     }
   }
 
-  private readonly onUdpSent = (): void => {
+  private readonly onUdpSent = (err: Error | null): void => {
     this.udpInFlight--;
+    if (err) {
+      this.counters.udpSendErrors++;
+      this.onUdpError(err);
+    }
     this.checkFlushed();
   };
+
+  /**
+   * Typically ECONNREFUSED from an ICMP port unreachable: nobody listens yet. UDP has no
+   * session to lose, so keep sending; report at most once a minute, not per datagram.
+   */
+  private onUdpError(err: Error): void {
+    const now = this.clock.now();
+    if (now - this.udpErrorReportedAt < UDP_ERROR_REPORT_MS) return;
+    this.udpErrorReportedAt = now;
+    this.reportError(new TransportError('TRANSPORT_ERR_CONNECTION_LOST', `UDP export to ${this.opts.host}:${this.opts.port}: ${err.message} (${this.counters.udpSendErrors} datagrams refused so far)`, { cause: err }));
+  }
 
   private waitUdpIdle(): Promise<void> {
     if (this.udpInFlight === 0 && this.udpBacklog.length === 0) return Promise.resolve();

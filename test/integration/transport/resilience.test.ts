@@ -375,3 +375,29 @@ test('close() also ends TLS connections that never finished their handshake', as
   await closed;
   assert.equal(collector.stats().sessions, 0);
 });
+
+test('a UDP exporter with nobody listening reports the failure once a minute and keeps going until a collector appears', async () => {
+  const port = await unusedPort();
+  const exporter = track(new ExportingProcess({ host: '127.0.0.1', port, protocol: 'udp', observationDomainId: 1, templates: [flowTemplate], templateRefreshMs: 1 }));
+  const codes: string[] = [];
+  exporter.on('error', (e) => codes.push(String((e as Error & { code?: string }).code)));
+  exporter.start();
+  for (let i = 0; i < 5; i++) {
+    exporter.send(FLOW_TEMPLATE_ID, flowRecords(i * 10, 10));
+    await exporter.flush();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await waitFor('a reported error', () => codes.length >= 1);
+  assert.equal(codes.length, 1, 'reported once a minute, not per datagram');
+  assert.equal(codes[0], 'TRANSPORT_ERR_CONNECTION_LOST');
+  const collector = track(new CollectingProcess({ protocol: 'udp', host: '127.0.0.1', port }));
+  await collector.start();
+  const sink = recordSink(collector);
+  // templateRefreshMs 1: every send carries the templates again, so the new collector decodes at once.
+  await new Promise((r) => setTimeout(r, 5));
+  exporter.send(FLOW_TEMPLATE_ID, flowRecords(100, 10));
+  await waitFor('records at the late collector', () => sink.records.length === 10);
+  assert.deepEqual(sink.records, flowRecords(100, 10));
+  await exporter.close();
+  await collector.close();
+});

@@ -68,6 +68,20 @@ export interface AggregatorConfig {
   readonly certCheckIntervalMs: number;
   /** null: certificates go to certDir only. */
   readonly kubernetes: KubernetesPublishing | null;
+  /** null: no flow store (see docs/store.md). */
+  readonly store: StoreConfig | null;
+}
+
+/** The `store` map: where the storage sink writes, and how long records are kept. */
+export interface StoreConfig {
+  /** A directory (embedded DuckDB) or a ClickHouse URL (http://host:8123/database). */
+  readonly url: string;
+  readonly commitIntervalMs: number;
+  /** Records held while the database is down. */
+  readonly bufferSize: number;
+  /** Records older than this are deleted, then the store is compacted; 0: keep everything. */
+  readonly retentionMs: number;
+  readonly retentionCheckIntervalMs: number;
 }
 
 const duration = { type: 'string', minLength: 1 } as const;
@@ -94,6 +108,18 @@ const SCHEMA = {
     certValidity: duration,
     certRenewBefore: duration,
     certCheckInterval: duration,
+    store: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: { type: 'string', minLength: 1 },
+        commitInterval: duration,
+        bufferSize: { type: 'integer', minimum: 1, maximum: 100_000_000 },
+        retention: { type: 'string', minLength: 1 },
+        retentionCheckInterval: duration,
+      },
+    },
     kubernetes: {
       type: 'object',
       additionalProperties: false,
@@ -126,6 +152,12 @@ const HINTS: Record<string, string> = {
   certRenewBefore: 'a duration string shorter than certValidity, e.g. "720h"',
   certCheckInterval: 'a duration string, e.g. "1h"',
   kubernetes: 'a map with enabled, namespace and kubeconfig',
+  store: 'a map with url (a directory or http://host:8123/database), commitInterval, bufferSize, retention, retentionCheckInterval',
+  'store.url': 'a directory for the embedded store, e.g. "/var/lib/flowvis/store", or a ClickHouse URL, e.g. "http://clickhouse:8123/flowvis"',
+  'store.commitInterval': 'a duration string, e.g. "1s"',
+  'store.bufferSize': 'a whole number from 1 to 100000000, e.g. 1000000',
+  'store.retention': 'a duration string, e.g. "168h", or "0" to keep everything',
+  'store.retentionCheckInterval': 'a duration string, e.g. "1h"',
   'kubernetes.enabled': 'true or false',
   'kubernetes.namespace': 'a namespace name, e.g. "flow-aggregator"',
   'kubernetes.kubeconfig': 'a path to a kubeconfig file (leave it out for in-cluster config)',
@@ -273,6 +305,26 @@ export function parseAggregatorConfig(doc: unknown, baseDir = process.cwd()): Ag
       ? { namespace: k8s.namespace ?? DEFAULTS.kubernetesNamespace, kubeconfig: k8s.kubeconfig ? resolve(baseDir, k8s.kubeconfig) : null }
       : null;
 
+  const st = raw.store as { url: string; commitInterval?: string; bufferSize?: number; retention?: string; retentionCheckInterval?: string } | undefined;
+  let store: StoreConfig | null = null;
+  if (st) {
+    const isUrl = /^(https?|clickhouse):\/\//i.test(st.url);
+    let retentionMs = 0;
+    try {
+      retentionMs = parseDuration(st.retention ?? '0');
+    } catch {
+      fail('store.retention', `"${st.retention}" is not a duration`);
+    }
+    if (retentionMs < 0) fail('store.retention', `"${st.retention}" is negative`);
+    store = {
+      url: isUrl ? st.url : resolve(baseDir, st.url),
+      commitIntervalMs: durationOf(st as Record<string, unknown>, 'commitInterval', '1s'),
+      bufferSize: st.bufferSize ?? 1_000_000,
+      retentionMs,
+      retentionCheckIntervalMs: durationOf(st as Record<string, unknown>, 'retentionCheckInterval', '1h'),
+    };
+  }
+
   return deepFreeze({
     externalFlowCollector,
     flowExportIntervalMs,
@@ -293,6 +345,7 @@ export function parseAggregatorConfig(doc: unknown, baseDir = process.cwd()): Ag
     certRenewBeforeMs,
     certCheckIntervalMs,
     kubernetes,
+    store,
   });
 }
 

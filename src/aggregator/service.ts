@@ -12,6 +12,8 @@ import type { AggregatedFlowRecord } from '../flow/record.js';
 import { SinkFanout, SinkPump, type Sink, type SinkStats } from '../sinks/sink.js';
 import { LogSink } from '../sinks/log-sink.js';
 import { IpfixSink } from '../sinks/ipfix-sink.js';
+import { StoreSink } from '../sinks/store-sink.js';
+import { openRepository, type FlowRepository } from '../store/repository.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { AggregationProcess, recordProblem, type AggregationStats } from './aggregation.js';
 import { CertificateManager, publishToKubernetes } from './certificates.js';
@@ -63,6 +65,7 @@ export class FlowAggregator {
   private certTimer: NodeJS.Timeout | null = null;
   private readonly invalidLogged = new Set<string>();
   private collectorTotalsBeforeRestart = { recordsDropped: 0, recordsReceived: 0 };
+  private readonly storeSink: StoreSink | null = null;
 
   constructor(
     readonly config: AggregatorConfig,
@@ -75,6 +78,23 @@ export class FlowAggregator {
       sinks.push(new IpfixSink({ collector: config.externalFlowCollector, logger: this.log }));
     }
     if (config.sinks.includes('log')) sinks.push(new LogSink(config.logSinkPath));
+    if (config.store) {
+      const st = config.store;
+      this.storeSink = new StoreSink({
+        open: () => openRepository(st.url),
+        commitIntervalMs: st.commitIntervalMs,
+        capacity: st.bufferSize,
+        retentionMs: st.retentionMs,
+        retentionCheckIntervalMs: st.retentionCheckIntervalMs,
+        clock: this.clock,
+        counters: () => {
+          const m = this.metrics();
+          return { recordsDropped: m.recordsDropped, recordsLost: m.collector.recordsLost ?? 0 };
+        },
+        logger: { warn: (m: string) => this.log.warn({}, m) },
+      });
+      sinks.push(this.storeSink);
+    }
     sinks.push(...(deps.extraSinks ?? []));
     const sinkLogger = { warn: (m: string) => this.log.warn({}, m) };
     this.fanout = new SinkFanout(sinks.map((s) => new SinkPump(s, { capacity: config.sinkBufferSize, logger: sinkLogger })));
@@ -152,6 +172,11 @@ export class FlowAggregator {
 
   records(filter?: (r: AggregatedFlowRecord) => boolean, limit?: number): AggregatedFlowRecord[] {
     return this.aggregation.records(filter, limit);
+  }
+
+  /** The flow store the storage sink writes to; null without a store or before its first commit. */
+  storeRepository(): FlowRepository | null {
+    return this.storeSink?.repository() ?? null;
   }
 
   metrics(): RecordMetrics {

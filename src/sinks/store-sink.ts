@@ -43,6 +43,10 @@ export interface StoreSinkOptions {
   /** Names this run in the counter snapshots; default a random UUID. */
   instance?: string;
   logger?: SinkLogger;
+  /** Records whose flow ended longer ago than this are deleted, then the store compacted; 0: never. */
+  retentionMs?: number;
+  /** How often retention runs (after a successful commit); default 1 h. */
+  retentionCheckIntervalMs?: number;
 }
 
 export interface StoreSinkStats {
@@ -52,6 +56,8 @@ export interface StoreSinkStats {
   dropped: number;
   /** Commits that failed (the records stayed pending). */
   failedCommits: number;
+  /** Flow rows deleted by retention. */
+  retainedFlows: number;
   connected: boolean;
   lastError: string;
 }
@@ -81,6 +87,8 @@ export class StoreSink implements Sink {
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<FlushResult> | null = null;
   private closed = false;
+  private lastRetentionMs = -Infinity;
+  private retainedFlows = 0;
 
   constructor(private readonly options: StoreSinkOptions) {
     this.capacity = options.capacity ?? DEFAULT_STORE_BUFFER;
@@ -133,6 +141,7 @@ export class StoreSink implements Sink {
       }
       await this.repo.insertSnapshots(this.snapshots);
       this.snapshots = [];
+      await this.retainIfDue();
       if (this.lastError !== '') this.options.logger?.warn(`sink store: the database answers again; ${written} pending records written`);
       this.lastError = '';
       return { written, pending: this.pendingCount, error: null };
@@ -144,6 +153,15 @@ export class StoreSink implements Sink {
       this.lastError = message;
       return { written, pending: this.pendingCount, error: message };
     }
+  }
+
+  private async retainIfDue(): Promise<void> {
+    const retentionMs = this.options.retentionMs ?? 0;
+    const now = this.clock.now();
+    if (retentionMs <= 0 || !this.repo || now - this.lastRetentionMs < (this.options.retentionCheckIntervalMs ?? 3_600_000)) return;
+    this.lastRetentionMs = now;
+    const r = await this.repo.retain(Math.floor((now - retentionMs) / 1000));
+    this.retainedFlows += r.deletedFlows;
   }
 
   /** Up to `max` pending records, oldest first, without removing them. */
@@ -181,6 +199,7 @@ export class StoreSink implements Sink {
       written: this.written,
       dropped: this.dropped,
       failedCommits: this.failedCommits,
+      retainedFlows: this.retainedFlows,
       connected: this.repo !== null && this.lastError === '',
       lastError: this.lastError,
     };

@@ -384,7 +384,10 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
 
   private wrapSocketError(err: Error & { code?: string }): TransportError {
     const { host, port, protocol } = this.opts;
-    const tlsFailure = protocol === 'tls' && !this.connected && (err.code?.startsWith('ERR_TLS') || err.code?.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|ALTNAME|certificate|handshake|alert/i.test(`${err.code} ${err.message}`));
+    // With TLS 1.3 the server judges the client certificate after the client has finished its
+    // side of the handshake, so an alert can arrive on a connection that looked established.
+    const text = `${err.code ?? ''} ${err.message}`;
+    const tlsFailure = protocol === 'tls' && (err.code?.startsWith('ERR_SSL') || (!this.connected && /ERR_TLS|CERT|SELF_SIGNED|ALTNAME|certificate|handshake|alert/i.test(text)));
     if (tlsFailure) return new TransportError('TRANSPORT_ERR_TLS_HANDSHAKE', `TLS handshake with ${host}:${port} failed: ${err.message}`, { cause: err });
     if (!this.connected) return new TransportError('TRANSPORT_ERR_CONNECT_FAILED', `connecting to ${host}:${port} over ${protocol} failed: ${err.message}`, { cause: err });
     return new TransportError('TRANSPORT_ERR_CONNECTION_LOST', `connection to ${host}:${port} over ${protocol} lost: ${err.message}`, { cause: err });

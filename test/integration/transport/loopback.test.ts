@@ -113,6 +113,7 @@ test('mutual TLS: an exporter with a client certificate is served, one without i
   anonymous.start();
   anonymous.send(FLOW_TEMPLATE_ID, flowRecords(0, 5));
   await waitFor('the collector refuses the client without a certificate', () => collector.stats().tlsHandshakeFailures >= 1 && errors.length >= 1);
+  assert.equal(errors[0].code, 'TRANSPORT_ERR_TLS_HANDSHAKE', errors[0].message);
   assert.equal(collector.stats().perExporter['127.0.0.1'].records, 2000, 'nothing from the anonymous client was decoded');
   assert.equal(collector.stats().recordsReceived, 2000);
   await anonymous.close();

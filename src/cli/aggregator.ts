@@ -4,6 +4,7 @@ import pino from 'pino';
 import { loadAggregatorConfig } from '../aggregator/config.js';
 import { FlowAggregator } from '../aggregator/service.js';
 import { buildAggregatorApi } from '../aggregator/api.js';
+import { registerStoreRoutes } from '../api/store-api.js';
 
 export function aggregatorCommand(): Command {
   return new Command('aggregator')
@@ -22,6 +23,8 @@ export function aggregatorCommand(): Command {
       const aggregator = new FlowAggregator(config, { logger });
       await aggregator.start();
       const api = config.api ? buildAggregatorApi(aggregator) : null;
+      // The store's query API (/api/v1/...) on the same server, when a store is configured.
+      if (api && config.store) await registerStoreRoutes(api, { repository: () => aggregator.storeRepository() });
       if (api && config.api) {
         await api.listen({ host: config.api.host, port: config.api.port });
         logger.info({ address: api.server.address() }, 'API listening');

@@ -14,6 +14,7 @@
 // corked, so a batch leaves in one writev.
 import { EventEmitter } from 'node:events';
 import dgram from 'node:dgram';
+import { lookup } from 'node:dns';
 import net from 'node:net';
 import tls from 'node:tls';
 import { MessageWriter } from '../ipfix/index.js';
@@ -395,12 +396,30 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
 
   private connectUdp(): void {
     const { host, port } = this.opts;
-    const type = net.isIP(host) === 6 ? 'udp6' : 'udp4';
-    const socket = dgram.createSocket(type);
+    if (net.isIP(host) !== 0) {
+      this.connectUdpTo(host);
+      return;
+    }
+    // Resolve first: the socket's family (udp4 or udp6) must match the collector's address.
+    lookup(host, (err, address) => {
+      if (this.closing) return;
+      if (err) {
+        this.reportError(new TransportError('TRANSPORT_ERR_CONNECT_FAILED', `UDP export to ${host}:${port}: ${err.message}`, { cause: err }));
+        this.scheduleReconnect();
+        return;
+      }
+      this.connectUdpTo(address);
+    });
+  }
+
+  private connectUdpTo(address: string): void {
+    const { host, port } = this.opts;
+    const socket = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
     this.udp = socket;
     // ICMP errors (port unreachable) surface here and in send callbacks on a connected socket.
     socket.on('error', (err: Error) => this.onUdpError(err));
-    socket.connect(port, host, (err?: Error) => {
+    socket.connect(port, address, (err?: Error) => {
+      if (this.closing) return;
       if (err) {
         socket.close();
         this.udp = null;

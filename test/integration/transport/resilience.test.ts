@@ -401,3 +401,16 @@ test('a UDP exporter with nobody listening reports the failure once a minute and
   await exporter.close();
   await collector.close();
 });
+
+test('a UDP exporter given a DNS name resolves it and exports to the address it names', async () => {
+  // Dual-stack, since "localhost" may resolve to ::1 or to 127.0.0.1.
+  const collector = track(new CollectingProcess({ protocol: 'udp', port: 0 }));
+  await collector.start();
+  const sink = recordSink(collector);
+  const exporter = track(new ExportingProcess({ host: 'localhost', port: collector.address().port, protocol: 'udp', observationDomainId: 1, templates: [flowTemplate] }));
+  exporter.start();
+  exporter.send(FLOW_TEMPLATE_ID, flowRecords(0, 10));
+  await waitFor('10 records', () => sink.records.length === 10);
+  await exporter.close();
+  await collector.close();
+});

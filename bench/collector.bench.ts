@@ -136,12 +136,15 @@ async function runSender(cfg: SenderConfig): Promise<SenderReport> {
   for (const m of writer.templateMessages()) await send(m);
   const startMs = Date.now();
   const start = process.hrtime.bigint();
+  // Paced: whenever a whole batch is due at the offered rate, encode and send it. Batches are
+  // large enough that every datagram but the batch's last is full, whatever the rate, so both
+  // receivers of a comparison get the same datagrams.
+  const BATCH = 1024;
   while (sent < cfg.records) {
-    // Paced: send what the offered rate allows by now, then yield briefly.
     const elapsedS = Number(process.hrtime.bigint() - start) / 1e9;
     const due = cfg.rate > 0 ? Math.min(cfg.records, Math.floor(elapsedS * cfg.rate)) : cfg.records;
-    while (sent < due) {
-      for (const m of nextBatch(Math.min(256, due - sent))) {
+    while (due - sent >= BATCH || (due === cfg.records && sent < due)) {
+      for (const m of nextBatch(BATCH)) {
         const wait = send(m);
         if (wait) await wait;
       }

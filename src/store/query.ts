@@ -53,6 +53,10 @@ export interface FlowFilter {
   /** "namespace/name" (any port) or "namespace/name:port". */
   service?: string;
   policy?: NameRef;
+  /** The ingress policy only (the destination side's). */
+  ingressPolicy?: NameRef;
+  /** The egress policy only (the source side's). */
+  egressPolicy?: NameRef;
   action?: RuleAction;
   protocol?: number;
   flowType?: FlowType;
@@ -76,6 +80,8 @@ export interface FlowQuery {
   bucketSeconds: number;
   /** flows --follow: only records inserted after this (epoch seconds). */
   insertedAfter: number | null;
+  /** flows: order by this column ('-' prefix: descending); null for the default order. */
+  sort: { column: keyof StoredFlow; descending: boolean } | null;
 }
 
 export const DEFAULT_RANGE_SECONDS = 3600;
@@ -107,6 +113,7 @@ const NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$/;
 export const QUERY_PARAMETERS = [
   'from', 'to', 'last', 'namespace', 'pod', 'node', 'service', 'policy', 'action', 'protocol',
   'flowType', 'ip', 'port', 'limit', 'offset', 'by', 'side', 'bucket', 'insertedAfter',
+  'ingressPolicy', 'egressPolicy', 'sort',
 ] as const;
 
 function bad(message: string): never {
@@ -215,6 +222,12 @@ export function parseFlowQuery(params: Record<string, unknown>, nowSeconds: numb
       case 'policy':
         filter.policy = nameRef(key, v);
         break;
+      case 'ingressPolicy':
+        filter.ingressPolicy = nameRef(key, v);
+        break;
+      case 'egressPolicy':
+        filter.egressPolicy = nameRef(key, v);
+        break;
       case 'action': {
         const a = ACTIONS.get(v.toLowerCase());
         if (a === undefined) bad(`action=${v} is not valid; write one of ${[...ACTIONS.keys()].join(', ')}`);
@@ -247,6 +260,13 @@ export function parseFlowQuery(params: Record<string, unknown>, nowSeconds: numb
   if (by !== 'bytes' && by !== 'packets') bad(`by=${get.get('by')} is not valid; write by=bytes or by=packets`);
   const side = (get.get('side') ?? 'source') as Side;
   if (side !== 'source' && side !== 'destination') bad(`side=${get.get('side')} is not valid; write side=source or side=destination`);
+  let sort: FlowQuery['sort'] = null;
+  if (get.has('sort')) {
+    const v = get.get('sort')!;
+    const column = (v.startsWith('-') ? v.slice(1) : v) as keyof StoredFlow;
+    if (!(COLUMN_NAMES as readonly string[]).includes(column)) bad(`sort=${v} is not a column; write a column name, '-' first for descending, e.g. sort=-octetDeltaCount`);
+    sort = { column, descending: v.startsWith('-') };
+  }
   const range = { from, to };
   let bucketSeconds = bucketFor(range);
   if (get.has('bucket')) {
@@ -270,6 +290,7 @@ export function parseFlowQuery(params: Record<string, unknown>, nowSeconds: numb
     side,
     bucketSeconds,
     insertedAfter: get.has('insertedAfter') ? intIn('insertedAfter', get.get('insertedAfter')!, 0, 2 ** 32, '1700000000') : null,
+    sort,
   };
 }
 
@@ -293,6 +314,8 @@ export function whereClause(d: Dialect, q: Pick<FlowQuery, 'range' | 'filter' | 
   if (f.policy) {
     parts.push(either(ref('ingressNetworkPolicyName', 'ingressNetworkPolicyNamespace', f.policy), ref('egressNetworkPolicyName', 'egressNetworkPolicyNamespace', f.policy)));
   }
+  if (f.ingressPolicy) parts.push(ref('ingressNetworkPolicyName', 'ingressNetworkPolicyNamespace', f.ingressPolicy));
+  if (f.egressPolicy) parts.push(ref('egressNetworkPolicyName', 'egressNetworkPolicyNamespace', f.egressPolicy));
   if (f.action !== undefined) parts.push(either(`ingressNetworkPolicyRuleAction = ${f.action}`, `egressNetworkPolicyRuleAction = ${f.action}`));
   if (f.protocol !== undefined) parts.push(`protocolIdentifier = ${f.protocol}`);
   if (f.flowType !== undefined) parts.push(`flowType = ${f.flowType}`);
@@ -416,10 +439,10 @@ export class FlowQueries {
   async flows(q: FlowQuery): Promise<QueryResult<StoredFlow>> {
     const d = this.db.dialect;
     const cols = COLUMN_NAMES.map((c) => (c === 'timeInserted' || c.startsWith('flowStart') || c.startsWith('flowEndSeconds') ? `${d.readTime(c)} AS ${c}` : c));
-    const order =
-      q.insertedAfter === null
-        ? 'flowEndSeconds DESC, timeInserted DESC, sourceIP, destinationIP, sourceTransportPort, destinationTransportPort, octetDeltaCount'
-        : 'timeInserted, flowEndSeconds, sourceIP, destinationIP, sourceTransportPort, destinationTransportPort, octetDeltaCount';
+    const tieBreak = 'sourceIP, destinationIP, sourceTransportPort, destinationTransportPort, octetDeltaCount';
+    let order = `flowEndSeconds DESC, timeInserted DESC, ${tieBreak}`;
+    if (q.insertedAfter !== null) order = `timeInserted, flowEndSeconds, ${tieBreak}`;
+    else if (q.sort !== null) order = `${q.sort.column}${q.sort.descending ? ' DESC' : ''}, ${order}`;
     const rows = await this.db.select(`SELECT ${cols.join(', ')} FROM flows WHERE ${whereClause(d, q)} ORDER BY ${order} ${this.limitClause(q)}`);
     const flows = rows.map((r) => {
       const out = {} as Record<string, number | string>;

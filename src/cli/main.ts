@@ -4,6 +4,11 @@ import { aggregatorCommand } from './aggregator.js';
 import { registerCollector } from './collector.js';
 import { exporterCommand } from './exporter.js';
 import { testbedCommand } from './testbed.js';
+import { flowsCommand } from './flows.js';
+import { topCommand } from './top.js';
+import { importCommand } from './import.js';
+import { exportCommand } from './export.js';
+import { storeCommand } from './store.js';
 
 export function buildProgram(): Command {
   const program = new Command('flowvis')
@@ -14,6 +19,11 @@ export function buildProgram(): Command {
   program.addCommand(exporterCommand());
   registerCollector(program);
   program.addCommand(testbedCommand());
+  program.addCommand(flowsCommand());
+  program.addCommand(topCommand());
+  program.addCommand(importCommand());
+  program.addCommand(exportCommand());
+  program.addCommand(storeCommand());
   return program;
 }
 

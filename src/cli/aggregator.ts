@@ -5,6 +5,7 @@ import { loadAggregatorConfig } from '../aggregator/config.js';
 import { FlowAggregator } from '../aggregator/service.js';
 import { buildAggregatorApi } from '../aggregator/api.js';
 import { registerStoreRoutes } from '../api/store-api.js';
+import { registerUiRoutes } from '../api/ui-routes.js';
 
 export function aggregatorCommand(): Command {
   return new Command('aggregator')
@@ -25,6 +26,8 @@ export function aggregatorCommand(): Command {
       const api = config.api ? buildAggregatorApi(aggregator) : null;
       // The store's query API (/api/v1/...) on the same server, when a store is configured.
       if (api && config.store) await registerStoreRoutes(api, { repository: () => aggregator.storeRepository() });
+      // The dashboards (/ui/ and /api/v1/dashboard/...) read the same store.
+      if (api && config.store) await registerUiRoutes(api, { repository: () => aggregator.storeRepository() });
       if (api && config.api) {
         await api.listen({ host: config.api.host, port: config.api.port });
         logger.info({ address: api.server.address() }, 'API listening');

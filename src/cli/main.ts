@@ -9,6 +9,7 @@ import { topCommand } from './top.js';
 import { importCommand } from './import.js';
 import { exportCommand } from './export.js';
 import { storeCommand } from './store.js';
+import { uiCommand } from './ui.js';
 
 export function buildProgram(): Command {
   const program = new Command('flowvis')
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   program.addCommand(importCommand());
   program.addCommand(exportCommand());
   program.addCommand(storeCommand());
+  program.addCommand(uiCommand());
   return program;
 }
 

@@ -11,8 +11,8 @@ import { systemClock } from '../util/clock.js';
 import { IpfixError } from './errors.js';
 import { ieById, unknownIeName } from './registry.js';
 import {
-  readIpv4, readIpv6, readMac, readNtpMicroseconds, readNtpNanoseconds, readSigned64, readSignedN,
-  readString, readUnsigned64, readUnsignedN,
+  dataViewOf, readIpv4, readIpv6, readMac, readNtpMicroseconds, readNtpNanoseconds, readSigned64, readSignedN,
+  readStringAt, readUnsigned64, readUnsignedN,
 } from './values.js';
 
 /** One field of a compiled template. */
@@ -28,8 +28,8 @@ export interface CompiledField {
   readonly length: number;
 }
 
-/** Reads one record at o; sets cursor.off to the offset after it. */
-export type RecordDecoder = (b: Buffer, o: number, end: number, cursor: { off: number }) => DataRecord;
+/** Reads one record at o (dv is a DataView over b); sets cursor.off to the offset after it. */
+export type RecordDecoder = (b: Buffer, o: number, end: number, cursor: { off: number }, dv: DataView) => DataRecord;
 
 /** Natural lengths, and the reduced sizes that RFC 7011 6.2 allows on top of them. */
 const ALLOWED_LENGTHS: Partial<Record<AbstractDataType, readonly number[]>> = {
@@ -128,11 +128,11 @@ const decodeHelpers = {
   s64: readSigned64,
   uN: readUnsignedN,
   sN: readSignedN,
-  str: readString,
+  str: readStringAt,
   /** A fixed-length string field: trailing NUL padding is not part of the text. */
-  strFixed(b: Buffer, s: number, e: number): string {
+  strFixed(b: Buffer, dv: DataView, s: number, e: number): string {
     while (e > s && b[e - 1] === 0) e--;
-    return readString(b, s, e);
+    return readStringAt(b, dv, s, e);
   },
   bytes(b: Buffer, s: number, e: number): Uint8Array {
     return new Uint8Array(b.subarray(s, e));
@@ -210,7 +210,7 @@ function readExpression(f: CompiledField, at: string): string {
     case 'ipv6Address':
       return `h.ipv6(b,${at})`;
     case 'string':
-      return `h.strFixed(b,${at},${at}+${len})`;
+      return `h.strFixed(b,dv,${at},${at}+${len})`;
     default:
       return `h.bytes(b,${at},${at}+${len})`;
   }
@@ -243,7 +243,7 @@ function generateDecoder(fields: readonly CompiledField[], fixedLength: number |
         `var n${i} = b[p++];`,
         `if (n${i} === 255) { if (end - p < 2) throw h.overrun(p, end, ${key}); n${i} = b[p] << 8 | b[p + 1]; p += 2; }`,
         `if (end - p < n${i}) throw h.overrun(p, end, ${key});`,
-        f.dataType === 'string' ? `var v${i} = h.str(b, p, p + n${i});` : `var v${i} = h.bytes(b, p, p + n${i});`,
+        f.dataType === 'string' ? `var v${i} = h.str(b, dv, p, p + n${i});` : `var v${i} = h.bytes(b, p, p + n${i});`,
         `p += n${i};`,
       );
       return;
@@ -258,7 +258,7 @@ function generateDecoder(fields: readonly CompiledField[], fixedLength: number |
   lines.push('c.off = p;');
   // A repeated key keeps its last value in an object literal; keys are unique by construction.
   lines.push(`return {${fields.map((f, i) => `${JSON.stringify(f.key)}: v${i}`).join(', ')}};`);
-  const body = `"use strict";\nreturn function decodeRecord(b, o, end, c) {\n${lines.join('\n')}\n};`;
+  const body = `"use strict";\nreturn function decodeRecord(b, o, end, c, dv) {\n${lines.join('\n')}\n};`;
   return new Function('h', body)(decodeHelpers) as RecordDecoder;
 }
 
@@ -303,7 +303,8 @@ export class CompiledTemplate {
     const cursor = { off };
     const min = this.minRecordLength;
     const decode = this.decodeRecord;
-    while (end - cursor.off >= min) out.push(decode(b, cursor.off, end, cursor));
+    const dv = dataViewOf(b);
+    while (end - cursor.off >= min) out.push(decode(b, cursor.off, end, cursor, dv));
   }
 }
 

@@ -56,48 +56,98 @@ export function readSignedN(b: Buffer, o: number, len: number): number | bigint 
 
 // ---- text ------------------------------------------------------------------------------------
 
-// Flow records repeat the same short names (namespaces, Nodes, Pods, policies) and addresses
-// over and over. A runtime call that builds a string costs ~150 ns, so short ASCII strings and
-// addresses go through small direct-mapped caches: hash the bytes, compare them with the cached
-// string, and return that string on a hit. The caches have a fixed number of slots, so memory
-// stays bounded, and a hit returns an immutable string equal to the bytes: nothing is invented.
-const STRING_CACHE_SLOTS = 16384;
+// Flow records repeat the same short names (namespaces, Nodes, Pods, policies) over and over,
+// and a runtime call that builds a string costs more than reading the bytes. So strings of up
+// to 64 bytes go through a direct-mapped cache keyed by their bytes: the bytes are read as
+// 32-bit words (the last word overlaps the one before it, so every byte is covered), hashed,
+// and compared word by word with the bytes kept for the slot; on a hit the cached string is
+// returned. Nothing is invented: a hit means the bytes are equal, and equal UTF-8 bytes decode
+// to equal text. Memory is bounded: 32768 slots of 64 bytes plus their strings. Repeated
+// strings also come back as the same object, so a Map keyed by them finds them by pointer.
+const STRING_CACHE_SLOTS = 32768;
 const STRING_CACHE_MAX_LENGTH = 64;
-const stringCache: string[] = new Array<string>(STRING_CACHE_SLOTS).fill('');
+const WORDS_PER_SLOT = STRING_CACHE_MAX_LENGTH / 4;
+// Allocated on first use, so processes that never decode do not pay for them.
+let cacheWords: Int32Array | undefined;
+let cacheLengths = new Int32Array(0);
+let cacheStrings: string[] = [];
 
-/** UTF-8 text of b[s, e). */
-export function readString(b: Buffer, s: number, e: number): string {
+function allocateStringCache(): Int32Array {
+  cacheLengths = new Int32Array(STRING_CACHE_SLOTS);
+  cacheStrings = new Array<string>(STRING_CACHE_SLOTS).fill('');
+  cacheWords = new Int32Array(STRING_CACHE_SLOTS * WORDS_PER_SLOT);
+  return cacheWords;
+}
+
+/** A DataView over the bytes of b, for readStringAt. */
+export function dataViewOf(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** UTF-8 text of b[s, e); dv is dataViewOf(b). Short strings go through the cache above. */
+export function readStringAt(b: Buffer, dv: DataView, s: number, e: number): string {
   const n = e - s;
   if (n === 0) return '';
-  if (n <= STRING_CACHE_MAX_LENGTH) {
-    // The slot comes from the length and eight sampled bytes; the full comparison below decides.
-    const m = s + (n >> 1);
-    let h = Math.imul(0x811c9dc5 ^ n, 0x01000193);
-    h = Math.imul(h ^ b[s], 0x01000193);
-    h = Math.imul(h ^ b[e - 1], 0x01000193);
-    h = Math.imul(h ^ b[m], 0x01000193);
-    h = Math.imul(h ^ b[e - 2 >= s ? e - 2 : s], 0x01000193);
-    h = Math.imul(h ^ b[e - 3 >= s ? e - 3 : s], 0x01000193);
-    h = Math.imul(h ^ b[m - 1 >= s ? m - 1 : s], 0x01000193);
-    h = Math.imul(h ^ b[s + (n >> 2)], 0x01000193);
-    h = Math.imul(h ^ b[e - 1 - (n >> 2)], 0x01000193);
-    const slot = (h ^ (h >>> 15)) & (STRING_CACHE_SLOTS - 1);
-    const cached = stringCache[slot];
-    if (cached.length === n) {
-      // Cached strings are ASCII, so equal bytes are ASCII too.
-      let i = 0;
-      while (i < n && cached.charCodeAt(i) === b[s + i]) i++;
-      if (i === n) return cached;
+  if (n > STRING_CACHE_MAX_LENGTH) return (b as unknown as BufferInternals).utf8Slice(s, e);
+  const words = cacheWords ?? allocateStringCache();
+  // Words at s, s+4, ... and a last one ending at e; for n < 4 the bytes form one word.
+  const last = n >= 4 ? e - 4 : s;
+  let h = n;
+  let high = 0; // OR of every word: bit 7 of some byte set = not ASCII
+  if (n >= 4) {
+    for (let o = s; o < last; o += 4) {
+      const w = dv.getInt32(o);
+      high |= w;
+      h = Math.imul(h ^ w, 0x9e3779b1);
+      h ^= h >>> 15;
     }
-    let ascii = 0;
-    for (let i = s; i < e; i++) ascii |= b[i];
-    if (ascii < 0x80) {
-      const fresh = (b as unknown as BufferInternals).latin1Slice(s, e);
-      stringCache[slot] = fresh;
-      return fresh;
-    }
+    const w = dv.getInt32(last);
+    high |= w;
+    h = Math.imul(h ^ w, 0x9e3779b1);
+  } else {
+    let w = 0;
+    for (let o = s; o < e; o++) w = (w << 8) | b[o];
+    high = w;
+    h = Math.imul(h ^ w, 0x9e3779b1);
   }
-  return (b as unknown as BufferInternals).utf8Slice(s, e);
+  const slot = (h ^ (h >>> 16)) & (STRING_CACHE_SLOTS - 1);
+  const k = slot * WORDS_PER_SLOT;
+  if (cacheLengths[slot] === n) {
+    let i = k;
+    let equal = true;
+    if (n >= 4) {
+      for (let o = s; o < last; o += 4, i++) {
+        if (words[i] !== dv.getInt32(o)) {
+          equal = false;
+          break;
+        }
+      }
+      if (equal && words[i] !== dv.getInt32(last)) equal = false;
+    } else if (words[i] !== high) {
+      equal = false;
+    }
+    if (equal) return cacheStrings[slot];
+  }
+  const text = (high & 0x80808080) === 0
+    ? (b as unknown as BufferInternals).latin1Slice(s, e)
+    : (b as unknown as BufferInternals).utf8Slice(s, e);
+  let i = k;
+  if (n >= 4) {
+    for (let o = s; o < last; o += 4) words[i++] = dv.getInt32(o);
+    words[i] = dv.getInt32(last);
+  } else {
+    words[i] = high;
+  }
+  cacheLengths[slot] = n;
+  cacheStrings[slot] = text;
+  return text;
+}
+
+/** UTF-8 text of b[s, e). (The generated decoders call readStringAt with a view made once per set.) */
+export function readString(b: Buffer, s: number, e: number): string {
+  if (e - s === 0) return '';
+  if (e - s > STRING_CACHE_MAX_LENGTH) return (b as unknown as BufferInternals).utf8Slice(s, e);
+  return readStringAt(b, dataViewOf(b), s, e);
 }
 
 // Writing: a call into the runtime (Buffer.byteLength, latin1Write) costs more than copying a

@@ -15,6 +15,8 @@ WORKDIR /src
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY bin ./bin
+# The dashboards' build (esbuild), run by npm ci's prepare into dist/src/ui/static.
+COPY scripts/build-ui.mjs ./scripts/build-ui.mjs
 # npm ci runs the install scripts of the native addons and then the "prepare" script (tsc).
 RUN --mount=type=cache,target=/root/.npm npm ci
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev

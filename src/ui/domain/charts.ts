@@ -1,0 +1,165 @@
+// Chart data from the dashboard routes' answers: sankey nodes and links from edges, line series
+// from per-entity buckets, heatmap cells from the node matrix. Pure: no DOM, no ECharts; the
+// components hand these to ECharts as they are.
+import type { Edge, NodeSeriesData, PolicyPodEdge, SeriesSet } from '../api/types.js';
+import type { FilterKey } from './state.js';
+import { isDeniedAction } from './format.js';
+
+/** What a name on a chart stands for, so a click can filter by it. */
+export type EntityKind = 'pod' | 'ip' | 'service' | 'namespace' | 'node' | 'ingressPolicy' | 'egressPolicy';
+
+export interface Entity {
+  kind: EntityKind;
+  /** The value as the store API's filter takes it. */
+  value: string;
+}
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+/** An endpoint name as the dashboard routes write it: an IP when there is no Pod, else "ns/pod". */
+export function endpointEntity(name: string): Entity {
+  if (IPV4.test(name) || (name.includes(':') && !name.includes('/'))) return { kind: 'ip', value: name };
+  return { kind: 'pod', value: name };
+}
+
+/** The filter that clicking an entity sets. */
+export function filterFor(entity: Entity): [FilterKey, string] {
+  return [entity.kind, entity.value];
+}
+
+export interface SankeyNode {
+  /** Unique per side: "s:<name>" or "d:<name>", so that a Pod that both sends and receives makes no cycle. */
+  name: string;
+  label: string;
+  entity: Entity | null;
+  side: 'source' | 'destination';
+}
+
+export interface SankeyLink {
+  source: string;
+  target: string;
+  value: number;
+  /** Denied links are drawn red. */
+  denied: boolean;
+  /** Tooltip lines. */
+  details: string[];
+}
+
+export interface SankeyData {
+  nodes: SankeyNode[];
+  links: SankeyLink[];
+}
+
+/** Which side of an edge: Tx is source to destination, Rx the reply. */
+export type Direction = 'tx' | 'rx';
+
+/**
+ * A sankey of edges by one direction. Links of zero bytes are left out (a sankey cannot draw
+ * them); nodes appear once per side, in the order of the edges (largest first).
+ */
+export function edgesToSankey(
+  edges: readonly Edge[],
+  direction: Direction,
+  entities: { source: (name: string) => Entity | null; destination: (name: string) => Entity | null },
+  describe: (e: Edge) => string[] = () => [],
+): SankeyData {
+  const nodes = new Map<string, SankeyNode>();
+  const links: SankeyLink[] = [];
+  const node = (side: 'source' | 'destination', label: string) => {
+    const name = `${side === 'source' ? 's' : 'd'}:${label}`;
+    if (!nodes.has(name)) nodes.set(name, { name, label, side, entity: entities[side](label) });
+    return name;
+  };
+  for (const e of edges) {
+    const value = direction === 'tx' ? e.txBytes : e.rxBytes;
+    if (!(value > 0)) continue;
+    links.push({ source: node('source', e.source), target: node('destination', e.destination), value, denied: false, details: describe(e) });
+  }
+  return { nodes: [...nodes.values()], links };
+}
+
+const NO_POLICY = '(no policy)';
+
+/**
+ * Network Policy sankey: egress policy (source side) to ingress policy (destination side),
+ * weighted by bytes (by flows where a denied connection carried no bytes). Each link lists
+ * its Pod pairs for the tooltip; a link with any denied Pod pair is denied.
+ */
+export function policyEdgesToSankey(edges: readonly PolicyPodEdge[], maxPairs = 8): SankeyData {
+  type Acc = { source: string; target: string; bytes: number; flows: number; denied: boolean; pairs: PolicyPodEdge[] };
+  const byPair = new Map<string, Acc>();
+  const nodes = new Map<string, SankeyNode>();
+  const node = (side: 'source' | 'destination', policy: string) => {
+    const label = policy === '' ? NO_POLICY : policy;
+    const name = `${side === 'source' ? 'egress' : 'ingress'}: ${label}`;
+    if (!nodes.has(name)) {
+      const entity: Entity | null = policy === '' ? null : { kind: side === 'source' ? 'egressPolicy' : 'ingressPolicy', value: policy };
+      nodes.set(name, { name, label: `${side === 'source' ? 'egress' : 'ingress'} ${label}`, side, entity });
+    }
+    return name;
+  };
+  for (const e of edges) {
+    const source = node('source', e.egressPolicy);
+    const target = node('destination', e.ingressPolicy);
+    const id = `${source}\u0000${target}`;
+    let acc = byPair.get(id);
+    if (!acc) byPair.set(id, (acc = { source, target, bytes: 0, flows: 0, denied: false, pairs: [] }));
+    acc.bytes += e.bytes;
+    acc.flows += e.flows;
+    acc.denied ||= isDeniedAction(e.egressAction) || isDeniedAction(e.ingressAction);
+    acc.pairs.push(e);
+  }
+  const links: SankeyLink[] = [...byPair.values()].map((a) => ({
+    source: a.source,
+    target: a.target,
+    value: a.bytes > 0 ? a.bytes : a.flows,
+    denied: a.denied,
+    details: [
+      ...a.pairs.slice(0, maxPairs).map((p) => `${p.sourcePod} → ${p.destinationPod}: ${p.flows} flow${p.flows === 1 ? '' : 's'}${isDeniedAction(p.egressAction) || isDeniedAction(p.ingressAction) ? ' (denied)' : ''}`),
+      ...(a.pairs.length > maxPairs ? [`… and ${a.pairs.length - maxPairs} more Pod pairs`] : []),
+    ],
+  }));
+  return { nodes: [...nodes.values()], links };
+}
+
+export interface LineSeries {
+  name: string;
+  /** [epoch milliseconds, bits per second]. */
+  data: [number, number][];
+}
+
+/** Line series in bits per second: Tx (bytes), Rx (reverseBytes) or both added. */
+export function toLineSeries(set: SeriesSet, direction: Direction | 'total', nameOf: (key: string) => string = (k) => k): LineSeries[] {
+  const b = set.bucketSeconds;
+  return set.series.map((s) => ({
+    name: nameOf(s.key),
+    data: s.points.map((p) => {
+      const bytes = direction === 'tx' ? p.bytes : direction === 'rx' ? p.reverseBytes : p.bytes + p.reverseBytes;
+      return [p.t * 1000, (bytes * 8) / b] as [number, number];
+    }),
+  }));
+}
+
+export interface Heatmap {
+  sources: string[];
+  destinations: string[];
+  /** [destination index, source index, Mbps]. */
+  cells: [number, number, number][];
+  max: number;
+}
+
+export const EXTERNAL = '(external)';
+
+/** Average Mbps per Node pair over the range, for Tx (source to destination) or Rx. */
+export function nodeHeatmap(matrix: NodeSeriesData['matrix'], spanSeconds: number, direction: Direction): Heatmap {
+  const name = (n: string) => (n === '' ? EXTERNAL : n);
+  const sources = [...new Set(matrix.map((c) => name(c.sourceNode)))].sort();
+  const destinations = [...new Set(matrix.map((c) => name(c.destinationNode)))].sort();
+  let max = 0;
+  const cells = matrix.map((c) => {
+    const bytes = direction === 'tx' ? c.txBytes : c.rxBytes;
+    const mbps = Math.round(((bytes * 8) / Math.max(1, spanSeconds) / 1e6) * 1e6) / 1e6;
+    max = Math.max(max, mbps);
+    return [destinations.indexOf(name(c.destinationNode)), sources.indexOf(name(c.sourceNode)), mbps] as [number, number, number];
+  });
+  return { sources, destinations, cells, max };
+}

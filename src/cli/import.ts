@@ -13,6 +13,7 @@ function mb(n: number): string {
 export function progressBar(stream: NodeJS.WriteStream = process.stderr): (p: ImportProgress) => void {
   let lastDraw = 0;
   let lastTenth = -1;
+  let lastRecords = -1;
   return (p) => {
     const fraction = p.totalBytes > 0 ? Math.min(1, p.bytesRead / p.totalBytes) : 1;
     if (stream.isTTY) {
@@ -24,8 +25,9 @@ export function progressBar(stream: NodeJS.WriteStream = process.stderr): (p: Im
       stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${mb(p.bytesRead)}/${mb(p.totalBytes)} ${p.records} records${fraction >= 1 ? '\n' : ''}`);
     } else {
       const tenth = Math.floor(fraction * 10);
-      if (tenth === lastTenth) return;
+      if (tenth === lastTenth && !(fraction >= 1 && p.records !== lastRecords)) return;
       lastTenth = tenth;
+      lastRecords = p.records;
       stream.write(`import: ${tenth * 10}% ${mb(p.bytesRead)}/${mb(p.totalBytes)} ${p.records} records\n`);
     }
   };

@@ -85,6 +85,12 @@ export class DuckDbRepository implements FlowRepository {
     await this.writer.run(sql);
   }
 
+  /** Runs one statement on the writer connection (maintenance, and in-database data generation in benchmarks). */
+  execute(sql: string): Promise<void> {
+    this.checkOpen();
+    return this.exclusive(() => this.exec(sql));
+  }
+
   async select(sql: string): Promise<Record<string, unknown>[]> {
     this.checkOpen();
     try {

@@ -73,6 +73,18 @@ export interface StoredFlow {
   originalObservationDomainId: number;
 }
 
+// Addresses repeat across records (the same Pods talk again and again): keys are cached.
+const keyCache = new Map<string, string>();
+function cachedIpKey(address: string): string {
+  let k = keyCache.get(address);
+  if (k === undefined) {
+    if (keyCache.size >= 65_536) keyCache.clear();
+    k = ipKey(address);
+    keyCache.set(address, k);
+  }
+  return k;
+}
+
 const u64 = (v: number) => (Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
 
 function col(name: keyof StoredFlow, kind: ColumnKind, value: Column['value'], theia = true): Column {
@@ -133,8 +145,8 @@ export const COLUMNS: readonly Column[] = Object.freeze([
   field('reverseThroughputFromSourceNode', 'u64'),
   field('reverseThroughputFromDestinationNode', 'u64'),
   col('ipVersion', 'u8', (r) => r.ipVersion, false),
-  col('sourceIPKey', 'string', (r) => ipKey(r.sourceAddress), false),
-  col('destinationIPKey', 'string', (r) => ipKey(r.destinationAddress), false),
+  col('sourceIPKey', 'string', (r) => cachedIpKey(r.sourceAddress), false),
+  col('destinationIPKey', 'string', (r) => cachedIpKey(r.destinationAddress), false),
   col('correlated', 'u8', (r) => (r.correlated ? 1 : 0), false),
   col('originalExporterAddress', 'string', (r) => r.originalExporterAddress ?? '', false),
   col('originalObservationDomainId', 'u32', (r) => r.originalObservationDomainId ?? 0, false),

@@ -8,7 +8,7 @@
 // - Reading is tolerant: a missing IE reads as 0 or ''; a 64-bit counter above 2^53 (a bigint
 //   from the decoder) reads as the nearest number.
 import { ENTERPRISE_ANTREA, ENTERPRISE_IANA, ENTERPRISE_REVERSE, ieByName } from '../ipfix/index.js';
-import type { DataRecord, FieldSpecifier, IpfixValue, TemplateDefinition } from '../ipfix/index.js';
+import type { DataRecord, FieldSpecifier, IpfixValue, RecordShape, ShapeProperty, TemplateDefinition } from '../ipfix/index.js';
 import type { AggregatedFlowRecord, FlowEndReason, FlowRecord, FlowType, NodeCounters, PolicyType, RuleAction } from './record.js';
 
 export const EXPORTER_IPV4_TEMPLATE_ID = 256;
@@ -398,6 +398,38 @@ export function dataRecordToFlowRecord(d: DataRecord): FlowRecord {
     flowType: num(d.flowType) as FlowType,
   };
 }
+
+/**
+ * The same mapping as dataRecordToFlowRecord, as a record shape: MessageDecoder.decodeAs(buf,
+ * FLOW_RECORD_SHAPE) decodes exporter records straight into FlowRecords, with one generated
+ * decoder per template and no DataRecord in between (the collector's and aggregator's hot path).
+ */
+export const FLOW_RECORD_SHAPE: RecordShape<FlowRecord> = Object.freeze({
+  name: 'FlowRecord',
+  properties(keys: ReadonlySet<string>): ShapeProperty[] {
+    const v6 = keys.has('sourceIPv6Address') || keys.has('destinationIPv6Address');
+    const n = (name: string, key = name): ShapeProperty => ({ name, key, as: 'number' });
+    const t = (name: string, key = name): ShapeProperty => ({ name, key, as: 'text' });
+    return [
+      t('sourceAddress', v6 ? 'sourceIPv6Address' : 'sourceIPv4Address'),
+      t('destinationAddress', v6 ? 'destinationIPv6Address' : 'destinationIPv4Address'),
+      n('sourceTransportPort'), n('destinationTransportPort'), n('protocolIdentifier'),
+      { name: 'ipVersion', value: v6 ? 6 : 4 },
+      n('flowStartSeconds'), n('flowEndSeconds'), n('flowEndReason'),
+      n('packetTotalCount'), n('octetTotalCount'), n('packetDeltaCount'), n('octetDeltaCount'),
+      n('reversePacketTotalCount'), n('reverseOctetTotalCount'), n('reversePacketDeltaCount'), n('reverseOctetDeltaCount'),
+      t('sourcePodNamespace'), t('sourcePodName'), t('destinationPodNamespace'), t('destinationPodName'),
+      t('sourceNodeName'), t('destinationNodeName'),
+      { name: 'destinationClusterIP', key: v6 ? 'destinationClusterIPv6' : 'destinationClusterIPv4', as: 'address' },
+      n('destinationServicePort'), t('destinationServicePortName'),
+      t('ingressNetworkPolicyName'), t('ingressNetworkPolicyNamespace'), n('ingressNetworkPolicyType'),
+      t('ingressNetworkPolicyRuleName'), n('ingressNetworkPolicyRuleAction'),
+      t('egressNetworkPolicyName'), t('egressNetworkPolicyNamespace'), n('egressNetworkPolicyType'),
+      t('egressNetworkPolicyRuleName'), n('egressNetworkPolicyRuleAction'),
+      t('tcpState'), n('flowType'),
+    ];
+  },
+});
 
 function nodeCounters(d: DataRecord, side: 'SourceNode' | 'DestinationNode'): NodeCounters {
   return {

@@ -15,10 +15,11 @@
 // +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+  2 = templates,
 // |                 records ... padding                           |  3 = options templates,
 // +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+  >= 256 = data
-import type { InformationElement, DataRecord, DecodedDataSet, DecodedMessage, FieldSpecifier, MessageHeader, TemplateDefinition } from './api.js';
+import type { InformationElement, DecodedMessage, FieldSpecifier, MessageHeader, TemplateDefinition } from './api.js';
 import type { Clock } from '../util/clock.js';
 import { IpfixError } from './errors.js';
 import { TemplateCache } from './template.js';
+import type { RecordShape } from './template.js';
 
 export const IPFIX_VERSION = 10;
 export const IPFIX_HEADER_LENGTH = 16;
@@ -62,6 +63,17 @@ export interface MessageDecoderOptions {
   extraElements?: readonly InformationElement[];
 }
 
+/** A data set decoded into a record shape (MessageDecoder.decodeAs). */
+export interface DecodedDataSetOf<T> {
+  readonly templateId: number;
+  readonly records: T[];
+}
+
+/** A message whose data records were decoded into a record shape. */
+export interface DecodedMessageOf<T> extends Omit<DecodedMessage, 'dataSets'> {
+  readonly dataSets: DecodedDataSetOf<T>[];
+}
+
 /** Decodes whole messages of one transport session, keeping its templates. */
 export class MessageDecoder {
   readonly templates: TemplateCache;
@@ -72,6 +84,18 @@ export class MessageDecoder {
 
   /** Decodes the one whole message at offset (its length from the header; buf may hold more after it). */
   decode(buf: Uint8Array, offset = 0): DecodedMessage {
+    return this.decodeMessage(buf, offset, undefined) as DecodedMessage;
+  }
+
+  /**
+   * Like decode, but data records come out as the shape's records (e.g. FlowRecords), built by a
+   * generated decoder per template: no DataRecord is made in between.
+   */
+  decodeAs<T>(buf: Uint8Array, shape: RecordShape<T>, offset = 0): DecodedMessageOf<T> {
+    return this.decodeMessage(buf, offset, shape as RecordShape<unknown>) as DecodedMessageOf<T>;
+  }
+
+  private decodeMessage(buf: Uint8Array, offset: number, shape: RecordShape<unknown> | undefined): DecodedMessageOf<unknown> {
     const b = asBuffer(buf);
     const length = readMessageLength(b, offset);
     if (b.length - offset < length) {
@@ -88,7 +112,7 @@ export class MessageDecoder {
     const domainId = header.observationDomainId;
     const templates: TemplateDefinition[] = [];
     const withdrawals: number[] = [];
-    const dataSets: DecodedDataSet[] = [];
+    const dataSets: DecodedDataSetOf<unknown>[] = [];
     let recordsWithoutTemplate = 0;
     let setsWithoutTemplate = 0;
 
@@ -113,8 +137,8 @@ export class MessageDecoder {
           setsWithoutTemplate++;
           if (setLength > SET_HEADER_LENGTH) recordsWithoutTemplate++;
         } else {
-          const records: DataRecord[] = [];
-          template.decodeSet(b, body, setEnd, records);
+          const records: unknown[] = [];
+          template.decodeSet(b, body, setEnd, records, shape);
           dataSets.push({ templateId: setId, records });
         }
       } else if (setId === TEMPLATE_SET_ID || setId === OPTIONS_TEMPLATE_SET_ID) {

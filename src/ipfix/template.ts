@@ -216,12 +216,85 @@ function readExpression(f: CompiledField, at: string): string {
   }
 }
 
+// ---- record shapes: decoding straight into a caller's record type ------------------------------
+
+/** How an output property takes its value from a decoded field (conversions as in src/flow/ie-mapping.ts). */
+export type ShapeConversion =
+  /** A number; a bigint (64-bit value beyond 2^53) becomes the nearest number; anything else 0. */
+  | 'number'
+  /** A string (text, address or MAC); anything else ''. */
+  | 'text'
+  /** Like text, but the all-zero address ("0.0.0.0", "::", Antrea's "none") reads as ''. */
+  | 'address';
+
+export type ShapeProperty =
+  | { readonly name: string; readonly key: string; readonly as: ShapeConversion }
+  | { readonly name: string; readonly value: number | string | boolean };
+
+/**
+ * A record type that a template decodes into directly, without a DataRecord in between. Once per
+ * template, `properties` gets the record keys the template carries and lists the output
+ * properties in order, each read from a key (a missing key gives 0 or '') or a constant. The
+ * result equals building the DataRecord and mapping it with the same conversions.
+ */
+export interface RecordShape<T> {
+  readonly name: string;
+  properties(keys: ReadonlySet<string>): readonly ShapeProperty[];
+  /** Only for typing: never set. */
+  readonly _type?: T;
+}
+
+/** What a field's decoded value can be at run time, from its wire type. */
+function valueKind(f: CompiledField): 'number' | 'maybeBigint' | 'string' | 'other' {
+  switch (f.dataType) {
+    case 'unsigned64':
+    case 'signed64':
+      return f.length <= 4 ? 'number' : 'maybeBigint';
+    case 'dateTimeNanoseconds':
+      return 'maybeBigint';
+    case 'string':
+    case 'ipv4Address':
+    case 'ipv6Address':
+    case 'macAddress':
+      return 'string';
+    case 'boolean':
+    case 'octetArray':
+    case 'basicList':
+    case 'subTemplateList':
+    case 'subTemplateMultiList':
+      return 'other';
+    default:
+      return 'number';
+  }
+}
+
+/** The `name: expression` parts of the shape's object literal, over the locals v0..vN. */
+function shapeProperties(fields: readonly CompiledField[], shape: RecordShape<unknown>): string[] {
+  const index = new Map<string, number>();
+  fields.forEach((f, i) => index.set(f.key, i));
+  return shape.properties(new Set(index.keys())).map((prop) => {
+    const name = JSON.stringify(prop.name);
+    if ('value' in prop) return `${name}: ${JSON.stringify(prop.value)}`;
+    const i = index.get(prop.key);
+    const kind = i === undefined ? 'missing' : valueKind(fields[i]);
+    const v = `v${i}`;
+    if (prop.as === 'number') {
+      if (kind === 'number') return `${name}: ${v}`;
+      if (kind === 'maybeBigint') return `${name}: (typeof ${v} === 'bigint' ? Number(${v}) : ${v})`;
+      return `${name}: 0`;
+    }
+    if (kind !== 'string') return `${name}: ''`;
+    if (prop.as === 'text') return `${name}: ${v}`;
+    return `${name}: (${v} === '0.0.0.0' || ${v} === '::' ? '' : ${v})`;
+  });
+}
+
 /**
  * Generates the record decoder. Fixed-length fields between variable-length ones form segments
  * read at constant offsets from `p`; a variable-length field reads its 1- or 3-byte length
  * (RFC 7011 7) and checks it against the end of the set.
  */
-function generateDecoder(fields: readonly CompiledField[], fixedLength: number | undefined): RecordDecoder {
+function generateDecoder(fields: readonly CompiledField[], fixedLength: number | undefined, shape?: RecordShape<unknown>): RecordDecoder {
   const lines: string[] = ['var p = o;'];
   let k = 0; // offset of the next fixed field from p
   const flush = () => {
@@ -256,8 +329,12 @@ function generateDecoder(fields: readonly CompiledField[], fixedLength: number |
   });
   flush();
   lines.push('c.off = p;');
-  // A repeated key keeps its last value in an object literal; keys are unique by construction.
-  lines.push(`return {${fields.map((f, i) => `${JSON.stringify(f.key)}: v${i}`).join(', ')}};`);
+  if (shape === undefined) {
+    // A repeated key keeps its last value in an object literal; keys are unique by construction.
+    lines.push(`return {${fields.map((f, i) => `${JSON.stringify(f.key)}: v${i}`).join(', ')}};`);
+  } else {
+    lines.push(`return {${shapeProperties(fields, shape).join(', ')}};`);
+  }
   const body = `"use strict";\nreturn function decodeRecord(b, o, end, c, dv) {\n${lines.join('\n')}\n};`;
   return new Function('h', body)(decodeHelpers) as RecordDecoder;
 }
@@ -298,11 +375,23 @@ export class CompiledTemplate {
     return this.scopeFieldCount > 0;
   }
 
+  private readonly shapeDecoders = new Map<RecordShape<unknown>, RecordDecoder>();
+
+  /** The generated decoder that builds records of the shape (compiled on first use). */
+  decoderFor(shape: RecordShape<unknown>): RecordDecoder {
+    let decode = this.shapeDecoders.get(shape);
+    if (decode === undefined) {
+      decode = generateDecoder(this.fields, this.fixedLength, shape);
+      this.shapeDecoders.set(shape, decode);
+    }
+    return decode;
+  }
+
   /** Decodes every record in data set bytes [off, end); trailing bytes shorter than a record are padding. */
-  decodeSet(b: Buffer, off: number, end: number, out: DataRecord[]): void {
+  decodeSet(b: Buffer, off: number, end: number, out: unknown[], shape?: RecordShape<unknown>): void {
     const cursor = { off };
     const min = this.minRecordLength;
-    const decode = this.decodeRecord;
+    const decode = shape === undefined ? this.decodeRecord : this.decoderFor(shape);
     const dv = dataViewOf(b);
     while (end - cursor.off >= min) out.push(decode(b, cursor.off, end, cursor, dv));
   }

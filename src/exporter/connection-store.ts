@@ -14,10 +14,18 @@
 // The heap is lazy: activity only moves the idle deadline later, so an update does not touch
 // the heap; when an item comes out early its true deadline is recomputed and it goes back in.
 // Time comes from the injected Clock only.
+//
+// Dumps have a fast path for the connections the store already holds (most of them, every
+// poll): dumpKnown takes the numbers the parser read (kernel id, tuple digest, counters, state)
+// and updates the connection in place, so no entry object or string is made for it. It takes
+// only what upsert would do without replacing the stored entry; anything else (a new
+// connection, a new TCP state or status) returns false and goes the full way.
 import type { Clock } from '../util/clock.js';
 import { FlowEndReason } from '../flow/record.js';
-import type { ConntrackEntry, ConntrackEvent } from './conntrack/types.js';
+import type { ConntrackDigest, ConntrackEntry, ConntrackEvent } from './conntrack/types.js';
+import { ipv6AddressDigest } from './conntrack/parse.js';
 import { DeadlineHeap } from './deadline-heap.js';
+import { parseIp } from './policy/ip.js';
 
 /** IPS_DYING (include/uapi/linux/netfilter/nf_conntrack_common.h): the entry is being removed. */
 export const IPS_DYING = 1 << 9;
@@ -87,6 +95,9 @@ class Connection {
   exportedBytes = 0;
   exportedReversePackets = 0;
   exportedReverseBytes = 0;
+  /** Digests of the original tuple's addresses, as the parser computes them (dumpKnown). */
+  readonly sourceAddressDigest: number;
+  readonly destinationAddressDigest: number;
 
   constructor(
     readonly key: string,
@@ -94,7 +105,30 @@ class Connection {
     readonly firstSeenMs: number,
     public lastActivityMs: number,
     public lastExportMs: number,
-  ) {}
+  ) {
+    this.sourceAddressDigest = addressDigest(entry.original.sourceAddress);
+    this.destinationAddressDigest = addressDigest(entry.original.destinationAddress);
+  }
+}
+
+/**
+ * The digest the ctnetlink parser computes from an address's bytes (ConntrackDigest), here
+ * from its text: IPv4 as an int32, IPv6 through ipv6AddressDigest. NaN for text that is not an
+ * address, which then never matches a digest.
+ */
+export function addressDigest(text: string): number {
+  const ip = parseIp(text);
+  if (ip === undefined) return NaN;
+  const w = ip.words;
+  return ip.family === 4 ? w[0] | 0 : ipv6AddressDigest(w[0], w[1], w[2], w[3]);
+}
+
+/**
+ * The byId key of a kernel id. CTA_ID is a u32; `| 0` maps it one to one onto int32, which V8
+ * keeps as a small integer, so a lookup does not box a heap number.
+ */
+function idKey(id: number): number {
+  return id | 0;
 }
 
 export function connectionKey(e: ConntrackEntry): string {
@@ -157,6 +191,8 @@ export class ConnectionStore {
   private outbox: ConnectionExport[] = [];
   private generation = 0;
   private dumpStartedMs = -Infinity;
+  /** The clock read once per dump (beginDump): the time of every entry of that dump. */
+  private dumpNowMs = 0;
   private readonly opts: ConnectionStoreOptions;
   private readonly counts = { evictions: 0, badEntries: 0, ended: 0, created: 0 };
 
@@ -188,11 +224,45 @@ export class ConnectionStore {
   beginDump(startedMs: number): void {
     this.generation++;
     this.dumpStartedMs = startedMs;
+    this.dumpNowMs = this.opts.clock.now();
   }
 
   dumpEntry(e: ConntrackEntry): void {
-    const conn = this.upsert(e, this.opts.clock.now());
+    const conn = this.upsert(e, this.dumpNowMs);
     if (conn) conn.lastSeenGeneration = this.generation;
+  }
+
+  /**
+   * The fast path of a dump (DumpOptions.known of the ctnetlink dumper): when the digest is a
+   * connection the store holds, under the same kernel id and original tuple, and its TCP state,
+   * status and start are what the store keeps, updates its counters in place and returns true.
+   * Otherwise returns false, and the caller passes the entry to dumpEntry.
+   */
+  dumpKnown(d: ConntrackDigest): boolean {
+    if (d.id === 0) return false;
+    const conn = this.byId.get(idKey(d.id));
+    if (conn === undefined) return false;
+    const e = conn.entry;
+    const o = e.original;
+    if (
+      e.id !== d.id ||
+      conn.sourceAddressDigest !== d.sourceAddressDigest ||
+      conn.destinationAddressDigest !== d.destinationAddressDigest ||
+      o.sourcePort !== d.sourcePort ||
+      o.destinationPort !== d.destinationPort ||
+      e.protocol !== d.protocol ||
+      e.zone !== d.zone ||
+      e.ipVersion !== d.ipVersion
+    ) {
+      return false;
+    }
+    // What would make upsert replace the stored entry.
+    if ((d.tcpState !== '' && d.tcpState !== e.tcpState) || d.status !== e.status || d.startMs > e.startMs) return false;
+    conn.lastSeenGeneration = this.generation;
+    if (conn.state === 'done') return true;
+    if (this.setCounters(conn, d)) this.touched(conn, this.dumpNowMs);
+    if (conn.state !== 'ending' && isClosed(e)) this.markEnded(conn, this.dumpNowMs);
+    return true;
   }
 
   endDump(): void {
@@ -317,7 +387,7 @@ export class ConnectionStore {
       return undefined;
     }
     // Fast path: the kernel id (CTA_ID) of a known connection, without building its key string.
-    let conn = e.id !== 0 ? this.byId.get(e.id) : undefined;
+    let conn = e.id !== 0 ? this.byId.get(idKey(e.id)) : undefined;
     let key = '';
     if (conn === undefined || !sameTuple(conn.entry, e)) {
       key = connectionKey(e);
@@ -337,7 +407,7 @@ export class ConnectionStore {
       conn = new Connection(key, e, now, now, now);
       this.setCounters(conn, e);
       this.byKey.set(key, conn);
-      if (e.id !== 0) this.byId.set(e.id, conn);
+      if (e.id !== 0) this.byId.set(idKey(e.id), conn);
       this.counts.created++;
       this.heap.schedule(conn, now + Math.min(this.opts.idleTimeoutMs, this.opts.activeTimeoutMs));
       if (isClosed(e)) this.markEnded(conn, now);
@@ -349,20 +419,23 @@ export class ConnectionStore {
       conn.entry = e.tcpState !== '' ? e : { ...e, tcpState: conn.entry.tcpState };
     }
     if (conn.state === 'done') return conn;
-    if (this.setCounters(conn, e)) {
-      conn.lastActivityMs = now;
-      if (conn.state === 'idle') {
-        this.idle.delete(conn);
-        conn.state = 'live';
-        this.heap.schedule(conn, Math.min(now + this.opts.idleTimeoutMs, conn.lastExportMs + this.opts.activeTimeoutMs));
-      }
-    }
+    if (this.setCounters(conn, e)) this.touched(conn, now);
     if (conn.state !== 'ending' && isClosed(conn.entry)) this.markEnded(conn, now);
     return conn;
   }
 
+  /** New counters arrived: the connection is active now, and live again if it was idle. */
+  private touched(conn: Connection, now: number): void {
+    conn.lastActivityMs = now;
+    if (conn.state === 'idle') {
+      this.idle.delete(conn);
+      conn.state = 'live';
+      this.heap.schedule(conn, Math.min(now + this.opts.idleTimeoutMs, conn.lastExportMs + this.opts.activeTimeoutMs));
+    }
+  }
+
   /** Counters only grow within one kernel connection; a zero (no accounting in an event) keeps the last. */
-  private setCounters(conn: Connection, e: ConntrackEntry): boolean {
+  private setCounters(conn: Connection, e: ConntrackEntry | ConntrackDigest): boolean {
     let changed = false;
     if (e.originalPackets > conn.packets) { conn.packets = e.originalPackets; changed = true; }
     if (e.originalBytes > conn.bytes) { conn.bytes = e.originalBytes; changed = true; }
@@ -400,7 +473,7 @@ export class ConnectionStore {
     this.idle.delete(conn);
     this.tombstones.delete(conn);
     if (this.byKey.get(conn.key) === conn) this.byKey.delete(conn.key);
-    if (this.byId.get(conn.entry.id) === conn) this.byId.delete(conn.entry.id);
+    if (this.byId.get(idKey(conn.entry.id)) === conn) this.byId.delete(idKey(conn.entry.id));
   }
 
   /** Makes room for one: a tombstone (nothing to report), else the oldest idle one, else the earliest deadline. */

@@ -10,14 +10,16 @@
 // starts and ends between two dumps is then reported by its DESTROY event, with its final
 // counters (nf_conntrack_acct = 1) and stop timestamp (nf_conntrack_timestamp = 1).
 import { RawNetlinkSocket, type ErrnoException, type MessageInfo, type RawNetlinkSocketOptions } from 'netlink';
-import type { ConntrackDumper, ConntrackEntry, ConntrackEvent } from './types.js';
+import type { ConntrackDigest, ConntrackDumper, ConntrackEntry, ConntrackEvent } from './types.js';
 import { KernelSourceError } from './errors.js';
 import {
   AF_UNSPEC, NETLINK_NETFILTER, NFNL_SUBSYS_CTNETLINK, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN,
   NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST,
   align4, buildNfnlRequest, checkedMessageLength, errnoName, hostU16, hostU32, readNlmsgError,
 } from './netlink.js';
-import { CTA_ZONE, IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_GET, IPCTNL_MSG_CT_NEW, parseConntrackEntry } from './parse.js';
+import {
+  CTA_ZONE, EntryDigest, EntryScanner, IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_GET, IPCTNL_MSG_CT_NEW, buildConntrackEntry, parseConntrackEntry,
+} from './parse.js';
 
 /** nfnetlink multicast groups (enum nfnetlink_groups). */
 export const NFNLGRP_CONNTRACK_NEW = 1;
@@ -51,8 +53,20 @@ export interface CtnetlinkStats {
   eventOverflows: number;
 }
 
+/** Options of one dump (CtnetlinkDumper.dumpEach, DumpReader). */
+export interface DumpOptions {
+  /**
+   * Called first for every entry of the dump, with its numbers only (no strings or objects made
+   * yet). Returning true means the consumer took what it needed from them (typically: a
+   * connection it already holds, whose counters it updated), so no ConntrackEntry is made and
+   * `onEntry` is not called for it. The digest is reused for the next entry: copy what you keep.
+   */
+  known?: ((digest: ConntrackDigest) => boolean) | null;
+}
+
 /** What one dump saw besides its entries. */
 export interface DumpSummary {
+  /** Entries of the dump (after the zone filter), whether `known` took them or `onEntry` got them. */
   entries: number;
   malformed: number;
   otherZone: number;
@@ -91,13 +105,21 @@ function checkOptions(o: CtnetlinkOptions): { zone: number | null; dumpTimeoutMs
  */
 export class DumpReader {
   readonly summary: DumpSummary = { entries: 0, malformed: 0, otherZone: 0, interrupted: false };
+  /** One scratch digest for every message of the dump. */
+  private readonly digest = new EntryDigest();
+  private readonly known: ((digest: ConntrackDigest) => boolean) | null;
 
   constructor(
     private readonly seq: number,
     private readonly zone: number | null,
     private readonly onEntry: (entry: ConntrackEntry) => void,
     private readonly onMalformed: (err: KernelSourceError) => void,
-  ) {}
+    options: DumpOptions = {},
+    /** Pass the dumper's scanner so that the message plans it compiled carry over between dumps. */
+    private readonly scanner: EntryScanner = new EntryScanner(),
+  ) {
+    this.known = options.known ?? null;
+  }
 
   /** Consumes one datagram; true once NLMSG_DONE arrived. Throws NETLINK_ERR_KERNEL on NLMSG_ERROR. */
   feed(buf: Buffer): boolean {
@@ -126,26 +148,29 @@ export class DumpReader {
           const name = type === NLMSG_OVERRUN ? 'NLMSG_OVERRUN' : errnoName(errno);
           throw new KernelSourceError('NETLINK_ERR_KERNEL', `conntrack dump failed: ${name}`, { errno: name });
         }
-        if (type === ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW)) {
-          let entry: ConntrackEntry | null = null;
-          try {
-            entry = parseConntrackEntry(buf, off + NLMSG_HDRLEN, off + len);
-          } catch (err) {
-            this.malformed(err);
-          }
-          if (entry !== null) {
-            if (this.zone === null || entry.zone === this.zone) {
-              this.summary.entries++;
-              this.onEntry(entry);
-            } else {
-              this.summary.otherZone++;
-            }
-          }
-        }
+        if (type === ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW)) this.entry(buf, off + NLMSG_HDRLEN, off + len);
       }
       off += align4(len);
     }
     return false;
+  }
+
+  /** Scans one entry's numbers; makes the entry only when `known` did not take it. */
+  private entry(buf: Buffer, off: number, end: number): void {
+    const d = this.digest;
+    try {
+      this.scanner.scan(buf, off, end, d);
+    } catch (err) {
+      this.malformed(err);
+      return;
+    }
+    if (this.zone !== null && d.zone !== this.zone) {
+      this.summary.otherZone++;
+      return;
+    }
+    this.summary.entries++;
+    if (this.known !== null && this.known(d)) return;
+    this.onEntry(buildConntrackEntry(buf, d));
   }
 
   private malformed(err: unknown): void {
@@ -216,6 +241,8 @@ export class CtnetlinkDumper implements ConntrackDumper {
   private readonly eventRcvBuf: number;
   private readonly onError: (err: KernelSourceError) => void;
   private dumpSocket: RawNetlinkSocket | null = null;
+  /** Keeps the compiled message shapes from one dump to the next. */
+  private readonly scanner = new EntryScanner();
   private readonly eventSockets = new Set<RawNetlinkSocket>();
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private queue: Promise<unknown> = Promise.resolve();
@@ -237,15 +264,16 @@ export class CtnetlinkDumper implements ConntrackDumper {
 
   /**
    * Dumps the table and hands each entry to `onEntry` as its datagram is parsed, without
-   * collecting an array. Dumps run one at a time, in call order.
+   * collecting an array. With `options.known`, entries the consumer recognises from their
+   * numbers are not made at all (see DumpOptions). Dumps run one at a time, in call order.
    */
-  dumpEach(onEntry: (entry: ConntrackEntry) => void): Promise<DumpSummary> {
-    const run = this.queue.then(() => this.runDump(onEntry));
+  dumpEach(onEntry: (entry: ConntrackEntry) => void, options: DumpOptions = {}): Promise<DumpSummary> {
+    const run = this.queue.then(() => this.runDump(onEntry, options));
     this.queue = run.catch(() => {});
     return run;
   }
 
-  private runDump(onEntry: (entry: ConntrackEntry) => void): Promise<DumpSummary> {
+  private runDump(onEntry: (entry: ConntrackEntry) => void, options: DumpOptions): Promise<DumpSummary> {
     if (this.closed) return Promise.reject(new KernelSourceError('CTNL_ERR_CLOSED', 'dump() after close()'));
     let sock: RawNetlinkSocket;
     try {
@@ -255,10 +283,17 @@ export class CtnetlinkDumper implements ConntrackDumper {
     }
     this.seq = (this.seq + 1) >>> 0;
     const seq = this.seq;
-    const reader = new DumpReader(seq, this.zone, onEntry, (err) => {
-      this.stats.malformed++;
-      this.onError(err);
-    });
+    const reader = new DumpReader(
+      seq,
+      this.zone,
+      onEntry,
+      (err) => {
+        this.stats.malformed++;
+        this.onError(err);
+      },
+      options,
+      this.scanner,
+    );
     const attrs = [];
     if (this.zone !== null) {
       const z = Buffer.alloc(2);

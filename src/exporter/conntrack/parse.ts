@@ -2,6 +2,14 @@
 // IPCTNL_MSG_CT_NEW / IPCTNL_MSG_CT_DELETE message, read with offsets into the receive buffer.
 // Nothing here keeps a view into that buffer: entries hold numbers and strings.
 //
+// Two steps, so that a dump of 100,000 mostly known connections makes almost no garbage:
+//   scanConntrackEntry   checks the whole message and reads every number into a reused
+//                        EntryDigest (ids, counters, ports, address digests, state), plus where
+//                        the tuples and labels are; no string, no object.
+//   buildConntrackEntry  makes the ConntrackEntry (address strings, tuples, a copy of the
+//                        labels) from a scanned message; only for entries the consumer needs.
+// parseConntrackEntry does both.
+//
 // Attribute tree of one entry (all payloads big endian):
 //
 //   CTA_TUPLE_ORIG (1) / CTA_TUPLE_REPLY (2)        nested
@@ -15,7 +23,7 @@
 //   CTA_COUNTERS_ORIG (9) / CTA_COUNTERS_REPLY (10) nested > CTA_COUNTERS_PACKETS (1), _BYTES (2) u64
 //   CTA_TIMESTAMP (20) nested > CTA_TIMESTAMP_START (1), CTA_TIMESTAMP_STOP (2) u64 ns
 //   CTA_LABELS (22) 16 bytes (a bitmap)
-import type { ConntrackEntry, ConntrackTuple } from './types.js';
+import type { ConntrackDigest, ConntrackEntry, ConntrackTuple } from './types.js';
 import { KernelSourceError, type KernelSourceErrorCode } from './errors.js';
 import { AF_INET, AF_INET6, NFGENMSG_LEN, NLA_HDRLEN, NLA_TYPE_MASK, align4, hostU16 } from './netlink.js';
 
@@ -73,8 +81,15 @@ function fail(code: KernelSourceErrorCode, message: string): never {
   throw new KernelSourceError(code, message);
 }
 
-/** Checks the attribute header at `off` against `end`; returns nla_len. */
+// Where walkConntrackEntry read attribute headers, in order; a MessagePlan is made from them.
+const MAX_PLAN_HEADERS = 64;
+const headersRead = new Int32Array(MAX_PLAN_HEADERS);
+let headersReadCount = 0;
+
+/** Checks the attribute header at `off` against `end`; returns nla_len. Notes where it read. */
 function attrLength(buf: Buffer, off: number, end: number): number {
+  if (headersReadCount < MAX_PLAN_HEADERS) headersRead[headersReadCount] = off;
+  headersReadCount++;
   if (end - off < NLA_HDRLEN) fail('NETLINK_ERR_SHORT_BUFFER', `attribute header at ${off}: ${end - off} bytes left`);
   const len = hostU16(buf, off);
   if (len < NLA_HDRLEN) fail('NETLINK_ERR_BAD_ATTRIBUTE', `attribute at ${off} has nla_len ${len} < 4`);
@@ -141,16 +156,124 @@ export function formatIPv6(buf: Buffer, off: number): string {
   return s;
 }
 
-// Set by parseTuple: the protocol number of the tuple just read (-1 when absent).
-let tupleProtocol = -1;
+/**
+ * A 32-bit digest of an IPv6 address given as its four big-endian 32-bit words (murmur3's
+ * mixing steps). Used only to tell apart connections that already share a kernel id, protocol,
+ * zone and ports, so a collision needs all of those to match as well.
+ */
+export function ipv6AddressDigest(w0: number, w1: number, w2: number, w3: number): number {
+  let h = mixWord(0x2f0b3c1d, w0);
+  h = mixWord(h, w1);
+  h = mixWord(h, w2);
+  h = mixWord(h, w3);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h | 0;
+}
 
-function parseTuple(buf: Buffer, off: number, end: number, family: number, name: string): ConntrackTuple {
-  let src = '';
-  let dst = '';
-  let sport = 0;
-  let dport = 0;
+function mixWord(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** The digest of the address at `off`: IPv4 as an int32 (exact), IPv6 via ipv6AddressDigest. */
+function addressDigestAt(buf: Buffer, off: number, isV4: boolean): number {
+  if (isV4) return be32(buf, off) | 0;
+  return ipv6AddressDigest(be32(buf, off), be32(buf, off + 4), be32(buf, off + 8), be32(buf, off + 12));
+}
+
+/**
+ * Everything scanConntrackEntry reads. One instance is reused per reader; after a scan it
+ * describes the message just scanned, and the offsets point into that message's buffer.
+ */
+export class EntryDigest implements ConntrackDigest {
+  id = 0;
+  ipVersion: 4 | 6 = 4;
+  protocol = 0;
+  zone = 0;
+  mark = 0;
+  status = 0;
+  tcpState = '';
+  timeoutSeconds = 0;
+  originalPackets = 0;
+  originalBytes = 0;
+  replyPackets = 0;
+  replyBytes = 0;
+  startMs = 0;
+  stopMs = 0;
+  sourcePort = 0;
+  destinationPort = 0;
+  sourceAddressDigest = 0;
+  destinationAddressDigest = 0;
+  /** Payload bounds of CTA_TUPLE_ORIG, CTA_TUPLE_REPLY and CTA_LABELS (labelsStart -1: none). */
+  originalStart = 0;
+  originalEnd = 0;
+  replyStart = 0;
+  replyEnd = 0;
+  labelsStart = -1;
+  labelsEnd = -1;
+}
+
+/**
+ * Where walkConntrackEntry found each value it read (absolute offsets of the payloads; -1 for
+ * absent). Compiled into a MessagePlan, relative to the message.
+ */
+class FieldOffsets {
+  id = -1;
+  status = -1;
+  mark = -1;
+  timeout = -1;
+  zone = -1;
+  protocol = -1;
+  sourcePort = -1;
+  destinationPort = -1;
+  sourceAddress = -1;
+  destinationAddress = -1;
+  originalPackets = -1;
+  originalBytes = -1;
+  replyPackets = -1;
+  replyBytes = -1;
+  start = -1;
+  stop = -1;
+  tcpState = -1;
+}
+
+const walked = new FieldOffsets();
+
+// Set by scanTuple for the tuple just checked.
+let tupleProtocolAt = -1;
+let tupleSourcePortAt = -1;
+let tupleDestinationPortAt = -1;
+let tupleSourceAt = -1;
+let tupleDestinationAt = -1;
+let tupleProtocol = -1;
+let tupleSourcePort = 0;
+let tupleDestinationPort = 0;
+let tupleSourceDigest = 0;
+let tupleDestinationDigest = 0;
+
+/**
+ * Checks one CTA_TUPLE_* payload and reads its numbers (into the tuple* variables above):
+ *
+ *   CTA_TUPLE_IP    > CTA_IP_V4_SRC/DST (4 bytes) or CTA_IP_V6_SRC/DST (16 bytes), both required
+ *   CTA_TUPLE_PROTO > CTA_PROTO_NUM (u8, required), CTA_PROTO_SRC_PORT / _DST_PORT (u16)
+ */
+function scanTuple(buf: Buffer, off: number, end: number, family: number, name: string): void {
+  let haveSrc = false;
+  let haveDst = false;
   tupleProtocol = -1;
-  const addrLen = family === AF_INET ? 4 : 16;
+  tupleSourcePort = 0;
+  tupleDestinationPort = 0;
+  tupleProtocolAt = -1;
+  tupleSourcePortAt = -1;
+  tupleDestinationPortAt = -1;
+  const isV4 = family === AF_INET;
+  const addrLen = isV4 ? 4 : 16;
   while (off < end) {
     const len = attrLength(buf, off, end);
     const type = hostU16(buf, off + 2) & NLA_TYPE_MASK;
@@ -163,13 +286,20 @@ function parseTuple(buf: Buffer, off: number, end: number, family: number, name:
         const t = hostU16(buf, o + 2) & NLA_TYPE_MASK;
         if (t >= CTA_IP_V4_SRC && t <= CTA_IP_V6_DST) {
           const isV4Attr = t <= CTA_IP_V4_DST;
-          if (isV4Attr !== (family === AF_INET)) {
+          if (isV4Attr !== isV4) {
             fail('NETLINK_ERR_BAD_ATTRIBUTE', `${name}: CTA_IP attribute ${t} at ${o} does not match family ${family}`);
           }
-          expectLength(`${name} address`, l - NLA_HDRLEN, addrLen, o);
-          const text = isV4Attr ? formatIPv4(buf, o + NLA_HDRLEN) : formatIPv6(buf, o + NLA_HDRLEN);
-          if (t === CTA_IP_V4_SRC || t === CTA_IP_V6_SRC) src = text;
-          else dst = text;
+          if (l - NLA_HDRLEN !== addrLen) expectLength(`${name} address`, l - NLA_HDRLEN, addrLen, o);
+          const digest = addressDigestAt(buf, o + NLA_HDRLEN, isV4);
+          if (t === CTA_IP_V4_SRC || t === CTA_IP_V6_SRC) {
+            haveSrc = true;
+            tupleSourceDigest = digest;
+            tupleSourceAt = o + NLA_HDRLEN;
+          } else {
+            haveDst = true;
+            tupleDestinationDigest = digest;
+            tupleDestinationAt = o + NLA_HDRLEN;
+          }
         }
         o += align4(l);
       }
@@ -179,69 +309,137 @@ function parseTuple(buf: Buffer, off: number, end: number, family: number, name:
         const l = attrLength(buf, o, vend);
         const t = hostU16(buf, o + 2) & NLA_TYPE_MASK;
         if (t === CTA_PROTO_NUM) {
-          expectLength(`${name} CTA_PROTO_NUM`, l - NLA_HDRLEN, 1, o);
+          if (l - NLA_HDRLEN !== 1) expectLength(`${name} CTA_PROTO_NUM`, l - NLA_HDRLEN, 1, o);
           tupleProtocol = buf[o + NLA_HDRLEN];
+          tupleProtocolAt = o + NLA_HDRLEN;
         } else if (t === CTA_PROTO_SRC_PORT) {
-          expectLength(`${name} CTA_PROTO_SRC_PORT`, l - NLA_HDRLEN, 2, o);
-          sport = be16(buf, o + NLA_HDRLEN);
+          if (l - NLA_HDRLEN !== 2) expectLength(`${name} CTA_PROTO_SRC_PORT`, l - NLA_HDRLEN, 2, o);
+          tupleSourcePort = be16(buf, o + NLA_HDRLEN);
+          tupleSourcePortAt = o + NLA_HDRLEN;
         } else if (t === CTA_PROTO_DST_PORT) {
-          expectLength(`${name} CTA_PROTO_DST_PORT`, l - NLA_HDRLEN, 2, o);
-          dport = be16(buf, o + NLA_HDRLEN);
+          if (l - NLA_HDRLEN !== 2) expectLength(`${name} CTA_PROTO_DST_PORT`, l - NLA_HDRLEN, 2, o);
+          tupleDestinationPort = be16(buf, o + NLA_HDRLEN);
+          tupleDestinationPortAt = o + NLA_HDRLEN;
         }
         o += align4(l);
       }
     }
     off += align4(len);
   }
-  if (src === '' || dst === '') fail('CTNL_ERR_MISSING_ATTRIBUTE', `${name} lacks a source or destination address`);
+  if (!haveSrc || !haveDst) fail('CTNL_ERR_MISSING_ATTRIBUTE', `${name} lacks a source or destination address`);
   if (tupleProtocol < 0) fail('CTNL_ERR_MISSING_ATTRIBUTE', `${name} lacks CTA_PROTO_NUM`);
+}
+
+/**
+ * Makes the ConntrackTuple of a tuple payload that scanTuple accepted: the same walk, this time
+ * formatting the addresses. (The last address attribute of each kind wins, as in the scan.)
+ */
+function buildTuple(buf: Buffer, off: number, end: number): ConntrackTuple {
+  let src = '';
+  let dst = '';
+  let sport = 0;
+  let dport = 0;
+  while (off < end) {
+    const len = hostU16(buf, off);
+    const type = hostU16(buf, off + 2) & NLA_TYPE_MASK;
+    const vend = off + len;
+    let o = off + NLA_HDRLEN;
+    if (type === CTA_TUPLE_IP) {
+      for (; o < vend; o += align4(hostU16(buf, o))) {
+        const t = hostU16(buf, o + 2) & NLA_TYPE_MASK;
+        if (t === CTA_IP_V4_SRC) src = formatIPv4(buf, o + NLA_HDRLEN);
+        else if (t === CTA_IP_V4_DST) dst = formatIPv4(buf, o + NLA_HDRLEN);
+        else if (t === CTA_IP_V6_SRC) src = formatIPv6(buf, o + NLA_HDRLEN);
+        else if (t === CTA_IP_V6_DST) dst = formatIPv6(buf, o + NLA_HDRLEN);
+      }
+    } else if (type === CTA_TUPLE_PROTO) {
+      for (; o < vend; o += align4(hostU16(buf, o))) {
+        const t = hostU16(buf, o + 2) & NLA_TYPE_MASK;
+        if (t === CTA_PROTO_SRC_PORT) sport = be16(buf, o + NLA_HDRLEN);
+        else if (t === CTA_PROTO_DST_PORT) dport = be16(buf, o + NLA_HDRLEN);
+      }
+    }
+    off += align4(len);
+  }
   return { sourceAddress: src, destinationAddress: dst, sourcePort: sport, destinationPort: dport };
 }
 
 // Set by parseCounters.
 let counterPackets = 0;
 let counterBytes = 0;
+let counterPacketsAt = -1;
+let counterBytesAt = -1;
 
 function parseCounters(buf: Buffer, off: number, end: number, name: string): void {
   counterPackets = 0;
   counterBytes = 0;
+  counterPacketsAt = -1;
+  counterBytesAt = -1;
   while (off < end) {
     const len = attrLength(buf, off, end);
     const type = hostU16(buf, off + 2) & NLA_TYPE_MASK;
     if (type === CTA_COUNTERS_PACKETS || type === CTA_COUNTERS_BYTES) {
-      expectLength(name, len - NLA_HDRLEN, 8, off);
+      if (len - NLA_HDRLEN !== 8) expectLength(name, len - NLA_HDRLEN, 8, off);
       const n = readU64(buf, off + NLA_HDRLEN, name);
-      if (type === CTA_COUNTERS_PACKETS) counterPackets = n;
-      else counterBytes = n;
+      if (type === CTA_COUNTERS_PACKETS) {
+        counterPackets = n;
+        counterPacketsAt = off + NLA_HDRLEN;
+      } else {
+        counterBytes = n;
+        counterBytesAt = off + NLA_HDRLEN;
+      }
     }
     off += align4(len);
   }
 }
 
 /**
- * Parses one conntrack entry. `off` is where the nfgenmsg starts (right after the nlmsghdr),
- * `end` where the message ends. Throws a KernelSourceError on malformed or incomplete input.
+ * Checks one conntrack message attribute by attribute and reads its numbers into `d`. `off` is
+ * where the nfgenmsg starts (right after the nlmsghdr), `end` where the message ends. Throws a
+ * KernelSourceError on malformed or incomplete input; after it returns, buildConntrackEntry
+ * cannot fail. Notes where it read (headersRead, walked) for EntryScanner's plans.
  */
-export function parseConntrackEntry(buf: Buffer, off: number, end: number): ConntrackEntry {
+export function scanConntrackEntry(buf: Buffer, off: number, end: number, d: EntryDigest): void {
+  headersReadCount = 0;
+  const at = walked;
+  at.id = -1;
+  at.status = -1;
+  at.mark = -1;
+  at.timeout = -1;
+  at.zone = -1;
+  at.protocol = -1;
+  at.sourcePort = -1;
+  at.destinationPort = -1;
+  at.sourceAddress = -1;
+  at.destinationAddress = -1;
+  at.originalPackets = -1;
+  at.originalBytes = -1;
+  at.replyPackets = -1;
+  at.replyBytes = -1;
+  at.start = -1;
+  at.stop = -1;
+  at.tcpState = -1;
   if (end - off < NFGENMSG_LEN) fail('NETLINK_ERR_SHORT_BUFFER', `nfgenmsg at ${off}: ${end - off} bytes left`);
   const family = buf[off];
   if (family !== AF_INET && family !== AF_INET6) fail('CTNL_ERR_FAMILY', `family ${family} at ${off}`);
-  let original: ConntrackTuple | null = null;
-  let reply: ConntrackTuple | null = null;
+  let haveOriginal = false;
+  let haveReply = false;
   let protocol = -1;
-  let status = 0;
   let tcpState = '';
-  let timeout = 0;
-  let mark = 0;
-  let id = 0;
-  let zone = 0;
-  let originalPackets = 0;
-  let originalBytes = 0;
-  let replyPackets = 0;
-  let replyBytes = 0;
-  let startMs = 0;
-  let stopMs = 0;
-  let labels: Uint8Array | null = null;
+  d.ipVersion = family === AF_INET ? 4 : 6;
+  d.id = 0;
+  d.zone = 0;
+  d.mark = 0;
+  d.status = 0;
+  d.timeoutSeconds = 0;
+  d.originalPackets = 0;
+  d.originalBytes = 0;
+  d.replyPackets = 0;
+  d.replyBytes = 0;
+  d.startMs = 0;
+  d.stopMs = 0;
+  d.labelsStart = -1;
+  d.labelsEnd = -1;
   off += NFGENMSG_LEN;
   while (off < end) {
     const len = attrLength(buf, off, end);
@@ -251,15 +449,31 @@ export function parseConntrackEntry(buf: Buffer, off: number, end: number): Conn
     const vlen = len - NLA_HDRLEN;
     switch (type) {
       case CTA_TUPLE_ORIG:
-        original = parseTuple(buf, v, vend, family, 'CTA_TUPLE_ORIG');
+        scanTuple(buf, v, vend, family, 'CTA_TUPLE_ORIG');
+        haveOriginal = true;
         protocol = tupleProtocol;
+        d.sourcePort = tupleSourcePort;
+        d.destinationPort = tupleDestinationPort;
+        d.sourceAddressDigest = tupleSourceDigest;
+        d.destinationAddressDigest = tupleDestinationDigest;
+        at.protocol = tupleProtocolAt;
+        at.sourcePort = tupleSourcePortAt;
+        at.destinationPort = tupleDestinationPortAt;
+        at.sourceAddress = tupleSourceAt;
+        at.destinationAddress = tupleDestinationAt;
+        d.originalStart = v;
+        d.originalEnd = vend;
         break;
       case CTA_TUPLE_REPLY:
-        reply = parseTuple(buf, v, vend, family, 'CTA_TUPLE_REPLY');
+        scanTuple(buf, v, vend, family, 'CTA_TUPLE_REPLY');
+        haveReply = true;
+        d.replyStart = v;
+        d.replyEnd = vend;
         break;
       case CTA_STATUS:
-        expectLength('CTA_STATUS', vlen, 4, off);
-        status = be32(buf, v);
+        if (vlen !== 4) expectLength('CTA_STATUS', vlen, 4, off);
+        d.status = be32(buf, v);
+        at.status = v;
         break;
       case CTA_PROTOINFO: {
         let o = v;
@@ -271,9 +485,10 @@ export function parseConntrackEntry(buf: Buffer, off: number, end: number): Conn
             while (p < pend) {
               const pl = attrLength(buf, p, pend);
               if ((hostU16(buf, p + 2) & NLA_TYPE_MASK) === CTA_PROTOINFO_TCP_STATE) {
-                expectLength('CTA_PROTOINFO_TCP_STATE', pl - NLA_HDRLEN, 1, p);
+                if (pl - NLA_HDRLEN !== 1) expectLength('CTA_PROTOINFO_TCP_STATE', pl - NLA_HDRLEN, 1, p);
                 const s = buf[p + NLA_HDRLEN];
-                tcpState = s < TCP_STATE_NAMES.length ? TCP_STATE_NAMES[s] : `UNKNOWN_${s}`;
+                tcpState = tcpStateName(s);
+                at.tcpState = p + NLA_HDRLEN;
               }
               p += align4(pl);
             }
@@ -283,30 +498,38 @@ export function parseConntrackEntry(buf: Buffer, off: number, end: number): Conn
         break;
       }
       case CTA_TIMEOUT:
-        expectLength('CTA_TIMEOUT', vlen, 4, off);
-        timeout = be32(buf, v);
+        if (vlen !== 4) expectLength('CTA_TIMEOUT', vlen, 4, off);
+        d.timeoutSeconds = be32(buf, v);
+        at.timeout = v;
         break;
       case CTA_MARK:
-        expectLength('CTA_MARK', vlen, 4, off);
-        mark = be32(buf, v);
+        if (vlen !== 4) expectLength('CTA_MARK', vlen, 4, off);
+        d.mark = be32(buf, v);
+        at.mark = v;
         break;
       case CTA_ID:
-        expectLength('CTA_ID', vlen, 4, off);
-        id = be32(buf, v);
+        if (vlen !== 4) expectLength('CTA_ID', vlen, 4, off);
+        d.id = be32(buf, v);
+        at.id = v;
         break;
       case CTA_ZONE:
-        expectLength('CTA_ZONE', vlen, 2, off);
-        zone = be16(buf, v);
+        if (vlen !== 2) expectLength('CTA_ZONE', vlen, 2, off);
+        d.zone = be16(buf, v);
+        at.zone = v;
         break;
       case CTA_COUNTERS_ORIG:
         parseCounters(buf, v, vend, 'CTA_COUNTERS_ORIG');
-        originalPackets = counterPackets;
-        originalBytes = counterBytes;
+        d.originalPackets = counterPackets;
+        d.originalBytes = counterBytes;
+        at.originalPackets = counterPacketsAt;
+        at.originalBytes = counterBytesAt;
         break;
       case CTA_COUNTERS_REPLY:
         parseCounters(buf, v, vend, 'CTA_COUNTERS_REPLY');
-        replyPackets = counterPackets;
-        replyBytes = counterBytes;
+        d.replyPackets = counterPackets;
+        d.replyBytes = counterBytes;
+        at.replyPackets = counterPacketsAt;
+        at.replyBytes = counterBytesAt;
         break;
       case CTA_TIMESTAMP: {
         let o = v;
@@ -314,44 +537,215 @@ export function parseConntrackEntry(buf: Buffer, off: number, end: number): Conn
           const l = attrLength(buf, o, vend);
           const t = hostU16(buf, o + 2) & NLA_TYPE_MASK;
           if (t === CTA_TIMESTAMP_START || t === CTA_TIMESTAMP_STOP) {
-            expectLength('CTA_TIMESTAMP', l - NLA_HDRLEN, 8, o);
-            // Nanoseconds since the epoch exceed 2^53; milliseconds do not, and a double
-            // keeps ns / 1e6 exact to well under a millisecond.
-            const ns = be32(buf, o + NLA_HDRLEN) * 0x100000000 + be32(buf, o + NLA_HDRLEN + 4);
-            if (t === CTA_TIMESTAMP_START) startMs = Math.floor(ns / 1e6);
-            else stopMs = Math.floor(ns / 1e6);
+            if (l - NLA_HDRLEN !== 8) expectLength('CTA_TIMESTAMP', l - NLA_HDRLEN, 8, o);
+            if (t === CTA_TIMESTAMP_START) {
+              d.startMs = timestampMs(buf, o + NLA_HDRLEN);
+              at.start = o + NLA_HDRLEN;
+            } else {
+              d.stopMs = timestampMs(buf, o + NLA_HDRLEN);
+              at.stop = o + NLA_HDRLEN;
+            }
           }
           o += align4(l);
         }
         break;
       }
       case CTA_LABELS:
-        labels = new Uint8Array(buf.subarray(v, vend)); // a copy, not a view
+        d.labelsStart = v;
+        d.labelsEnd = vend;
         break;
       default:
         break;
     }
     off += align4(len);
   }
-  if (original === null) fail('CTNL_ERR_MISSING_ATTRIBUTE', 'entry lacks CTA_TUPLE_ORIG');
-  if (reply === null) fail('CTNL_ERR_MISSING_ATTRIBUTE', 'entry lacks CTA_TUPLE_REPLY');
+  if (!haveOriginal) fail('CTNL_ERR_MISSING_ATTRIBUTE', 'entry lacks CTA_TUPLE_ORIG');
+  if (!haveReply) fail('CTNL_ERR_MISSING_ATTRIBUTE', 'entry lacks CTA_TUPLE_REPLY');
+  d.protocol = protocol;
+  d.tcpState = protocol === IPPROTO_TCP ? tcpState : '';
+}
+
+function tcpStateName(s: number): string {
+  return s < TCP_STATE_NAMES.length ? TCP_STATE_NAMES[s] : `UNKNOWN_${s}`;
+}
+
+/**
+ * A CTA_TIMESTAMP_START/STOP u64 of nanoseconds in ms. Nanoseconds since the epoch exceed
+ * 2^53; milliseconds do not, and a double keeps ns / 1e6 exact to well under a millisecond.
+ */
+function timestampMs(buf: Buffer, off: number): number {
+  return Math.floor((be32(buf, off) * 0x100000000 + be32(buf, off + 4)) / 1e6);
+}
+
+/** Makes the entry of the message `d` describes; `buf` must be the buffer scanned into `d`. */
+export function buildConntrackEntry(buf: Buffer, d: EntryDigest): ConntrackEntry {
   return {
-    id,
-    ipVersion: family === AF_INET ? 4 : 6,
-    protocol,
-    zone,
-    mark,
-    status,
-    labels,
-    original,
-    reply,
-    originalPackets,
-    originalBytes,
-    replyPackets,
-    replyBytes,
-    tcpState: protocol === IPPROTO_TCP ? tcpState : '',
-    startMs,
-    stopMs,
-    timeoutSeconds: timeout,
+    id: d.id,
+    ipVersion: d.ipVersion,
+    protocol: d.protocol,
+    zone: d.zone,
+    mark: d.mark,
+    status: d.status,
+    // a copy, not a view
+    labels: d.labelsStart < 0 ? null : new Uint8Array(buf.subarray(d.labelsStart, d.labelsEnd)),
+    original: buildTuple(buf, d.originalStart, d.originalEnd),
+    reply: buildTuple(buf, d.replyStart, d.replyEnd),
+    originalPackets: d.originalPackets,
+    originalBytes: d.originalBytes,
+    replyPackets: d.replyPackets,
+    replyBytes: d.replyBytes,
+    tcpState: d.tcpState,
+    startMs: d.startMs,
+    stopMs: d.stopMs,
+    timeoutSeconds: d.timeoutSeconds,
   };
+}
+
+/**
+ * A compiled message shape. The kernel writes every conntrack entry with the same code
+ * (ctnetlink_fill_info), so a table holds few shapes: UDP over IPv4 with counters and a start
+ * timestamp, TCP with its protoinfo, the same over IPv6, ... Two messages of the same family and
+ * length whose attribute headers (nla_len and nla_type, one 32-bit word each) are equal at every
+ * place the walk read one make the walk take the same path and read the same offsets. So the
+ * first message of a shape is walked, and the plan remembers the header words it saw and where
+ * each value was; later messages compare those words and read the values directly.
+ *
+ *   message:  nfgenmsg | hdr | hdr | hdr | value | hdr | value | ...
+ *   plan:     headerAt [1, 2, 3, 5, ...] (32-bit words from the nfgenmsg) + headerWord [...]
+ *             fields   { id: 212, status: 120, originalPackets: 132, ... } (bytes; -1 absent)
+ *
+ * What the walk checks on values rather than headers (a counter above 2^53) is checked again.
+ */
+class MessagePlan {
+  constructor(
+    readonly family: number,
+    readonly length: number,
+    private readonly headerAt: Int32Array,
+    private readonly headerWord: Int32Array,
+    private readonly at: FieldOffsets,
+    private readonly originalStart: number,
+    private readonly originalEnd: number,
+    private readonly replyStart: number,
+    private readonly replyEnd: number,
+    private readonly labelsStart: number,
+    private readonly labelsEnd: number,
+  ) {}
+
+  /** `words` views the datagram as host-order 32-bit words; `base` is the nfgenmsg's word index. */
+  matches(words: Int32Array, base: number): boolean {
+    const at = this.headerAt;
+    const want = this.headerWord;
+    for (let i = 0; i < at.length; i++) {
+      if (words[base + at[i]] !== want[i]) return false;
+    }
+    return true;
+  }
+
+  /** Reads the message at `off` (nfgenmsg) into `d`, as walkConntrackEntry would. */
+  read(buf: Buffer, off: number, d: EntryDigest): void {
+    const at = this.at;
+    const isV4 = this.family === AF_INET;
+    d.ipVersion = isV4 ? 4 : 6;
+    d.id = at.id < 0 ? 0 : be32(buf, off + at.id);
+    d.zone = at.zone < 0 ? 0 : be16(buf, off + at.zone);
+    d.mark = at.mark < 0 ? 0 : be32(buf, off + at.mark);
+    d.status = at.status < 0 ? 0 : be32(buf, off + at.status);
+    d.timeoutSeconds = at.timeout < 0 ? 0 : be32(buf, off + at.timeout);
+    d.originalPackets = at.originalPackets < 0 ? 0 : readU64(buf, off + at.originalPackets, 'CTA_COUNTERS_ORIG');
+    d.originalBytes = at.originalBytes < 0 ? 0 : readU64(buf, off + at.originalBytes, 'CTA_COUNTERS_ORIG');
+    d.replyPackets = at.replyPackets < 0 ? 0 : readU64(buf, off + at.replyPackets, 'CTA_COUNTERS_REPLY');
+    d.replyBytes = at.replyBytes < 0 ? 0 : readU64(buf, off + at.replyBytes, 'CTA_COUNTERS_REPLY');
+    d.startMs = at.start < 0 ? 0 : timestampMs(buf, off + at.start);
+    d.stopMs = at.stop < 0 ? 0 : timestampMs(buf, off + at.stop);
+    // A plan exists only for messages the walk accepted: the tuples have addresses and a protocol.
+    d.protocol = buf[off + at.protocol];
+    d.sourcePort = at.sourcePort < 0 ? 0 : be16(buf, off + at.sourcePort);
+    d.destinationPort = at.destinationPort < 0 ? 0 : be16(buf, off + at.destinationPort);
+    d.sourceAddressDigest = addressDigestAt(buf, off + at.sourceAddress, isV4);
+    d.destinationAddressDigest = addressDigestAt(buf, off + at.destinationAddress, isV4);
+    d.tcpState = d.protocol === IPPROTO_TCP && at.tcpState >= 0 ? tcpStateName(buf[off + at.tcpState]) : '';
+    d.originalStart = off + this.originalStart;
+    d.originalEnd = off + this.originalEnd;
+    d.replyStart = off + this.replyStart;
+    d.replyEnd = off + this.replyEnd;
+    d.labelsStart = this.labelsStart < 0 ? -1 : off + this.labelsStart;
+    d.labelsEnd = this.labelsStart < 0 ? -1 : off + this.labelsEnd;
+  }
+}
+
+/** Copies `walked` relative to `off`. */
+function relativeOffsets(off: number): FieldOffsets {
+  const r = new FieldOffsets();
+  for (const k of Object.keys(r) as (keyof FieldOffsets)[]) r[k] = walked[k] < 0 ? -1 : walked[k] - off;
+  return r;
+}
+
+/** Shapes kept per scanner; a table with more is unusual, and then the oldest are dropped. */
+const MAX_PLANS = 64;
+
+/**
+ * scanConntrackEntry with compiled message shapes (MessagePlan). One per dumper, so the plans
+ * outlive a dump. Plans need the datagram 4-byte aligned (the netlink receive buffers are);
+ * other buffers are walked.
+ */
+export class EntryScanner {
+  /** Messages read through a plan / walked attribute by attribute; for tests and benchmarks. */
+  messagesPlanned = 0;
+  messagesWalked = 0;
+  private readonly plans = new Map<number, MessagePlan>();
+  private last: MessagePlan | null = null;
+  private words: Int32Array | null = null;
+  private wordsOf: Buffer | null = null;
+
+  scan(buf: Buffer, off: number, end: number, d: EntryDigest): void {
+    if (buf !== this.wordsOf) {
+      this.wordsOf = buf;
+      this.words = (buf.byteOffset & 3) === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2) : null;
+    }
+    const words = this.words;
+    const length = end - off;
+    if (words === null || (off & 3) !== 0 || length < NFGENMSG_LEN) {
+      this.messagesWalked++;
+      scanConntrackEntry(buf, off, end, d);
+      return;
+    }
+    const family = buf[off];
+    const key = length * 16 + family;
+    let plan = this.last;
+    if (plan === null || plan.length !== length || plan.family !== family) plan = this.plans.get(key) ?? null;
+    if (plan !== null && plan.matches(words, off >>> 2)) {
+      this.last = plan;
+      this.messagesPlanned++;
+      plan.read(buf, off, d);
+      return;
+    }
+    this.messagesWalked++;
+    scanConntrackEntry(buf, off, end, d);
+    if (headersReadCount > MAX_PLAN_HEADERS) return;
+    const headerAt = new Int32Array(headersReadCount);
+    const headerWord = new Int32Array(headersReadCount);
+    for (let i = 0; i < headersReadCount; i++) {
+      headerAt[i] = (headersRead[i] - off) >>> 2;
+      headerWord[i] = words[headersRead[i] >>> 2];
+    }
+    plan = new MessagePlan(
+      family, length, headerAt, headerWord, relativeOffsets(off),
+      d.originalStart - off, d.originalEnd - off, d.replyStart - off, d.replyEnd - off,
+      d.labelsStart < 0 ? -1 : d.labelsStart - off, d.labelsEnd < 0 ? -1 : d.labelsEnd - off,
+    );
+    if (this.plans.size >= MAX_PLANS && !this.plans.has(key)) this.plans.delete(this.plans.keys().next().value as number);
+    this.plans.set(key, plan);
+    this.last = plan;
+  }
+}
+
+const scratch = new EntryDigest();
+
+/**
+ * Parses one conntrack entry. `off` is where the nfgenmsg starts (right after the nlmsghdr),
+ * `end` where the message ends. Throws a KernelSourceError on malformed or incomplete input.
+ */
+export function parseConntrackEntry(buf: Buffer, off: number, end: number): ConntrackEntry {
+  scanConntrackEntry(buf, off, end, scratch);
+  return buildConntrackEntry(buf, scratch);
 }

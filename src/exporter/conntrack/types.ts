@@ -36,6 +36,37 @@ export interface ConntrackEntry {
   timeoutSeconds?: number;
 }
 
+/**
+ * The numbers of one conntrack entry, read from a ctnetlink message before any string or object
+ * is made: what a consumer needs to recognise a connection it already holds and to take its new
+ * counters. The dumper reuses one instance for every message, so it is valid only during the
+ * call it is passed to; copy what you keep.
+ *
+ * Addresses are digests of the original tuple's address bytes: for IPv4 the address itself as
+ * an int32 (exact), for IPv6 a 32-bit mix of its 16 bytes (see addressDigest in parse.ts).
+ */
+export interface ConntrackDigest {
+  readonly id: number;
+  readonly ipVersion: 4 | 6;
+  readonly protocol: number;
+  readonly zone: number;
+  readonly mark: number;
+  readonly status: number;
+  readonly tcpState: string;
+  readonly timeoutSeconds: number;
+  readonly originalPackets: number;
+  readonly originalBytes: number;
+  readonly replyPackets: number;
+  readonly replyBytes: number;
+  readonly startMs: number;
+  readonly stopMs: number;
+  /** Of the original tuple. */
+  readonly sourcePort: number;
+  readonly destinationPort: number;
+  readonly sourceAddressDigest: number;
+  readonly destinationAddressDigest: number;
+}
+
 export type ConntrackEventType = 'new' | 'update' | 'destroy';
 
 export interface ConntrackEvent {

@@ -111,29 +111,50 @@ function sideOf(r: FlowRecord): Side {
   return BOTH_SIDES;
 }
 
-function totalsOf(r: FlowRecord): [number, number, number, number] {
-  return [r.packetTotalCount, r.octetTotalCount, r.reversePacketTotalCount, r.reverseOctetTotalCount];
-}
-
-function deltasOf(r: FlowRecord): [number, number, number, number] {
-  return [r.packetDeltaCount, r.octetDeltaCount, r.reversePacketDeltaCount, r.reverseOctetDeltaCount];
-}
-
 function isCount(n: unknown): n is number {
-  return typeof n === 'number' && n >= 0 && Number.isFinite(n);
+  return typeof n === 'number' && n >= 0 && n < Infinity;
+}
+
+// The hot path (one call per received record) reads counters field by field: no arrays per record.
+
+/** The record's total of counter k (0-3: packets, octets, reverse packets, reverse octets). */
+function totalOf(r: FlowRecord, k: number): number {
+  if (k === 0) return r.packetTotalCount;
+  if (k === 1) return r.octetTotalCount;
+  if (k === 2) return r.reversePacketTotalCount;
+  return r.reverseOctetTotalCount;
+}
+
+function deltaOf(r: FlowRecord, k: number): number {
+  if (k === 0) return r.packetDeltaCount;
+  if (k === 1) return r.octetDeltaCount;
+  if (k === 2) return r.reversePacketDeltaCount;
+  return r.reverseOctetDeltaCount;
+}
+
+function isPort(n: number): boolean {
+  return Number.isInteger(n) && n >= 0 && n <= 65535;
+}
+
+function isSeconds(n: number): boolean {
+  return Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
 }
 
 /** Why a record cannot be aggregated, or '' when it can. */
 export function recordProblem(r: FlowRecord): string {
   if (typeof r.sourceAddress !== 'string' || r.sourceAddress === '') return 'sourceAddress is missing';
   if (typeof r.destinationAddress !== 'string' || r.destinationAddress === '') return 'destinationAddress is missing';
-  if (!Number.isInteger(r.sourceTransportPort) || r.sourceTransportPort < 0 || r.sourceTransportPort > 65535) return 'sourceTransportPort is not 0-65535';
-  if (!Number.isInteger(r.destinationTransportPort) || r.destinationTransportPort < 0 || r.destinationTransportPort > 65535) return 'destinationTransportPort is not 0-65535';
+  if (!isPort(r.sourceTransportPort)) return 'sourceTransportPort is not 0-65535';
+  if (!isPort(r.destinationTransportPort)) return 'destinationTransportPort is not 0-65535';
   if (!Number.isInteger(r.protocolIdentifier) || r.protocolIdentifier < 0 || r.protocolIdentifier > 255) return 'protocolIdentifier is not 0-255';
-  if (!Number.isInteger(r.flowStartSeconds) || r.flowStartSeconds < 0 || r.flowStartSeconds > 0xffffffff) return 'flowStartSeconds is not a dateTimeSeconds value';
-  if (!Number.isInteger(r.flowEndSeconds) || r.flowEndSeconds < 0 || r.flowEndSeconds > 0xffffffff) return 'flowEndSeconds is not a dateTimeSeconds value';
-  const counters = [...totalsOf(r), ...deltasOf(r)];
-  if (!counters.every(isCount)) return 'a packet or octet counter is not a non-negative number';
+  if (!isSeconds(r.flowStartSeconds)) return 'flowStartSeconds is not a dateTimeSeconds value';
+  if (!isSeconds(r.flowEndSeconds)) return 'flowEndSeconds is not a dateTimeSeconds value';
+  if (
+    !isCount(r.packetTotalCount) || !isCount(r.octetTotalCount) || !isCount(r.reversePacketTotalCount) || !isCount(r.reverseOctetTotalCount) ||
+    !isCount(r.packetDeltaCount) || !isCount(r.octetDeltaCount) || !isCount(r.reversePacketDeltaCount) || !isCount(r.reverseOctetDeltaCount)
+  ) {
+    return 'a packet or octet counter is not a non-negative number';
+  }
   return '';
 }
 
@@ -359,11 +380,10 @@ export class AggregationProcess {
     const base = t.counterIndex(s, side, 0);
     const seenBit = side === SIDE_SOURCE ? FLAG.seenSource : FLAG.seenDestination;
     const seen = (t.flags(s) & seenBit) !== 0;
-    const totals = totalsOf(r);
-    const deltas = deltasOf(r);
     for (let k = 0; k < 4; k++) {
-      const delta = seen ? totals[k] - c[base + TOTALS[k]] : deltas[k];
-      c[base + TOTALS[k]] = totals[k];
+      const total = totalOf(r, k);
+      const delta = seen ? total - c[base + TOTALS[k]] : deltaOf(r, k);
+      c[base + TOTALS[k]] = total;
       c[base + DELTA_OF_TOTAL[k]] += delta;
     }
     const endField = side === SIDE_SOURCE ? SEC.flowEndSecondsFromSourceNode : SEC.flowEndSecondsFromDestinationNode;
@@ -377,13 +397,12 @@ export class AggregationProcess {
 
   private countersWentDown(s: number, r: FlowRecord, side: Side): boolean {
     const t = this.table;
-    const totals = totalsOf(r);
-    for (const sd of [SIDE_SOURCE, SIDE_DESTINATION]) {
+    for (let sd = SIDE_SOURCE; sd <= SIDE_DESTINATION; sd++) {
       if (side !== BOTH_SIDES && side !== sd) continue;
       const seenBit = sd === SIDE_SOURCE ? FLAG.seenSource : FLAG.seenDestination;
       if ((t.flags(s) & seenBit) === 0) continue;
       const base = t.counterIndex(s, sd, 0);
-      for (let k = 0; k < 4; k++) if (totals[k] < t.counters[base + TOTALS[k]]) return true;
+      for (let k = 0; k < 4; k++) if (totalOf(r, k) < t.counters[base + TOTALS[k]]) return true;
     }
     return false;
   }
@@ -439,9 +458,9 @@ export class AggregationProcess {
     this.exported++;
     // Reset the delta accumulators and move the throughput baselines to now.
     const c = t.counters;
-    for (const side of [SIDE_SOURCE, SIDE_DESTINATION]) {
+    for (let side = SIDE_SOURCE; side <= SIDE_DESTINATION; side++) {
       const base = t.counterIndex(s, side, 0);
-      for (const d of DELTA_OF_TOTAL) c[base + d] = 0;
+      for (let k = 0; k < 4; k++) c[base + DELTA_OF_TOTAL[k]] = 0;
     }
     t.setF64(s, F64.previousOctetsFromSourceNode, c[t.counterIndex(s, SIDE_SOURCE, CTR.octetTotalCount)]);
     t.setF64(s, F64.previousReverseOctetsFromSourceNode, c[t.counterIndex(s, SIDE_SOURCE, CTR.reverseOctetTotalCount)]);

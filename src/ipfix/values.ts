@@ -183,16 +183,22 @@ export function writeString(b: Buffer, o: number, s: string, len: number): numbe
 
 // ---- addresses -------------------------------------------------------------------------------
 
-const IPV4_CACHE_SLOTS = 4096;
+// 65536 slots: a cluster's Pod addresses come back as the same string objects, so the
+// aggregator's string table finds them by pointer with their hash already computed.
+const IPV4_CACHE_SLOTS = 65536;
 const ipv4CacheKey = new Float64Array(IPV4_CACHE_SLOTS).fill(-1);
 const ipv4CacheText: string[] = new Array<string>(IPV4_CACHE_SLOTS).fill('');
 
 export function readIpv4(b: Buffer, o: number): string {
-  const u = b[o] * 0x1000000 + ((b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]);
+  return ipv4Text(b[o] * 0x1000000 + ((b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]));
+}
+
+/** Dotted-quad text of the address u (0 to 2^32 - 1), through the cache. */
+export function ipv4Text(u: number): string {
   const h = Math.imul(u, 0x9e3779b1);
   const slot = (h ^ (h >>> 16)) & (IPV4_CACHE_SLOTS - 1);
   if (ipv4CacheKey[slot] === u) return ipv4CacheText[slot];
-  const text = `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
+  const text = `${u >>> 24}.${(u >>> 16) & 255}.${(u >>> 8) & 255}.${u & 255}`;
   ipv4CacheKey[slot] = u;
   ipv4CacheText[slot] = text;
   return text;

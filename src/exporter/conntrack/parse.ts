@@ -680,8 +680,9 @@ function relativeOffsets(off: number): FieldOffsets {
   return r;
 }
 
-/** Shapes kept per scanner; a table with more is unusual, and then the oldest are dropped. */
+/** Shapes kept per scanner, and per message length; beyond them the oldest are dropped. */
 const MAX_PLANS = 64;
+const MAX_PLANS_PER_LENGTH = 4;
 
 /**
  * scanConntrackEntry with compiled message shapes (MessagePlan). One per dumper, so the plans
@@ -692,7 +693,8 @@ export class EntryScanner {
   /** Messages read through a plan / walked attribute by attribute; for tests and benchmarks. */
   messagesPlanned = 0;
   messagesWalked = 0;
-  private readonly plans = new Map<number, MessagePlan>();
+  /** By message length * 16 + family: the plans of that length, most recently made first. */
+  private readonly plans = new Map<number, MessagePlan[]>();
   private last: MessagePlan | null = null;
   private words: Int32Array | null = null;
   private wordsOf: Buffer | null = null;
@@ -710,31 +712,52 @@ export class EntryScanner {
       return;
     }
     const family = buf[off];
-    const key = length * 16 + family;
-    let plan = this.last;
-    if (plan === null || plan.length !== length || plan.family !== family) plan = this.plans.get(key) ?? null;
-    if (plan !== null && plan.matches(words, off >>> 2)) {
-      this.last = plan;
+    const base = off >>> 2;
+    // Most messages have the shape of the one before.
+    const last = this.last;
+    if (last !== null && last.length === length && last.family === family && last.matches(words, base)) {
       this.messagesPlanned++;
-      plan.read(buf, off, d);
+      last.read(buf, off, d);
       return;
+    }
+    const key = length * 16 + family;
+    const sameLength = this.plans.get(key);
+    if (sameLength !== undefined) {
+      for (const plan of sameLength) {
+        if (plan !== last && plan.matches(words, base)) {
+          this.last = plan;
+          this.messagesPlanned++;
+          plan.read(buf, off, d);
+          return;
+        }
+      }
     }
     this.messagesWalked++;
     scanConntrackEntry(buf, off, end, d);
-    if (headersReadCount > MAX_PLAN_HEADERS) return;
+    if (headersReadCount <= MAX_PLAN_HEADERS) this.learn(key, buf, off, length, words, d);
+  }
+
+  /** Compiles the message just walked (headersRead, walked, d) into a plan. */
+  private learn(key: number, buf: Buffer, off: number, length: number, words: Int32Array, d: EntryDigest): void {
     const headerAt = new Int32Array(headersReadCount);
     const headerWord = new Int32Array(headersReadCount);
     for (let i = 0; i < headersReadCount; i++) {
       headerAt[i] = (headersRead[i] - off) >>> 2;
       headerWord[i] = words[headersRead[i] >>> 2];
     }
-    plan = new MessagePlan(
-      family, length, headerAt, headerWord, relativeOffsets(off),
+    const plan = new MessagePlan(
+      buf[off], length, headerAt, headerWord, relativeOffsets(off),
       d.originalStart - off, d.originalEnd - off, d.replyStart - off, d.replyEnd - off,
       d.labelsStart < 0 ? -1 : d.labelsStart - off, d.labelsEnd < 0 ? -1 : d.labelsEnd - off,
     );
-    if (this.plans.size >= MAX_PLANS && !this.plans.has(key)) this.plans.delete(this.plans.keys().next().value as number);
-    this.plans.set(key, plan);
+    let sameLength = this.plans.get(key);
+    if (sameLength === undefined) {
+      if (this.plans.size >= MAX_PLANS) this.plans.delete(this.plans.keys().next().value as number);
+      sameLength = [];
+      this.plans.set(key, sameLength);
+    }
+    sameLength.unshift(plan);
+    if (sameLength.length > MAX_PLANS_PER_LENGTH) sameLength.length = MAX_PLANS_PER_LENGTH;
     this.last = plan;
   }
 }

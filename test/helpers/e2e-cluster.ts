@@ -124,7 +124,9 @@ export function mss(family: 4 | 6): number {
 export function withinHeaderTolerance(octets: number, packets: number, appBytes: number, family: 4 | 6, protocol: number, retransmittedSegments = 0): boolean {
   const h = headerBytesPerPacket(family, protocol);
   const resent = protocol === 6 ? retransmittedSegments * mss(family) : 0;
-  return packets > 0 && octets >= appBytes + packets * h.min && octets <= appBytes + packets * h.max + resent;
+  // Nothing sent that way (a denied connection's reverse direction): nothing counted.
+  if (packets === 0) return appBytes === 0 && octets === 0;
+  return octets >= appBytes + packets * h.min && octets <= appBytes + packets * h.max + resent;
 }
 
 export interface ClusterOptions {

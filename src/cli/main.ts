@@ -4,6 +4,7 @@ import { aggregatorCommand } from './aggregator.js';
 import { registerCollector } from './collector.js';
 import { exporterCommand } from './exporter.js';
 import { testbedCommand } from './testbed.js';
+import { demoCommand } from './demo.js';
 import { flowsCommand } from './flows.js';
 import { topCommand } from './top.js';
 import { importCommand } from './import.js';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   program.addCommand(exporterCommand());
   registerCollector(program);
   program.addCommand(testbedCommand());
+  program.addCommand(demoCommand());
   program.addCommand(flowsCommand());
   program.addCommand(topCommand());
   program.addCommand(importCommand());

@@ -15,6 +15,7 @@ import { parseAggregatorConfig, type AggregatorConfig } from '../aggregator/conf
 import { FlowAggregator, type AggregatorLogger } from '../aggregator/service.js';
 import { buildAggregatorApi } from '../aggregator/api.js';
 import { registerStoreRoutes } from '../api/store-api.js';
+import { registerUiRoutes, UI_PREFIX } from '../api/ui-routes.js';
 import { openRepository } from '../store/repository.js';
 import type { FlowRecord } from '../flow/record.js';
 import { systemClock, type Clock } from '../util/clock.js';
@@ -23,7 +24,7 @@ import { buildCluster, MAX_NODES, MIN_NODES, type SimCluster } from './cluster.j
 import { DemoError } from './errors.js';
 import { SimulatedNodeExporter } from './node-exporter.js';
 import { ClusterSimulator, type SimulatorStats } from './simulator.js';
-import { MAX_CONNECTIONS_PER_POD_WINDOW } from './traffic.js';
+import { portCycleWindows } from './traffic.js';
 
 export interface DemoOptions {
   /** Simulated Nodes; default 3. */
@@ -46,8 +47,6 @@ export interface DemoOptions {
   utcOffsetMinutes?: number;
   clock?: Clock;
   logger?: AggregatorLogger;
-  /** Extra routes on the API server (the UI). */
-  extraRoutes?: (app: FastifyInstance) => Promise<void>;
 }
 
 export interface ResolvedDemoOptions {
@@ -62,8 +61,6 @@ export interface ResolvedDemoOptions {
   readonly utcOffsetMinutes: number;
 }
 
-/** Backfill is limited by ephemeral port reuse: a Pod's 5-tuples come back after this many windows. */
-const PORT_CYCLE_WINDOWS = Math.floor(28232 / MAX_CONNECTIONS_PER_POD_WINDOW);
 /** Active records of the backfill are exported once a minute (12 windows of 5 s). */
 const BACKFILL_ACTIVE_REPORT_MS = 60_000;
 
@@ -99,8 +96,10 @@ export function resolveDemoOptions(o: DemoOptions = {}): ResolvedDemoOptions {
   const windowMs = durationOption('window', o.window ?? '5s', '5s');
   if (windowMs < 1000 || windowMs > 60_000 || windowMs % 1000 !== 0) invalid(`window must be whole seconds from 1s to 60s, got "${o.window}"`);
   const backfillMs = durationOption('backfill', o.backfill ?? '3h', '6h');
-  if (backfillMs > PORT_CYCLE_WINDOWS * windowMs) {
-    invalid(`backfill "${o.backfill}" is longer than ${Math.floor((PORT_CYCLE_WINDOWS * windowMs) / 3_600_000)}h: simulated Pods would reuse ephemeral ports within it; write a shorter duration or a longer window`);
+  // The backfill reaches the aggregator within seconds, so its flows must not share 5-tuples.
+  const cycleMs = portCycleWindows(rate) * windowMs;
+  if (backfillMs > cycleMs) {
+    invalid(`backfill "${o.backfill}" is longer than ${(cycleMs / 3_600_000).toFixed(1)}h: at rate ${rate} simulated Pods would reuse ephemeral ports within it; write a shorter duration, a longer window or a lower rate`);
   }
   const utcOffsetMinutes = o.utcOffsetMinutes ?? -new Date().getTimezoneOffset();
   if (!Number.isInteger(utcOffsetMinutes) || Math.abs(utcOffsetMinutes) > 14 * 60) invalid(`utcOffsetMinutes must be whole minutes within ±840, got ${String(o.utcOffsetMinutes)}`);
@@ -170,7 +169,7 @@ export class DemoRunner {
     });
   }
 
-  /** Starts the store, the aggregator, the API/UI and the exporters, backfills, then runs live. Returns the UI's URL. */
+  /** Starts the store, the aggregator, the API and UI and the exporters, backfills, then runs live. Returns the UI's URL. */
   async start(onProgress: (line: string) => void = () => {}): Promise<string> {
     const o = this.options;
     try {
@@ -190,8 +189,8 @@ export class DemoRunner {
     this.aggregator = aggregator;
     const api = buildAggregatorApi(aggregator);
     await registerStoreRoutes(api, { repository: () => aggregator.storeRepository(), clock: this.clock });
+    await registerUiRoutes(api, { repository: () => aggregator.storeRepository(), clock: this.clock });
     api.get('/api/v1/demo', async () => this.describe());
-    if (this.input.extraRoutes) await this.input.extraRoutes(api);
     try {
       await api.listen({ host: o.listen.host, port: o.listen.port });
     } catch (err) {
@@ -201,7 +200,7 @@ export class DemoRunner {
     this.api = api;
     const address = api.server.address();
     const port = typeof address === 'object' && address ? address.port : o.listen.port;
-    this.url = `http://${o.listen.host.includes(':') ? `[${o.listen.host}]` : o.listen.host}:${port}/`;
+    this.url = `http://${o.listen.host.includes(':') ? `[${o.listen.host}]` : o.listen.host}:${port}${UI_PREFIX}/`;
 
     const collector = aggregator.collectorAddress();
     this.exporters = this.cluster.nodes.map((n) => new SimulatedNodeExporter({ nodeName: n.name, host: o.collect.host, port: collector.port }));

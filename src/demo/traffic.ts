@@ -86,10 +86,24 @@ export interface TrafficOptions {
   windowMs: number;
 }
 
-/** Connections per source Pod per window, at most: bounds ephemeral port reuse (see sourcePort). */
-export const MAX_CONNECTIONS_PER_POD_WINDOW = 6;
+/**
+ * Connections from one Pod to one destination (address and port) per window, at most: a Pod's
+ * ephemeral ports to a destination advance by this much every window (see `connection`), so a
+ * 5-tuple comes back after EPHEMERAL_COUNT / slots windows. Eight leave room for twice the busiest
+ * pair at the default rate; the room grows with the rate, and the time to reuse shrinks.
+ */
+export function portSlotsPerWindow(rate: number): number {
+  return Math.max(8, Math.ceil(8 * rate));
+}
+
+/** Windows before a simulated 5-tuple can repeat, at `rate`. */
+export function portCycleWindows(rate: number): number {
+  return Math.floor(EPHEMERAL_COUNT / portSlotsPerWindow(rate));
+}
 const EPHEMERAL_FIRST = 32768;
 const EPHEMERAL_COUNT = 60999 - 32768 + 1;
+/** Connections per external-client conversation per window, at most. */
+const MAX_CLIENT_CONNECTIONS_WINDOW = 256;
 /** Longest connection the model makes, so that a table of open ones stays small. */
 export const MAX_CONNECTION_MS = 600_000;
 
@@ -124,39 +138,37 @@ export class TrafficModel {
     const W = this.options.windowMs;
     const t0 = k * W;
     const out: SimConnection[] = [];
-    const perPod = new Map<SimPod, number>();
+    const slots = new Map<string, number>();
     this.cluster.conversations.forEach((conv, ci) => {
       const rng = new Prng(hash32(this.options.seed, this.conversationSalt[ci], k));
       const mean = conv.peakPerSecond * this.options.rate * this.load(ci, t0 + W / 2) * (W / 1000);
       const n = rng.poisson(mean);
       for (let i = 0; i < n; i++) {
-        const c = this.connection(conv, rng, k, t0, perPod, `${k}.${out.length}`);
+        const c = this.connection(conv, rng, k, i, t0, slots, `${k}.${out.length}`);
         if (c) out.push(c);
       }
     });
     return out;
   }
 
-  private connection(conv: Conversation, rng: Prng, k: number, t0: number, perPod: Map<SimPod, number>, id: string): SimConnection | undefined {
+  private connection(conv: Conversation, rng: Prng, k: number, i: number, t0: number, slots: Map<string, number>, id: string): SimConnection | undefined {
     const cluster = this.cluster;
     const v6 = conv.family === 6;
     let sourcePod: SimPod | undefined;
     let sourceAddress: string;
-    let sourcePort: number;
+    let sourcePort = 0;
     if ('externalClients' in conv.from) {
+      // Clients take addresses and ports in turn, so that a 5-tuple comes back only after
+      // 254 * 64512 connections of the conversation (weeks at the default rate).
+      if (i >= MAX_CLIENT_CONNECTIONS_WINDOW) return undefined;
       const net = cluster.clientNetworks[conv.from.externalClients];
-      const host = rng.range(1, 254);
+      const n = k * MAX_CLIENT_CONNECTIONS_WINDOW + i;
+      const host = 1 + (n % 254);
       sourceAddress = v6 ? `${net.ipv6Prefix}${host.toString(16)}` : `${net.ipv4Prefix}${host}`;
-      sourcePort = rng.range(1024, 65535);
+      sourcePort = 1024 + (Math.floor(n / 254) % 64512);
     } else {
       const candidates = podsOf(cluster, conv.from.namespace, conv.from.app);
       sourcePod = rng.pick(candidates);
-      const slot = perPod.get(sourcePod) ?? 0;
-      // A Pod's ephemeral ports advance with the window, so a 5-tuple comes back only after
-      // EPHEMERAL_COUNT / MAX_CONNECTIONS_PER_POD_WINDOW windows (about 6.5 h of 5 s windows).
-      if (slot >= MAX_CONNECTIONS_PER_POD_WINDOW) return undefined;
-      perPod.set(sourcePod, slot + 1);
-      sourcePort = EPHEMERAL_FIRST + ((k * MAX_CONNECTIONS_PER_POD_WINDOW + slot) % EPHEMERAL_COUNT);
       sourceAddress = v6 ? sourcePod.ipv6 : sourcePod.ipv4;
     }
 
@@ -194,6 +206,15 @@ export class TrafficModel {
       protocol = cp.protocol;
     }
 
+    if (sourcePod) {
+      // Like Linux, ports are taken per destination; here in turn, window after window.
+      const key = `${sourceAddress}|${destinationAddress}|${destinationPort}|${protocol}`;
+      const slot = slots.get(key) ?? 0;
+      const perWindow = portSlotsPerWindow(this.options.rate);
+      if (slot >= perWindow) return undefined;
+      slots.set(key, slot + 1);
+      sourcePort = EPHEMERAL_FIRST + ((k * perWindow + slot) % EPHEMERAL_COUNT);
+    }
     const verdict = this.verdictFor(sourcePod, sourceAddress, destinationPod, destinationAddress, protocol, destinationPort);
     const deniedBy = denies(verdict.egress) ? 'egress' : denies(verdict.ingress) ? 'ingress' : undefined;
     const deniedAction = deniedBy === 'egress' ? verdict.egress.action : deniedBy === 'ingress' ? verdict.ingress.action : undefined;

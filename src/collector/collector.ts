@@ -12,7 +12,7 @@ import { CollectingProcess, type CollectedMessage, type CollectingProcessStats }
 import type { TransportLogger } from '../transport/errors.js';
 import { silentLogger } from '../transport/errors.js';
 import type { Clock } from '../util/clock.js';
-import { recordToJson, recordToText } from './format.js';
+import { JsonLineEncoder, TextBlockEncoder } from './format.js';
 import { buildHttpServer, listenHttp } from './http.js';
 import { DEFAULT_COLLECTOR_PORT, formatHostPort, type CollectorOptions } from './options.js';
 import { BoundedLineWriter } from './output.js';
@@ -68,6 +68,8 @@ export class Collector {
   readonly ring: Ring<CollectedRecord>;
   private readonly process: CollectingProcess;
   private readonly output: BoundedLineWriter | null;
+  private readonly json = new JsonLineEncoder();
+  private readonly text = new TextBlockEncoder();
   private http: FastifyInstance | null = null;
   private stopped: Promise<CollectorStats> | null = null;
 
@@ -148,15 +150,24 @@ export class Collector {
     const keep = this.ring.capacity > 0;
     const output = this.output;
     const json = this.options.format === 'json';
+    const jsonEncoder = this.json;
+    const textEncoder = this.text;
     for (let s = 0; s < sets.length; s++) {
       const { templateId, records } = sets[s];
       for (let i = 0; i < records.length; i++) {
         const record = records[i];
-        if (output !== null && json) output.write(recordToJson(record) + '\n');
+        if (output !== null && json) {
+          // encode() first: it may grow the buffer.
+          const length = jsonEncoder.encode(record);
+          output.writeBytes(jsonEncoder.buffer, 0, length);
+        }
         if (!keep && (output === null || json)) continue;
         const entry: CollectedRecord = { exporter, observationDomainId, templateId, exportTime, record };
         if (keep) this.ring.push(entry);
-        if (output !== null && !json) output.write(recordToText(entry));
+        if (output !== null && !json) {
+          const length = textEncoder.encode(entry);
+          output.writeBytes(textEncoder.buffer, 0, length);
+        }
       }
     }
   }

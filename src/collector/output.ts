@@ -1,7 +1,14 @@
 // Writes formatted records to a stream (stdout) without letting memory grow when the reader
-// is slower than the exporters. Lines are batched and written once per event-loop turn; while
-// the stream is over its high-water mark we wait for 'drain' and keep at most `maxPendingBytes`
-// of lines. Lines that would go beyond that are dropped and counted, never silently lost.
+// is slower than the exporters. Lines are copied into 64 KiB chunks; a chunk is handed to the
+// stream as soon as it is full, and what is left at the end of an event-loop turn goes out
+// then. While the stream is over its high-water mark we wait for 'drain' and keep at most
+// `maxPendingBytes` of lines; lines that would go beyond that are dropped and counted, never
+// silently lost.
+//
+// Chunks rather than an array of strings: one copy of each byte, one write per 64 KiB, and
+// chunks are reused once the stream has taken them, so printing makes no garbage. (An array of
+// line strings joined per turn kept every line alive until the turn ended, long enough for the
+// garbage collector to move them all to the old generation.)
 import type { Writable } from 'node:stream';
 
 export interface LineWriterStats {
@@ -10,8 +17,16 @@ export interface LineWriterStats {
   pendingBytes: number;
 }
 
+export const OUTPUT_CHUNK_BYTES = 64 * 1024;
+/** Chunks kept for reuse once the stream has taken them. */
+const MAX_SPARE_CHUNKS = 8;
+
 export class BoundedLineWriter {
-  private pending: string[] = [];
+  /** Chunks waiting to be written, and the bytes used in each; the last one is being filled. */
+  private chunks: Buffer[] = [];
+  private chunkUsed: number[] = [];
+  private readonly spare: Buffer[] = [];
+  private pendingLines = 0;
   private pendingBytes = 0;
   private waitingForDrain = false;
   private scheduled = false;
@@ -45,19 +60,36 @@ export class BoundedLineWriter {
 
   /** Queues one line (with its newline). Returns false when it was dropped. */
   write(line: string): boolean {
-    if (this.closed || this.broken !== null || this.pendingBytes + line.length > this.maxPendingBytes) {
+    const room = this.maxPendingBytes - this.pendingBytes;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; count exactly only when that bound is too much.
+    if (this.closed || this.broken !== null || (line.length * 3 > room && Buffer.byteLength(line, 'utf8') > room)) {
       this.linesDropped++;
       return false;
     }
-    this.pending.push(line);
-    this.pendingBytes += line.length;
-    if (!this.scheduled && !this.waitingForDrain) {
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        this.flush();
-      });
+    const last = this.chunks.length - 1;
+    if (last >= 0 && this.chunks[last].length - this.chunkUsed[last] >= line.length * 3) {
+      const n = this.chunks[last].write(line, this.chunkUsed[last], 'utf8');
+      this.chunkUsed[last] += n;
+      this.pendingBytes += n;
+    } else {
+      const bytes = Buffer.from(line, 'utf8');
+      this.append(bytes, 0, bytes.length);
     }
+    this.lineQueued();
+    return true;
+  }
+
+  /**
+   * Queues one line (with its newline) given as bytes: source[start, end) is copied, so the
+   * caller may reuse its buffer at once. Returns false when it was dropped.
+   */
+  writeBytes(source: Buffer, start: number, end: number): boolean {
+    if (this.closed || this.broken !== null || end - start > this.maxPendingBytes - this.pendingBytes) {
+      this.linesDropped++;
+      return false;
+    }
+    this.append(source, start, end);
+    this.lineQueued();
     return true;
   }
 
@@ -73,7 +105,7 @@ export class BoundedLineWriter {
     this.closed = true;
     const timer = setTimeout(() => this.abandon(new Error(`the output stream took nothing for ${timeoutMs} ms`)), timeoutMs);
     try {
-      while (this.broken === null && (this.pending.length > 0 || this.waitingForDrain)) {
+      while (this.broken === null && (this.pendingLines > 0 || this.waitingForDrain)) {
         if (this.waitingForDrain) {
           await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
         } else {
@@ -90,12 +122,48 @@ export class BoundedLineWriter {
     }
   }
 
+  private append(source: Buffer, start: number, end: number): void {
+    const chunks = this.chunks;
+    const used = this.chunkUsed;
+    this.pendingBytes += end - start;
+    while (start < end) {
+      let last = chunks.length - 1;
+      if (last < 0 || used[last] === chunks[last].length) {
+        chunks.push(this.spare.pop() ?? Buffer.allocUnsafe(OUTPUT_CHUNK_BYTES));
+        used.push(0);
+        last++;
+      }
+      const chunk = chunks[last];
+      const n = Math.min(end - start, chunk.length - used[last]);
+      source.copy(chunk, used[last], start, start + n);
+      used[last] += n;
+      start += n;
+    }
+  }
+
+  /** A whole line is in the chunks: write now if a chunk is full, else once this turn ends. */
+  private lineQueued(): void {
+    this.pendingLines++;
+    if (this.waitingForDrain) return;
+    if (this.chunks.length > 1) {
+      this.flush();
+    } else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flush();
+      });
+    }
+  }
+
   /** From now on every line counts as dropped: the stream failed, closed, or stopped taking data. */
   private abandon(err: Error): void {
     if (this.broken !== null) return;
     this.broken = err;
-    this.linesDropped += this.pending.length;
-    this.pending = [];
+    this.linesDropped += this.pendingLines;
+    this.pendingLines = 0;
+    this.chunks = [];
+    this.chunkUsed = [];
     this.pendingBytes = 0;
     this.waitingForDrain = false;
     this.wakeWaiters();
@@ -107,13 +175,25 @@ export class BoundedLineWriter {
     for (const wake of waiters) wake();
   }
 
+  private recycle(chunk: Buffer): void {
+    if (this.spare.length < MAX_SPARE_CHUNKS && this.broken === null) this.spare.push(chunk);
+  }
+
   private flush(): void {
-    if (this.waitingForDrain || this.broken !== null || this.pending.length === 0) return;
-    const chunk = this.pending.length === 1 ? this.pending[0] : this.pending.join('');
-    const lines = this.pending.length;
-    this.pending = [];
+    if (this.waitingForDrain || this.broken !== null || this.pendingLines === 0) return;
+    const chunks = this.chunks;
+    const used = this.chunkUsed;
+    this.chunks = [];
+    this.chunkUsed = [];
+    this.linesWritten += this.pendingLines;
+    this.pendingLines = 0;
     this.pendingBytes = 0;
-    this.linesWritten += lines;
-    if (!this.stream.write(chunk)) this.waitingForDrain = true;
+    let ok = true;
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i];
+      if (used[i] === 0) continue;
+      ok = this.stream.write(chunk.subarray(0, used[i]), () => this.recycle(chunk));
+    }
+    if (!ok) this.waitingForDrain = true;
   }
 }

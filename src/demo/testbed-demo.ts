@@ -84,7 +84,7 @@ export async function runTestbedDemo(o: TestbedDemoOptions): Promise<void> {
       relayChild!.stdout!.once('data', () => res());
     });
     relayServer = await relayTcpToUnix(m[1] === 'localhost' ? '127.0.0.1' : m[1], Number(m[2]), socketPath);
-    o.say(`flowvis demo --testbed: UI at http://${m[1]}:${m[2]}/  (the testbed aggregator's API, relayed); Ctrl-C stops and removes the testbed`);
+    o.say(`flowvis demo --testbed: UI at http://${m[1]}:${m[2]}/ui/  (the testbed aggregator's API, relayed); Ctrl-C stops and removes the testbed`);
 
     const traffic = new TrafficGenerator(tb);
     let cycle = 0;

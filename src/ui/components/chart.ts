@@ -103,22 +103,28 @@ export class ChartHost {
     const chart = this.init(el);
     chart.setOption({
       animation: false,
-      grid: { left: 96, right: 16, top: 16, bottom: 70 },
+      grid: { left: 96, right: 16, top: 24, bottom: 96 },
       tooltip: {
         confine: true,
         formatter: (p: { value: [number, number, number] }) =>
-          `${esc(data.sources[p.value[1]])} → ${esc(data.destinations[p.value[0]])}<br><b>${p.value[2].toFixed(3)} Mbps</b>`,
+          `${esc(data.sources[p.value[1]])} → ${esc(data.destinations[p.value[0]])}<br><b>${mbps(p.value[2])} Mbps</b>`,
       },
-      xAxis: { type: 'category', data: data.destinations, name: 'destination', nameLocation: 'middle', nameGap: 28 },
+      xAxis: { type: 'category', data: data.destinations, name: 'destination', nameLocation: 'middle', nameGap: 26 },
       yAxis: { type: 'category', data: data.sources, name: 'source' },
-      visualMap: { min: 0, max: data.max > 0 ? data.max : 1, calculable: true, orient: 'horizontal', left: 'center', bottom: 0, itemHeight: 120, inRange: { color: ['#eef4ff', '#2f6fde', '#0b2a66'] } },
-      series: [{ type: 'heatmap', data: data.cells, label: { show: true, fontSize: 11, formatter: (p: { value: [number, number, number] }) => p.value[2].toFixed(3) } }],
+      visualMap: { min: 0, max: data.max > 0 ? data.max : 1, calculable: true, orient: 'horizontal', left: 'center', bottom: 0, itemHeight: 120, formatter: (v: number) => `${mbps(v)} Mbps`, inRange: { color: ['#eef4ff', '#2f6fde', '#0b2a66'] } },
+      series: [{ type: 'heatmap', data: data.cells, label: { show: true, fontSize: 11, formatter: (p: { value: [number, number, number] }) => mbps(p.value[2]) } }],
     });
     chart.on('click', (p) => {
       const v = (p as unknown as { value: [number, number, number] }).value;
       onCell(data.sources[v[1]], data.destinations[v[0]]);
     });
   }
+}
+
+/** Mbps with the digits that matter: 12.35, 0.0042, 0. */
+function mbps(v: number): string {
+  if (v === 0) return '0';
+  return v >= 1 ? v.toFixed(2) : v.toPrecision(2);
 }
 
 function esc(s: string): string {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { BoundedLineWriter } from '../../../src/collector/output.js';
+import { BoundedLineWriter, OUTPUT_CHUNK_BYTES } from '../../../src/collector/output.js';
 
 /** A stream that takes chunks only when the test releases them. */
 class SlowSink extends Writable {
@@ -86,5 +86,56 @@ describe('BoundedLineWriter', () => {
     assert.equal(w.write('b\n'), false);
     await w.end();
     assert.equal(w.stats().linesDropped, 1);
+  });
+  it('copies byte lines, so the caller may reuse its buffer at once', async () => {
+    const sink = new SlowSink(1 << 20);
+    const w = new BoundedLineWriter(sink, 1 << 20);
+    const scratch = Buffer.alloc(16);
+    for (const text of ['one\n', 'two\n', 'three\n']) {
+      const n = scratch.write(text);
+      assert.equal(w.writeBytes(scratch, 0, n), true);
+      scratch.fill(0x58);
+    }
+    await turn();
+    assert.equal(sink.text, 'one\ntwo\nthree\n');
+    assert.equal(w.stats().linesWritten, 3);
+  });
+
+  it('writes a full chunk at once, splits lines across chunks, and reuses chunks only after the stream took them', async () => {
+    const sink = new SlowSink(1 << 30);
+    const w = new BoundedLineWriter(sink, 1 << 30);
+    const lines: string[] = [];
+    for (let i = 0; lines.join('').length < 3 * OUTPUT_CHUNK_BYTES; i++) lines.push(`${String(i).padStart(6, '0')} ${'x'.repeat(i % 5000)}\n`);
+    for (const line of lines) {
+      const bytes = Buffer.from(line);
+      assert.equal(w.writeBytes(bytes, 0, bytes.length), true);
+    }
+    assert.equal(sink.chunks.length, 1, 'full chunks go out before the turn ends');
+    assert.ok(sink.writableLength > OUTPUT_CHUNK_BYTES);
+    sink.release(); // the stream has taken the first: its buffer may be reused now
+    for (const line of lines) w.write(line);
+    const timer = setInterval(() => sink.release(), 1);
+    await w.end();
+    clearInterval(timer);
+    assert.equal(sink.text, lines.join('') + lines.join(''));
+    assert.deepEqual(w.stats(), { linesWritten: 2 * lines.length, linesDropped: 0, pendingBytes: 0 });
+  });
+
+  it('counts pending output in UTF-8 bytes, and drops a line of bytes that would go beyond the bound', async () => {
+    const sink = new SlowSink(1);
+    const w = new BoundedLineWriter(sink, 12);
+    w.write('block\n');
+    await turn(); // the stream is now above its high-water mark
+    assert.equal(w.write('é✓\n'), true); // 2 + 3 + 1 bytes
+    assert.equal(w.stats().pendingBytes, 6);
+    const bytes = Buffer.from('1234567\n');
+    assert.equal(w.writeBytes(bytes, 0, bytes.length), false);
+    assert.equal(w.writeBytes(bytes, 2, bytes.length), true);
+    assert.deepEqual(w.stats(), { linesWritten: 1, linesDropped: 1, pendingBytes: 12 });
+    sink.release();
+    await turn();
+    sink.release();
+    await w.end();
+    assert.equal(sink.text, 'block\né✓\n34567\n');
   });
 });

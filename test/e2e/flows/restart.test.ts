@@ -1,0 +1,86 @@
+// End to end, as root on the network-namespace testbed, over TLS: an exporter restart and an
+// aggregator restart while long-lived connections run through them. After each restart the
+// flows are still exported, and nothing is counted twice: at the collector and in the store the
+// deltas of all records of a connection add up to its final totals, which match the bytes sent
+// (docs/aggregator.md, "Exporter restarts and counter resets": a restarted exporter sends the
+// whole total as its first delta, and the aggregator recomputes the delta from the totals).
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { E2eCluster, e2eSkipReason, type IpfixRecord } from '../../helpers/e2e-cluster.js';
+import { assertSameInBoth, finalFlow } from '../../helpers/e2e-expect.js';
+import { FlowEndReason, FlowType } from '../../../src/flow/record.js';
+import type { TrafficResult } from '../../../src/testbed/traffic.js';
+
+const skip = e2eSkipReason();
+const prefix = `e2er${process.pid % 100_000}`;
+
+describe('end to end: an exporter restart and an aggregator restart during long-lived connections', { skip }, () => {
+  let cluster: E2eCluster;
+  let acrossExporter: TrafficResult;
+  let acrossAggregator: TrafficResult;
+  let afterRestarts: TrafficResult;
+
+  /** The first IPFIX record of a connection between two Pods on a port, whatever its source port. */
+  async function firstRecordBetween(from: string, to: string): Promise<IpfixRecord> {
+    const src = cluster.topology.pods.find((p) => p.id === from)!.ips[4];
+    const dst = cluster.topology.pods.find((p) => p.id === to)!.ips[4];
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      cluster.ipfixOf({ family: 4, sourceAddress: '', sourcePort: 0, destinationAddress: '', destinationPort: 0, protocol: 0 });
+      const hit = cluster.ipfix.find((r) => r.record.sourceIPv4Address === src && r.record.destinationIPv4Address === dst && r.record.destinationTransportPort === 8080);
+      if (hit) return hit;
+      if (Date.now() > deadline) throw new Error(`no record of ${from} -> ${to} within 30 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  before(async () => {
+    cluster = await E2eCluster.start({ prefix, transport: 'tls' });
+    // Two long-lived connections (12 s each), the request spread over their whole life.
+    const running = cluster.traffic([
+      { name: 'across-exporter-restart', from: 'frontend/web-2', to: 'backend/api-1', port: 'http', requestBytes: 120_000, responseBytes: 4_000, duration: '12s' },
+      { name: 'across-aggregator-restart', from: 'frontend/web-1', to: 'backend/api-2', port: 'http', requestBytes: 90_000, responseBytes: 6_000, duration: '12s' },
+    ]);
+    // Restart once each connection has been exported at least once.
+    await firstRecordBetween('frontend/web-2', 'backend/api-1');
+    await cluster.restart('exporter', 'node-2');
+    await firstRecordBetween('frontend/web-1', 'backend/api-2');
+    await cluster.restart('aggregator', 'aggregator');
+    [acrossExporter, acrossAggregator] = await running;
+    for (const r of [acrossExporter, acrossAggregator]) assert.equal(r.verdict, 'allow', `${r.spec.name}: ${JSON.stringify(r.conversations)}`);
+    [afterRestarts] = await cluster.traffic([{ name: 'after-restarts', from: 'frontend/web-2', to: 'backend/api-1', port: 'http', requestBytes: 7_000, responseBytes: 11_000 }]);
+    assert.equal(afterRestarts.verdict, 'allow');
+  });
+
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('exports a connection across a restart of its source Node\'s exporter without counting it twice', async () => {
+    const c = acrossExporter.conversations[0];
+    const f = await finalFlow(cluster, 'across-exporter-restart', c, { interNode: true, endReason: FlowEndReason.endOfFlow });
+    assertSameInBoth('across-exporter-restart', f, {
+      sourcePodName: 'web-2', sourceNodeName: 'node-2', destinationPodName: 'api-1', destinationNodeName: 'node-1', flowType: FlowType.interNode,
+    });
+    assert.ok(f.ipfix.length >= 2, `exported before and after the restart: ${f.ipfix.length} records`);
+    assert.ok(f.ipfix.some((r) => r.record.flowEndReason === FlowEndReason.forcedEnd), 'the stopping exporter exported it with flowEndReason 4 (forced end)');
+  });
+
+  it('exports a connection across an aggregator restart: both aggregator runs exported it, and the deltas add up', async () => {
+    const c = acrossAggregator.conversations[0];
+    const f = await finalFlow(cluster, 'across-aggregator-restart', c, { interNode: true, endReason: FlowEndReason.endOfFlow });
+    const aggregatorSessions = [...new Set(cluster.ipfix.map((r) => r.sessionId))];
+    assert.ok(aggregatorSessions.length >= 2, `the collector saw the restarted aggregator connect again: sessions ${JSON.stringify(aggregatorSessions)}`);
+    assertSameInBoth('across-aggregator-restart', f, {
+      sourcePodName: 'web-1', sourceNodeName: 'node-1', destinationPodName: 'api-2', destinationNodeName: 'node-2', flowType: FlowType.interNode,
+    });
+    const sessions = new Set(f.ipfix.map((r) => r.sessionId));
+    assert.ok(sessions.size >= 2, `records of this connection came from both aggregator runs: ${f.ipfix.map((r) => `${r.sessionId}:${String(r.record.octetDeltaCount)}`).join(' ')}`);
+  });
+
+  it('exports new connections after both restarts', async () => {
+    const f = await finalFlow(cluster, 'after-restarts', afterRestarts.conversations[0], { interNode: true, endReason: FlowEndReason.endOfFlow });
+    assertSameInBoth('after-restarts', f, { sourcePodName: 'web-2', destinationPodName: 'api-1', flowType: FlowType.interNode });
+    assert.equal(f.row.correlated, 1);
+  });
+});

@@ -112,7 +112,7 @@ export class ChartHost {
       xAxis: { type: 'category', data: data.destinations, name: 'destination', nameLocation: 'middle', nameGap: 26 },
       yAxis: { type: 'category', data: data.sources, name: 'source' },
       visualMap: { min: 0, max: data.max > 0 ? data.max : 1, calculable: true, orient: 'horizontal', left: 'center', bottom: 0, itemHeight: 120, formatter: (v: number) => `${mbps(v)} Mbps`, inRange: { color: ['#eef4ff', '#2f6fde', '#0b2a66'] } },
-      series: [{ type: 'heatmap', data: data.cells, label: { show: true, fontSize: 11, formatter: (p: { value: [number, number, number] }) => mbps(p.value[2]) } }],
+      series: [{ type: 'heatmap', data: data.cells, label: { show: data.cells.length <= 100, fontSize: 11, formatter: (p: { value: [number, number, number] }) => mbps(p.value[2]) } }],
     });
     chart.on('click', (p) => {
       const v = (p as unknown as { value: [number, number, number] }).value;

@@ -84,7 +84,7 @@ const NO_POLICY = '(no policy)';
  * weighted by bytes (by flows where a denied connection carried no bytes). Each link lists
  * its Pod pairs for the tooltip; a link with any denied Pod pair is denied.
  */
-export function policyEdgesToSankey(edges: readonly PolicyPodEdge[], maxPairs = 8): SankeyData {
+export function policyEdgesToSankey(edges: readonly PolicyPodEdge[], maxPairs = 8, maxLinks = 40): SankeyData {
   type Acc = { source: string; target: string; bytes: number; flows: number; denied: boolean; pairs: PolicyPodEdge[] };
   const byPair = new Map<string, Acc>();
   const nodes = new Map<string, SankeyNode>();
@@ -108,7 +108,10 @@ export function policyEdgesToSankey(edges: readonly PolicyPodEdge[], maxPairs = 
     acc.denied ||= isDeniedAction(e.egressAction) || isDeniedAction(e.ingressAction);
     acc.pairs.push(e);
   }
-  const links: SankeyLink[] = [...byPair.values()].map((a) => ({
+  // The largest policy pairs only: a sankey of hundreds of links is neither readable nor quick.
+  const kept = [...byPair.values()].sort((x, y) => y.bytes - x.bytes || y.flows - x.flows).slice(0, maxLinks);
+  const used = new Set(kept.flatMap((a) => [a.source, a.target]));
+  const links: SankeyLink[] = kept.map((a) => ({
     source: a.source,
     target: a.target,
     value: a.bytes > 0 ? a.bytes : a.flows,
@@ -118,7 +121,7 @@ export function policyEdgesToSankey(edges: readonly PolicyPodEdge[], maxPairs = 
       ...(a.pairs.length > maxPairs ? [`… and ${a.pairs.length - maxPairs} more Pod pairs`] : []),
     ],
   }));
-  return { nodes: [...nodes.values()], links };
+  return { nodes: [...nodes.values()].filter((n) => used.has(n.name)), links };
 }
 
 export interface LineSeries {

@@ -86,7 +86,7 @@ export function formatColumn(column: string, value: string | number): string {
       return value === 1 ? 'yes' : 'no';
   }
   if (/Seconds|timeInserted/.test(column)) return value === 0 ? '–' : `${formatTime(value)} (${value})`;
-  if (/Octet/.test(column)) return `${formatBytes(value)} (${formatCount(value)})`;
+  if (/[oO]ctet/.test(column)) return `${formatBytes(value)} (${formatCount(value)})`;
   if (/[tT]hroughput/.test(column)) return formatBitRate(value);
   return String(value);
 }

@@ -39,6 +39,9 @@ function policyForm(ctx: PageContext): HTMLElement {
   return form;
 }
 
+/** Rows the table shows; the sankey and the throughput cover every row. */
+const TABLE_ROWS = 200;
+
 export function renderNetworkPolicy(root: HTMLElement, d: PolicyData, ctx: PageContext): void {
   root.append(panel('Policy filters', policyForm(ctx)));
   if (d.edges.length === 0) {
@@ -64,11 +67,12 @@ export function renderNetworkPolicy(root: HTMLElement, d: PolicyData, ctx: PageC
           { label: 'Bytes', numeric: true, cell: (e) => formatBytes(e.bytes) },
           { label: 'Flows', numeric: true, cell: (e) => formatCount(e.flows) },
         ],
-        d.edges,
+        d.edges.slice(0, TABLE_ROWS),
         (e) => (isDeniedAction(e.egressAction) || isDeniedAction(e.ingressAction) ? 'denied' : ''),
       ),
     ),
   );
+  if (d.edges.length > TABLE_ROWS) root.append(h('p', { class: 'note' }, `The ${TABLE_ROWS} largest of ${d.edges.length} Pod pairs; filter to see others.`));
   if (sankey.links.length > 0) ctx.charts.sankey(box, sankey, (e) => ctx.filterBy(e), (v) => formatBytes(v));
   if (d.throughput.series.length > 0) ctx.charts.line(line, [...toLineSeries(d.throughput, 'tx', () => 'Tx'), ...toLineSeries(d.throughput, 'rx', () => 'Rx')]);
 }

@@ -10,11 +10,15 @@
 // aggregator.memory: bytes per tracked flow (heap + array buffers) with 1,000,000 flows
 //   tracked, half inter-node, Pod names of 20-40 characters from a pool of 20,000 Pods.
 //
-// Sample (npm run bench -- aggregator, Node v20.20.2, Intel(R) Xeon(R) Processor, 2 cores):
-//   {"name":"aggregator.throughput","value":119003,"unit":"records/s/core","wallRate":27314,"records":1800000,"exporters":4,"correlated":200000,"exported":400000,"dropped":0,"cpuSeconds":15.13}
-//   {"name":"aggregator.memory","value":336,"unit":"bytes/flow","flows":1000000,"structureBytesPerFlow":332}   (npm run bench -- aggregator.memory, alone)
-//   Throughput is below the 300,000 goal: per record, decoding strings and interning them, and per
-//   export, aggregatedFlowRecordToDataRecord and the garbage of one object per exported record, dominate.
+// Sample (npm run bench -- aggregator, Node v20.20.2, Intel(R) Xeon(R) Processor, 2 cores, load 13-15):
+//   {"name":"aggregator.throughput","value":138322,"unit":"records/s/core","wallRate":27967,"records":1800000,"exporters":4,"correlated":200000,"exported":400000,"dropped":0,"cpuSeconds":13.01}
+//   {"name":"aggregator.memory","value":335,"unit":"bytes/flow","flows":1000000,"structureBytesPerFlow":332}   (npm run bench -- aggregator.memory, alone)
+//   Before this round: 119,003 records/s/core (load 7-12). Still below the 300,000 goal. Per
+//   received record the collecting process decodes a DataRecord (transport's MessageDecoder),
+//   the service maps it to a FlowRecord, and ingest looks both addresses up in the string
+//   table's Map and interns up to 14 names: Map work, string decoding and the garbage of two
+//   objects per record dominate the profile. The codec can now decode straight into FlowRecords
+//   (MessageDecoder.decodeAs with FLOW_RECORD_SHAPE); the collecting process does not use it yet.
 import { fork } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';

@@ -1,18 +1,23 @@
 // IPFIX codec throughput on the Flow Exporter's IPv4 template (its 37 IEs: the reference's
 // 34-IE table with the per-family addresses) and realistic names (Pod names of 20-40 chars).
 //
-// Sample (npm run bench -- ipfix, Node v20.20.2, Intel(R) Xeon(R) Processor, 2 vCPUs shared with
-// the rest of the team's test runs: load average 7-10 during the run, so wall-clock rates were
-// 2-3x below the CPU-time ones; `value` is records per second of this process's CPU time):
-//   ipfix.encode               ~503,000 records/s  (1988 ns/record, 335 bytes/record)
-//   ipfix.encode.unique-names  ~505,000 records/s
-//   ipfix.decode               ~757,000 records/s  (1320 ns/record)
-//   ipfix.decode.flowrecord    ~626,000 records/s  (decode + dataRecordToFlowRecord)
-//   ipfix.decode.unique-names  ~711,000 records/s
-//   ipfix.decode.interpreted   ~267,000 records/s  (the same plan walked by a type switch: generated
-//                                                   code is 2.8x faster)
-// Where the time goes (--prof): UTF-8/latin1 string calls into the runtime (about half of encode),
-// the string cache's compare loop in decode, then address text.
+// Sample (npm run bench -- ipfix, Node v20.20.2, Intel(R) Xeon(R) Processor, 2 vCPUs, load average
+// 12-15 from the rest of the team's runs, so even CPU-time rates are inflated; `value` is records
+// per second of this process's CPU time):
+//   ipfix.encode                          ~830,000 records/s  (1205 ns/record; was ~503,000)
+//   ipfix.encode.unique-names             ~803,000 records/s
+//   ipfix.decode                          ~879,000 records/s  (1137 ns/record; was ~757,000)
+//   ipfix.decode.flowrecord               ~670,000 records/s  (decodeAs(FLOW_RECORD_SHAPE))
+//   ipfix.decode.flowrecord.via-datarecord ~624,000 records/s (decode + dataRecordToFlowRecord)
+//   ipfix.decode.unique-names             ~729,000 records/s
+//   ipfix.decode.interpreted              ~141,000 records/s  (type switch instead of generated code)
+// The same code measured as the best of 20 short runs (CPU time, same machine and load, against
+// the code before this round built from a3ac13f): decode 690 ns/record (was 1100-1130, i.e.
+// ~1.45M records/s), decode straight to FlowRecord 700-730 ns (was 1230-1300 via DataRecord),
+// encode 1090-1300 ns (was 2020-2190). On a quiet core the bench figures approach the best-of.
+// Where the time goes now: encode, the per-character ASCII copy of ~14 names per record (about
+// half) and the inlined integer writes; decode, the byte-keyed string cache (hash and compare a
+// word at a time) and the record object itself.
 import type { Benchmark } from './harness.js';
 import { MessageDecoder, MessageWriter, VARIABLE_LENGTH } from '../src/ipfix/index.js';
 import type { CompiledField, DataRecord, IpfixValue } from '../src/ipfix/index.js';

@@ -30,6 +30,9 @@ import { parseIp } from './policy/ip.js';
 /** IPS_DYING (include/uapi/linux/netfilter/nf_conntrack_common.h): the entry is being removed. */
 export const IPS_DYING = 1 << 9;
 
+/** How many places past the last match dumpKnown looks in the last dump's order before it hashes. */
+const ORDER_PROBES = 4;
+
 /** TCP states after which a connection carries no more data. */
 const CLOSED_TCP_STATES: ReadonlySet<string> = new Set(['TIME_WAIT', 'CLOSE']);
 
@@ -95,19 +98,55 @@ class Connection {
   exportedBytes = 0;
   exportedReversePackets = 0;
   exportedReverseBytes = 0;
-  /** Digests of the original tuple's addresses, as the parser computes them (dumpKnown). */
+  /** False once forget() dropped it; a dropped one may still sit in the store's lastDumpOrder. */
+  held = true;
+  /** Its index in the store's dump order (lastDumpOrder, then dumpOrder once this dump saw it); -1 if none. */
+  orderIndex = -1;
+  // What dumpKnown compares, copied out of the entry so that it reads this object only:
+  // the original tuple and kernel id (fixed for a connection), then what setEntry may change.
+  readonly id: number;
+  readonly ipVersion: number;
+  readonly protocol: number;
+  readonly zone: number;
+  readonly sourcePort: number;
+  readonly destinationPort: number;
+  /** Digests of the original tuple's addresses, as the parser computes them. */
   readonly sourceAddressDigest: number;
   readonly destinationAddressDigest: number;
+  status = 0;
+  tcpState = '';
+  startMs = 0;
+  private current: ConntrackEntry;
 
   constructor(
     readonly key: string,
-    public entry: ConntrackEntry,
+    entry: ConntrackEntry,
     readonly firstSeenMs: number,
     public lastActivityMs: number,
     public lastExportMs: number,
   ) {
+    this.current = entry;
+    this.id = entry.id;
+    this.ipVersion = entry.ipVersion;
+    this.protocol = entry.protocol;
+    this.zone = entry.zone;
+    this.sourcePort = entry.original.sourcePort;
+    this.destinationPort = entry.original.destinationPort;
     this.sourceAddressDigest = addressDigest(entry.original.sourceAddress);
     this.destinationAddressDigest = addressDigest(entry.original.destinationAddress);
+    this.setEntry(entry);
+  }
+
+  /** The last entry that changed what a record shows (see upsert). */
+  get entry(): ConntrackEntry {
+    return this.current;
+  }
+
+  setEntry(e: ConntrackEntry): void {
+    this.current = e;
+    this.status = e.status;
+    this.tcpState = e.tcpState;
+    this.startMs = e.startMs;
   }
 }
 
@@ -193,6 +232,22 @@ export class ConnectionStore {
   private dumpStartedMs = -Infinity;
   /** The clock read once per dump (beginDump): the time of every entry of that dump. */
   private dumpNowMs = 0;
+  /**
+   * The connections in the order the last complete dump listed them, and this dump's so far.
+   * The kernel walks its hash table in the same order every dump (new entries go to the head
+   * of their bucket, the others keep their order), so the next entry of a dump is most often the
+   * one after the last match: dumpKnown tries there first, which reads memory in order instead
+   * of a hash lookup per entry.
+   */
+  // Filled by index up to their *Length and never shrunk by a dump, so that a dump of 100k
+  // entries does not regrow a 100k array (length = 0 would free its store).
+  private lastDumpOrder: Connection[] = [];
+  private lastDumpOrderLength = 0;
+  private dumpOrder: Connection[] = [];
+  private dumpOrderLength = 0;
+  private orderCursor = 0;
+  /** Connections held now that this dump has seen: when it reaches the store size, none vanished. */
+  private seenInDump = 0;
   private readonly opts: ConnectionStoreOptions;
   private readonly counts = { evictions: 0, badEntries: 0, ended: 0, created: 0 };
 
@@ -225,11 +280,45 @@ export class ConnectionStore {
     this.generation++;
     this.dumpStartedMs = startedMs;
     this.dumpNowMs = this.opts.clock.now();
+    this.dumpOrderLength = 0;
+    this.orderCursor = 0;
+    this.seenInDump = 0;
   }
 
   dumpEntry(e: ConntrackEntry): void {
     const conn = this.upsert(e, this.dumpNowMs);
-    if (conn) conn.lastSeenGeneration = this.generation;
+    if (conn) this.seen(conn);
+  }
+
+  private seen(conn: Connection): void {
+    if (conn.lastSeenGeneration !== this.generation) {
+      conn.lastSeenGeneration = this.generation;
+      this.seenInDump++;
+    }
+    const i = this.dumpOrderLength++;
+    conn.orderIndex = i;
+    if (i < this.dumpOrder.length) this.dumpOrder[i] = conn;
+    else this.dumpOrder.push(conn);
+  }
+
+  /** The held connection the kernel lists under this id, trying the last dump's order first. */
+  private findById(id: number): Connection | undefined {
+    const last = this.lastDumpOrder;
+    const lastLength = this.lastDumpOrderLength;
+    const stop = Math.min(this.orderCursor + ORDER_PROBES, lastLength);
+    for (let i = this.orderCursor; i < stop; i++) {
+      const c = last[i];
+      if (c.id === id) {
+        this.orderCursor = i + 1;
+        return c.held ? c : undefined;
+      }
+    }
+    const conn = this.byId.get(idKey(id));
+    if (conn === undefined) return undefined;
+    // Back in step with the last dump's order, after the entries that left a gap in it.
+    const at = conn.orderIndex;
+    if (at >= 0 && at < lastLength && last[at] === conn) this.orderCursor = at + 1;
+    return conn;
   }
 
   /**
@@ -240,32 +329,40 @@ export class ConnectionStore {
    */
   dumpKnown(d: ConntrackDigest): boolean {
     if (d.id === 0) return false;
-    const conn = this.byId.get(idKey(d.id));
-    if (conn === undefined) return false;
-    const e = conn.entry;
-    const o = e.original;
+    const conn = this.findById(d.id);
     if (
-      e.id !== d.id ||
+      conn === undefined ||
+      conn.id !== d.id ||
       conn.sourceAddressDigest !== d.sourceAddressDigest ||
       conn.destinationAddressDigest !== d.destinationAddressDigest ||
-      o.sourcePort !== d.sourcePort ||
-      o.destinationPort !== d.destinationPort ||
-      e.protocol !== d.protocol ||
-      e.zone !== d.zone ||
-      e.ipVersion !== d.ipVersion
+      conn.sourcePort !== d.sourcePort ||
+      conn.destinationPort !== d.destinationPort ||
+      conn.protocol !== d.protocol ||
+      conn.zone !== d.zone ||
+      conn.ipVersion !== d.ipVersion
     ) {
       return false;
     }
     // What would make upsert replace the stored entry.
-    if ((d.tcpState !== '' && d.tcpState !== e.tcpState) || d.status !== e.status || d.startMs > e.startMs) return false;
-    conn.lastSeenGeneration = this.generation;
+    if ((d.tcpState !== '' && d.tcpState !== conn.tcpState) || d.status !== conn.status || d.startMs > conn.startMs) return false;
+    this.seen(conn);
     if (conn.state === 'done') return true;
     if (this.setCounters(conn, d)) this.touched(conn, this.dumpNowMs);
-    if (conn.state !== 'ending' && isClosed(e)) this.markEnded(conn, this.dumpNowMs);
+    if (conn.state !== 'ending' && (CLOSED_TCP_STATES.has(conn.tcpState) || (conn.status & IPS_DYING) !== 0)) this.markEnded(conn, this.dumpNowMs);
     return true;
   }
 
   endDump(): void {
+    // Next dump's order is this one's.
+    const spare = this.lastDumpOrder;
+    this.lastDumpOrder = this.dumpOrder;
+    this.lastDumpOrderLength = this.dumpOrderLength;
+    // Past its length, the spare holds connections of an older dump: let a much smaller table free them.
+    if (spare.length > 2 * this.dumpOrderLength + 1024) spare.length = this.dumpOrderLength;
+    this.dumpOrder = spare;
+    this.dumpOrderLength = 0;
+    // Every held connection was listed: nothing vanished, nothing to walk.
+    if (this.seenInDump === this.byKey.size) return;
     const now = this.opts.clock.now();
     const gen = this.generation;
     for (const conn of this.byKey.values()) {
@@ -367,8 +464,14 @@ export class ConnectionStore {
       if (conn.state === 'done') continue;
       out.push(this.snapshot(conn, FlowEndReason.forcedEnd, conn.state === 'ending' ? conn.endMs : now));
     }
+    for (const conn of this.byKey.values()) conn.held = false;
     this.byKey.clear();
     this.byId.clear();
+    this.lastDumpOrder = [];
+    this.lastDumpOrderLength = 0;
+    this.dumpOrder = [];
+    this.dumpOrderLength = 0;
+    this.seenInDump = 0;
     this.heap.clear();
     this.idle.clear();
     this.tombstones.clear();
@@ -416,7 +519,7 @@ export class ConnectionStore {
     // Keep the stored entry unless what a record shows of it changed: a new object every poll
     // would be promoted to the old generation and make every dump a major-GC cost.
     if ((e.tcpState !== '' && e.tcpState !== conn.entry.tcpState) || e.status !== conn.entry.status || e.startMs > conn.entry.startMs) {
-      conn.entry = e.tcpState !== '' ? e : { ...e, tcpState: conn.entry.tcpState };
+      conn.setEntry(e.tcpState !== '' ? e : { ...e, tcpState: conn.entry.tcpState });
     }
     if (conn.state === 'done') return conn;
     if (this.setCounters(conn, e)) this.touched(conn, now);
@@ -469,11 +572,14 @@ export class ConnectionStore {
   }
 
   private forget(conn: Connection): void {
+    if (!conn.held) return;
+    conn.held = false;
+    if (conn.lastSeenGeneration === this.generation) this.seenInDump--;
     this.heap.remove(conn);
     this.idle.delete(conn);
     this.tombstones.delete(conn);
     if (this.byKey.get(conn.key) === conn) this.byKey.delete(conn.key);
-    if (this.byId.get(idKey(conn.entry.id)) === conn) this.byId.delete(idKey(conn.entry.id));
+    if (this.byId.get(idKey(conn.id)) === conn) this.byId.delete(idKey(conn.id));
   }
 
   /** Makes room for one: a tombstone (nothing to report), else the oldest idle one, else the earliest deadline. */

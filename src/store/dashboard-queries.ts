@@ -104,25 +104,25 @@ export class DashboardQueries {
 
   async totals(q: FlowQuery): Promise<Totals> {
     const d = this.db.dialect;
-    const [sums] = await this.db.select(
-      `SELECT ${d.count()} AS records, ${d.num('sum(octetDeltaCount)')} AS bytes, ${d.num('sum(reverseOctetDeltaCount)')} AS reverseBytes, ` +
-        `${d.num('sum(packetDeltaCount)')} AS packets, ${d.num('sum(reversePacketDeltaCount)')} AS reversePackets FROM flows WHERE ${this.where(q)}`,
-    );
-    // A connection is still open when every record of it in the range is an active-timeout export.
-    const [conns] = await this.db.select(
-      `SELECT ${d.count()} AS connections, ${d.num('sum(1 - ended)')} AS active, ${d.num('sum(denied)')} AS denied FROM (` +
-        `SELECT ${CONNECTION}, max(CASE WHEN flowEndReason = 2 THEN 0 ELSE 1 END) AS ended, max(CASE WHEN ${DENIED} THEN 1 ELSE 0 END) AS denied ` +
+    // One scan: sums per connection, then over connections. A connection is still open when
+    // every record of it in the range is an active-timeout export.
+    const [r] = await this.db.select(
+      `SELECT ${d.num('sum(records)')} AS records, ${d.count()} AS connections, ${d.num('sum(1 - ended)')} AS active, ${d.num('sum(denied)')} AS denied, ` +
+        `${d.num('sum(bytes)')} AS bytes, ${d.num('sum(reverseBytes)')} AS reverseBytes, ${d.num('sum(packets)')} AS packets, ${d.num('sum(reversePackets)')} AS reversePackets FROM (` +
+        `SELECT ${CONNECTION}, count(*) AS records, sum(octetDeltaCount) AS bytes, sum(reverseOctetDeltaCount) AS reverseBytes, ` +
+        `sum(packetDeltaCount) AS packets, sum(reversePacketDeltaCount) AS reversePackets, ` +
+        `max(CASE WHEN flowEndReason = 2 THEN 0 ELSE 1 END) AS ended, max(CASE WHEN ${DENIED} THEN 1 ELSE 0 END) AS denied ` +
         `FROM flows WHERE ${this.where(q)} GROUP BY ${CONNECTION}) AS c`,
     );
     return {
-      records: num(sums?.records),
-      connections: num(conns?.connections),
-      activeConnections: num(conns?.active),
-      deniedConnections: num(conns?.denied),
-      bytes: num(sums?.bytes),
-      reverseBytes: num(sums?.reverseBytes),
-      packets: num(sums?.packets),
-      reversePackets: num(sums?.reversePackets),
+      records: num(r?.records),
+      connections: num(r?.connections),
+      activeConnections: num(r?.active),
+      deniedConnections: num(r?.denied),
+      bytes: num(r?.bytes),
+      reverseBytes: num(r?.reverseBytes),
+      packets: num(r?.packets),
+      reversePackets: num(r?.reversePackets),
     };
   }
 

@@ -13,10 +13,14 @@
 // Counters are kept per side (source node, destination node):
 //   totals   overwritten by each record of that side;
 //   deltas   accumulated until the next export, then reset. Once a side has a baseline the
-//            delta is recomputed as (total - previous total), which stays right when an
+//            delta is recomputed as max(0, total - previous total), which stays right when an
 //            exporter restarts (its first delta would repeat the whole total) or a record is
-//            lost. Totals that go down mean a new connection on the same 5-tuple (conntrack
-//            entry recreated, node rebooted): the old flow is exported and a new one starts.
+//            lost. A total that goes down is a new connection on the same 5-tuple (conntrack
+//            entry recreated, node rebooted) only when that side's flowStartSeconds changed
+//            too: then the old flow is exported and a new one starts. With the same start it
+//            is a stale report (a restarted exporter that first sends zero or old counters):
+//            nothing is counted and the higher total is kept, so the deltas of a connection
+//            always add up to its final total.
 // The record's own counters and throughput are those of the primary side: the source node
 // when it has reported, otherwise the destination node. Summing both sides would count
 // every packet twice.
@@ -77,8 +81,10 @@ export interface AggregationStats {
   flowsTracked: number;
   /** Flows exported and dropped from the table because it was full. */
   evictions: number;
-  /** Flows whose totals went down: exported, then started afresh. */
+  /** Flows whose totals went down with a new flowStartSeconds: exported, then started afresh. */
   counterResets: number;
+  /** Records whose totals were below the tracked ones with the same start (stale or restarted exporter): not re-counted. */
+  staleRecords: number;
   /** Flows forgotten after the inactive timeout. */
   inactiveExpired: number;
 }
@@ -176,6 +182,7 @@ export class AggregationProcess {
   private waiting = 0;
   private evicted = 0;
   private resets = 0;
+  private stale = 0;
   private expiredInactive = 0;
 
   constructor(options: AggregationOptions) {
@@ -208,7 +215,7 @@ export class AggregationProcess {
       r.destinationTransportPort,
       r.protocolIdentifier,
     );
-    if (s >= 0 && this.countersWentDown(s, r, side)) {
+    if (s >= 0 && this.isNewConnection(s, r, side)) {
       this.resets++;
       this.exportSlot(s, now);
       this.removeSlot(s);
@@ -284,6 +291,7 @@ export class AggregationProcess {
       flowsTracked: this.table.size,
       evictions: this.evicted,
       counterResets: this.resets,
+      staleRecords: this.stale,
       inactiveExpired: this.expiredInactive,
     };
   }
@@ -380,27 +388,47 @@ export class AggregationProcess {
     const base = t.counterIndex(s, side, 0);
     const seenBit = side === SIDE_SOURCE ? FLAG.seenSource : FLAG.seenDestination;
     const seen = (t.flags(s) & seenBit) !== 0;
-    for (let k = 0; k < 4; k++) {
-      const total = totalOf(r, k);
-      const delta = seen ? total - c[base + TOTALS[k]] : deltaOf(r, k);
-      c[base + TOTALS[k]] = total;
-      c[base + DELTA_OF_TOTAL[k]] += delta;
-    }
-    const endField = side === SIDE_SOURCE ? SEC.flowEndSecondsFromSourceNode : SEC.flowEndSecondsFromDestinationNode;
-    if (!seen) {
+    if (seen) {
+      // Same connection (isNewConnection said so): count only what the totals grew by, and keep
+      // the higher total when a stale or restarted report is lower.
+      let lower = false;
+      for (let k = 0; k < 4; k++) {
+        const total = totalOf(r, k);
+        const previous = c[base + TOTALS[k]];
+        if (total > previous) {
+          c[base + DELTA_OF_TOTAL[k]] += total - previous;
+          c[base + TOTALS[k]] = total;
+        } else if (total < previous) {
+          lower = true;
+        }
+      }
+      if (lower) this.stale++;
+    } else {
+      for (let k = 0; k < 4; k++) {
+        c[base + TOTALS[k]] = totalOf(r, k);
+        c[base + DELTA_OF_TOTAL[k]] += deltaOf(r, k);
+      }
       // Throughput baseline: the connection's start, with nothing counted yet.
       t.setSec(s, side === SIDE_SOURCE ? SEC.previousEndFromSourceNode : SEC.previousEndFromDestinationNode, r.flowStartSeconds);
+      t.setSec(s, side === SIDE_SOURCE ? SEC.flowStartFromSourceNode : SEC.flowStartFromDestinationNode, r.flowStartSeconds);
       t.setFlags(s, seenBit);
     }
+    const endField = side === SIDE_SOURCE ? SEC.flowEndSecondsFromSourceNode : SEC.flowEndSecondsFromDestinationNode;
     if (r.flowEndSeconds >= t.getSec(s, endField)) t.setSec(s, endField, r.flowEndSeconds);
   }
 
-  private countersWentDown(s: number, r: FlowRecord, side: Side): boolean {
+  /**
+   * A record is a new connection on a tracked 5-tuple when, for a side that has reported, its
+   * flowStartSeconds differs from the one that side reported first and some total went down.
+   * A lower total with the same start is a stale report (see addCounters).
+   */
+  private isNewConnection(s: number, r: FlowRecord, side: Side): boolean {
     const t = this.table;
     for (let sd = SIDE_SOURCE; sd <= SIDE_DESTINATION; sd++) {
       if (side !== BOTH_SIDES && side !== sd) continue;
       const seenBit = sd === SIDE_SOURCE ? FLAG.seenSource : FLAG.seenDestination;
       if ((t.flags(s) & seenBit) === 0) continue;
+      if (t.getSec(s, sd === SIDE_SOURCE ? SEC.flowStartFromSourceNode : SEC.flowStartFromDestinationNode) === r.flowStartSeconds) continue;
       const base = t.counterIndex(s, sd, 0);
       for (let k = 0; k < 4; k++) if (totalOf(r, k) < t.counters[base + TOTALS[k]]) return true;
     }

@@ -195,6 +195,8 @@ export function aggregatorRegistry(querier: AggregatorQuerier): Registry {
   total('flowvis_aggregator_flows_correlated_total', 'Inter-node flows whose two halves were correlated.', (m) => m.flowsCorrelated);
   total('flowvis_aggregator_uncorrelated_exported_total', 'Exports of an inter-node half without its partner.', (m) => m.uncorrelatedExported);
   total('flowvis_aggregator_evictions_total', 'Flows exported and evicted because the table was full.', (m) => m.evictions);
+  total('flowvis_aggregator_counter_resets_total', 'Tracked 5-tuples whose totals went down with a new start: a new connection.', (m) => m.aggregation?.counterResets ?? 0);
+  total('flowvis_aggregator_stale_records_total', 'Records with totals below the tracked ones and the same start (restarted exporter): not re-counted.', (m) => m.aggregation?.staleRecords ?? 0);
   gauge('flowvis_aggregator_pending_correlation', 'Inter-node halves waiting for their partner.', (m) => m.pendingCorrelation);
   gauge('flowvis_aggregator_flows_tracked', 'Flows in the aggregation table.', (m) => m.flowsTracked);
   const perExporter = new Gauge({

@@ -84,8 +84,11 @@ export const SEC = {
   previousEndFromSourceNode: 4,
   previousEndFromDestinationNode: 5,
   originalObservationDomainId: 6,
+  /** The flowStartSeconds each side reported first: a lower total with the same start is a stale report, not a new connection. */
+  flowStartFromSourceNode: 7,
+  flowStartFromDestinationNode: 8,
 } as const;
-const SEC_FIELDS = 7;
+const SEC_FIELDS = 9;
 
 /** Offsets within a slot's block of f64 values other than counters. */
 export const F64 = {

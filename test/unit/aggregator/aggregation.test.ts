@@ -262,6 +262,105 @@ describe('aggregation of counters and timestamps', () => {
   });
 });
 
+describe('exporter restarts: deltas add up to the final total', () => {
+  /** Sum of the source side's exported packet and octet deltas. */
+  function sums(exported: AggregatedFlowRecord[], side: 'fromSourceNode' | 'fromDestinationNode') {
+    let packets = 0;
+    let octets = 0;
+    for (const r of exported) {
+      packets += r[side].packetDeltaCount;
+      octets += r[side].octetDeltaCount;
+    }
+    return { packets, octets };
+  }
+  const counters = (packets: number, octets: number, deltaPackets: number, deltaOctets: number) => ({
+    packetTotalCount: packets, octetTotalCount: octets, packetDeltaCount: deltaPackets, octetDeltaCount: deltaOctets,
+    reversePacketTotalCount: 0, reverseOctetTotalCount: 0, reversePacketDeltaCount: 0, reverseOctetDeltaCount: 0,
+  });
+
+  it('does not re-count when the restarted source exporter first reports zero counters with the same start', () => {
+    const { agg, exported, step } = setup();
+    agg.ingest(fromSourceNode(counters(500, 65_840, 500, 65_840)), NODE_A);
+    agg.ingest(fromDestinationNode(counters(490, 65_000, 490, 65_000)), NODE_B);
+    step(60_000);
+    agg.ingest(fromSourceNode({ ...counters(540, 70_892, 40, 5_052), flowEndSeconds: T0 + 70 }), NODE_A);
+    step(60_000);
+    // The exporter restarts: it knows the connection again but has no counters for it yet.
+    agg.ingest(fromSourceNode({ ...counters(0, 0, 0, 0), flowEndSeconds: T0 + 130 }), NODE_A);
+    assert.equal(agg.stats().counterResets, 0, 'same flowStartSeconds: not a new connection');
+    assert.equal(agg.stats().staleRecords, 1);
+    assert.equal(agg.stats().flowsTracked, 1);
+    step(60_000);
+    agg.ingest(fromSourceNode({ ...counters(900, 121_516, 900, 121_516), flowEndSeconds: T0 + 190 }), NODE_A);
+    step(60_000);
+    const last = exported[exported.length - 1];
+    assert.equal(last.fromSourceNode.octetTotalCount, 121_516);
+    assert.equal(last.fromSourceNode.octetDeltaCount, 121_516 - 70_892);
+    assert.deepEqual(sums(exported, 'fromSourceNode'), { packets: 900, octets: 121_516 });
+    assert.deepEqual(sums(exported, 'fromDestinationNode'), { packets: 490, octets: 65_000 });
+    assert.equal(exported.reduce((n, r) => n + r.octetDeltaCount, 0), 121_516, 'the record\'s own deltas are the source side\'s');
+  });
+
+  it('keeps the higher total while a restarted exporter reports less than before', () => {
+    const { agg, exported, step } = setup();
+    agg.ingest(fromSourceNode({ ...counters(100, 10_000, 100, 10_000), flowType: FlowType.toExternal }), NODE_A);
+    agg.ingest(fromSourceNode({ ...counters(40, 4_000, 40, 4_000), flowType: FlowType.toExternal }), NODE_A);
+    step(60_000);
+    assert.equal(exported.length, 1);
+    assert.equal(exported[0].packetTotalCount, 100);
+    assert.equal(exported[0].packetDeltaCount, 100);
+    agg.ingest(fromSourceNode({ ...counters(130, 13_000, 90, 9_000), flowType: FlowType.toExternal }), NODE_A);
+    step(60_000);
+    assert.equal(exported[1].packetTotalCount, 130);
+    assert.equal(exported[1].packetDeltaCount, 30);
+    assert.deepEqual(sums(exported, 'fromSourceNode'), { packets: 130, octets: 13_000 });
+  });
+
+  it('does not re-count when the restarted exporter first reports the full total as its delta', () => {
+    const { agg, exported, step } = setup();
+    agg.ingest(fromDestinationNode(counters(300, 30_000, 300, 30_000)), NODE_B);
+    agg.ingest(fromSourceNode(counters(310, 31_000, 310, 31_000)), NODE_A);
+    step(60_000);
+    // Both exporters restart; each sends its whole total as the delta.
+    agg.ingest(fromSourceNode(counters(400, 40_000, 400, 40_000)), NODE_A);
+    agg.ingest(fromDestinationNode(counters(390, 39_000, 390, 39_000)), NODE_B);
+    step(60_000);
+    agg.ingest(fromSourceNode(counters(450, 45_000, 50, 5_000)), NODE_A);
+    step(60_000);
+    assert.equal(agg.stats().counterResets, 0);
+    assert.equal(agg.stats().staleRecords, 0);
+    assert.deepEqual(sums(exported, 'fromSourceNode'), { packets: 450, octets: 45_000 });
+    assert.deepEqual(sums(exported, 'fromDestinationNode'), { packets: 390, octets: 39_000 });
+  });
+
+  it('counts an intra-node restart with zero counters once, on both sides', () => {
+    const { agg, exported, step } = setup();
+    const intra = { flowType: FlowType.intraNode, sourcePodName: 'a', destinationPodName: 'b' };
+    agg.ingest(flowRecord({ ...intra, ...counters(10, 1_000, 10, 1_000) }), NODE_A);
+    step(60_000);
+    agg.ingest(flowRecord({ ...intra, ...counters(0, 0, 0, 0) }), NODE_A);
+    agg.ingest(flowRecord({ ...intra, ...counters(25, 2_500, 25, 2_500) }), NODE_A);
+    step(60_000);
+    assert.equal(agg.stats().counterResets, 0);
+    assert.deepEqual(sums(exported, 'fromSourceNode'), { packets: 25, octets: 2_500 });
+    assert.deepEqual(sums(exported, 'fromDestinationNode'), { packets: 25, octets: 2_500 });
+  });
+
+  it('still starts a new flow when the totals go down with a new flowStartSeconds on that side', () => {
+    const { agg, exported } = setup();
+    agg.ingest(fromDestinationNode({ ...counters(50, 5_000, 50, 5_000), flowStartSeconds: T0 + 1 }), NODE_B);
+    agg.ingest(fromSourceNode(counters(60, 6_000, 60, 6_000)), NODE_A);
+    // The destination node's clock says T0 + 1 for the same connection: lower totals there are stale.
+    agg.ingest(fromDestinationNode({ ...counters(0, 0, 0, 0), flowStartSeconds: T0 + 1 }), NODE_B);
+    assert.equal(agg.stats().counterResets, 0);
+    agg.ingest(fromSourceNode({ ...counters(2, 200, 2, 200), flowStartSeconds: T0 + 300, flowEndSeconds: T0 + 301 }), NODE_A);
+    assert.equal(agg.stats().counterResets, 1);
+    assert.equal(exported.length, 1);
+    assert.equal(exported[0].fromSourceNode.packetDeltaCount, 60);
+    assert.equal(exported[0].fromDestinationNode.packetDeltaCount, 50);
+  });
+});
+
 describe('timeouts and bounds', () => {
   it('forgets a flow after the inactive timeout without exporting it twice', () => {
     const { agg, exported, step } = setup({ activeTimeoutMs: 10_000, inactiveTimeoutMs: 25_000 });

@@ -20,7 +20,7 @@ interface DemoCliOptions {
 }
 
 function wholeNumber(name: string, text: string): number {
-  if (!/^\d+$/.test(text.trim())) throw new DemoError('DEMO_ERR_INVALID_OPTION', `--${name} "${text}" is not a whole number`);
+  if (!/^\d+$/.test(text.trim())) throw new DemoError('DEMO_ERR_INVALID_OPTION', `--${name} "${text}" is not a whole number; write e.g. --${name} 3`);
   return Number(text);
 }
 

@@ -23,23 +23,48 @@ function pipeBoth(a: net.Socket, b: net.Socket): void {
   b.on('close', end);
 }
 
-/** Listens on `socketPath` and connects each client to host:port. */
-export function relayUnixToTcp(socketPath: string, host: string, port: number): Promise<net.Server> {
-  rmSync(socketPath, { force: true });
-  const server = net.createServer((client) => pipeBoth(client, net.connect({ host, port })));
+export interface Relay {
+  readonly server: net.Server;
+  /** Stops listening and ends the connections in progress (a browser keeps idle ones open). */
+  close(): Promise<void>;
+}
+
+function relay(connect: () => net.Socket, listen: (server: net.Server, done: () => void) => void): Promise<Relay> {
+  const open = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = connect();
+    for (const s of [client, upstream]) {
+      open.add(s);
+      s.once('close', () => open.delete(s));
+    }
+    pipeBoth(client, upstream);
+  });
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of open) s.destroy();
+    });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socketPath, () => resolve(server));
+    listen(server, () => resolve({ server, close }));
   });
 }
 
+/** Listens on `socketPath` and connects each client to host:port. */
+export function relayUnixToTcp(socketPath: string, host: string, port: number): Promise<Relay> {
+  rmSync(socketPath, { force: true });
+  return relay(
+    () => net.connect({ host, port }),
+    (server, done) => server.listen(socketPath, done),
+  );
+}
+
 /** Listens on host:port and connects each client to the Unix socket. */
-export function relayTcpToUnix(host: string, port: number, socketPath: string): Promise<net.Server> {
-  const server = net.createServer((client) => pipeBoth(client, net.connect({ path: socketPath })));
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => resolve(server));
-  });
+export function relayTcpToUnix(host: string, port: number, socketPath: string): Promise<Relay> {
+  return relay(
+    () => net.connect({ path: socketPath }),
+    (server, done) => server.listen({ host, port }, done),
+  );
 }
 
 // Run as a script: node relay.js <socket> <host> <port>
@@ -49,9 +74,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     process.stderr.write('usage: node relay.js <unix-socket> <host> <port>\n');
     process.exit(2);
   }
-  const server = await relayUnixToTcp(socketPath, host, Number(portText));
+  const relayed = await relayUnixToTcp(socketPath, host, Number(portText));
   process.stdout.write(`relay: ${socketPath} -> ${host}:${portText}\n`);
-  const stop = () => server.close(() => process.exit(0));
+  const stop = () => void relayed.close().then(() => process.exit(0));
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 }

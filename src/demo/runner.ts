@@ -61,6 +61,8 @@ export interface ResolvedDemoOptions {
   readonly utcOffsetMinutes: number;
 }
 
+/** Windows the live loop replays after a stall before it skips to now. */
+const MAX_CATCH_UP_WINDOWS = 120;
 /** Active records of the backfill are exported once a minute (12 windows of 5 s). */
 const BACKFILL_ACTIVE_REPORT_MS = 60_000;
 
@@ -337,7 +339,13 @@ export class DemoRunner {
       this.timer = null;
       if (this.stopping) return;
       const nowWindow = this.simulator.windowOf(this.clock.now());
-      // Catch up when the event loop was held up: every ended window, in order.
+      // Catch up when the event loop was held up: every ended window, in order. After a longer
+      // gap (the machine slept) the simulation jumps to now: windows are independent, and a
+      // flood of late records would only hold up the live ones.
+      if (nowWindow - this.nextWindow > MAX_CATCH_UP_WINDOWS) {
+        this.input.logger?.warn({ skippedWindows: nowWindow - this.nextWindow }, 'demo: the simulation fell behind real time; skipping to now');
+        this.nextWindow = nowWindow;
+      }
       while (this.nextWindow < nowWindow) {
         const k = this.nextWindow++;
         this.export(this.simulator.runWindow(k).records);

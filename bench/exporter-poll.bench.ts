@@ -5,20 +5,28 @@
 // How: a fresh network namespace gets 100,000 UDP conntrack entries (one datagram each to
 // 127.1.x.y:port from a node script in the namespace; nf_conntrack_udp_timeout raised so they
 // last). A child process in the namespace, with --expose-gc, runs one warm-up poll (it fills the
-// store) and then POLLS steady-state polls. Per poll: gc(), then heapUsed is sampled every
-// 4096 entries; transient heap = peak heapUsed during the poll minus heapUsed right before it.
-// Receive buffers from the netlink addon are external memory, reported as peakExternalMB.
-// Median of the polls. The namespace is deleted afterwards. Needs root; otherwise it prints a
-// "skipped" reason.
+// store) and then POLLS steady-state polls back to back, the way the exporter runs them: the
+// dumper's `known` option hands each entry's numbers to store.dumpKnown, and only entries the
+// store does not hold are made and passed to dumpEntry. Wall time and process CPU (user = our
+// code and V8, kernel = mostly ctnetlink filling the dump) per poll; median and minimum.
+// Then HEAP_POLLS polls, each after gc(), with heapUsed sampled every 4096 entries: transient
+// heap = peak heapUsed during the poll minus heapUsed right before it. Receive buffers from the
+// netlink addon are external memory, reported as peakExternalMB. "dumpScanOnly" is a dump whose
+// entries are all taken as known by a no-op consumer (dump + scan, no store). The namespace is
+// deleted afterwards. Needs root; otherwise it prints a "skipped" reason.
 //
-// Sample (npm run bench -- exporter.poll, Node v20.20.2, Intel(R) Xeon(R) Processor, 2 cores):
-// {"name":"exporter.poll.100k","value":768.4,"unit":"ms/poll","cpuMsPerPoll":320.9,"entries":100000,"tableCount":100000,
-//  "polls":9,"firstPollMs":2676.4,"dumpParseOnlyMs":850.4,"loadAverage":11.94,"goal":150}
-// {"name":"exporter.poll.100k.heap","value":15.8,"unit":"MB","retainedStoreMB":92.8,"peakExternalMB":1.5,"goal":64}
-// Taken with a load average of ~10 on 2 cores (other builds and benchmarks running), so wall
-// time is ~2.5x CPU time. Profile of the measuring child: the store's upsert (a key string per
-// entry, Date.now() per entry) and GC take about half the CPU; our dump + parse the other half.
-// Parse alone, on 732 captured 32 KiB datagrams of the same table: ~85-125 ms CPU per 100k.
+// Sample (npm run bench -- exporter.poll, Node v20.20.2, Intel(R) Xeon(R) Processor, 2 cores,
+// load average 6.5 from other builds and benchmarks):
+// {"name":"exporter.poll.100k","value":329.7,"unit":"ms/poll","minMs":237,"cpuMsPerPoll":266.9,"minCpuMsPerPoll":169.6,
+//  "userCpuMs":84.1,"kernelCpuMs":179.9,"entries":100000,"tableCount":100000,"polls":9,"firstPollMs":1347.1,
+//  "dumpScanOnlyMs":296.3,"dumpScanOnlyCpuMs":254.7,"loadAverage":6.53,"goal":150}
+// {"name":"exporter.poll.100k.heap","value":4.3,"unit":"MB","retainedStoreMB":96,"peakExternalMB":0,"goal":64}
+// Before the fast path (same machine, load ~10): 768-787 ms/poll, 321-371 ms CPU, 15.8 MB.
+// Same-load A/B, 12 back-to-back polls each (load 7.5-8.6): before 784-866 ms wall, 329-492 ms
+// CPU of which 177-304 ms user; after 199-430 ms wall (min 162), 167-225 ms CPU of which 46-69 ms
+// user (min 20). What is left is the kernel: ctnetlink_dump_table, nla_put and counter reads take
+// 110-180 ms of kernel CPU for 100k entries here (perf; `conntrack -L` needs the same), and wall
+// time under this load is 1.5-3x CPU time. On an idle 2-core machine a poll is about its CPU time.
 import { execFileSync, spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';

@@ -8,7 +8,19 @@
 //   store.choice             the engine decision: DuckDB against SQLite (better-sqlite3@12, from
 //                            FLOWVIS_BENCH_SQLITE_MODULE or node_modules) on the same rows
 //
-// SAMPLE_RESULT (filled in below after a run)
+// Sample results (2-core Intel Xeon shared with other builds, load average 6-15; Node v20.20.2):
+//   npm run bench -- store.ingest
+//   {"name":"store.ingest.embedded","value":17510,"unit":"rows/s","rows":500000,"batch":50000}
+//   {"name":"store.ingest.clickhouse","value":12965,"unit":"rows/s","rows":500000,"batch":50000}
+//   npm run bench -- store.query.p95        (stderr shows progress and p50/p95 per query)
+//   {"name":"store.query.generate","value":201.7,"unit":"s","rows":10000000}
+//   {"name":"store.query.p95.24h.top.bytes","value":4162.8,"unit":"ms","p50":2354.4,"iterations":10}
+//   {"name":"store.query.p95.1h.top.bytes","value":71.4,"unit":"ms","p50":47.4,"iterations":10}
+//   {"name":"store.query.p95.1h.pod-edges","value":157,"unit":"ms","p50":84.3,"iterations":10}
+//   FLOWVIS_BENCH_SQLITE_MODULE=.../better-sqlite3/lib/index.js FLOWVIS_BENCH_CHOICE_ROWS=500000 npm run bench -- store.choice
+//   {"name":"store.choice.duckdb.ingest","value":17620,"unit":"rows/s"}  {"name":"store.choice.sqlite.ingest","value":32217,"unit":"rows/s"}
+//   {"name":"store.choice.duckdb.top.bytes","value":100.8,"unit":"ms (median)"}  {"name":"store.choice.sqlite.top.bytes","value":1618.3,...}
+//   (all figures: docs/store.md)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

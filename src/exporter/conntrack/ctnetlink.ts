@@ -2,6 +2,10 @@
 // AF_UNSPEC = IPv4 and IPv6 in one dump) and NEW/UPDATE/DESTROY events, over NETLINK_NETFILTER
 // sockets from the `netlink` package. The message parsing is ours (parse.ts).
 //
+// A dump of a large table is mostly connections the consumer already holds. With
+// DumpOptions.known, each entry's numbers (ConntrackDigest) go to the consumer first, and the
+// entry object with its address strings is made only when the consumer asks for it.
+//
 // Everything is per network namespace: the sockets see the conntrack table of the namespace
 // the process runs in. Dumps need CAP_NET_ADMIN there; events need it to join the groups.
 //

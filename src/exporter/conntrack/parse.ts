@@ -3,12 +3,14 @@
 // Nothing here keeps a view into that buffer: entries hold numbers and strings.
 //
 // Two steps, so that a dump of 100,000 mostly known connections makes almost no garbage:
-//   scanConntrackEntry   checks the whole message and reads every number into a reused
-//                        EntryDigest (ids, counters, ports, address digests, state), plus where
-//                        the tuples and labels are; no string, no object.
+//   scanConntrackEntry   walks the attribute tree, checks every length, and reads every number
+//                        into a reused EntryDigest (id, counters, ports, address digests, state)
+//                        plus where the tuples and labels are; no string, no object.
 //   buildConntrackEntry  makes the ConntrackEntry (address strings, tuples, a copy of the
 //                        labels) from a scanned message; only for entries the consumer needs.
-// parseConntrackEntry does both.
+// parseConntrackEntry does both. EntryScanner, used by dumps, compiles each message shape the
+// walk accepted into a MessagePlan, so that the next message of that shape is checked by
+// comparing its attribute headers and read at known offsets, without the walk.
 //
 // Attribute tree of one entry (all payloads big endian):
 //

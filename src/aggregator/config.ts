@@ -238,7 +238,7 @@ export function parseAggregatorConfig(doc: unknown, baseDir = process.cwd()): Ag
   const aggregatorTransportProtocol = protocolText as TransportProtocol;
 
   const sinks = (raw.sinks as SinkName[] | undefined) ?? DEFAULTS.sinks;
-  if (sinks.length === 0) fail('sinks', 'is empty: aggregated records would go nowhere');
+  if (sinks.length === 0 && raw.store === undefined) fail('sinks', 'is empty: aggregated records would go nowhere (configure store, or list sinks)');
   let externalFlowCollector: CollectorAddress | null = null;
   const addrText = raw.externalFlowCollectorAddr as string | undefined;
   if (sinks.includes('ipfix')) {

@@ -7,8 +7,8 @@
 //                         SinkPump(ipfix)  SinkPump(log)  SinkPump(...)   bounded, never block
 import { CollectingProcess, type CollectedMessage, type CollectingProcessStats } from '../transport/collecting-process.js';
 import type { TransportLogger } from '../transport/errors.js';
-import { dataRecordToFlowRecord } from '../flow/ie-mapping.js';
-import type { AggregatedFlowRecord } from '../flow/record.js';
+import { FLOW_RECORD_SHAPE } from '../flow/ie-mapping.js';
+import type { AggregatedFlowRecord, FlowRecord } from '../flow/record.js';
 import { SinkFanout, SinkPump, type Sink, type SinkStats } from '../sinks/sink.js';
 import { LogSink } from '../sinks/log-sink.js';
 import { IpfixSink } from '../sinks/ipfix-sink.js';
@@ -60,7 +60,7 @@ export class FlowAggregator {
   private readonly log: AggregatorLogger;
   private readonly fanout: SinkFanout;
   private readonly certs: CertificateManager | null;
-  private collecting: CollectingProcess | null = null;
+  private collecting: CollectingProcess<FlowRecord> | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private certTimer: NodeJS.Timeout | null = null;
   private readonly invalidLogged = new Set<string>();
@@ -231,6 +231,8 @@ export class FlowAggregator {
       ...(material ? { tls: { cert: material.server.certPem, key: material.server.keyPem, ca: material.ca.certPem, requireClientCert: true } } : {}),
       clock: this.clock,
       logger: this.log,
+      // Exporter records straight into FlowRecords: no DataRecord per record.
+      decodeAs: FLOW_RECORD_SHAPE,
     });
     collecting.onMessage((m) => this.onMessage(m));
     collecting.on('badMessage', (info) => this.log.warn(info, 'malformed IPFIX from an exporter'));
@@ -249,11 +251,10 @@ export class FlowAggregator {
     await c.close();
   }
 
-  private onMessage(m: CollectedMessage): void {
+  private onMessage(m: CollectedMessage<FlowRecord>): void {
     const from = { address: m.exporterAddress, observationDomainId: m.observationDomainId };
     for (const set of m.message.dataSets) {
-      for (const d of set.records) {
-        const r = dataRecordToFlowRecord(d);
+      for (const r of set.records) {
         if (!this.aggregation.ingest(r, from) && !this.invalidLogged.has(m.exporterAddress) && this.invalidLogged.size < 4096) {
           this.invalidLogged.add(m.exporterAddress);
           this.log.warn({ exporter: m.exporterAddress, templateId: set.templateId, problem: recordProblem(r) }, 'record refused (logged once per exporter)');

@@ -21,7 +21,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { MessageDecoder, readMessageLength } from '../ipfix/index.js';
 import { IpfixDeframer } from '../ipfix/deframer.js';
-import type { DecodedMessage } from '../ipfix/api.js';
+import type { DataRecord } from '../ipfix/api.js';
+import type { DecodedMessageOf } from '../ipfix/decoder.js';
+import type { RecordShape } from '../ipfix/template.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { TransportProtocol } from '../util/address.js';
 import { BoundedQueue } from './bounded-queue.js';
@@ -39,7 +41,7 @@ export interface CollectorTlsOptions {
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
 
-export interface CollectingProcessOptions {
+export interface CollectingProcessOptions<R = DataRecord> {
   protocol: TransportProtocol;
   /** Address to listen on; default '::' (IPv6 and IPv4, falling back to '0.0.0.0' without IPv6). */
   host?: string;
@@ -56,6 +58,11 @@ export interface CollectingProcessOptions {
   udpReceiveBufferSize?: number;
   clock?: Clock;
   logger?: TransportLogger;
+  /**
+   * Decode data records straight into this shape (MessageDecoder.decodeAs, e.g. the aggregator's
+   * FLOW_RECORD_SHAPE) instead of DataRecords; no DataRecord is made in between.
+   */
+  decodeAs?: RecordShape<R>;
 }
 
 export interface SessionInfo {
@@ -65,11 +72,12 @@ export interface SessionInfo {
   readonly sessionId: number;
 }
 
-export interface CollectedMessage extends SessionInfo {
+export interface CollectedMessage<R = DataRecord> extends SessionInfo {
   readonly observationDomainId: number;
   /** Clock time the message was decoded, ms since the Unix epoch. */
   readonly receivedAt: number;
-  readonly message: DecodedMessage;
+  /** Data records are DataRecords, or the decodeAs shape's records when that option is set. */
+  readonly message: DecodedMessageOf<R>;
 }
 
 export interface ExporterStats {
@@ -116,6 +124,7 @@ interface ResolvedCollectorOptions {
   readonly templateLifetimeMs: number;
   readonly maxSessions: number;
   readonly udpReceiveBufferSize: number;
+  readonly decodeAs: RecordShape<unknown> | undefined;
 }
 
 function invalid(message: string): never {
@@ -128,7 +137,7 @@ function positiveInt(name: string, v: unknown, dflt: number): number {
   return v;
 }
 
-export function resolveCollectingOptions(o: CollectingProcessOptions): ResolvedCollectorOptions {
+export function resolveCollectingOptions<R>(o: CollectingProcessOptions<R>): ResolvedCollectorOptions {
   if (o === null || typeof o !== 'object') invalid('options must be an object: { protocol, port, host?, tls? }');
   if (o.protocol !== 'tcp' && o.protocol !== 'udp' && o.protocol !== 'tls') invalid(`protocol must be "tcp", "udp" or "tls", got ${JSON.stringify(o.protocol)}`);
   if (typeof o.port !== 'number' || !Number.isInteger(o.port) || o.port < 0 || o.port > 65535) invalid(`port must be an integer from 0 to 65535 (0 picks a free one), got ${String(o.port)}`);
@@ -142,6 +151,9 @@ export function resolveCollectingOptions(o: CollectingProcessOptions): ResolvedC
   } else if (o.tls !== undefined) {
     invalid(`tls options were given but protocol is "${o.protocol}"; set protocol: "tls" or remove tls`);
   }
+  if (o.decodeAs !== undefined && (o.decodeAs === null || typeof o.decodeAs !== 'object' || typeof o.decodeAs.properties !== 'function')) {
+    invalid('decodeAs must be a RecordShape (e.g. FLOW_RECORD_SHAPE from src/flow/ie-mapping.ts), or left out for DataRecords');
+  }
   return Object.freeze({
     protocol: o.protocol,
     host: o.host,
@@ -151,6 +163,7 @@ export function resolveCollectingOptions(o: CollectingProcessOptions): ResolvedC
     templateLifetimeMs: positiveInt('templateLifetimeMs', o.templateLifetimeMs, 1_800_000),
     maxSessions: positiveInt('maxSessions', o.maxSessions, 10_000),
     udpReceiveBufferSize: positiveInt('udpReceiveBufferSize', o.udpReceiveBufferSize, 8 * 1024 * 1024),
+    decodeAs: o.decodeAs as RecordShape<unknown> | undefined,
   });
 }
 
@@ -187,12 +200,12 @@ export interface CollectingProcessEvents {
 
 const MAX_LOGGED_PEERS = 4096;
 
-export class CollectingProcess extends EventEmitter<CollectingProcessEvents> implements AsyncIterable<CollectedMessage> {
+export class CollectingProcess<R = DataRecord> extends EventEmitter<CollectingProcessEvents> implements AsyncIterable<CollectedMessage<R>> {
   private readonly opts: ResolvedCollectorOptions;
   private readonly clock: Clock;
   private readonly log: TransportLogger;
-  private readonly queue: BoundedQueue<CollectedMessage>;
-  private handler: ((m: CollectedMessage) => void) | null = null;
+  private readonly queue: BoundedQueue<CollectedMessage<R>>;
+  private handler: ((m: CollectedMessage<R>) => void) | null = null;
   private iterating = false;
 
   private server: net.Server | null = null;
@@ -224,7 +237,7 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
     consumerErrors: 0,
   };
 
-  constructor(options: CollectingProcessOptions) {
+  constructor(options: CollectingProcessOptions<R>) {
     super();
     this.opts = resolveCollectingOptions(options);
     this.clock = options.clock ?? systemClock;
@@ -260,14 +273,14 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
    * Delivers every decoded message synchronously, in arrival order, instead of queueing it.
    * Use this or async iteration, not both.
    */
-  onMessage(handler: (m: CollectedMessage) => void): void {
+  onMessage(handler: (m: CollectedMessage<R>) => void): void {
     if (this.iterating) throw new Error('CollectingProcess: onMessage() while an async iterator consumes the queue; use one of them');
     this.handler = handler;
     for (let m = this.queue.shift(); m !== undefined; m = this.queue.shift()) handler(m);
   }
 
   /** Async iteration over decoded messages (through the bounded queue); ends after close(). */
-  [Symbol.asyncIterator](): AsyncIterator<CollectedMessage> {
+  [Symbol.asyncIterator](): AsyncIterator<CollectedMessage<R>> {
     if (this.handler !== null) throw new Error('CollectingProcess: async iteration while onMessage() is set; use one of them');
     this.iterating = true;
     return this.queue[Symbol.asyncIterator]();
@@ -430,7 +443,7 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
       socket,
       // Returning false pauses the deframer: the queue is full and the consumer is async.
       onFrame: (frame: Buffer): boolean => {
-        this.accept(session, session.decoder.decode(frame));
+        this.accept(session, this.decodeFrame(session.decoder, frame));
         return this.handler !== null || !this.queue.isFull;
       },
     };
@@ -487,14 +500,20 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
       if (length !== msg.length) {
         throw new TransportError('TRANSPORT_ERR_DATAGRAM_LENGTH', `datagram of ${msg.length} bytes carries a message length of ${length}; one datagram must hold exactly one IPFIX message`);
       }
-      this.accept(session, session.decoder.decode(msg));
+      this.accept(session, this.decodeFrame(session.decoder, msg));
     } catch (err) {
       this.badMessage(session, err);
     }
   }
 
+  private decodeFrame(decoder: MessageDecoder, frame: Buffer): DecodedMessageOf<R> {
+    const shape = this.opts.decodeAs;
+    if (shape === undefined) return decoder.decode(frame) as unknown as DecodedMessageOf<R>;
+    return decoder.decodeAs(frame, shape) as DecodedMessageOf<R>;
+  }
+
   /** Counts, tracks sequence numbers and delivers one decoded message. */
-  private accept(session: Session, message: DecodedMessage): void {
+  private accept(session: Session, message: DecodedMessageOf<R>): void {
     const header = message.header;
     const sets = message.dataSets;
     let records = 0;
@@ -527,7 +546,7 @@ export class CollectingProcess extends EventEmitter<CollectingProcessEvents> imp
       }
     }
 
-    const collected: CollectedMessage = {
+    const collected: CollectedMessage<R> = {
       exporterAddress: session.exporterAddress,
       exporterPort: session.exporterPort,
       protocol: session.protocol,

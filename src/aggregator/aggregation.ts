@@ -33,6 +33,7 @@ import {
   type FlowRecord,
   type NodeCounters,
 } from '../flow/record.js';
+import { parseIpv4 } from '../ipfix/values.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import {
   CTR,
@@ -148,8 +149,23 @@ function isSeconds(n: number): boolean {
 
 /** Why a record cannot be aggregated, or '' when it can. */
 export function recordProblem(r: FlowRecord): string {
+  return addressProblem(r) || valueProblem(r);
+}
+
+function addressProblem(r: FlowRecord): string {
   if (typeof r.sourceAddress !== 'string' || r.sourceAddress === '') return 'sourceAddress is missing';
   if (typeof r.destinationAddress !== 'string' || r.destinationAddress === '') return 'destinationAddress is missing';
+  if (r.ipVersion === 4) {
+    if (parseIpv4(r.sourceAddress) < 0) return 'sourceAddress is not an IPv4 address (ipVersion 4)';
+    if (parseIpv4(r.destinationAddress) < 0) return 'destinationAddress is not an IPv4 address (ipVersion 4)';
+  } else if (r.ipVersion !== 6) {
+    return 'ipVersion is neither 4 nor 6';
+  }
+  return '';
+}
+
+/** Everything but the addresses. */
+function valueProblem(r: FlowRecord): string {
   if (!isPort(r.sourceTransportPort)) return 'sourceTransportPort is not 0-65535';
   if (!isPort(r.destinationTransportPort)) return 'destinationTransportPort is not 0-65535';
   if (!Number.isInteger(r.protocolIdentifier) || r.protocolIdentifier < 0 || r.protocolIdentifier > 255) return 'protocolIdentifier is not 0-255';
@@ -201,16 +217,32 @@ export class AggregationProcess {
   /** Takes one exporter record. Returns false (and counts it) when the record is invalid. */
   ingest(r: FlowRecord, from: ExporterSession): boolean {
     this.received++;
-    if (recordProblem(r) !== '') {
-      this.invalid++;
-      return false;
+    const t = this.table;
+    const version = r.ipVersion;
+    let src = -1;
+    let dst = -1;
+    if (version === 4 && typeof r.sourceAddress === 'string' && typeof r.destinationAddress === 'string') {
+      // The common case: each address parsed once, as validation and as the key.
+      src = parseIpv4(r.sourceAddress);
+      dst = parseIpv4(r.destinationAddress);
+      if (src < 0 || dst < 0 || valueProblem(r) !== '') {
+        this.invalid++;
+        return false;
+      }
+    } else {
+      if (recordProblem(r) !== '') {
+        this.invalid++;
+        return false;
+      }
+      src = t.addressKey(version, r.sourceAddress);
+      dst = t.addressKey(version, r.destinationAddress);
     }
     const now = this.clock.now();
-    const t = this.table;
     const side = sideOf(r);
     let s = t.find(
-      t.strings.peek(r.sourceAddress),
-      t.strings.peek(r.destinationAddress),
+      version,
+      src,
+      dst,
       r.sourceTransportPort,
       r.destinationTransportPort,
       r.protocolIdentifier,
@@ -304,8 +336,7 @@ export class AggregationProcess {
   private create(r: FlowRecord, side: Side, now: number): number {
     if (this.table.size >= this.maxFlows) this.evictOne(now);
     const t = this.table;
-    const s = t.insert(r.sourceAddress, r.destinationAddress, r.sourceTransportPort, r.destinationTransportPort, r.protocolIdentifier);
-    t.setU8(s, U8.ipVersion, r.ipVersion);
+    const s = t.insert(r.ipVersion, r.sourceAddress, r.destinationAddress, r.sourceTransportPort, r.destinationTransportPort, r.protocolIdentifier);
     t.setU8(s, U8.flowType, r.flowType);
     t.setSec(s, SEC.flowStartSeconds, r.flowStartSeconds);
     t.setSec(s, SEC.flowEndSeconds, r.flowEndSeconds);
@@ -550,8 +581,8 @@ export class AggregationProcess {
     const correlated =
       (flags & FLAG.needsCorrelation) === 0 || ((flags & FLAG.seenSource) !== 0 && (flags & FLAG.seenDestination) !== 0);
     return {
-      sourceAddress: t.strings.get(t.sourceAddress[s]),
-      destinationAddress: t.strings.get(t.destinationAddress[s]),
+      sourceAddress: t.addressText(s, t.sourceAddress[s]),
+      destinationAddress: t.addressText(s, t.destinationAddress[s]),
       sourceTransportPort: t.ports[s * 3],
       destinationTransportPort: t.ports[s * 3 + 1],
       protocolIdentifier: t.getU8(s, U8.protocolIdentifier),

@@ -1,14 +1,19 @@
 // The aggregator's flow map, laid out for memory: one slot per tracked flow, every field in a
 // typed-array column (struct of arrays), strings as ids into a StringTable, and an
 // open-addressing hash index from the 5-tuple to the slot. No object, closure or Map entry per
-// flow: at 1,000,000 flows a slot costs about 330 bytes (see bench/aggregator.bench.ts).
+// flow: at 1,000,000 flows a slot costs about 340 bytes (see bench/aggregator.bench.ts).
+//
+// Addresses are keys of their family: an IPv4 address is its 32-bit value (parsed from the
+// text, no Map lookup per record, given back as text through the decoder's IPv4 text cache);
+// an IPv6 address is an id into the string table. The IP version is part of the key.
 //
 //   index (Int32Array, power of two, load <= 1/2)        columns (capacity slots each)
-//   +------+------+------+------+                        key:    srcAddr dstAddr ports proto
+//   +------+------+------+------+                        key:    srcAddr dstAddr ports proto ipVersion
 //   | s+1  |  0   | s+1  | ...  |  linear probing,       strings: 16 x u32 ids (STR.*)
 //   +------+------+------+------+  backward-shift        counters: 2 sides x 8 f64 (CTR.*)
 //                                  deletion               times, flags, enums, baselines
 import { StringTable } from './string-table.js';
+import { ipv4Text, parseIpv4 } from '../ipfix/values.js';
 
 /** Offsets of the interned string fields within a slot's block of STRING_FIELDS ids. */
 export const STR = {
@@ -159,19 +164,34 @@ export class FlowTable {
     this.mask = indexSize - 1;
   }
 
-  static hash(src: number, dst: number, sport: number, dport: number, proto: number): number {
+  /** `version` is the IP version (4 or 6): an IPv4 key and an IPv6 string id may be equal. */
+  static hash(src: number, dst: number, sport: number, dport: number, proto: number, version: number): number {
     let h = Math.imul(src ^ 0x9e3779b9, 0x85ebca6b) ^ dst;
     h = Math.imul(h ^ (h >>> 15), 0xc2b2ae35);
     h ^= (sport << 16) | dport;
     h = Math.imul(h ^ (h >>> 13), 0x27d4eb2f);
-    h ^= proto;
+    h ^= proto | (version << 8);
     return (h ^ (h >>> 16)) >>> 0;
   }
 
-  /** The slot of the 5-tuple (address ids from `strings.peek`), or -1. */
-  find(src: number, dst: number, sport: number, dport: number, proto: number): number {
+  /**
+   * The key of an address of the given IP version: an IPv4 address's 32-bit value, an IPv6
+   * address's string id; -1 when the text is not an IPv4 address, or no tracked flow names the
+   * IPv6 address.
+   */
+  addressKey(version: 4 | 6, text: string): number {
+    return version === 4 ? parseIpv4(text) : this.strings.peek(text);
+  }
+
+  /** The text of an address key (sourceAddress[s] or destinationAddress[s]) of slot s. */
+  addressText(s: number, key: number): string {
+    return this.u8[s * U8_FIELDS + U8.ipVersion] === 4 ? ipv4Text(key) : this.strings.get(key);
+  }
+
+  /** The slot of the 5-tuple (address keys from addressKey), or -1. */
+  find(version: 4 | 6, src: number, dst: number, sport: number, dport: number, proto: number): number {
     if (src < 0 || dst < 0) return -1;
-    let i = FlowTable.hash(src, dst, sport, dport, proto) & this.mask;
+    let i = FlowTable.hash(src, dst, sport, dport, proto, version) & this.mask;
     for (;;) {
       const e = this.index[i];
       if (e === 0) return -1;
@@ -181,7 +201,8 @@ export class FlowTable {
         this.destinationAddress[s] === dst &&
         this.ports[s * 3] === sport &&
         this.ports[s * 3 + 1] === dport &&
-        this.u8[s * U8_FIELDS + U8.protocolIdentifier] === proto
+        this.u8[s * U8_FIELDS + U8.protocolIdentifier] === proto &&
+        this.u8[s * U8_FIELDS + U8.ipVersion] === version
       ) {
         return s;
       }
@@ -189,12 +210,16 @@ export class FlowTable {
     }
   }
 
-  /** Allocates a cleared slot for a new 5-tuple (the caller checked that it is absent and that size < max). */
-  insert(sourceAddress: string, destinationAddress: string, sport: number, dport: number, proto: number): number {
+  /**
+   * Allocates a cleared slot for a new 5-tuple (the caller checked that it is absent, that
+   * size < max, and that IPv4 addresses parse).
+   */
+  insert(version: 4 | 6, sourceAddress: string, destinationAddress: string, sport: number, dport: number, proto: number): number {
     if (this.freeCount === 0 && this.highWater === this.capacity) this.grow();
     const s = this.freeCount > 0 ? this.freeSlots[--this.freeCount] : this.highWater++;
-    const src = this.strings.acquire(sourceAddress);
-    const dst = this.strings.acquire(destinationAddress);
+    const src = version === 4 ? parseIpv4(sourceAddress) : this.strings.acquire(sourceAddress);
+    const dst = version === 4 ? parseIpv4(destinationAddress) : this.strings.acquire(destinationAddress);
+    if (src < 0 || dst < 0) throw new Error(`FlowTable.insert: ${sourceAddress} or ${destinationAddress} is not an IPv4 address`);
     this.sourceAddress[s] = src;
     this.destinationAddress[s] = dst;
     this.ports[s * 3] = sport;
@@ -202,12 +227,13 @@ export class FlowTable {
     this.ports[s * 3 + 2] = 0;
     this.u8.fill(0, s * U8_FIELDS, (s + 1) * U8_FIELDS);
     this.u8[s * U8_FIELDS + U8.protocolIdentifier] = proto;
+    this.u8[s * U8_FIELDS + U8.ipVersion] = version;
     this.u8[s * U8_FIELDS + U8.flags] = FLAG.live;
     this.str.fill(0, s * STRING_FIELDS, (s + 1) * STRING_FIELDS);
     this.counters.fill(0, s * 2 * COUNTERS_PER_SIDE, (s + 1) * 2 * COUNTERS_PER_SIDE);
     this.sec.fill(0, s * SEC_FIELDS, (s + 1) * SEC_FIELDS);
     this.f64.fill(0, s * F64_FIELDS, (s + 1) * F64_FIELDS);
-    let i = FlowTable.hash(src, dst, sport, dport, proto) & this.mask;
+    let i = FlowTable.hash(src, dst, sport, dport, proto, version) & this.mask;
     while (this.index[i] !== 0) i = (i + 1) & this.mask;
     this.index[i] = s + 1;
     this.size++;
@@ -218,21 +244,15 @@ export class FlowTable {
   remove(s: number): void {
     const src = this.sourceAddress[s];
     const dst = this.destinationAddress[s];
-    let i = FlowTable.hash(src, dst, this.ports[s * 3], this.ports[s * 3 + 1], this.u8[s * U8_FIELDS + U8.protocolIdentifier]) & this.mask;
+    const version = this.u8[s * U8_FIELDS + U8.ipVersion];
+    let i = this.slotHash(s) & this.mask;
     while (this.index[i] !== s + 1) i = (i + 1) & this.mask;
     // Backward-shift deletion keeps every probe chain unbroken without tombstones.
     let hole = i;
     let j = (i + 1) & this.mask;
     while (this.index[j] !== 0) {
       const t = this.index[j] - 1;
-      const home =
-        FlowTable.hash(
-          this.sourceAddress[t],
-          this.destinationAddress[t],
-          this.ports[t * 3],
-          this.ports[t * 3 + 1],
-          this.u8[t * U8_FIELDS + U8.protocolIdentifier],
-        ) & this.mask;
+      const home = this.slotHash(t) & this.mask;
       // Move t into the hole when its home position is not cyclically within (hole, j].
       const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!inRange) {
@@ -243,8 +263,10 @@ export class FlowTable {
     }
     this.index[hole] = 0;
 
-    this.strings.release(src);
-    this.strings.release(dst);
+    if (version !== 4) {
+      this.strings.release(src);
+      this.strings.release(dst);
+    }
     const base = s * STRING_FIELDS;
     for (let k = 0; k < STRING_FIELDS; k++) this.strings.release(this.str[base + k]);
     this.str.fill(0, base, base + STRING_FIELDS);
@@ -252,6 +274,17 @@ export class FlowTable {
     this.generation[s]++;
     this.freeSlots[this.freeCount++] = s;
     this.size--;
+  }
+
+  private slotHash(s: number): number {
+    return FlowTable.hash(
+      this.sourceAddress[s],
+      this.destinationAddress[s],
+      this.ports[s * 3],
+      this.ports[s * 3 + 1],
+      this.u8[s * U8_FIELDS + U8.protocolIdentifier],
+      this.u8[s * U8_FIELDS + U8.ipVersion],
+    );
   }
 
   isLive(s: number): boolean {
@@ -362,7 +395,7 @@ export class FlowTable {
       this.mask = indexSize - 1;
       for (let s = 0; s < this.highWater; s++) {
         if (!this.isLive(s)) continue;
-        let i = FlowTable.hash(this.sourceAddress[s], this.destinationAddress[s], this.ports[s * 3], this.ports[s * 3 + 1], this.u8[s * U8_FIELDS + U8.protocolIdentifier]) & this.mask;
+        let i = this.slotHash(s) & this.mask;
         while (this.index[i] !== 0) i = (i + 1) & this.mask;
         this.index[i] = s + 1;
       }

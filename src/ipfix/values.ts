@@ -255,6 +255,36 @@ export function formatIpv6(b: Buffer, o: number): string {
   return `${head}::${tail}`;
 }
 
+/**
+ * The 32-bit value (0 to 2^32 - 1) of dotted-quad text, or -1 when the text is not an IPv4
+ * address (the same rules as writeIpv4: four decimal parts 0-255, no leading zeros).
+ */
+export function parseIpv4(text: string): number {
+  const n = text.length;
+  if (n < 7 || n > 15) return -1;
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let result = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 46; // a virtual trailing "."
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return -1;
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return -1;
+    } else if (c === 46) {
+      if (digits === 0 || part > 3) return -1;
+      result = result * 256 + value;
+      part++;
+      value = 0;
+      digits = 0;
+    } else {
+      return -1;
+    }
+  }
+  return part === 4 ? result : -1;
+}
+
 /** Writes dotted-quad text as 4 bytes; returns false when the text is not an IPv4 address. */
 export function writeIpv4(b: Buffer, o: number, text: string): boolean {
   let part = 0;

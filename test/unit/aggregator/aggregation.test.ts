@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AggregationProcess, type AggregationOptions } from '../../../src/aggregator/aggregation.js';
+import { AggregationProcess, recordProblem, type AggregationOptions } from '../../../src/aggregator/aggregation.js';
 import { FlowEndReason, FlowType, RuleAction, type AggregatedFlowRecord } from '../../../src/flow/record.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { NODE_A, NODE_B, T0, flowRecord, fromDestinationNode, fromSourceNode } from './fixtures.js';
@@ -397,6 +397,22 @@ describe('timeouts and bounds', () => {
     assert.equal(agg.stats().recordsInvalid, 3);
     assert.equal(agg.stats().recordsReceived, 4);
     assert.equal(agg.stats().flowsTracked, 1);
+  });
+
+  it('refuses an IPv4 record whose address is not a dotted quad, with a reason', () => {
+    const { agg } = setup();
+    const bad = [
+      flowRecord({ sourceAddress: 'fd00::1' }),
+      flowRecord({ destinationAddress: '10.1.2.300' }),
+      flowRecord({ ipVersion: 5 as 4 }),
+    ];
+    for (const r of bad) assert.equal(agg.ingest(r, NODE_A), false);
+    assert.match(recordProblem(bad[0]), /sourceAddress is not an IPv4 address/);
+    assert.match(recordProblem(bad[1]), /destinationAddress is not an IPv4 address/);
+    assert.match(recordProblem(bad[2]), /ipVersion/);
+    assert.equal(recordProblem(flowRecord()), '');
+    assert.equal(agg.stats().recordsInvalid, 3);
+    assert.equal(agg.stats().flowsTracked, 0);
   });
 
   it('flush exports everything unsent and empties the table', () => {

@@ -13,11 +13,11 @@ describe('FlowTable', () => {
           const table = new FlowTable(2, 1000);
           const model = new Map<string, number>();
           const find = (a: number, port: number) =>
-            table.find(table.strings.peek(`10.0.0.${a}`), table.strings.peek('10.0.1.1'), port, 80, 6);
+            table.find(4, table.addressKey(4, `10.0.0.${a}`), table.addressKey(4, '10.0.1.1'), port, 80, 6);
           for (const { op, a, port } of ops) {
             const key = `${a}:${port}`;
             if (op === 'insert' && !model.has(key)) {
-              model.set(key, table.insert(`10.0.0.${a}`, '10.0.1.1', port, 80, 6));
+              model.set(key, table.insert(4, `10.0.0.${a}`, '10.0.1.1', port, 80, 6));
             } else if (op === 'remove' && model.has(key)) {
               table.remove(model.get(key) as number);
               model.delete(key);
@@ -36,18 +36,50 @@ describe('FlowTable', () => {
     );
   });
 
+  // Internal representation (changed with IPv4 keys as numbers): IPv4 addresses are not interned,
+  // IPv6 addresses and names are, and leave the string table with the last flow naming them.
   it('releases interned strings when the last flow naming them is removed', () => {
     const table = new FlowTable(4, 10);
-    const a = table.insert('10.0.0.1', '10.0.0.2', 1, 2, 6);
-    const b = table.insert('10.0.0.1', '10.0.0.3', 1, 2, 6);
+    const a = table.insert(4, '10.0.0.1', '10.0.0.2', 1, 2, 6);
+    const b = table.insert(6, 'fd00::1', 'fd00::3', 1, 2, 6);
     table.setString(a, STR.sourcePodName, 'web-1');
     table.setString(b, STR.sourcePodName, 'web-1');
-    assert.equal(table.strings.size, 4);
+    assert.equal(table.strings.size, 3, 'web-1 and the two IPv6 addresses');
+    assert.equal(table.strings.peek('10.0.0.1'), -1);
     table.remove(a);
     assert.equal(table.strings.peek('web-1') > 0, true);
     table.remove(b);
     assert.equal(table.strings.size, 0);
     assert.equal(table.strings.peek('web-1'), -1);
+    assert.equal(table.strings.peek('fd00::1'), -1);
+  });
+
+  it('keeps IPv4 and IPv6 flows apart even when their address keys are equal', () => {
+    const table = new FlowTable(4, 10);
+    const v6 = table.insert(6, 'fd00::1', 'fd00::2', 1, 2, 6);
+    const v6src = table.addressKey(6, 'fd00::1');
+    const v6dst = table.addressKey(6, 'fd00::2');
+    // An IPv4 flow whose address values equal the IPv6 string ids.
+    const text = (n: number) => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+    const v4 = table.insert(4, text(v6src), text(v6dst), 1, 2, 6);
+    assert.notEqual(v4, v6);
+    assert.equal(table.find(4, v6src, v6dst, 1, 2, 6), v4);
+    assert.equal(table.find(6, v6src, v6dst, 1, 2, 6), v6);
+    assert.equal(table.addressText(v4, table.sourceAddress[v4]), text(v6src));
+    assert.equal(table.addressText(v6, table.sourceAddress[v6]), 'fd00::1');
+    table.remove(v6);
+    assert.equal(table.find(4, v6src, v6dst, 1, 2, 6), v4);
+    assert.equal(table.find(6, v6src, v6dst, 1, 2, 6), -1);
+  });
+
+  it('reads an IPv4 key only from a canonical dotted quad', () => {
+    const table = new FlowTable(4, 10);
+    assert.equal(table.addressKey(4, '10.1.2.3'), 0x0a010203);
+    assert.equal(table.addressKey(4, '255.255.255.255'), 0xffffffff);
+    assert.equal(table.addressKey(4, '0.0.0.0'), 0);
+    for (const bad of ['', '10.1.2', '10.1.2.3.4', '10.01.2.3', '256.1.2.3', '10.1.2.3 ', 'fd00::1', '1.2.3.-4', 'a.b.c.d']) {
+      assert.equal(table.addressKey(4, bad), -1, bad);
+    }
   });
 });
 

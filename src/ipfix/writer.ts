@@ -14,7 +14,7 @@ import type { CompiledField, IeLookup } from './template.js';
 import {
   IPFIX_HEADER_LENGTH, IPFIX_VERSION, MIN_DATA_SET_ID, OPTIONS_TEMPLATE_SET_ID, SET_HEADER_LENGTH, TEMPLATE_SET_ID,
 } from './decoder.js';
-import { utf8Length, writeIpv4, writeIpv6, writeMac, writeNtpMicroseconds, writeNtpNanoseconds, writeString, NTP_UNIX_OFFSET_SECONDS } from './values.js';
+import { parseIpv4, utf8Length, writeIpv6, writeMac, writeNtpMicroseconds, writeNtpNanoseconds, writeString, NTP_UNIX_OFFSET_SECONDS } from './values.js';
 
 export const DEFAULT_MAX_MESSAGE_SIZE = 65535;
 /** The smallest maxMessageSize accepted: a header, a set header and a few bytes of records. */
@@ -145,9 +145,17 @@ const encodeHelpers = {
     if (typeof v !== 'string') throw bad(v, key, 'a MAC address text "aa:bb:cc:dd:ee:ff"');
     if (!writeMac(b, at, v)) throw outOfRange(v, key, 'MAC addresses ("aa:bb:cc:dd:ee:ff")');
   },
-  ipv4(b: Buffer, at: number, v: IpfixValue, key: string): void {
-    if (typeof v !== 'string') throw bad(v, key, 'an IPv4 address text');
-    if (!writeIpv4(b, at, v)) throw outOfRange(v, key, 'IPv4 addresses ("10.0.0.1")');
+  /** IPv4 text as 4 bytes; the value of each text is kept in a bounded cache (see below). */
+  ipv4(dv: DataView, at: number, v: IpfixValue, key: string): void {
+    let u = ipv4Values.get(v as string);
+    if (u === undefined) {
+      if (typeof v !== 'string') throw bad(v, key, 'an IPv4 address text');
+      u = parseIpv4(v);
+      if (u < 0) throw outOfRange(v, key, 'IPv4 addresses ("10.0.0.1")');
+      if (ipv4Values.size >= ENCODE_CACHE_ENTRIES) ipv4Values.clear();
+      ipv4Values.set(v, u);
+    }
+    dv.setUint32(at, u);
   },
   /** The error for a value that the inlined integer writes below refused. */
   badInt: checkInt,
@@ -221,7 +229,21 @@ const encodeHelpers = {
    * cross `limit` (the caller retries the record in a new message). Short ASCII text, which
    * Kubernetes names are, is copied and measured in the same loop.
    */
-  varStrTo(b: Buffer, p: number, v: IpfixValue, limit: number, key: string): number {
+  varStrTo(b: Buffer, dv: DataView, p: number, v: IpfixValue, limit: number, key: string): number {
+    const cached = stringWords.get(v as string);
+    if (cached !== undefined) {
+      const len = cached[0];
+      if (p + 1 + len > limit) return -1;
+      const words = (len + 3) >>> 2;
+      const o = p + 1;
+      // The last word may carry up to 3 bytes past the string: the fields after it overwrite
+      // them, and bytes past a message's end are not part of it. Only the buffer's end stops it.
+      if (o + 4 * words <= b.length) {
+        b[p] = len;
+        for (let i = 0; i < words; i++) dv.setInt32(o + 4 * i, cached[i + 1]);
+        return o + len;
+      }
+    }
     if (typeof v !== 'string') throw bad(v, key, 'a string');
     const n = v.length;
     if (n < 255) {
@@ -236,6 +258,7 @@ const encodeHelpers = {
       }
       if (i === n) {
         b[p] = n;
+        if (cached === undefined) rememberString(v, b, o, n);
         return o + n;
       }
     }
@@ -255,6 +278,33 @@ const encodeHelpers = {
   },
 };
 
+// Encoded forms kept between records. A flow export repeats the same few thousand names and
+// addresses; copying a name a character at a time was half the cost of a record. A name's
+// bytes are kept as big-endian 32-bit words and written with one DataView store per 4 bytes;
+// an IPv4 address's text is parsed once. Bounded: a full cache is emptied and refills.
+// Only short ASCII strings are kept (what varStrTo writes on its fast path).
+const ENCODE_CACHE_ENTRIES = 16384;
+const stringWords = new Map<string, Int32Array>();
+const ipv4Values = new Map<string, number>();
+
+/** Keeps the n bytes just written at b[o..] as the words of s: [length, word0, word1, ...]. */
+function rememberString(s: string, b: Buffer, o: number, n: number): void {
+  if (n === 0) return;
+  if (stringWords.size >= ENCODE_CACHE_ENTRIES) stringWords.clear();
+  const words = (n + 3) >>> 2;
+  const entry = new Int32Array(words + 1);
+  entry[0] = n;
+  for (let i = 0; i < words; i++) {
+    let w = 0;
+    for (let k = 0; k < 4; k++) {
+      const at = 4 * i + k;
+      w = (w << 8) | (at < n ? b[o + at] : 0);
+    }
+    entry[i + 1] = w;
+  }
+  stringWords.set(s, entry);
+}
+
 function checkInt(v: IpfixValue, key: string, min: number, max: number): IpfixError {
   if (typeof v !== 'number') return bad(v, key, 'a number');
   return outOfRange(v, key, `integers ${min}-${max}`);
@@ -265,7 +315,8 @@ function checkInt(v: IpfixValue, key: string, min: number, max: number): IpfixEr
  * value modulo 2^32, so this is exact for any integer 0-4294967295.
  */
 function storeU32(x: string, at: string): string {
-  return `b[${at}] = ${x} >>> 24; b[${at} + 1] = (${x} >>> 16) & 255; b[${at} + 2] = (${x} >>> 8) & 255; b[${at} + 3] = ${x} & 255;`;
+  // One DataView store (big-endian by default) instead of four byte stores and shifts.
+  return `dv.setUint32(${at}, ${x});`;
 }
 
 /**
@@ -288,7 +339,7 @@ function writeStatement(f: CompiledField, at: string): string {
     case 'unsigned32':
     case 'dateTimeSeconds':
       if (len === 1) return `${intCheck(0xff)} b[${at}] = v;`;
-      if (len === 2) return `${intCheck(0xffff)} b[${at}] = v >>> 8; b[${at} + 1] = v & 255;`;
+      if (len === 2) return `${intCheck(0xffff)} dv.setUint16(${at}, v);`;
       if (len === 4) return `${intCheck(0xffffffff)} ${storeU32('v', at)}`;
       return `h.uN(b, ${at}, ${v}, ${len}, ${key});`;
     case 'unsigned64':
@@ -321,7 +372,7 @@ function writeStatement(f: CompiledField, at: string): string {
     case 'dateTimeNanoseconds':
       return `h.ns(b, ${at}, ${v}, ${key});`;
     case 'ipv4Address':
-      return `h.ipv4(b, ${at}, ${v}, ${key});`;
+      return `h.ipv4(dv, ${at}, ${v}, ${key});`;
     case 'ipv6Address':
       return `h.ipv6(b, ${at}, ${v}, ${key});`;
     case 'string':
@@ -334,7 +385,7 @@ function writeStatement(f: CompiledField, at: string): string {
 /** The bytes of a record's variable-length fields (with their length prefixes); checks their types. */
 type SizeFn = (r: DataRecord) => number;
 /** Writes record r at p; returns the offset after it, or -1 when it would cross limit. */
-type WriteFn = (b: Buffer, p: number, r: DataRecord, limit: number) => number;
+type WriteFn = (b: Buffer, p: number, r: DataRecord, limit: number, dv: DataView) => number;
 
 /**
  * A template compiled for writing: its template record bytes, the generated writer, and a
@@ -370,7 +421,7 @@ class EncodePlan {
         sizeLines.push(`x = h.${str ? 'sizeStr' : 'sizeBytes'}(r[${key}], ${key}); n += x < 255 ? x + 1 : x + 3;`);
         if (k > 0) writeLines.push(`p += ${k};`);
         k = 0;
-        writeLines.push(`p = h.${str ? 'varStrTo' : 'varBytesTo'}(b, p, r[${key}], limit, ${key}); if (p < 0) return -1;`);
+        writeLines.push(str ? `p = h.varStrTo(b, dv, p, r[${key}], limit, ${key}); if (p < 0) return -1;` : `p = h.varBytesTo(b, p, r[${key}], limit, ${key}); if (p < 0) return -1;`);
         j++;
         return;
       }
@@ -384,7 +435,7 @@ class EncodePlan {
     this.fixedLength = fixed;
     this.variableCount = j;
     this.sizeVariable = new Function('h', `"use strict";\nreturn function sizeRecord(r) {\n${sizeLines.join('\n')}\n};`)(encodeHelpers) as SizeFn;
-    this.write = new Function('h', `"use strict";\nreturn function writeRecord(b, p, r, limit) {\nvar v, x, y;\n${writeLines.join('\n')}\n};`)(encodeHelpers) as WriteFn;
+    this.write = new Function('h', `"use strict";\nreturn function writeRecord(b, p, r, limit, dv) {\nvar v, x, y;\n${writeLines.join('\n')}\n};`)(encodeHelpers) as WriteFn;
     this.templateRecord = encodeTemplateRecord(this.definition);
   }
 
@@ -520,10 +571,11 @@ export class MessageWriter {
     const exportTime = this.exportTime();
     let seq = this.seq;
     let b = this.takeBuffer();
+    let dv = new DataView(b.buffer, b.byteOffset, b.length);
     let p = first;
     let opened = 0; // index of the first record of the open message
     for (let i = 0; i < n; i++) {
-      const end = plan.write(b, p, records[i], limit);
+      const end = plan.write(b, p, records[i], limit, dv);
       if (end >= 0) {
         p = end;
         continue;
@@ -539,6 +591,7 @@ export class MessageWriter {
       out.push(this.closeMessage(b, p, templateId, exportTime, seq));
       seq = (seq + (i - opened)) % TWO_32;
       b = this.takeBuffer();
+      dv = new DataView(b.buffer, b.byteOffset, b.length);
       p = first;
       opened = i;
       i--; // write record i again, at the start of the new message

@@ -203,4 +203,56 @@ describe('codec fast paths', () => {
     assert.equal(direct[0].octets, 2 ** 60);
     assert.equal(direct[0].dst, '');
   });
+  it('writes names from the encode cache byte for byte as the first time, at every length', () => {
+    const { w, d } = writerAndDecoder();
+    const names = Array.from({ length: 70 }, (_, n) => 'abcdefghij'.repeat(7).slice(0, n));
+    const records = names.map((name, i) => ({ sourceIPv4Address: `10.0.${i}.1`, octetDeltaCount: i, interfaceName: name, interfaceDescription: `d${name}` }));
+    const first = Buffer.concat(w.encodeRecords(300, records));
+    const again = Buffer.concat(w.encodeRecords(300, records));
+    // Equal but for the header's sequence number (bytes 8-11).
+    assert.deepEqual(again.subarray(12), first.subarray(12));
+    assert.deepEqual(d.decode(again).dataSets[0].records, records);
+  });
+
+  it('writes a cached name that ends exactly at the end of the write buffer', () => {
+    // Lengths 30-38 cover every remainder mod 4 with a buffer of at least the 64-byte minimum.
+    for (let len = 30; len <= 38; len++) {
+      const name = 'n'.repeat(len);
+      // headers 20, fixed 12, interfaceName '' (1 byte), then 1 + len: the message is the whole buffer.
+      const { w, d } = writerAndDecoder(20 + 12 + 1 + 1 + len);
+      const record = { sourceIPv4Address: '1.2.3.4', octetDeltaCount: 7, interfaceName: '', interfaceDescription: name };
+      const filler = { ...record, interfaceDescription: 'f'.repeat(64 - 34) };
+      w.encodeRecords(300, [record]); // cached now
+      const messages = w.encodeRecords(300, [record, filler, record]);
+      assert.equal(messages[0].length, 34 + len, 'the first message fills its buffer');
+      const got = messages.flatMap((m) => d.decode(m).dataSets[0].records);
+      assert.deepEqual(got, [record, filler, record], `length ${len}`);
+    }
+  });
+
+  it('writes right after the encode caches were filled and emptied', () => {
+    const { w, d } = writerAndDecoder();
+    const records = Array.from({ length: 20_000 }, (_, i) => ({
+      sourceIPv4Address: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`,
+      octetDeltaCount: i,
+      interfaceName: `pod-${i}`,
+      interfaceDescription: `namespace-${i % 50}`,
+    }));
+    for (let round = 0; round < 2; round++) {
+      const got = w.encodeRecords(300, records).flatMap((m) => d.decode(m).dataSets[0].records);
+      assert.deepEqual(got, records);
+    }
+  });
+
+  it('still refuses bad addresses and non-strings once good ones are cached', () => {
+    const { w } = writerAndDecoder();
+    const good = { sourceIPv4Address: '1.2.3.4', octetDeltaCount: 1, interfaceName: 'eth0', interfaceDescription: 'uplink' };
+    w.encodeRecords(300, [good]);
+    assert.throws(() => w.encodeRecords(300, [{ ...good, sourceIPv4Address: '1.2.3.256' }]), { code: 'IPFIX_ERR_VALUE_RANGE' });
+    assert.throws(() => w.encodeRecords(300, [{ ...good, sourceIPv4Address: 16909060 }]), { code: 'IPFIX_ERR_VALUE_TYPE' });
+    assert.throws(() => w.encodeRecords(300, [{ ...good, sourceIPv4Address: undefined as unknown as string }]), { code: 'IPFIX_ERR_MISSING_VALUE' });
+    assert.throws(() => w.encodeRecords(300, [{ ...good, interfaceName: 42 }]), { code: 'IPFIX_ERR_VALUE_TYPE' });
+    assert.throws(() => w.encodeRecords(300, [{ ...good, interfaceName: undefined as unknown as string }]), { code: 'IPFIX_ERR_MISSING_VALUE' });
+    assert.equal(w.encodeRecords(300, [good]).length, 1);
+  });
 });

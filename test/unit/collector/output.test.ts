@@ -138,4 +138,23 @@ describe('BoundedLineWriter', () => {
     await w.end();
     assert.equal(sink.text, 'block\né✓\n34567\n');
   });
+  it('loses nothing to a fast stream when one turn brings far more than maxPendingBytes', async () => {
+    // One event-loop turn can hand the collector megabytes of records (many socket reads);
+    // the writer must not hold them all until the turn ends.
+    let written = 0;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        written += chunk.length;
+        done();
+      },
+    });
+    const w = new BoundedLineWriter(sink, 2 * OUTPUT_CHUNK_BYTES);
+    const line = Buffer.from(`${'r'.repeat(999)}\n`);
+    let accepted = 0;
+    for (let i = 0; i < 10_000; i++) if (w.writeBytes(line, 0, line.length)) accepted++;
+    assert.equal(accepted, 10_000);
+    await w.end();
+    assert.equal(written, 10_000 * 1000);
+    assert.deepEqual(w.stats(), { linesWritten: 10_000, linesDropped: 0, pendingBytes: 0 });
+  });
 });

@@ -25,10 +25,14 @@
 // each for exporter and collector, which this shared machine did not give during the run.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { Benchmark, BenchResult } from './harness.js';
-import { MessageWriter, ieByName } from '../src/ipfix/index.js';
+import { opsPerSecond, type Benchmark, type BenchResult } from './harness.js';
+import { MessageDecoder, MessageWriter, ieByName } from '../src/ipfix/index.js';
+import { JsonLineEncoder, TextBlockEncoder } from '../src/collector/format.js';
+import type { CollectedRecord } from '../src/collector/types.js';
 import type { DataRecord, TemplateDefinition } from '../src/ipfix/api.js';
 import { EXPORTER_IPV4_TEMPLATE, flowRecordToDataRecord } from '../src/flow/ie-mapping.js';
 import { clusterFlows, rng } from '../test/fixtures/ipfix/flows.js';
@@ -180,6 +184,7 @@ interface CollectorCounters {
   recordsReceived: number;
   recordsLost: number;
   recordsDropped: number;
+  recordsPrinted: number;
   badMessages: number;
 }
 
@@ -204,16 +209,35 @@ export async function waitQuiet(get: () => Promise<number>, quietMs = 500, guard
   return last;
 }
 
-async function startCollector(transport: 'tcp' | 'udp', format: 'none' | 'json'): Promise<CollectorProcess> {
+type PrintFormat = 'none' | 'json' | 'text';
+
+/** CPU seconds (user + system) a process has used so far, from /proc; null where there is no /proc. */
+function cpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    // Fields after the command name (which may hold spaces): state is the 3rd; utime and stime the 14th and 15th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+const loadAverage = (): number => Number(os.loadavg()[0].toFixed(2));
+
+async function startCollector(transport: 'tcp' | 'udp', format: PrintFormat): Promise<CollectorProcess> {
   return startCollectorProcess(
     ['--address', '127.0.0.1:0', '--transport', transport, '--format', format, '--keep', '0', '--http', '127.0.0.1:0'],
     { captureStdout: false },
   );
 }
 
-async function tcpRun(name: string, format: 'none' | 'json', records: number): Promise<BenchResult> {
+async function tcpRun(name: string, format: PrintFormat, records: number): Promise<BenchResult> {
   const c = await startCollector('tcp', format);
   try {
+    const cpuBefore = cpuSeconds(c.child.pid);
+    const loadBefore = loadAverage();
     const senderDone = senderProcess({ protocol: 'tcp', host: '127.0.0.1', port: c.port, kind: 'exporter', records, rate: 0 });
     let doneAt = 0;
     let report: SenderReport | null = null;
@@ -221,7 +245,8 @@ async function tcpRun(name: string, format: 'none' | 'json', records: number): P
     // Poll the collector's counters until every record has been decoded.
     for (;;) {
       const s = await counters(c);
-      if (s.recordsReceived >= records) {
+      // Printing is part of the work: with a format, wait until every record was printed too.
+      if (s.recordsReceived >= records && (format === 'none' || s.recordsPrinted + s.recordsDropped >= records)) {
         doneAt = Date.now();
         break;
       }
@@ -232,13 +257,19 @@ async function tcpRun(name: string, format: 'none' | 'json', records: number): P
       }
       await new Promise((r) => setTimeout(r, 20));
     }
+    const cpuAfter = cpuSeconds(c.child.pid);
     const sender = await senderDone;
     const s = await counters(c);
     const seconds = ((doneAt || Date.now()) - sender.startMs) / 1000;
+    const cpu = cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore;
     return {
       name,
       value: Math.round(s.recordsReceived / seconds),
       unit: 'records/s',
+      // The machine may be shared: records per second of the collector's own CPU time as well.
+      collectorCpuSeconds: cpu === null ? null : Number(cpu.toFixed(2)),
+      recordsPerCpuSecond: cpu === null || cpu === 0 ? null : Math.round(s.recordsReceived / cpu),
+      loadAverage: [loadBefore, loadAverage()],
       records: sender.records,
       received: s.recordsReceived,
       lost: s.recordsLost,
@@ -285,9 +316,80 @@ const TCP_RECORDS = Number(process.env.FLOWVIS_BENCH_TCP_RECORDS ?? 3_000_000);
 const UDP_RATE = Number(process.env.FLOWVIS_BENCH_UDP_RATE ?? 200_000);
 const UDP_SECONDS = Number(process.env.FLOWVIS_BENCH_UDP_SECONDS ?? 5);
 
+// ---- printing in-process ---------------------------------------------------------------------------
+
+/** The record pool as the collector gets it: encoded and decoded again, so values have the decoder's types. */
+function decodedPool(): DataRecord[] {
+  const { template, records } = recordPool('exporter');
+  const writer = new MessageWriter({ observationDomainId: 1, maxMessageSize: 65535 });
+  writer.addTemplate(template);
+  const decoder = new MessageDecoder();
+  for (const m of writer.templateMessages()) decoder.decode(m);
+  const out: DataRecord[] = [];
+  for (const m of writer.encodeRecords(template.templateId, records)) {
+    for (const set of decoder.decode(m).dataSets) out.push(...set.records);
+  }
+  return out;
+}
+
+/** Records printed per second by fn on one core, by wall and by CPU time, with the bytes per record. */
+function printRate(name: string, fn: (i: number) => number, baseline?: (i: number) => unknown): BenchResult {
+  const BATCH = 1024;
+  let bytes = 0;
+  let i = 0;
+  fn(0);
+  const cpu0 = process.cpuUsage();
+  const r = opsPerSecond(() => {
+    for (let k = 0; k < BATCH; k++) bytes += fn(i++);
+    return BATCH;
+  }, 2000);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  const result: BenchResult = {
+    name,
+    value: Math.round(r.opsPerSec),
+    unit: 'records/s',
+    recordsPerCpuSecond: Math.round(r.ops / cpuSeconds),
+    microsecondsPerRecord: Number((1e6 / r.opsPerSec).toFixed(2)),
+    bytesPerRecord: Math.round(bytes / r.ops),
+    loadAverage: loadAverage(),
+  };
+  if (baseline !== undefined) {
+    let j = 0;
+    const b = opsPerSecond(() => {
+      for (let k = 0; k < BATCH; k++) baseline(j++);
+      return BATCH;
+    }, 2000);
+    result.jsonStringifyRate = Math.round(b.opsPerSec);
+  }
+  return result;
+}
+
+async function formatRuns(): Promise<BenchResult[]> {
+  const pool = decodedPool();
+  const mask = pool.length - 1;
+  if ((pool.length & mask) !== 0) throw new Error(`the record pool (${pool.length}) must be a power of two`);
+  const json = new JsonLineEncoder();
+  const text = new TextBlockEncoder();
+  const entries: CollectedRecord[] = pool.map((record) => ({
+    exporter: '10.0.0.1:40000',
+    observationDomainId: 1,
+    templateId: 256,
+    exportTime: 1_700_000_000,
+    record,
+  }));
+  return [
+    // Beside it, JSON.stringify of the same records (which could not print bigints or octets).
+    printRate('collector.format.json', (i) => json.encode(pool[i & mask]), (i) => JSON.stringify(pool[i & mask]).length),
+    printRate('collector.format.text', (i) => text.encode(entries[i & mask])),
+  ];
+}
+
 export const benchmarks: Benchmark[] = [
+  { name: 'collector.format', run: formatRuns },
   { name: 'collector.tcp', run: () => tcpRun('collector.tcp', 'none', TCP_RECORDS) },
   { name: 'collector.tcp.json', run: () => tcpRun('collector.tcp.json', 'json', Math.round(TCP_RECORDS / 3)) },
+  { name: 'collector.tcp.text', run: () => tcpRun('collector.tcp.text', 'text', Math.round(TCP_RECORDS / 3)) },
   { name: 'collector.udp', run: () => udpRun('collector.udp', 'exporter', UDP_RATE, UDP_SECONDS) },
 ];
 

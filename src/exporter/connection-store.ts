@@ -5,11 +5,20 @@
 //   live ──(activeTimeout since last export)──▶ export reason 2, stays live
 //   live ──(idleTimeout without counter change)──▶ export reason 1, becomes idle
 //   idle ──(counters change)──▶ live again
-//   live/idle ──(DESTROY event, vanished from a dump, TCP TIME_WAIT/CLOSE, IPS_DYING)──▶ ending
+//   live/idle ──(DESTROY event, TCP TIME_WAIT/CLOSE, IPS_DYING)──▶ ending
+//   live/idle ──(not listed by a complete dump)──▶ ending, due eventGraceMs later, so that its
+//                            DESTROY event (with the final counters) can still arrive
 //   ending ──(next expire)──▶ export reason 3, then removed (or kept as a tombstone while
 //                            the kernel still lists it, so a TIME_WAIT entry is not re-exported)
 //   any ──(store full, room needed)──▶ export reason 5 (tombstones and idle ones go first)
 //   any ──(shutdown)──▶ export reason 4
+//
+// Counters come only from dumps and DESTROY events: conntrack NEW and UPDATE events carry none
+// (the kernel adds CTA_COUNTERS_* to DESTROY events only). A connection first learnt from such an
+// event has unknown counters, not zero ones: it is not exported until a dump or its DESTROY
+// gives them; if neither ever does (it vanished and its DESTROY was lost), it is dropped and
+// counted (countersUnknown), never exported with invented zeros. Totals never go backwards
+// within one kernel connection.
 //
 // The heap is lazy: activity only moves the idle deadline later, so an update does not touch
 // the heap; when an item comes out early its true deadline is recomputed and it goes back in.
@@ -47,6 +56,25 @@ export interface ConnectionStoreOptions {
    * kernel drops it. For sources without dumps (denied packets), where nothing else ends it.
    */
   forgetIdle?: boolean;
+  /**
+   * How long a connection that a complete dump no longer lists waits for its DESTROY event
+   * (which carries the final counters and stop time) before it is exported with the last
+   * counters seen; also how long one with unknown counters waits before it is dropped.
+   * Default 1000 ms. Exports happen on polls, so in effect: at the next poll after that.
+   */
+  eventGraceMs?: number;
+}
+
+/** Why connections ended (ConnectionStoreStats.endedBy). */
+export interface EndCauses {
+  /** A DESTROY event. */
+  destroy: number;
+  /** TCP TIME_WAIT or CLOSE, or IPS_DYING, seen in a dump or an event. */
+  closed: number;
+  /** Not listed by a complete dump (and no DESTROY arrived within eventGraceMs). */
+  vanished: number;
+  /** Its tuple was taken by a new kernel connection (another CTA_ID). */
+  replaced: number;
 }
 
 /** What the store hands out for one export: the last seen entry, counters, deltas and times. */
@@ -72,13 +100,27 @@ export interface ConnectionStoreStats {
   evictions: number;
   /** Entries that could not be used (bad tuple or counters); they are skipped, not stored. */
   badEntries: number;
-  /** Connections that ended (DESTROY, vanished, TCP closed). */
+  /** Connections that ended (DESTROY, vanished, TCP closed, tuple reused). */
   ended: number;
+  endedBy: EndCauses;
+  /**
+   * Connections dropped without an export because their counters were never known: learnt
+   * from NEW/UPDATE events only, then gone without a dump listing them or a DESTROY event.
+   */
+  countersUnknown: number;
+  /** Dumps that ended no connection because they may have missed some (interrupted, malformed messages). */
+  incompleteDumps: number;
   /** Connections seen for the first time. */
   created: number;
 }
 
 type State = 'live' | 'idle' | 'ending' | 'done';
+
+/** Where an entry came from: whether it carries the connection's counters. */
+const WITH_COUNTERS = true;
+const WITHOUT_COUNTERS = false;
+
+const DEFAULT_EVENT_GRACE_MS = 1000;
 
 class Connection {
   deadline = 0;
@@ -89,6 +131,13 @@ class Connection {
   lastSeenGeneration = 0;
   /** When an event last touched it; a dump that started before that cannot prove it gone. */
   lastEventMs = -Infinity;
+  /**
+   * False while it is known only from NEW/UPDATE events, which carry no counters: its counters
+   * are unknown (not zero) until a dump lists it or its DESTROY event arrives.
+   */
+  countersKnown = false;
+  /** When a complete dump first did not list it (present false without a DESTROY); 0 if not. */
+  vanishedMs = 0;
   endMs = 0;
   packets = 0;
   bytes = 0;
@@ -249,12 +298,16 @@ export class ConnectionStore {
   /** Connections held now that this dump has seen: when it reaches the store size, none vanished. */
   private seenInDump = 0;
   private readonly opts: ConnectionStoreOptions;
-  private readonly counts = { evictions: 0, badEntries: 0, ended: 0, created: 0 };
+  private readonly counts = { evictions: 0, badEntries: 0, ended: 0, created: 0, countersUnknown: 0, incompleteDumps: 0 };
+  private readonly endedBy: EndCauses = { destroy: 0, closed: 0, vanished: 0, replaced: 0 };
+  private readonly eventGraceMs: number;
 
   constructor(opts: ConnectionStoreOptions) {
     if (!(opts.activeTimeoutMs > 0) || !(opts.idleTimeoutMs > 0)) throw new RangeError('ConnectionStore: timeouts must be > 0');
     if (!Number.isInteger(opts.maxConnections) || opts.maxConnections < 1) throw new RangeError('ConnectionStore: maxConnections must be >= 1');
     this.opts = opts;
+    this.eventGraceMs = opts.eventGraceMs ?? DEFAULT_EVENT_GRACE_MS;
+    if (!(this.eventGraceMs >= 0)) throw new RangeError('ConnectionStore: eventGraceMs must be >= 0');
   }
 
   get size(): number {
@@ -262,17 +315,24 @@ export class ConnectionStore {
   }
 
   stats(): ConnectionStoreStats {
-    return { connections: this.byKey.size, ...this.counts };
+    return { connections: this.byKey.size, ...this.counts, endedBy: { ...this.endedBy } };
   }
 
   /**
    * Applies one full dump of the table. `startedMs` is when the dump request was sent:
    * connections the dump does not list are ended, unless an event touched them after that.
    */
-  applyDump(entries: readonly ConntrackEntry[], startedMs: number): void {
+  applyDump(entries: readonly ConntrackEntry[], startedMs: number, complete = true): void {
     this.beginDump(startedMs);
     for (const e of entries) this.dumpEntry(e);
-    this.endDump();
+    this.endDump(complete);
+  }
+
+  /** Whether the store holds this entry's connection (same kernel id or tuple), ended or not. */
+  holds(e: ConntrackEntry): boolean {
+    const conn = e.id !== 0 ? this.byId.get(idKey(e.id)) : undefined;
+    if (conn !== undefined && sameTuple(conn.entry, e)) return true;
+    return this.byKey.has(connectionKey(e));
   }
 
   /** The same as applyDump, one entry at a time, for a dumper that streams its entries. */
@@ -286,11 +346,12 @@ export class ConnectionStore {
   }
 
   dumpEntry(e: ConntrackEntry): void {
-    const conn = this.upsert(e, this.dumpNowMs);
+    const conn = this.upsert(e, this.dumpNowMs, WITH_COUNTERS);
     if (conn) this.seen(conn);
   }
 
   private seen(conn: Connection): void {
+    if (!conn.present && conn.vanishedMs > 0) this.reappeared(conn);
     if (conn.lastSeenGeneration !== this.generation) {
       conn.lastSeenGeneration = this.generation;
       this.seenInDump++;
@@ -347,12 +408,16 @@ export class ConnectionStore {
     if ((d.tcpState !== '' && d.tcpState !== conn.tcpState) || d.status !== conn.status || d.startMs > conn.startMs) return false;
     this.seen(conn);
     if (conn.state === 'done') return true;
-    if (this.setCounters(conn, d)) this.touched(conn, this.dumpNowMs);
-    if (conn.state !== 'ending' && (CLOSED_TCP_STATES.has(conn.tcpState) || (conn.status & IPS_DYING) !== 0)) this.markEnded(conn, this.dumpNowMs);
+    this.takeCounters(conn, d, this.dumpNowMs);
+    if (conn.state !== 'ending' && (CLOSED_TCP_STATES.has(conn.tcpState) || (conn.status & IPS_DYING) !== 0)) this.markEnded(conn, this.dumpNowMs, 'closed');
     return true;
   }
 
-  endDump(): void {
+  /**
+   * Ends the dump begun by beginDump. Only a complete dump (`complete`: not interrupted, every
+   * message read) can tell that a connection is gone; after an incomplete one nothing ends.
+   */
+  endDump(complete = true): void {
     // Next dump's order is this one's.
     const spare = this.lastDumpOrder;
     this.lastDumpOrder = this.dumpOrder;
@@ -361,15 +426,49 @@ export class ConnectionStore {
     if (spare.length > 2 * this.dumpOrderLength + 1024) spare.length = this.dumpOrderLength;
     this.dumpOrder = spare;
     this.dumpOrderLength = 0;
+    if (!complete) {
+      this.counts.incompleteDumps++;
+      return;
+    }
     // Every held connection was listed: nothing vanished, nothing to walk.
     if (this.seenInDump === this.byKey.size) return;
     const now = this.opts.clock.now();
     const gen = this.generation;
     for (const conn of this.byKey.values()) {
-      if (conn.lastSeenGeneration === gen || conn.lastEventMs >= this.dumpStartedMs) continue;
-      conn.present = false;
-      if (conn.state === 'done') this.forget(conn);
-      else if (conn.state !== 'ending') this.markEnded(conn, now);
+      if (conn.lastSeenGeneration === gen || conn.lastEventMs >= this.dumpStartedMs || !conn.present) continue;
+      this.vanished(conn, now);
+    }
+  }
+
+  /**
+   * A dump lists again a connection an earlier one did not (and no DESTROY came): it did not
+   * end. Undo the end before it is exported, so it is neither cut short nor counted twice.
+   */
+  private reappeared(conn: Connection): void {
+    conn.present = true;
+    conn.vanishedMs = 0;
+    if (conn.state !== 'ending') return;
+    conn.state = 'live';
+    this.counts.ended--;
+    this.endedBy.vanished--;
+    this.heap.schedule(conn, Math.min(conn.lastActivityMs + this.opts.idleTimeoutMs, conn.lastExportMs + this.opts.activeTimeoutMs));
+  }
+
+  /**
+   * A complete dump did not list it: the kernel dropped it. Its DESTROY event, with the final
+   * counters, may still be on its way (events and dumps come on two sockets), so the export
+   * waits eventGraceMs for it; without one it goes out with the last counters seen.
+   */
+  private vanished(conn: Connection, now: number): void {
+    conn.present = false;
+    conn.vanishedMs = now;
+    if (conn.state === 'done') {
+      this.forget(conn);
+    } else if (!conn.countersKnown) {
+      // Never dumped: only its DESTROY can say what it carried; expire() drops it after the grace.
+      this.heap.schedule(conn, now + this.eventGraceMs);
+    } else if (conn.state !== 'ending') {
+      this.markEnded(conn, now, 'vanished', now + this.eventGraceMs);
     }
   }
 
@@ -385,7 +484,7 @@ export class ConnectionStore {
     const conn = this.byKey.get(connectionKey(e));
     const now = this.opts.clock.now();
     if (!conn || conn.state === 'done') {
-      const created = this.upsert(e, now);
+      const created = this.upsert(e, now, WITH_COUNTERS);
       if (created) created.lastEventMs = now;
       return;
     }
@@ -400,20 +499,34 @@ export class ConnectionStore {
         startMs: conn.entry.startMs,
       },
       now,
+      WITH_COUNTERS,
     );
     if (updated) updated.lastEventMs = now;
   }
 
-  /** Applies one NEW / UPDATE / DESTROY event. */
+  /**
+   * Applies one NEW / UPDATE / DESTROY event. Only DESTROY events carry counters (and the stop
+   * timestamp); a connection first learnt from a NEW or UPDATE event waits for them.
+   */
   applyEvent(event: ConntrackEvent): void {
     const now = this.opts.clock.now();
-    const conn = this.upsert(event.entry, now);
+    const destroy = event.type === 'destroy';
+    const conn = this.upsert(event.entry, now, destroy ? WITH_COUNTERS : WITHOUT_COUNTERS);
     if (!conn) return;
     conn.lastEventMs = now;
-    if (event.type !== 'destroy') return;
+    if (!destroy) return;
     conn.present = false;
-    if (conn.state === 'done') this.forget(conn);
-    else if (conn.state !== 'ending') this.markEnded(conn, event.entry.stopMs > 0 ? event.entry.stopMs : now);
+    conn.vanishedMs = 0;
+    const endMs = event.entry.stopMs > 0 ? event.entry.stopMs : now;
+    if (conn.state === 'done') {
+      this.forget(conn);
+    } else if (conn.state !== 'ending') {
+      this.markEnded(conn, endMs, 'destroy');
+    } else if (conn.deadline > now) {
+      // Waiting for this (vanished from a dump): the final counters are in; export now, at its stop time.
+      conn.endMs = Math.max(endMs, conn.firstSeenMs);
+      this.heap.schedule(conn, now);
+    }
   }
 
   /** Everything due now: evictions so far, then connections whose deadline has passed. */
@@ -423,6 +536,18 @@ export class ConnectionStore {
     this.outbox = [];
     const { activeTimeoutMs, idleTimeoutMs } = this.opts;
     for (let top = this.heap.peek(); top !== undefined && top.deadline <= now; top = this.heap.peek()) {
+      if (!top.countersKnown) {
+        // Known from NEW/UPDATE events only. Still in the kernel: the next dump brings its
+        // counters. Gone without a DESTROY for eventGraceMs: nothing true to export.
+        if (!top.present && now >= top.vanishedMs + this.eventGraceMs) {
+          this.heap.pop();
+          this.counts.countersUnknown++;
+          this.forget(top);
+        } else {
+          this.heap.schedule(top, now + Math.max(1, this.eventGraceMs));
+        }
+        continue;
+      }
       if (top.state === 'ending') {
         this.heap.pop();
         out.push(this.snapshot(top, FlowEndReason.endOfFlow, top.endMs));
@@ -462,6 +587,10 @@ export class ConnectionStore {
     this.outbox = [];
     for (const conn of this.byKey.values()) {
       if (conn.state === 'done') continue;
+      if (!conn.countersKnown) {
+        this.counts.countersUnknown++;
+        continue;
+      }
       out.push(this.snapshot(conn, FlowEndReason.forcedEnd, conn.state === 'ending' ? conn.endMs : now));
     }
     for (const conn of this.byKey.values()) conn.held = false;
@@ -484,7 +613,8 @@ export class ConnectionStore {
     return this.heap.peek()?.deadline ?? Infinity;
   }
 
-  private upsert(e: ConntrackEntry, now: number): Connection | undefined {
+  /** `withCounters`: the entry carries the connection's counters (a dump, a DESTROY event, packets). */
+  private upsert(e: ConntrackEntry, now: number, withCounters: boolean): Connection | undefined {
     if (entryProblem(e) !== '') {
       this.counts.badEntries++;
       return undefined;
@@ -496,11 +626,18 @@ export class ConnectionStore {
       key = connectionKey(e);
       conn = this.byKey.get(key);
     }
-    if (conn && this.isAnotherConnection(conn, e)) {
+    if (conn && this.isAnotherConnection(conn, e, withCounters)) {
       // The tuple was reused by a new kernel connection; the old one ended unseen.
       if (conn.state !== 'done') {
-        if (conn.state !== 'ending') this.counts.ended++;
-        this.outbox.push(this.snapshot(conn, FlowEndReason.endOfFlow, conn.state === 'ending' ? conn.endMs : conn.lastActivityMs));
+        if (conn.state !== 'ending') {
+          this.counts.ended++;
+          this.endedBy.replaced++;
+        }
+        if (conn.countersKnown) {
+          this.outbox.push(this.snapshot(conn, FlowEndReason.endOfFlow, conn.state === 'ending' ? conn.endMs : conn.lastActivityMs));
+        } else {
+          this.counts.countersUnknown++;
+        }
       }
       this.forget(conn);
       conn = undefined;
@@ -508,12 +645,13 @@ export class ConnectionStore {
     if (!conn) {
       if (this.byKey.size >= this.opts.maxConnections) this.evictOne();
       conn = new Connection(key, e, now, now, now);
+      conn.countersKnown = withCounters;
       this.setCounters(conn, e);
       this.byKey.set(key, conn);
       if (e.id !== 0) this.byId.set(idKey(e.id), conn);
       this.counts.created++;
       this.heap.schedule(conn, now + Math.min(this.opts.idleTimeoutMs, this.opts.activeTimeoutMs));
-      if (isClosed(e)) this.markEnded(conn, now);
+      if (isClosed(e)) this.markEnded(conn, now, 'closed');
       return conn;
     }
     // Keep the stored entry unless what a record shows of it changed: a new object every poll
@@ -522,9 +660,25 @@ export class ConnectionStore {
       conn.setEntry(e.tcpState !== '' ? e : { ...e, tcpState: conn.entry.tcpState });
     }
     if (conn.state === 'done') return conn;
-    if (this.setCounters(conn, e)) this.touched(conn, now);
-    if (conn.state !== 'ending' && isClosed(conn.entry)) this.markEnded(conn, now);
+    if (withCounters) this.takeCounters(conn, e, now);
+    if (conn.state !== 'ending' && isClosed(conn.entry)) this.markEnded(conn, now, 'closed');
     return conn;
+  }
+
+  /**
+   * Counters from a dump or a DESTROY event. The first ones of a connection learnt from an event
+   * are its first activity that can be exported: its idle and active clocks start there.
+   */
+  private takeCounters(conn: Connection, e: ConntrackEntry | ConntrackDigest, now: number): void {
+    if (!conn.countersKnown) {
+      conn.countersKnown = true;
+      this.setCounters(conn, e);
+      this.touched(conn, now);
+      // Ended while its counters were unknown (a closing UPDATE): due now that they are in.
+      if (conn.state === 'ending') this.heap.schedule(conn, now);
+      return;
+    }
+    if (this.setCounters(conn, e)) this.touched(conn, now);
   }
 
   /** New counters arrived: the connection is active now, and live again if it was idle. */
@@ -547,18 +701,21 @@ export class ConnectionStore {
     return changed;
   }
 
-  private isAnotherConnection(conn: Connection, e: ConntrackEntry): boolean {
+  private isAnotherConnection(conn: Connection, e: ConntrackEntry, withCounters: boolean): boolean {
     if (conn.entry.id !== 0 && e.id !== 0) return conn.entry.id !== e.id;
     // Without kernel ids, a connection whose counters went back is a new one.
+    if (!withCounters || !conn.countersKnown) return false;
     return (e.originalPackets > 0 && e.originalPackets < conn.packets) || (e.replyPackets > 0 && e.replyPackets < conn.reversePackets);
   }
 
-  private markEnded(conn: Connection, endMs: number): void {
+  /** It ended (why: `cause`); exported at `dueMs` (now by default) with flowEndReason 3. */
+  private markEnded(conn: Connection, endMs: number, cause: keyof EndCauses, dueMs = this.opts.clock.now()): void {
     if (conn.state === 'idle') this.idle.delete(conn);
     conn.state = 'ending';
     conn.endMs = Math.max(endMs, conn.firstSeenMs);
     this.counts.ended++;
-    this.heap.schedule(conn, this.opts.clock.now());
+    this.endedBy[cause]++;
+    this.heap.schedule(conn, dueMs);
   }
 
   /** After the end-of-flow export: a tombstone while the kernel still lists it, else gone. */
@@ -591,7 +748,9 @@ export class ConnectionStore {
     }
     const victim = first(this.idle) ?? this.heap.peek();
     if (!victim) return;
-    if (victim.state === 'ending') {
+    if (!victim.countersKnown) {
+      this.counts.countersUnknown++;
+    } else if (victim.state === 'ending') {
       this.outbox.push(this.snapshot(victim, FlowEndReason.endOfFlow, victim.endMs));
     } else {
       this.counts.evictions++;

@@ -105,7 +105,7 @@ describe('connection store: dump fast path (dumpKnown)', () => {
   });
 
   it('leaves to the full path a new TCP state, a new status, and a kernel id now on another tuple', () => {
-    const { fast, dump, counts, full } = twins();
+    const { clock, fast, dump, counts, full } = twins();
     const a = tcp();
     const b = tcp({ id: 12, sport: 40001 });
     const c = tcp({ id: 13, sport: 40002 });
@@ -117,7 +117,12 @@ describe('connection store: dump fast path (dumpKnown)', () => {
     assert.deepEqual(counts, { known: 0, made: 6 });
     const x = fast.expire();
     assert.deepEqual(x, full.expire());
-    assert.deepEqual(reasons(x), [FlowEndReason.endOfFlow, FlowEndReason.endOfFlow, FlowEndReason.endOfFlow]);
+    assert.deepEqual(reasons(x), [FlowEndReason.endOfFlow, FlowEndReason.endOfFlow]);
+    // c is no longer listed: it waits one grace period for its DESTROY event, then ends.
+    clock.advance(1000);
+    const y = fast.expire();
+    assert.deepEqual(y, full.expire());
+    assert.deepEqual(y.map((e) => [e.entry.id, e.entry.original.sourcePort, e.flowEndReason]), [[13, 40002, FlowEndReason.endOfFlow]]);
   });
 
   it('keeps two connections that share a kernel id apart', () => {
@@ -137,11 +142,14 @@ describe('connection store: dump fast path (dumpKnown)', () => {
   });
 
   it('ends the connections a dump does not list, also when every listed one was known', () => {
-    const { fast, full, dump } = twins();
+    const { clock, fast, full, dump } = twins();
     const a = tcp();
     const b = tcp({ id: 12, sport: 40001 });
     dump([a, b]);
     dump([a]);
+    assert.deepEqual(fast.expire(), [], 'waits for a DESTROY event first');
+    assert.deepEqual(full.expire(), []);
+    clock.advance(1000);
     const x = fast.expire();
     assert.deepEqual(x, full.expire());
     assert.deepEqual(x.map((e) => [e.entry.id, e.flowEndReason]), [[12, FlowEndReason.endOfFlow]]);

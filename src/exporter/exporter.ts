@@ -16,12 +16,13 @@ import type { DataRecord } from '../ipfix/api.js';
 import type { Clock } from '../util/clock.js';
 import { exporterTemplateId, flowRecordToDataRecord } from '../flow/ie-mapping.js';
 import { FlowEndReason, PolicyType, RuleAction, type FlowRecord } from '../flow/record.js';
-import type { ConntrackDumper, ConntrackEntry, ConntrackEvent } from './conntrack/types.js';
+import type { ConntrackDigest, ConntrackDumper, ConntrackEntry, ConntrackEvent } from './conntrack/types.js';
+import type { DumpOptions, DumpSummary } from './conntrack/ctnetlink.js';
 import type { DeniedPacket } from './nflog/parse.js';
 import type { DenyPrefix } from './nflog/prefix.js';
 import type { ClusterMetadata } from './k8s/metadata.js';
 import type { ExporterConfig } from './config.js';
-import { ConnectionStore, connectionKey, type ConnectionExport } from './connection-store.js';
+import { ConnectionStore, connectionKey, type ConnectionExport, type ConnectionStoreStats } from './connection-store.js';
 import { FlowBuilder } from './flow-builder.js';
 import { ExporterMetrics, readProcInteger, type MetricsSources } from './metrics.js';
 
@@ -38,9 +39,13 @@ export interface DeniedPacketSource {
   stop(): Promise<void>;
 }
 
-/** A dumper that can hand entries over one by one (CtnetlinkDumper) instead of as one array. */
+/**
+ * A dumper that can hand entries over one by one (CtnetlinkDumper) instead of as one array,
+ * offer each entry's numbers to `known` first (the store's fast path), and say whether the dump
+ * was complete.
+ */
 interface StreamingDumper {
-  dumpEach(onEntry: (entry: ConntrackEntry) => void): Promise<unknown>;
+  dumpEach(onEntry: (entry: ConntrackEntry) => void, options?: DumpOptions): Promise<DumpSummary>;
 }
 
 export interface ExporterLogger {
@@ -70,6 +75,11 @@ export interface FlowExporterStats {
   lastDumpEntries: number;
   /** Entries and events skipped because no end is a Pod of this Node (connectionFilter localPods). */
   filtered: number;
+  /**
+   * Dumps that may have missed entries (NLM_F_DUMP_INTR, or messages that could not be read):
+   * they update the connections they list but end none.
+   */
+  incompleteDumps: number;
   events: number;
   eventOverflows: number;
   deniedPackets: number;
@@ -79,9 +89,13 @@ export interface FlowExporterStats {
   recordsRefused: number;
   /** Records that could not be built or mapped. */
   recordsUnbuildable: number;
+  /** The connection store's own counters (ended by cause, counters never known, evictions). */
+  store: ConnectionStoreStats;
 }
 
 const LOG_EVERY_MS = 60_000;
+/** How long a connection a dump no longer lists waits for its DESTROY event (ConnectionStoreOptions.eventGraceMs). */
+const EVENT_GRACE_MS = 1000;
 
 export class FlowExporter {
   readonly store: ConnectionStore;
@@ -91,11 +105,12 @@ export class FlowExporter {
   private readonly opts: FlowExporterOptions;
   private readonly builder: FlowBuilder;
   private readonly denyByKey = new Map<string, DenyPrefix>();
-  private readonly counts: FlowExporterStats = {
+  private readonly counts: Omit<FlowExporterStats, 'store'> = {
     polls: 0,
     pollErrors: 0,
     lastDumpEntries: 0,
     filtered: 0,
+    incompleteDumps: 0,
     events: 0,
     eventOverflows: 0,
     deniedPackets: 0,
@@ -109,6 +124,7 @@ export class FlowExporter {
   private polling: Promise<void> | null = null;
   private lastLogged = new Map<string, number>();
   private lastStoreEvictions = 0;
+  private lastCountersUnknown = 0;
 
   constructor(opts: FlowExporterOptions) {
     this.opts = opts;
@@ -118,6 +134,7 @@ export class FlowExporter {
       idleTimeoutMs: config.idleTimeoutMs,
       maxConnections: config.maxConnections,
       clock,
+      eventGraceMs: EVENT_GRACE_MS,
     });
     this.deniedStore = new ConnectionStore({
       activeTimeoutMs: config.activeTimeoutMs,
@@ -135,7 +152,7 @@ export class FlowExporter {
   }
 
   stats(): FlowExporterStats {
-    return { ...this.counts, recordsExported: [...this.counts.recordsExported] };
+    return { ...this.counts, recordsExported: [...this.counts.recordsExported], store: this.store.stats() };
   }
 
   private metricsSources(): MetricsSources {
@@ -189,6 +206,7 @@ export class FlowExporter {
     if (wasRunning) await this.pollOnce({ forceExport: true });
     this.exportAll(this.store.drainAll(), false);
     this.exportAll(this.deniedStore.drainAll(), true);
+    this.countUnknown();
     const timeoutMs = this.opts.flushTimeoutMs ?? 5000;
     let timer: NodeJS.Timeout | undefined;
     const flushed = await Promise.race([
@@ -213,18 +231,33 @@ export class FlowExporter {
     this.counts.polls++;
     try {
       let seen = 0;
+      const store = this.store;
+      // A connection the store holds is updated whatever the filter says now: the filter picks
+      // which connections to follow, and a held one that a dump skipped would look ended.
       const onEntry = (e: ConntrackEntry) => {
         seen++;
-        if (this.accepts(e)) this.store.dumpEntry(e);
+        if (store.holds(e) || this.accepts(e)) store.dumpEntry(e);
       };
-      this.store.beginDump(startedMs);
+      // The fast path: held connections are updated from the parsed numbers, without an entry.
+      const known = (d: ConntrackDigest): boolean => {
+        if (!store.dumpKnown(d)) return false;
+        seen++;
+        return true;
+      };
+      store.beginDump(startedMs);
       const streaming = dumper as Partial<StreamingDumper>;
+      let complete = true;
       if (typeof streaming.dumpEach === 'function') {
-        await streaming.dumpEach.call(dumper, onEntry);
+        const summary = await streaming.dumpEach.call(dumper, onEntry, { known });
+        complete = !summary.interrupted && summary.malformed === 0;
       } else {
         for (const e of await dumper.dump()) onEntry(e);
       }
-      this.store.endDump();
+      if (!complete) {
+        this.counts.incompleteDumps++;
+        this.logSometimes('incomplete', 'warn', { incompleteDumps: this.counts.incompleteDumps }, 'conntrack dump incomplete (interrupted or unreadable messages); no connection is ended by it');
+      }
+      store.endDump(complete);
       this.counts.lastDumpEntries = seen;
     } catch (err) {
       this.counts.pollErrors++;
@@ -240,6 +273,16 @@ export class FlowExporter {
     if (!force && !this.opts.sink.stats().connected) return;
     this.exportAll(this.store.expire(), false);
     this.exportAll(this.deniedStore.expire(), true);
+    this.countUnknown();
+  }
+
+  /** Connections dropped because no dump or DESTROY ever gave their counters: a dropped record each. */
+  private countUnknown(): void {
+    const unknown = this.store.stats().countersUnknown;
+    if (unknown <= this.lastCountersUnknown) return;
+    this.metrics.recordsDropped.inc({ cause: 'counters_unknown' }, unknown - this.lastCountersUnknown);
+    this.logSometimes('unknown', 'warn', { countersUnknown: unknown }, 'connections known only from conntrack NEW/UPDATE events ended without a dump or DESTROY event giving their counters; not exported (no counters to report), counted');
+    this.lastCountersUnknown = unknown;
   }
 
   private scheduleNext(delayMs: number): void {
@@ -262,7 +305,7 @@ export class FlowExporter {
 
   private onEvent(ev: ConntrackEvent): void {
     this.counts.events++;
-    if (this.accepts(ev.entry)) this.store.applyEvent(ev);
+    if (this.store.holds(ev.entry) || this.accepts(ev.entry)) this.store.applyEvent(ev);
   }
 
   private onOverflow(): void {

@@ -219,9 +219,14 @@ function idKey(id: number): number {
   return id | 0;
 }
 
+/**
+ * The store key: zone, protocol and the original tuple; for ICMP also the echo identifier, type
+ * and code, so that two ping conversations between the same hosts are two connections.
+ */
 export function connectionKey(e: ConntrackEntry): string {
   const o = e.original;
-  return `${e.zone}/${e.protocol}/${o.sourceAddress}/${o.sourcePort}/${o.destinationAddress}/${o.destinationPort}`;
+  const key = `${e.zone}/${e.protocol}/${o.sourceAddress}/${o.sourcePort}/${o.destinationAddress}/${o.destinationPort}`;
+  return o.icmpId === undefined ? key : `${key}/icmp/${o.icmpId}/${o.icmpType ?? 0}/${o.icmpCode ?? 0}`;
 }
 
 function isPort(n: number): boolean {
@@ -258,7 +263,10 @@ function sameTuple(a: ConntrackEntry, b: ConntrackEntry): boolean {
     x.sourcePort === y.sourcePort &&
     x.destinationPort === y.destinationPort &&
     x.sourceAddress === y.sourceAddress &&
-    x.destinationAddress === y.destinationAddress
+    x.destinationAddress === y.destinationAddress &&
+    x.icmpId === y.icmpId &&
+    x.icmpType === y.icmpType &&
+    x.icmpCode === y.icmpCode
   );
 }
 

@@ -20,6 +20,8 @@
 //       CTA_IP_V6_SRC (3) CTA_IP_V6_DST (4)         16 bytes
 //     CTA_TUPLE_PROTO (2)                           nested
 //       CTA_PROTO_NUM (1) u8, CTA_PROTO_SRC_PORT (2) u16, CTA_PROTO_DST_PORT (3) u16
+//       ICMP:   CTA_PROTO_ICMP_ID (4) u16, CTA_PROTO_ICMP_TYPE (5) u8, CTA_PROTO_ICMP_CODE (6) u8
+//       ICMPv6: CTA_PROTO_ICMPV6_ID (7) u16, CTA_PROTO_ICMPV6_TYPE (8) u8, CTA_PROTO_ICMPV6_CODE (9) u8
 //   CTA_STATUS (3) u32      CTA_PROTOINFO (4) > CTA_PROTOINFO_TCP (1) > CTA_PROTOINFO_TCP_STATE (1) u8
 //   CTA_TIMEOUT (7) u32 s   CTA_MARK (8) u32        CTA_ID (12) u32          CTA_ZONE (18) u16
 //   CTA_COUNTERS_ORIG (9) / CTA_COUNTERS_REPLY (10) nested > CTA_COUNTERS_PACKETS (1), _BYTES (2) u64
@@ -55,6 +57,12 @@ export const CTA_IP_V6_DST = 4;
 export const CTA_PROTO_NUM = 1;
 export const CTA_PROTO_SRC_PORT = 2;
 export const CTA_PROTO_DST_PORT = 3;
+export const CTA_PROTO_ICMP_ID = 4;
+export const CTA_PROTO_ICMP_TYPE = 5;
+export const CTA_PROTO_ICMP_CODE = 6;
+export const CTA_PROTO_ICMPV6_ID = 7;
+export const CTA_PROTO_ICMPV6_TYPE = 8;
+export const CTA_PROTO_ICMPV6_CODE = 9;
 export const CTA_PROTOINFO_TCP = 1;
 export const CTA_PROTOINFO_TCP_STATE = 1;
 export const CTA_COUNTERS_PACKETS = 1;
@@ -334,13 +342,18 @@ function scanTuple(buf: Buffer, off: number, end: number, family: number, name: 
 
 /**
  * Makes the ConntrackTuple of a tuple payload that scanTuple accepted: the same walk, this time
- * formatting the addresses. (The last address attribute of each kind wins, as in the scan.)
+ * formatting the addresses and reading the ICMP identifier, type and code. (The last attribute of
+ * each kind wins, as in the scan.) An ICMP attribute of the wrong length is left out: scanTuple
+ * does not check them, and buildConntrackEntry must not fail.
  */
 function buildTuple(buf: Buffer, off: number, end: number): ConntrackTuple {
   let src = '';
   let dst = '';
   let sport = 0;
   let dport = 0;
+  let icmpId = -1;
+  let icmpType = -1;
+  let icmpCode = -1;
   while (off < end) {
     const len = hostU16(buf, off);
     const type = hostU16(buf, off + 2) & NLA_TYPE_MASK;
@@ -357,13 +370,23 @@ function buildTuple(buf: Buffer, off: number, end: number): ConntrackTuple {
     } else if (type === CTA_TUPLE_PROTO) {
       for (; o < vend; o += align4(hostU16(buf, o))) {
         const t = hostU16(buf, o + 2) & NLA_TYPE_MASK;
+        const vlen = hostU16(buf, o) - NLA_HDRLEN;
         if (t === CTA_PROTO_SRC_PORT) sport = be16(buf, o + NLA_HDRLEN);
         else if (t === CTA_PROTO_DST_PORT) dport = be16(buf, o + NLA_HDRLEN);
+        else if ((t === CTA_PROTO_ICMP_ID || t === CTA_PROTO_ICMPV6_ID) && vlen === 2) icmpId = be16(buf, o + NLA_HDRLEN);
+        else if ((t === CTA_PROTO_ICMP_TYPE || t === CTA_PROTO_ICMPV6_TYPE) && vlen === 1) icmpType = buf[o + NLA_HDRLEN];
+        else if ((t === CTA_PROTO_ICMP_CODE || t === CTA_PROTO_ICMPV6_CODE) && vlen === 1) icmpCode = buf[o + NLA_HDRLEN];
       }
     }
     off += align4(len);
   }
-  return { sourceAddress: src, destinationAddress: dst, sourcePort: sport, destinationPort: dport };
+  const tuple: ConntrackTuple = { sourceAddress: src, destinationAddress: dst, sourcePort: sport, destinationPort: dport };
+  if (icmpId >= 0 || icmpType >= 0 || icmpCode >= 0) {
+    tuple.icmpId = Math.max(icmpId, 0);
+    tuple.icmpType = Math.max(icmpType, 0);
+    tuple.icmpCode = Math.max(icmpCode, 0);
+  }
+  return tuple;
 }
 
 // Set by parseCounters.

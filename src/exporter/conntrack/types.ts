@@ -7,6 +7,14 @@ export interface ConntrackTuple {
   destinationAddress: string;
   sourcePort: number;
   destinationPort: number;
+  /**
+   * ICMP and ICMPv6 (CTA_PROTO_ICMP_ID/_TYPE/_CODE, CTA_PROTO_ICMPV6_*): the echo identifier,
+   * type and code, which tell apart the ICMP conversations between the same two hosts (their
+   * ports are 0). Absent for other protocols.
+   */
+  icmpId?: number;
+  icmpType?: number;
+  icmpCode?: number;
 }
 
 export interface ConntrackEntry {

@@ -98,14 +98,19 @@ export interface TupleSpec {
   sport: number;
   dport: number;
   proto: number;
+  /** ICMP / ICMPv6: written instead of the ports, as the kernel does (CTA_PROTO_ICMP*_ID, _TYPE, _CODE). */
+  icmp?: { id: number; type: number; code: number };
 }
 
 export function tuple(type: number, t: TupleSpec): Buffer {
   const v6 = t.src.includes(':');
+  const l4 = t.icmp
+    ? [attr(v6 ? 7 : 4, be16(t.icmp.id)), attr(v6 ? 8 : 5, u8(t.icmp.type)), attr(v6 ? 9 : 6, u8(t.icmp.code))]
+    : [attr(2, be16(t.sport)), attr(3, be16(t.dport))];
   return nest(
     type,
     nest(1, attr(v6 ? 3 : 1, v6 ? ipv6(t.src) : ipv4(t.src)), attr(v6 ? 4 : 2, v6 ? ipv6(t.dst) : ipv4(t.dst))),
-    nest(2, attr(1, u8(t.proto)), attr(2, be16(t.sport)), attr(3, be16(t.dport))),
+    nest(2, attr(1, u8(t.proto)), ...l4),
   );
 }
 

@@ -76,6 +76,20 @@ describe('ctnetlink entry parser', () => {
     assert.deepEqual([e.zone, e.originalBytes, e.replyPackets, e.startMs, e.stopMs, e.labels], [0, 0, 0, 0, 0, null]);
   });
 
+  it('reads the echo identifier, type and code of ICMP and ICMPv6 entries, and leaves them out for other protocols', () => {
+    const v4 = parse(ctMessage({
+      orig: { src: '10.0.0.1', dst: '10.0.0.2', sport: 0, dport: 0, proto: 1, icmp: { id: 4242, type: 8, code: 0 } },
+      reply: { src: '10.0.0.2', dst: '10.0.0.1', sport: 0, dport: 0, proto: 1, icmp: { id: 4242, type: 0, code: 0 } },
+    }));
+    assert.deepEqual([v4.original.icmpId, v4.original.icmpType, v4.original.icmpCode], [4242, 8, 0]);
+    assert.deepEqual([v4.reply.icmpId, v4.reply.icmpType], [4242, 0]);
+    assert.deepEqual([v4.original.sourcePort, v4.original.destinationPort], [0, 0]);
+    const v6 = parse(ctMessage({ orig: { src: 'fd00::1', dst: 'fd00::2', sport: 0, dport: 0, proto: 58, icmp: { id: 7, type: 128, code: 0 } } }));
+    assert.deepEqual([v6.original.icmpId, v6.original.icmpType, v6.original.icmpCode], [7, 128, 0]);
+    const tcp = parse(ctMessage({ orig: TCP }));
+    assert.equal('icmpId' in tcp.original, false);
+  });
+
   for (const [value, name] of TCP_STATE_NAMES.entries()) {
     it(`maps TCP state ${value} to ${name}`, () => {
       assert.equal(parse(ctMessage({ orig: TCP, tcpState: value })).tcpState, name);

@@ -162,3 +162,29 @@ test('at shutdown a connection whose counters were never known is counted, not e
   assert.deepEqual(out.map((x) => [x.entry.id, x.flowEndReason]), [[1, FlowEndReason.forcedEnd]]);
   assert.equal(store.stats().countersUnknown, 1);
 });
+
+test('two ping conversations between the same two hosts are two connections, each with its own counters', () => {
+  const { clock, store, poll } = setup();
+  const ping = (id: number, icmpId: number, packets: number) =>
+    ({ id, icmpId, protocol: 1, sport: 0, dport: 0, packets, bytes: packets * 84, replyPackets: packets, replyBytes: packets * 84 });
+  poll(ping(31, 1000, 1), ping(32, 1001, 1));
+  // An event of one conversation must not end the other (they used to share one key).
+  store.applyEvent({ type: 'update', entry: entry(ping(32, 1001, 0)) });
+  clock.advance(POLL);
+  poll(ping(31, 1000, 3), ping(32, 1001, 5));
+  assert.equal(store.size, 2);
+  clock.advance(ACTIVE);
+  const got = poll(ping(31, 1000, 3), ping(32, 1001, 5));
+  assert.deepEqual(got.map((x) => [x.entry.original.icmpId, x.flowEndReason, x.packetTotalCount, x.packetDeltaCount]).sort(), [
+    [1000, FlowEndReason.idleTimeout, 3, 3],
+    [1001, FlowEndReason.idleTimeout, 5, 5],
+  ]);
+  assert.equal(store.stats().ended, 0);
+});
+
+test('ICMP conversations without kernel ids are told apart by their echo identifier', () => {
+  const { store } = setup();
+  store.addPackets(entry({ id: 0, protocol: 1, sport: 0, dport: 0, icmpId: 1, packets: 1, bytes: 84, tcpState: '' }));
+  store.addPackets(entry({ id: 0, protocol: 1, sport: 0, dport: 0, icmpId: 2, packets: 1, bytes: 84, tcpState: '' }));
+  assert.equal(store.size, 2);
+});

@@ -20,6 +20,8 @@ export interface EntrySpec {
   status?: number;
   startMs?: number;
   stopMs?: number;
+  /** ICMP echo identifier (type 8, code 0 in the original tuple). */
+  icmpId?: number;
 }
 
 export function entry(spec: EntrySpec = {}): ConntrackEntry {
@@ -29,6 +31,7 @@ export function entry(spec: EntrySpec = {}): ConntrackEntry {
   const dport = spec.dport ?? 80;
   const protocol = spec.protocol ?? 6;
   const original: ConntrackTuple = { sourceAddress: src, destinationAddress: dst, sourcePort: sport, destinationPort: dport };
+  if (spec.icmpId !== undefined) Object.assign(original, { icmpId: spec.icmpId, icmpType: 8, icmpCode: 0 });
   const reply: ConntrackTuple = {
     sourceAddress: spec.replySrc ?? dst,
     destinationAddress: src,

@@ -2,20 +2,23 @@
 // by benchmark (docs/store.md): the dashboard queries are scans and group-bys over millions of
 // rows, which a columnar engine answers in milliseconds.
 //
-// Inserts go through DuckDB's appender one data chunk (2048 rows, column-major) at a time; the
-// appender casts the JS doubles to the column types. A batch is all or nothing: a failed
-// append is rolled back.
+// Inserts: a batch is encoded column by column and read by DuckDB through a table function
+// (duckdb-batch.ts) in one INSERT ... SELECT, with the rollups (rollups.ts) in the same
+// transaction: all or nothing. Reads run on a small pool of connections to the one database
+// instance, so a dashboard's queries run side by side.
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DuckDBConnection, DuckDBDataChunk, DuckDBInstance, DOUBLE, VARCHAR, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
+import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { BatchSource, encodeBatch } from './duckdb-batch.js';
 import type { AggregatedFlowRecord } from '../flow/record.js';
 import { StoreError } from './errors.js';
 import { currentVersion, DUCKDB_MIGRATIONS, migrate, type MigrationTarget } from './migrations.js';
 import type { Dialect } from './query.js';
 import type { FlowRepository, OpenOptions, RetentionResult } from './repository.js';
-import { COLUMNS, type CounterSnapshot } from './schema.js';
+import { COLUMN_NAMES, type CounterSnapshot } from './schema.js';
 
-const CHUNK_ROWS = 2048;
+/** Read connections: a dashboard page runs up to this many queries at once. */
+export const READERS = 4;
 
 export const duckdbDialect: Dialect = Object.freeze({
   str: (v: string) => `'${v.replace(/'/g, "''")}'`,
@@ -25,8 +28,6 @@ export const duckdbDialect: Dialect = Object.freeze({
   num: (e: string) => `CAST(${e} AS DOUBLE)`,
   count: () => 'CAST(count(*) AS DOUBLE)',
 });
-
-const CHUNK_TYPES: DuckDBType[] = COLUMNS.map((c) => (c.kind === 'string' ? VARCHAR : DOUBLE));
 
 function toJs(row: Record<string, unknown>): Record<string, unknown> {
   for (const k of Object.keys(row)) if (typeof row[k] === 'bigint') row[k] = Number(row[k]);
@@ -40,12 +41,20 @@ export class DuckDbRepository implements FlowRepository {
   /** Serializes writes on the writer connection (the appender is not re-entrant). */
   private writeChain: Promise<unknown> = Promise.resolve();
 
+  private readonly batches = new BatchSource();
+  /** Idle read connections; a query takes one, or waits for one. */
+  private readonly idle: DuckDBConnection[];
+  private readonly waiting: ((c: DuckDBConnection) => void)[] = [];
+
   private constructor(
     readonly location: string,
     private readonly instance: DuckDBInstance,
     private readonly writer: DuckDBConnection,
-    private readonly reader: DuckDBConnection,
-  ) {}
+    private readonly readers: readonly DuckDBConnection[],
+  ) {
+    this.idle = [...readers];
+    this.batches.register(writer);
+  }
 
   static async open(dir: string, options: OpenOptions = {}): Promise<DuckDbRepository> {
     let path = ':memory:';
@@ -70,7 +79,9 @@ export class DuckDbRepository implements FlowRepository {
         { cause: err },
       );
     }
-    const repo = new DuckDbRepository(location, instance, await instance.connect(), await instance.connect());
+    const readers: DuckDBConnection[] = [];
+    for (let i = 0; i < READERS; i++) readers.push(await instance.connect());
+    const repo = new DuckDbRepository(location, instance, await instance.connect(), readers);
     if (options.migrate !== false && !options.readOnly) await repo.migrateTo(DUCKDB_MIGRATIONS[DUCKDB_MIGRATIONS.length - 1].version);
     return repo;
   }
@@ -93,36 +104,29 @@ export class DuckDbRepository implements FlowRepository {
 
   async select(sql: string): Promise<Record<string, unknown>[]> {
     this.checkOpen();
+    const connection = this.idle.pop() ?? (await new Promise<DuckDBConnection>((resolve) => this.waiting.push(resolve)));
     try {
-      const reader = await this.reader.runAndReadAll(sql);
+      const reader = await connection.runAndReadAll(sql);
       return reader.getRowObjectsJS().map((r) => toJs(r as Record<string, unknown>));
     } catch (err) {
       throw new StoreError('STORE_ERR_UNAVAILABLE', `embedded store query failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(connection);
+      else this.idle.push(connection);
     }
   }
 
   insertFlows(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number): Promise<void> {
     this.checkOpen();
     if (records.length === 0) return Promise.resolve();
+    const batch = encodeBatch(records, insertedAtSeconds);
     return this.exclusive(async () => {
       await this.exec('BEGIN TRANSACTION');
       try {
-        const appender = await this.writer.createAppender('flows');
-        const width = COLUMNS.length;
-        for (let off = 0; off < records.length; off += CHUNK_ROWS) {
-          const n = Math.min(CHUNK_ROWS, records.length - off);
-          const columns: DuckDBValue[][] = new Array(width);
-          for (let c = 0; c < width; c++) {
-            const value = COLUMNS[c].value;
-            const out = new Array<DuckDBValue>(n);
-            for (let i = 0; i < n; i++) out[i] = value(records[off + i], insertedAtSeconds);
-            columns[c] = out;
-          }
-          const chunk = DuckDBDataChunk.create(CHUNK_TYPES, n);
-          chunk.setColumns(columns);
-          appender.appendDataChunk(chunk);
-        }
-        appender.closeSync();
+        await this.batches.with(batch, async (source) => {
+          await this.exec(`INSERT INTO flows (${COLUMN_NAMES.join(', ')}) SELECT * FROM ${source}`);
+        });
         await this.exec('COMMIT');
       } catch (err) {
         await this.exec('ROLLBACK').catch(() => undefined);
@@ -192,7 +196,7 @@ export class DuckDbRepository implements FlowRepository {
     await this.writeChain;
     this.closed = true;
     this.writer.closeSync();
-    this.reader.closeSync();
+    for (const r of this.readers) r.closeSync();
     this.instance.closeSync();
   }
 

@@ -32,8 +32,37 @@ function v6Hex(text: string): string {
   return groups.map((g) => g.padStart(4, '0')).join('').toLowerCase();
 }
 
+const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Dotted-quad IPv4 in canonical form (no leading zeros) as 8 hex digits; null for anything else. */
+function fastV4Hex(text: string): string | null {
+  let out = '';
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || dots > 3) return null;
+      out += HEX2[part];
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return null; // a leading zero: let isIP decide
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return null;
+    } else {
+      return null;
+    }
+  }
+  return dots === 4 ? out : null;
+}
+
 /** The 32-hex-digit key of an address; '' when the text is not an IP address (e.g. empty). */
 export function ipKey(text: string): string {
+  const v4 = fastV4Hex(text);
+  if (v4 !== null) return V4_PREFIX + v4;
   switch (isIP(text)) {
     case 4:
       return V4_PREFIX + v4Hex(text);

@@ -1,0 +1,186 @@
+// The embedded store's insert path: a batch of records is encoded column by column in JS, then
+// DuckDB reads it through a table function, `INSERT INTO flows SELECT * FROM flowvis_batch(<id>)`.
+//
+//   records ──encodeBatch──> numbers: one Float64Array per column
+//                            strings: per batch dictionary (distinct values) + index array,
+//                                     or, for columns with mostly distinct values, the values
+//   flowvis_batch(id) ──main()──> 2048-row output chunks: typed arrays copied into the vectors,
+//                                 dictionary columns as ENUM vectors (DuckDB casts them to VARCHAR)
+//
+// Why not the appender: appending a data chunk runs DuckDB's conversion and storage work on the
+// JS thread at about 50 ns a value (52 values a row), and assigning a string into a VARCHAR
+// vector crosses the binding for every value (0.3-0.6 µs). Here the binding is crossed once
+// per column per chunk, strings once per distinct value, and the INSERT's work runs on DuckDB's
+// threads. Measured: docs/store.md, "Figures".
+import duckdb from '@duckdb/node-bindings';
+import { DOUBLE, DuckDBLogicalType, DuckDBTableFunction, VARCHAR, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
+import type { AggregatedFlowRecord } from '../flow/record.js';
+import { COLUMNS, type Column } from './schema.js';
+
+type Indexes = Uint8Array | Uint16Array | Uint32Array;
+
+/** One column of an encoded batch. */
+export type EncodedColumn =
+  | { readonly kind: 'number'; readonly values: Float64Array }
+  | { readonly kind: 'dictionary'; readonly dictionary: readonly string[]; readonly indexes: Indexes }
+  | { readonly kind: 'strings'; readonly values: readonly string[] };
+
+export interface EncodedBatch {
+  readonly rows: number;
+  readonly columns: readonly EncodedColumn[];
+}
+
+/** Rows per output chunk: DuckDB's vector size. */
+const CHUNK_ROWS = 2048;
+/**
+ * A string column with more distinct values than rows / DISTINCT_SHARE is sent value by value:
+ * creating an ENUM type costs about 1 µs a member, assigning a string about 0.4 µs.
+ */
+const DISTINCT_SHARE = 4;
+
+/** DuckDB stores an ENUM's index in the smallest unsigned type that holds its member count. */
+function narrow(indexes: Uint32Array, members: number): Indexes {
+  if (members <= 0xff) return Uint8Array.from(indexes);
+  if (members <= 0xffff) return Uint16Array.from(indexes);
+  return indexes;
+}
+
+/** Encodes records column by column; string columns as per-batch dictionaries. */
+export function encodeBatch(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number, columns: readonly Column[] = COLUMNS): EncodedBatch {
+  const n = records.length;
+  const out: EncodedColumn[] = new Array(columns.length);
+  const byName = new Map<string, { dictionary: string[]; indexes: Uint32Array }>();
+  for (let c = 0; c < columns.length; c++) {
+    const column = columns[c];
+    const value = column.value;
+    if (column.kind !== 'string') {
+      const values = new Float64Array(n);
+      for (let i = 0; i < n; i++) values[i] = value(records[i], insertedAtSeconds) as number;
+      out[c] = { kind: 'number', values };
+      continue;
+    }
+    const source = column.derived ? byName.get(column.derived.from) : undefined;
+    let dictionary: string[];
+    let indexes: Uint32Array;
+    if (source && column.derived) {
+      // The same rows, the same indexes: derive once per distinct source value.
+      const derive = column.derived.derive;
+      dictionary = source.dictionary.map((v) => derive(v));
+      indexes = source.indexes;
+    } else {
+      const seen = new Map<string, number>();
+      dictionary = [];
+      indexes = new Uint32Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = value(records[i], insertedAtSeconds) as string;
+        let k = seen.get(v);
+        if (k === undefined) {
+          k = dictionary.length;
+          seen.set(v, k);
+          dictionary.push(v);
+        }
+        indexes[i] = k;
+      }
+    }
+    byName.set(column.name, { dictionary, indexes });
+    if (dictionary.length * DISTINCT_SHARE > n && n > CHUNK_ROWS) {
+      const values = new Array<string>(n);
+      for (let i = 0; i < n; i++) values[i] = dictionary[indexes[i]];
+      out[c] = { kind: 'strings', values };
+    } else {
+      out[c] = { kind: 'dictionary', dictionary, indexes: narrow(indexes, dictionary.length) };
+    }
+  }
+  return { rows: n, columns: out };
+}
+
+interface ScanState {
+  batch: EncodedBatch;
+  offset: number;
+}
+
+/**
+ * The batches a connection's `flowvis_batch(id)` can read. Register it once per connection;
+ * `insert` stages a batch under a fresh id for the duration of one statement.
+ */
+export class BatchSource {
+  private readonly staged = new Map<number, EncodedBatch>();
+  private nextId = 1;
+
+  constructor(
+    private readonly columns: readonly Column[] = COLUMNS,
+    readonly functionName = 'flowvis_batch',
+  ) {}
+
+  register(connection: DuckDBConnection): void {
+    const fn = DuckDBTableFunction.create({
+      name: this.functionName,
+      parameterTypes: [DOUBLE],
+      bindFunction: (bind) => {
+        const id = Number(bind.getParameter(0));
+        const batch = this.staged.get(id);
+        if (!batch) {
+          bind.setError(`${this.functionName}(${id}): no batch is staged under this id`);
+          return;
+        }
+        for (let c = 0; c < this.columns.length; c++) bind.addResultColumn(this.columns[c].name, typeOf(batch.columns[c]));
+        bind.setCardinality(batch.rows, true);
+        bind.setBindData({ batch, offset: 0 } satisfies ScanState);
+      },
+      initFunction: () => undefined,
+      mainFunction: (info, output) => {
+        const state = info.bindData as ScanState;
+        const m = Math.min(CHUNK_ROWS, state.batch.rows - state.offset);
+        output.rowCount = Math.max(0, m);
+        if (m <= 0) return;
+        const chunk = output.chunk;
+        const from = state.offset;
+        const columns = state.batch.columns;
+        for (let c = 0; c < columns.length; c++) {
+          const col = columns[c];
+          const vector = duckdb.data_chunk_get_vector(chunk, c);
+          if (col.kind === 'strings') {
+            for (let i = 0; i < m; i++) duckdb.vector_assign_string_element(vector, i, col.values[from + i]);
+            continue;
+          }
+          const data = col.kind === 'number' ? col.values : col.indexes;
+          const width = data.BYTES_PER_ELEMENT;
+          duckdb.copy_data_to_vector(vector, 0, data.buffer as ArrayBuffer, data.byteOffset + from * width, m * width);
+        }
+        state.offset += m;
+      },
+    });
+    connection.registerTableFunction(fn);
+  }
+
+  /** Runs `fn` with the batch staged under an id; `fn` names it in SQL as `flowvis_batch(<id>)`. */
+  async with<T>(batch: EncodedBatch, fn: (call: string) => Promise<T>): Promise<T> {
+    const id = this.nextId++;
+    this.staged.set(id, batch);
+    try {
+      return await fn(`${this.functionName}(${id})`);
+    } finally {
+      this.staged.delete(id);
+    }
+  }
+}
+
+function typeOf(column: EncodedColumn): DuckDBType {
+  switch (column.kind) {
+    case 'number':
+      return DOUBLE;
+    case 'strings':
+      return VARCHAR;
+    case 'dictionary':
+      return enumType(column.dictionary);
+  }
+}
+
+/**
+ * An ENUM type for a dictionary, created through DuckDBLogicalType.createEnum: node-api's ENUM()
+ * also builds a value-to-index object, which this path never reads (4 times slower).
+ */
+function enumType(dictionary: readonly string[]): DuckDBType {
+  const logical = DuckDBLogicalType.createEnum(dictionary);
+  return { toLogicalType: () => logical } as unknown as DuckDBType;
+}

@@ -13,7 +13,7 @@ const PROBE = join(here, 'ct-probe.js');
 /** IPv4/IPv6 + TCP header with options, upper bound per packet. */
 const TCP_HEADER_MAX = 80;
 
-interface Tuple { sourceAddress: string; destinationAddress: string; sourcePort: number; destinationPort: number }
+interface Tuple { sourceAddress: string; destinationAddress: string; sourcePort: number; destinationPort: number; icmpId?: number; icmpType?: number; icmpCode?: number }
 interface Entry {
   id: number; ipVersion: number; protocol: number; zone: number; status: number; original: Tuple; reply: Tuple;
   originalPackets: number; originalBytes: number; replyPackets: number; replyBytes: number; tcpState: string; startMs: number; stopMs: number;
@@ -139,6 +139,22 @@ describe('ctnetlink dumper and events in network namespaces', { skip }, () => {
     assert.equal(destroyed.original.destinationPort, port);
     assertTcpCounters(destroyed, sent, received);
     assert.ok(destroyed.startMs > 0 && destroyed.stopMs >= destroyed.startMs, `start ${destroyed.startMs} stop ${destroyed.stopMs}`);
+  });
+
+  it('reads the echo identifier, type and code of ICMP and ICMPv6 entries, which tell apart two pings between the same hosts', async () => {
+    for (const id of [1000, 1001]) {
+      await client.exec('conntrack', ['-I', '-p', 'icmp', '-s', '192.0.2.7', '-d', '192.0.2.8', '--icmp-type', '8', '--icmp-code', '0', '--icmp-id', String(id), '-t', '120']);
+    }
+    await client.exec('conntrack', ['-I', '-p', 'icmpv6', '-s', 'fd00:7::1', '-d', 'fd00:7::2', '--icmpv6-type', '128', '--icmpv6-code', '0', '--icmpv6-id', '7', '-t', '120']);
+    const entries = await dump();
+    const pings = entries
+      .filter((e) => e.original.sourceAddress === '192.0.2.7')
+      .map((e) => [e.protocol, e.original.icmpId, e.original.icmpType, e.original.icmpCode, e.reply.icmpType])
+      .sort();
+    assert.deepEqual(pings, [[1, 1000, 8, 0, 0], [1, 1001, 8, 0, 0]]);
+    const v6 = entries.find((e) => e.original.sourceAddress === 'fd00:7::1');
+    assert.ok(v6, 'the ICMPv6 entry');
+    assert.deepEqual([v6.protocol, v6.original.icmpId, v6.original.icmpType, v6.original.icmpCode, v6.reply.icmpType], [58, 7, 128, 0, 129]);
   });
 
   it('keeps only the configured zone', async () => {

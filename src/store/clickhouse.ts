@@ -2,7 +2,7 @@
 // The flows table has Antrea Theia's column names and types where they overlap, so Theia-style
 // queries run unchanged. It works with Debian's clickhouse-server 18.16: no query parameters
 // (values are validated, then escaped into literals by the dialect), no TTL (retention drops
-// daily partitions).
+// daily partitions). Inserts are RowBinary (rowbinary.ts), one body per batch.
 //
 // --store forms: http://[user:password@]host:8123[/database], https://..., clickhouse://host:8123/db
 // (clickhouse:// means http://). The database is created when missing; default "default".
@@ -13,7 +13,9 @@ import { StoreError } from './errors.js';
 import { CLICKHOUSE_MIGRATIONS, currentVersion, latestVersion, migrate, type MigrationTarget } from './migrations.js';
 import type { Dialect } from './query.js';
 import type { FlowRepository, OpenOptions, RetentionResult } from './repository.js';
-import { COLUMNS, type CounterSnapshot } from './schema.js';
+import { encodeBatch } from './columnar.js';
+import { rowBinary } from './rowbinary.js';
+import { COLUMN_NAMES, COLUMNS, type CounterSnapshot } from './schema.js';
 
 export const clickhouseDialect: Dialect = Object.freeze({
   str: (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`,
@@ -23,22 +25,6 @@ export const clickhouseDialect: Dialect = Object.freeze({
   num: (e: string) => `toFloat64(${e})`,
   count: () => 'toFloat64(count())',
 });
-
-const TSV_SPECIAL = /[\\\t\n\r\0]/;
-const TSV_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' };
-
-function tsvField(v: string): string {
-  return TSV_SPECIAL.test(v) ? v.replace(/[\\\t\n\r\0]/g, (ch) => TSV_ESCAPES[ch]) : v;
-}
-
-/**
- * A DateTime as unix seconds, zero-padded to 10 digits: ClickHouse 18 decides between
- * "YYYY-MM-DD hh:mm:ss" and a unix timestamp by the 5th character of the field, so a short
- * number followed by text ("0\t2\tfd00::5") would be misread as a date.
- */
-function timeField(v: number): string {
-  return String(v).padStart(10, '0');
-}
 
 export interface ClickHouseTarget {
   url: string;
@@ -140,22 +126,11 @@ export class ClickHouseRepository implements FlowRepository {
   async insertFlows(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number): Promise<void> {
     this.checkOpen();
     if (records.length === 0) return;
-    // TabSeparated built in one pass, sent as one stream: much cheaper than JSON per row.
-    const width = COLUMNS.length;
-    const lines: string[] = new Array(records.length);
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i];
-      let line = '';
-      for (let c = 0; c < width; c++) {
-        const col = COLUMNS[c];
-        const v = col.value(r, insertedAtSeconds);
-        line += (c === 0 ? '' : '\t') + (typeof v === 'string' ? tsvField(v) : col.kind === 'time' ? timeField(v) : String(v));
-      }
-      lines[i] = line;
-    }
-    const body = Buffer.from(lines.join('\n') + '\n');
+    // RowBinary from a columnar batch: strings encoded once per distinct value, one buffer.
+    const body = rowBinary(encodeBatch(records, insertedAtSeconds, COLUMNS, { dictionariesOnly: true }), COLUMNS);
     try {
-      await this.client.insert({ table: 'flows', values: Readable.from([body], { objectMode: false }), format: 'TabSeparated', columns: COLUMNS.map((c) => c.name) as [string, ...string[]] });
+      const result = await this.client.exec({ query: `INSERT INTO flows (${COLUMN_NAMES.join(', ')}) FORMAT RowBinary`, values: Readable.from([body], { objectMode: false }) });
+      result.stream.resume();
     } catch (err) {
       throw unavailable('insert', err);
     }

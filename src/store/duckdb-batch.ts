@@ -14,85 +14,10 @@
 // threads. Measured: docs/store.md, "Figures".
 import duckdb from '@duckdb/node-bindings';
 import { DOUBLE, DuckDBLogicalType, DuckDBTableFunction, VARCHAR, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
-import type { AggregatedFlowRecord } from '../flow/record.js';
+import { CHUNK_ROWS, type EncodedBatch, type EncodedColumn } from './columnar.js';
 import { COLUMNS, type Column } from './schema.js';
 
-type Indexes = Uint8Array | Uint16Array | Uint32Array;
-
-/** One column of an encoded batch. */
-export type EncodedColumn =
-  | { readonly kind: 'number'; readonly values: Float64Array }
-  | { readonly kind: 'dictionary'; readonly dictionary: readonly string[]; readonly indexes: Indexes }
-  | { readonly kind: 'strings'; readonly values: readonly string[] };
-
-export interface EncodedBatch {
-  readonly rows: number;
-  readonly columns: readonly EncodedColumn[];
-}
-
-/** Rows per output chunk: DuckDB's vector size. */
-const CHUNK_ROWS = 2048;
-/**
- * A string column with more distinct values than rows / DISTINCT_SHARE is sent value by value:
- * creating an ENUM type costs about 1 µs a member, assigning a string about 0.4 µs.
- */
-const DISTINCT_SHARE = 4;
-
-/** DuckDB stores an ENUM's index in the smallest unsigned type that holds its member count. */
-function narrow(indexes: Uint32Array, members: number): Indexes {
-  if (members <= 0xff) return Uint8Array.from(indexes);
-  if (members <= 0xffff) return Uint16Array.from(indexes);
-  return indexes;
-}
-
-/** Encodes records column by column; string columns as per-batch dictionaries. */
-export function encodeBatch(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number, columns: readonly Column[] = COLUMNS): EncodedBatch {
-  const n = records.length;
-  const out: EncodedColumn[] = new Array(columns.length);
-  const byName = new Map<string, { dictionary: string[]; indexes: Uint32Array }>();
-  for (let c = 0; c < columns.length; c++) {
-    const column = columns[c];
-    const value = column.value;
-    if (column.kind !== 'string') {
-      const values = new Float64Array(n);
-      for (let i = 0; i < n; i++) values[i] = value(records[i], insertedAtSeconds) as number;
-      out[c] = { kind: 'number', values };
-      continue;
-    }
-    const source = column.derived ? byName.get(column.derived.from) : undefined;
-    let dictionary: string[];
-    let indexes: Uint32Array;
-    if (source && column.derived) {
-      // The same rows, the same indexes: derive once per distinct source value.
-      const derive = column.derived.derive;
-      dictionary = source.dictionary.map((v) => derive(v));
-      indexes = source.indexes;
-    } else {
-      const seen = new Map<string, number>();
-      dictionary = [];
-      indexes = new Uint32Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = value(records[i], insertedAtSeconds) as string;
-        let k = seen.get(v);
-        if (k === undefined) {
-          k = dictionary.length;
-          seen.set(v, k);
-          dictionary.push(v);
-        }
-        indexes[i] = k;
-      }
-    }
-    byName.set(column.name, { dictionary, indexes });
-    if (dictionary.length * DISTINCT_SHARE > n && n > CHUNK_ROWS) {
-      const values = new Array<string>(n);
-      for (let i = 0; i < n; i++) values[i] = dictionary[indexes[i]];
-      out[c] = { kind: 'strings', values };
-    } else {
-      out[c] = { kind: 'dictionary', dictionary, indexes: narrow(indexes, dictionary.length) };
-    }
-  }
-  return { rows: n, columns: out };
-}
+export { encodeBatch } from './columnar.js';
 
 interface ScanState {
   batch: EncodedBatch;

@@ -1,7 +1,7 @@
 // The embedded store's columnar insert path: encodeBatch and the flowvis_batch table function.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeBatch } from '../../../src/store/duckdb-batch.js';
+import { encodeBatch } from '../../../src/store/columnar.js';
 import { DuckDbRepository } from '../../../src/store/duckdb.js';
 import { FlowQueries, parseFlowQuery } from '../../../src/store/query.js';
 import { COLUMNS, COLUMN_NAMES } from '../../../src/store/schema.js';

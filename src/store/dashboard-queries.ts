@@ -129,18 +129,23 @@ export class DashboardQueries {
   /** Overview: totals, top namespaces / Pods / Services, denied connections, throughput, losses. */
   async overview(q: FlowQuery): Promise<OverviewData> {
     const d = this.db.dialect;
-    const totals = await this.totals(q);
-    const topNamespaces = await this.ranked(q, 'sourcePodNamespace', "sourcePodNamespace != ''", OVERVIEW_TOP);
-    const topPods = await this.ranked(q, this.podKey('source'), "sourcePodName != ''", OVERVIEW_TOP);
-    const topServices = await this.ranked(q, 'destinationServicePortName', "destinationServicePortName != ''", OVERVIEW_TOP);
-    const deniedRows = await this.db.select(
-      `SELECT ${this.podKey('source', true)} AS src, ${this.podKey('destination', true)} AS dst, destinationTransportPort AS port, protocolIdentifier AS proto, ` +
-        `CASE WHEN egressNetworkPolicyRuleAction IN (${RuleAction.drop}, ${RuleAction.reject}) THEN concat('egress ', egressNetworkPolicyNamespace, '/', egressNetworkPolicyName) ` +
-        `ELSE concat('ingress ', ingressNetworkPolicyNamespace, '/', ingressNetworkPolicyName) END AS policy, ` +
-        `CASE WHEN egressNetworkPolicyRuleAction IN (${RuleAction.drop}, ${RuleAction.reject}) THEN egressNetworkPolicyRuleAction ELSE ingressNetworkPolicyRuleAction END AS action, ` +
-        `${d.count()} AS flows, ${d.num('sum(packetDeltaCount)')} AS packets FROM flows WHERE ${this.where(q, DENIED)} ` +
-        `GROUP BY src, dst, port, proto, policy, action ORDER BY flows DESC, src, dst, port LIMIT ${OVERVIEW_TOP}`,
-    );
+    // The page's queries run side by side (the embedded store reads on several connections).
+    const [totals, topNamespaces, topPods, topServices, deniedRows, throughput, completeness] = await Promise.all([
+      this.totals(q),
+      this.ranked(q, 'sourcePodNamespace', "sourcePodNamespace != ''", OVERVIEW_TOP),
+      this.ranked(q, this.podKey('source'), "sourcePodName != ''", OVERVIEW_TOP),
+      this.ranked(q, 'destinationServicePortName', "destinationServicePortName != ''", OVERVIEW_TOP),
+      this.db.select(
+        `SELECT ${this.podKey('source', true)} AS src, ${this.podKey('destination', true)} AS dst, destinationTransportPort AS port, protocolIdentifier AS proto, ` +
+          `CASE WHEN egressNetworkPolicyRuleAction IN (${RuleAction.drop}, ${RuleAction.reject}) THEN concat('egress ', egressNetworkPolicyNamespace, '/', egressNetworkPolicyName) ` +
+          `ELSE concat('ingress ', ingressNetworkPolicyNamespace, '/', ingressNetworkPolicyName) END AS policy, ` +
+          `CASE WHEN egressNetworkPolicyRuleAction IN (${RuleAction.drop}, ${RuleAction.reject}) THEN egressNetworkPolicyRuleAction ELSE ingressNetworkPolicyRuleAction END AS action, ` +
+          `${d.count()} AS flows, ${d.num('sum(packetDeltaCount)')} AS packets FROM flows WHERE ${this.where(q, DENIED)} ` +
+          `GROUP BY src, dst, port, proto, policy, action ORDER BY flows DESC, src, dst, port LIMIT ${OVERVIEW_TOP}`,
+      ),
+      this.series(q, "'all'", '', 1, ['all']),
+      this.layer.completeness(q.range),
+    ]);
     const denied: DeniedFlow[] = deniedRows.map((r) => ({
       source: str(r.src),
       destination: str(r.dst),
@@ -151,8 +156,7 @@ export class DashboardQueries {
       flows: num(r.flows),
       packets: num(r.packets),
     }));
-    const throughput = await this.series(q, "'all'", '', 1, ['all']);
-    return { range: q.range, completeness: await this.layer.completeness(q.range), totals, topNamespaces, topPods, topServices, denied, throughput };
+    return { range: q.range, completeness, totals, topNamespaces, topPods, topServices, denied, throughput };
   }
 
   private async edges(q: FlowQuery, sourceExpr: string, destinationExpr: string, extra: string): Promise<Edge[]> {
@@ -188,48 +192,48 @@ export class DashboardQueries {
   /** Pod-to-Pod: edges between source and destination Pods, throughput per source and per destination Pod. */
   async podToPod(q: FlowQuery): Promise<EdgesData> {
     const extra = "sourcePodName != '' AND destinationPodName != ''";
-    return {
-      range: q.range,
-      completeness: await this.layer.completeness(q.range),
-      edges: await this.edges(q, this.podKey('source'), this.podKey('destination'), extra),
-      bySource: await this.series(q, this.podKey('source'), extra),
-      byDestination: await this.series(q, this.podKey('destination'), extra),
-    };
+    const [completeness, edges, bySource, byDestination] = await Promise.all([
+      this.layer.completeness(q.range),
+      this.edges(q, this.podKey('source'), this.podKey('destination'), extra),
+      this.series(q, this.podKey('source'), extra),
+      this.series(q, this.podKey('destination'), extra),
+    ]);
+    return { range: q.range, completeness, edges, bySource, byDestination };
   }
 
   /** Pod-to-External: edges from Pods to external IPs, throughput per source Pod and per external IP. */
   async podToExternal(q: FlowQuery): Promise<EdgesData> {
     const extra = `flowType = ${FlowType.toExternal} AND sourcePodName != ''`;
-    return {
-      range: q.range,
-      completeness: await this.layer.completeness(q.range),
-      edges: await this.edges(q, this.podKey('source'), 'destinationIP', extra),
-      bySource: await this.series(q, this.podKey('source'), extra),
-      byDestination: await this.series(q, 'destinationIP', extra),
-    };
+    const [completeness, edges, bySource, byDestination] = await Promise.all([
+      this.layer.completeness(q.range),
+      this.edges(q, this.podKey('source'), 'destinationIP', extra),
+      this.series(q, this.podKey('source'), extra),
+      this.series(q, 'destinationIP', extra),
+    ]);
+    return { range: q.range, completeness, edges, bySource, byDestination };
   }
 
   /** Pod-to-Service: edges from Pods (or client IPs) to Services, Tx and Rx per destination Service. */
   async podToService(q: FlowQuery): Promise<EdgesData> {
     const extra = "destinationServicePortName != ''";
-    return {
-      range: q.range,
-      completeness: await this.layer.completeness(q.range),
-      edges: await this.edges(q, this.podKey('source', true), 'destinationServicePortName', extra),
-      bySource: await this.series(q, this.podKey('source', true), extra),
-      byDestination: await this.series(q, 'destinationServicePortName', extra),
-    };
+    const [completeness, edges, bySource, byDestination] = await Promise.all([
+      this.layer.completeness(q.range),
+      this.edges(q, this.podKey('source', true), 'destinationServicePortName', extra),
+      this.series(q, this.podKey('source', true), extra),
+      this.series(q, 'destinationServicePortName', extra),
+    ]);
+    return { range: q.range, completeness, edges, bySource, byDestination };
   }
 
   /** Flow Records: one page of raw records (sort= and offset= apply) and the traffic over time. */
   async flowRecords(q: FlowQuery): Promise<FlowRecordsData> {
-    const page = await this.layer.flows(q);
+    const [page, throughput] = await Promise.all([this.layer.flows(q), this.series(q, "'all'", '', 1, ['all'])]);
     return {
       range: q.range,
       completeness: page.completeness,
       items: page.items as unknown as FlowRecordsData['items'],
       page: page.page,
-      throughput: await this.series(q, "'all'", '', 1, ['all']),
+      throughput,
     };
   }
 
@@ -242,16 +246,19 @@ export class DashboardQueries {
     const b = q.bucketSeconds;
     const kind = `CASE WHEN flowType = ${FlowType.intraNode} THEN ' intra-node' ELSE ' inter-node' END`;
     const types = `flowType IN (${FlowType.intraNode}, ${FlowType.interNode})`;
-    // Source side: the Node sent octetDelta and received the reverse.
-    const fromSource = await this.db.select(
-      `SELECT ${d.bucket('flowEndSeconds', b)} AS t, concat(sourceNodeName, ${kind}) AS k, ${d.num('sum(octetDeltaCount)')} AS tx, ` +
-        `${d.num('sum(reverseOctetDeltaCount)')} AS rx FROM flows WHERE ${this.where(q, `${types} AND sourceNodeName != ''`)} GROUP BY t, k`,
-    );
-    // Destination side of inter-node flows: the other Node received octetDelta and sent the reverse.
-    const fromDestination = await this.db.select(
-      `SELECT ${d.bucket('flowEndSeconds', b)} AS t, concat(destinationNodeName, ' inter-node') AS k, ${d.num('sum(reverseOctetDeltaCount)')} AS tx, ` +
-        `${d.num('sum(octetDeltaCount)')} AS rx FROM flows WHERE ${this.where(q, `flowType = ${FlowType.interNode} AND destinationNodeName != ''`)} GROUP BY t, k`,
-    );
+    const [fromSource, fromDestination, matrix] = await Promise.all([
+      // Source side: the Node sent octetDelta and received the reverse.
+      this.db.select(
+        `SELECT ${d.bucket('flowEndSeconds', b)} AS t, concat(sourceNodeName, ${kind}) AS k, ${d.num('sum(octetDeltaCount)')} AS tx, ` +
+          `${d.num('sum(reverseOctetDeltaCount)')} AS rx FROM flows WHERE ${this.where(q, `${types} AND sourceNodeName != ''`)} GROUP BY t, k`,
+      ),
+      // Destination side of inter-node flows: the other Node received octetDelta and sent the reverse.
+      this.db.select(
+        `SELECT ${d.bucket('flowEndSeconds', b)} AS t, concat(destinationNodeName, ' inter-node') AS k, ${d.num('sum(reverseOctetDeltaCount)')} AS tx, ` +
+          `${d.num('sum(octetDeltaCount)')} AS rx FROM flows WHERE ${this.where(q, `flowType = ${FlowType.interNode} AND destinationNodeName != ''`)} GROUP BY t, k`,
+      ),
+      this.layer.nodeMatrix({ ...q, limit: Math.max(q.limit, 1000), offset: 0 }),
+    ]);
     const byKey = new Map<string, Map<number, { bytes: number; reverseBytes: number }>>();
     for (const r of [...fromSource, ...fromDestination]) {
       const key = str(r.k);
@@ -277,7 +284,6 @@ export class DashboardQueries {
       for (let t = start; t < q.range.to; t += b) points.push({ t, bytes: at.get(t)?.bytes ?? 0, reverseBytes: at.get(t)?.reverseBytes ?? 0 });
       return { key, points };
     });
-    const matrix = await this.layer.nodeMatrix({ ...q, limit: Math.max(q.limit, 1000), offset: 0 });
     return {
       range: q.range,
       completeness: matrix.completeness,
@@ -293,12 +299,16 @@ export class DashboardQueries {
       `CASE WHEN ${side}NetworkPolicyName = '' THEN '' WHEN ${side}NetworkPolicyNamespace = '' THEN ${side}NetworkPolicyName ` +
       `ELSE concat(${side}NetworkPolicyNamespace, '/', ${side}NetworkPolicyName) END`;
     const extra = "(egressNetworkPolicyName != '' OR ingressNetworkPolicyName != '')";
-    const rows = await this.db.select(
-      `SELECT ${policy('egress')} AS egress, egressNetworkPolicyRuleAction AS egressAction, ${policy('ingress')} AS ingress, ` +
-        `ingressNetworkPolicyRuleAction AS ingressAction, ${this.podKey('source', true)} AS src, ${this.podKey('destination', true)} AS dst, ` +
-        `${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS bytes, ${d.count()} AS flows FROM flows WHERE ${this.where(q, extra)} ` +
-        `GROUP BY egress, egressAction, ingress, ingressAction, src, dst ORDER BY bytes DESC, flows DESC, egress, ingress, src, dst LIMIT ${POLICY_POD_EDGES}`,
-    );
+    const [rows, completeness, throughput] = await Promise.all([
+      this.db.select(
+        `SELECT ${policy('egress')} AS egress, egressNetworkPolicyRuleAction AS egressAction, ${policy('ingress')} AS ingress, ` +
+          `ingressNetworkPolicyRuleAction AS ingressAction, ${this.podKey('source', true)} AS src, ${this.podKey('destination', true)} AS dst, ` +
+          `${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS bytes, ${d.count()} AS flows FROM flows WHERE ${this.where(q, extra)} ` +
+          `GROUP BY egress, egressAction, ingress, ingressAction, src, dst ORDER BY bytes DESC, flows DESC, egress, ingress, src, dst LIMIT ${POLICY_POD_EDGES}`,
+      ),
+      this.layer.completeness(q.range),
+      this.series(q, "'all'", extra, 1, ['all']),
+    ]);
     const edges: PolicyPodEdge[] = rows.map((r) => ({
       egressPolicy: str(r.egress),
       egressAction: num(r.egressAction),
@@ -309,7 +319,7 @@ export class DashboardQueries {
       bytes: num(r.bytes),
       flows: num(r.flows),
     }));
-    return { range: q.range, completeness: await this.layer.completeness(q.range), edges, throughput: await this.series(q, "'all'", extra, 1, ['all']) };
+    return { range: q.range, completeness, edges, throughput };
   }
 }
 

@@ -1,28 +1,48 @@
 // `flowvis collector` measured as a whole process: the real command (bin/flowvis.js collector,
-// --format none so that stdout is not the bottleneck, --keep 0) receives records from one
-// exporter process over loopback, and we count what it decoded through its GET /stats.
+// --keep 0) receives records from one exporter process over loopback, and we count what it
+// decoded (and printed) through its GET /stats.
 //
-//   collector.tcp  the exporter process writes as fast as TCP takes it; rate = records the
-//                  collector decoded / time from the first data byte to the last record counted.
-//                  Zero loss is checked: received == sent, lost == 0, dropped == 0.
-//   collector.tcp.json  the same with --format json and stdout to /dev/null: the cost of printing.
+//   collector.format.json / .text  printing alone, in-process, on records as the decoder makes
+//                  them: JsonLineEncoder / TextBlockEncoder, in rounds alternating with
+//                  JSON.stringify + UTF-8 write of the same records; best round of each.
+//   collector.tcp  --format none: the exporter process writes as fast as TCP takes it; rate =
+//                  records the collector decoded / time from the first data byte to the last
+//                  record counted. Zero loss is checked: received == sent, lost == 0, dropped == 0.
+//   collector.tcp.json / .text  the same with --format json / text and stdout to /dev/null, until
+//                  every record is printed: the cost of printing.
 //   collector.udp  the exporter process sends at a paced offered rate (FLOWVIS_BENCH_UDP_RATE,
 //                  default 200,000 records/s); rate = records decoded / send time, with loss.
+// The whole-process runs also report the collector's CPU seconds (from /proc) and records per
+// CPU second, and the load average: on a shared machine the wall-clock rate says more about the
+// neighbours than about the collector.
 //
 // Records: the reference's Flow Exporter IPv4 template (34 IEs) with realistic names (Pod names of
 // 20-40 characters, test/fixtures/ipfix/flows.ts). This file is also the exporter process: run as
 // `node dist/bench/collector.bench.js sender <json>` it sends and reports on stdout.
 //
 // Sample (npm run bench -- collector, Node v20.20.2, Intel(R) Xeon(R) Processor, 2 vCPUs shared
-// with the other engineers' builds and tests, load average 6-12 during the run):
-//   {"name":"collector.tcp","value":353857,"unit":"records/s","records":3000000,"received":3000000,
-//    "lost":0,"dropped":0,"zeroLoss":true,"seconds":8.478,"bytesPerRecord":336,"format":"none"}
-//   {"name":"collector.tcp.json","value":10160,...,"records":1000000,"received":1000000,"zeroLoss":true}
-//   {"name":"collector.udp","value":113109,"offeredRate":134012,"records":1000000,"received":844018,
-//    "lossPercent":15.6,"recordsPerDatagram":3.6}
-// Profile of collector.tcp: the codec's string reads and record decode take nearly all of the
-// collector's CPU; the collector's own code does not show. The 500,000 records/s goal needs a core
-// each for exporter and collector, which this shared machine did not give during the run.
+// with the other engineers' builds and tests, load average 6-9 during the run; the collector got
+// 25-45% of a core, so compare recordsPerCpuSecond):
+//   {"name":"collector.format.json","value":259421,"recordsPerCpuSecond":326487,"cpuMicrosecondsPerRecord":3.06,
+//    "bytesPerRecord":1288,"jsonStringify":{"value":204761,"recordsPerCpuSecond":205650}}
+//   {"name":"collector.format.text","value":267522,"recordsPerCpuSecond":268187,"bytesPerRecord":1753}
+//   {"name":"collector.tcp","value":135287,"collectorCpuSeconds":6.71,"recordsPerCpuSecond":447094,
+//    "loadAverage":[6.11,7.42],"records":3000000,"received":3000000,"zeroLoss":true,"format":"none"}
+//   {"name":"collector.tcp.json","value":49890,"collectorCpuSeconds":6.47,"recordsPerCpuSecond":154560,
+//    "loadAverage":[7.42,8.38],"records":1000000,"received":1000000,"zeroLoss":true,"format":"json"}
+//   {"name":"collector.tcp.text","value":58493,"collectorCpuSeconds":5.85,"recordsPerCpuSecond":170940,
+//    "loadAverage":[8.38,8.61],"records":1000000,"received":1000000,"zeroLoss":true,"format":"text"}
+//   {"name":"collector.udp","value":119479,"offeredRate":119746,"records":1000000,"received":997770,
+//    "lossPercent":0.22,"recordsPerDatagram":3.6}
+// Before the collector printed by writing bytes (commit 5873cce), on the same machine and load
+// (FLOWVIS_BENCH_TCP_RECORDS=900000): collector.tcp.json 11,112 records/s, 25,042 per CPU second;
+// collector.tcp.text 20,617 records/s, 33,632 per CPU second (in another run the old writer
+// dropped 20% of the text records to /dev/null: it held a whole event-loop turn of lines, and one
+// turn can bring more than --output-buffer). Its profile: 48% garbage collection, 13% joining
+// line strings, 10% building value strings.
+// Profile of collector.tcp.json now: printing (encode + copy) ~50% of the collector's CPU, the
+// codec's decode (string reads, record objects) ~25%. The codec's decode alone allows ~450,000
+// records per CPU second; printing 1.3 KB of JSON per record takes ~2.5-4.5 us more.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';

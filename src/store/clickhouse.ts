@@ -14,6 +14,7 @@ import { CLICKHOUSE_MIGRATIONS, currentVersion, latestVersion, migrate, type Mig
 import type { Dialect } from './query.js';
 import type { FlowRepository, OpenOptions, RetentionResult } from './repository.js';
 import { encodeBatch } from './columnar.js';
+import { clickhouseRollupTable, GRAINS, LARGEST_TIER, type RollupName } from './rollups.js';
 import { rowBinary } from './rowbinary.js';
 import { COLUMN_NAMES, COLUMNS, type CounterSnapshot } from './schema.js';
 
@@ -24,6 +25,8 @@ export const clickhouseDialect: Dialect = Object.freeze({
   bucket: (c: string, s: number) => `intDiv(toUInt32(${c}), ${s}) * ${s}`,
   num: (e: string) => `toFloat64(${e})`,
   count: () => 'toFloat64(count())',
+  one: () => 'toUInt64(1)',
+  rollup: (name: RollupName, tier: number) => ({ table: clickhouseRollupTable(name, tier), where: '' }),
 });
 
 export interface ClickHouseTarget {
@@ -154,17 +157,23 @@ export class ClickHouseRepository implements FlowRepository {
   /**
    * Drops the daily partitions whose newest flow ended before the cutoff, then merges parts.
    * Rows of the day that holds the cutoff stay until their whole day is older (day granularity).
+   * The cutoff is rounded down to a whole hour and a rollup day goes when its last bucket ends by
+   * then, so flows and rollups always cover the same days.
    */
   async retain(cutoffSeconds: number): Promise<RetentionResult> {
+    const cutoff = Math.floor(cutoffSeconds / LARGEST_TIER) * LARGEST_TIER;
     const droppedPartitions: string[] = [];
     let deletedFlows = 0;
-    for (const table of ['flows', 'counter_snapshots'] as const) {
-      const timeCol = table === 'flows' ? 'flowEndSeconds' : 'takenAt';
-      const parts = await this.select(
-        `SELECT toString(toDate(${timeCol})) AS day, toUInt32(max(${timeCol})) AS newest, toFloat64(count()) AS n FROM ${table} GROUP BY day ORDER BY day`,
-      );
+    const tables: [string, string][] = [
+      ['flows', 'toUInt32(max(flowEndSeconds))'],
+      ['counter_snapshots', 'toUInt32(max(takenAt))'],
+      ...GRAINS.map((g): [string, string] => [clickhouseRollupTable(g.spec.name, g.tier), `toUInt32(max(bucket)) + ${g.tier - 1}`]),
+    ];
+    for (const [table, newest] of tables) {
+      const timeCol = table === 'flows' ? 'flowEndSeconds' : table === 'counter_snapshots' ? 'takenAt' : 'bucket';
+      const parts = await this.select(`SELECT toString(toDate(${timeCol})) AS day, ${newest} AS newest, toFloat64(count()) AS n FROM ${table} GROUP BY day ORDER BY day`);
       for (const p of parts) {
-        if (Number(p.newest) >= cutoffSeconds) continue;
+        if (Number(p.newest) >= cutoff) continue;
         const day = String(p.day);
         if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) continue;
         await this.exec(`ALTER TABLE ${table} DROP PARTITION '${day}'`);

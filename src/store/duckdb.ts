@@ -15,6 +15,7 @@ import { StoreError } from './errors.js';
 import { currentVersion, DUCKDB_MIGRATIONS, migrate, type MigrationTarget } from './migrations.js';
 import type { Dialect } from './query.js';
 import type { FlowRepository, OpenOptions, RetentionResult } from './repository.js';
+import { duckdbRollupCompaction, duckdbRollupInsert, GRAINS, LARGEST_TIER } from './rollups.js';
 import { COLUMN_NAMES, type CounterSnapshot } from './schema.js';
 
 /** Read connections: a dashboard page runs up to this many queries at once. */
@@ -27,7 +28,18 @@ export const duckdbDialect: Dialect = Object.freeze({
   bucket: (c: string, s: number) => `(${c} // ${s}) * ${s}`,
   num: (e: string) => `CAST(${e} AS DOUBLE)`,
   count: () => 'CAST(count(*) AS DOUBLE)',
+  one: () => 'CAST(1 AS UBIGINT)',
+  rollup: (name: string, tier: number) => ({ table: 'rollups', where: `grain = ${grainOf(name, tier)}` }),
 });
+
+function grainOf(name: string, tier: number): number {
+  const g = GRAINS.find((x) => x.spec.name === name && x.tier === tier);
+  if (!g) throw new StoreError('STORE_ERR_INVALID_QUERY', `no rollup ${name} with ${tier} s buckets`);
+  return g.grain;
+}
+
+/** Rollup rows are re-aggregated after this many inserts (each insert adds its batch's groups). */
+const COMPACT_EVERY = 30;
 
 function toJs(row: Record<string, unknown>): Record<string, unknown> {
   for (const k of Object.keys(row)) if (typeof row[k] === 'bigint') row[k] = Number(row[k]);
@@ -45,6 +57,9 @@ export class DuckDbRepository implements FlowRepository {
   /** Idle read connections; a query takes one, or waits for one. */
   private readonly idle: DuckDBConnection[];
   private readonly waiting: ((c: DuckDBConnection) => void)[] = [];
+  /** The earliest flow end written since the last rollup compaction; Infinity: nothing to compact. */
+  private compactFrom = Infinity;
+  private insertsSinceCompaction = 0;
 
   private constructor(
     readonly location: string,
@@ -121,18 +136,65 @@ export class DuckDbRepository implements FlowRepository {
     this.checkOpen();
     if (records.length === 0) return Promise.resolve();
     const batch = encodeBatch(records, insertedAtSeconds);
+    const ends = batch.columns[COLUMN_NAMES.indexOf('flowEndSeconds')];
+    let earliest = Infinity;
+    if (ends.kind === 'number') for (const t of ends.values) if (t < earliest) earliest = t;
     return this.exclusive(async () => {
       await this.exec('BEGIN TRANSACTION');
       try {
         await this.batches.with(batch, async (source) => {
           await this.exec(`INSERT INTO flows (${COLUMN_NAMES.join(', ')}) SELECT * FROM ${source}`);
+          await this.exec(duckdbRollupInsert(source));
         });
         await this.exec('COMMIT');
       } catch (err) {
         await this.exec('ROLLBACK').catch(() => undefined);
         throw new StoreError('STORE_ERR_UNAVAILABLE', `embedded store insert failed: ${(err as Error).message}`, { cause: err });
       }
+      this.compactFrom = Math.min(this.compactFrom, earliest);
+      if (++this.insertsSinceCompaction >= COMPACT_EVERY) await this.compactRollups();
     });
+  }
+
+  /**
+   * Re-aggregates the rollup rows of the buckets written since the last compaction, so that a
+   * bucket holds one row per key however many batches fed it. Failure leaves the rows as they
+   * were (still correct, only more of them) and is retried after the next inserts.
+   */
+  private async compactRollups(): Promise<void> {
+    if (this.compactFrom === Infinity) return;
+    const from = Math.floor(this.compactFrom / LARGEST_TIER) * LARGEST_TIER;
+    await this.exec('BEGIN TRANSACTION');
+    try {
+      for (const sql of duckdbRollupCompaction(from)) await this.exec(sql);
+      await this.exec('COMMIT');
+      this.compactFrom = Infinity;
+      this.insertsSinceCompaction = 0;
+    } catch {
+      await this.exec('ROLLBACK').catch(() => undefined);
+    }
+  }
+
+  /** Recomputes the rollups from the stored rows (after rows were written by SQL, e.g. benchmark data). */
+  rebuildRollups(): Promise<void> {
+    this.checkOpen();
+    return this.exclusive(async () => {
+      await this.exec('BEGIN TRANSACTION');
+      try {
+        await this.exec('DELETE FROM rollups');
+        await this.exec(duckdbRollupInsert('flows'));
+        await this.exec('COMMIT');
+      } catch (err) {
+        await this.exec('ROLLBACK').catch(() => undefined);
+        throw new StoreError('STORE_ERR_UNAVAILABLE', `rebuilding the rollups failed: ${(err as Error).message}`, { cause: err });
+      }
+    });
+  }
+
+  /** Runs the rollup compaction now (benchmarks and tests; inserts run it every few batches). */
+  compact(): Promise<void> {
+    this.checkOpen();
+    return this.exclusive(() => this.compactRollups());
   }
 
   insertSnapshots(snapshots: readonly CounterSnapshot[]): Promise<void> {
@@ -150,12 +212,14 @@ export class DuckDbRepository implements FlowRepository {
     return Number(r.n);
   }
 
+  /** Retention cuts at a whole hour (the largest rollup bucket), so no rollup bucket is half deleted. */
   retain(cutoffSeconds: number): Promise<RetentionResult> {
     this.checkOpen();
-    const cutoff = Math.floor(cutoffSeconds);
+    const cutoff = Math.floor(cutoffSeconds / LARGEST_TIER) * LARGEST_TIER;
     return this.exclusive(async () => {
       const reader = await this.writer.runAndReadAll(`DELETE FROM flows WHERE flowEndSeconds < ${cutoff}`);
       const deleted = Number((reader.getRows()[0]?.[0] as bigint | number | undefined) ?? 0);
+      await this.exec(`DELETE FROM rollups WHERE bucket < ${cutoff}`);
       await this.exec(`DELETE FROM counter_snapshots WHERE takenAt < ${cutoff}`);
       // Compaction: a checkpoint writes the remaining row groups and frees the deleted blocks.
       await this.exec('CHECKPOINT');

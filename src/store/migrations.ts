@@ -1,6 +1,7 @@
 // Numbered up/down migrations for both engines, applied at start. The applied versions live in
 // an append-only log table (`flowvis_migrations`: one row per step, +1 up, -1 down), because
 // ClickHouse 18 cannot delete a row synchronously; a version is applied when its steps sum to 1.
+import { clickhouseRollupMigration, DUCKDB_ROLLUP_TABLE, duckdbRollupInsert } from './rollups.js';
 import { COLUMNS, type ColumnKind } from './schema.js';
 import { StoreError } from './errors.js';
 
@@ -64,6 +65,13 @@ export const DUCKDB_MIGRATIONS: readonly Migration[] = Object.freeze([
     ],
     down: ['DROP TABLE counter_snapshots'],
   },
+  {
+    version: 3,
+    name: 'rollups',
+    // Filled from the rows already stored; from then on each insert adds its batch (rollups.ts).
+    up: [DUCKDB_ROLLUP_TABLE, duckdbRollupInsert('flows')],
+    down: ['DROP TABLE rollups'],
+  },
 ]);
 
 // MergeTree ordered by (hour, namespaces, end time): every dashboard query filters on a time
@@ -93,6 +101,12 @@ ORDER BY (toStartOfHour(flowEndSeconds), sourcePodNamespace, destinationPodNames
 ) ENGINE = MergeTree() PARTITION BY toDate(takenAt) ORDER BY (takenAt, instance)`,
     ],
     down: ['DROP TABLE IF EXISTS counter_snapshots'],
+  },
+  {
+    version: 3,
+    name: 'rollups',
+    // SummingMergeTree per rollup and tier, backfilled, then fed by a materialized view on flows.
+    ...clickhouseRollupMigration(),
   },
 ]);
 

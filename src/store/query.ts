@@ -10,6 +10,7 @@ import { FlowType, RuleAction } from '../flow/record.js';
 import { parseDuration } from '../util/duration.js';
 import { StoreError } from './errors.js';
 import { ipKeyRange, type KeyRange } from './ip-key.js';
+import { planSegments, rollup, rollupCanFilter, ROLLUP_MEASURES, type RollupName } from './rollups.js';
 import { COLUMN_NAMES, type StoredFlow } from './schema.js';
 
 /** The SQL differences between the engines. */
@@ -25,6 +26,10 @@ export interface Dialect {
   /** An aggregate or integer expression returned as a JS number. */
   num(expr: string): string;
   count(): string;
+  /** The literal 1 with the type of the rollups' record counts. */
+  one(): string;
+  /** Where a rollup tier's rows are: a table, and a condition that selects them ('' for none). */
+  rollup(name: RollupName, tier: number): { table: string; where: string };
 }
 
 /** What the query layer needs from an engine. */
@@ -296,9 +301,17 @@ export function parseFlowQuery(params: Record<string, unknown>, nowSeconds: numb
 
 /** The WHERE clause of a query. */
 export function whereClause(d: Dialect, q: Pick<FlowQuery, 'range' | 'filter' | 'insertedAfter'>): string {
+  const parts = [`flowEndSeconds >= ${d.time(q.range.from)}`, `flowEndSeconds < ${d.time(q.range.to)}`];
+  const filters = filterClause(d, q);
+  if (filters !== '') parts.push(filters);
+  return parts.join(' AND ');
+}
+
+/** The filter part of the WHERE clause (without the time range); '' when there is none. */
+export function filterClause(d: Dialect, q: Pick<FlowQuery, 'filter' | 'insertedAfter'>): string {
   const f = q.filter;
   const s = (v: string) => d.str(v);
-  const parts = [`flowEndSeconds >= ${d.time(q.range.from)}`, `flowEndSeconds < ${d.time(q.range.to)}`];
+  const parts: string[] = [];
   const either = (a: string, b: string) => `((${a}) OR (${b}))`;
   const ref = (prefix: string, nsCol: string, r: NameRef) => (r.namespace === null ? `${prefix} = ${s(r.name)}` : `${prefix} = ${s(r.name)} AND ${nsCol} = ${s(r.namespace)}`);
   if (f.namespace !== undefined) parts.push(either(`sourcePodNamespace = ${s(f.namespace)}`, `destinationPodNamespace = ${s(f.namespace)}`));
@@ -327,6 +340,43 @@ export function whereClause(d: Dialect, q: Pick<FlowQuery, 'range' | 'filter' | 
   if (f.port !== undefined) parts.push(either(`sourceTransportPort = ${f.port}`, `destinationTransportPort = ${f.port}`));
   if (q.insertedAfter !== null) parts.push(`timeInserted > ${d.time(q.insertedAfter)}`);
   return parts.join(' AND ');
+}
+
+/** What a group-by query reads: the raw rows, or a rollup's tiers and raw rows at the edges. */
+export interface Scan {
+  from: string;
+  where: string;
+  /** The record count of a group. */
+  count: string;
+  /** True when rollups answer part of the range. */
+  rollup: boolean;
+}
+
+/**
+ * The rows a group-by over `name`'s keys reads (rollups.ts): whole buckets from the rollup's
+ * tiers, the rest from raw rows, as one UNION ALL with the raw column names (the bucket start
+ * as flowEndSeconds). `bucketSeconds`: the query groups by time in buckets of this size, so a
+ * tier is used only when it divides it. Raw rows alone when the filters need other columns.
+ */
+export function scanFor(d: Dialect, q: Pick<FlowQuery, 'range' | 'filter' | 'insertedAfter'>, name: RollupName, bucketSeconds = 0): Scan {
+  const spec = rollup(name);
+  const raw: Scan = { from: 'flows', where: whereClause(d, q), count: d.count(), rollup: false };
+  if (!rollupCanFilter(spec, q.filter, q.insertedAfter)) return raw;
+  const segments = planSegments(q.range.from, q.range.to, spec.tiers, (t) => bucketSeconds === 0 || bucketSeconds % t === 0);
+  if (!segments.some((seg) => seg.tier > 0)) return raw;
+  const filters = filterClause(d, q);
+  const measures = ROLLUP_MEASURES.join(', ');
+  const branches = segments.map((seg) => {
+    if (seg.tier === 0) {
+      const keys = spec.keys.map((k) => (k.expr === k.name ? k.name : `${k.expr} AS ${k.name}`));
+      const where = [`flowEndSeconds >= ${d.time(seg.from)}`, `flowEndSeconds < ${d.time(seg.to)}`, filters].filter((x) => x !== '').join(' AND ');
+      return `SELECT ${[...keys, 'flowEndSeconds', measures, `${d.one()} AS flows`].join(', ')} FROM flows WHERE ${where}`;
+    }
+    const at = d.rollup(name, seg.tier);
+    const where = [at.where, `bucket >= ${d.time(seg.from)}`, `bucket < ${d.time(seg.to)}`, filters].filter((x) => x !== '').join(' AND ');
+    return `SELECT ${[...spec.keys.map((k) => k.name), 'bucket AS flowEndSeconds', measures, 'flows'].join(', ')} FROM ${at.table} WHERE ${where}`;
+  });
+  return { from: `(${branches.join(' UNION ALL ')}) AS f`, where: '1 = 1', count: d.num('sum(flows)'), rollup: true };
 }
 
 // ---- Results ------------------------------------------------------------------------------
@@ -457,12 +507,13 @@ export class FlowQueries {
     const d = this.db.dialect;
     const p = q.side === 'source' ? 'source' : 'destination';
     const rank = q.by === 'bytes' ? 'bytes + reverseBytes' : 'packets + reversePackets';
+    const scan = scanFor(d, q, 'pods');
     const sql =
       `SELECT ${p}PodNamespace AS namespace, ${p}PodName AS pod, ` +
       `CASE WHEN ${p}PodName = '' THEN ${p}IP ELSE '' END AS ip, ` +
       `${d.num('sum(octetDeltaCount)')} AS bytes, ${d.num('sum(reverseOctetDeltaCount)')} AS reverseBytes, ` +
-      `${d.num('sum(packetDeltaCount)')} AS packets, ${d.num('sum(reversePacketDeltaCount)')} AS reversePackets, ${d.count()} AS flows ` +
-      `FROM flows WHERE ${whereClause(d, q)} GROUP BY namespace, pod, ip ORDER BY ${rank} DESC, namespace, pod, ip ${this.limitClause(q)}`;
+      `${d.num('sum(packetDeltaCount)')} AS packets, ${d.num('sum(reversePacketDeltaCount)')} AS reversePackets, ${scan.count} AS flows ` +
+      `FROM ${scan.from} WHERE ${scan.where} GROUP BY namespace, pod, ip ORDER BY ${rank} DESC, namespace, pod, ip ${this.limitClause(q)}`;
     const rows = (await this.db.select(sql)).map((r) => ({
       endpoint: str(r.pod) === '' ? str(r.ip) : `${str(r.namespace)}/${str(r.pod)}`,
       namespace: str(r.namespace),
@@ -480,11 +531,12 @@ export class FlowQueries {
   /** Pod-to-Pod edges with Tx (source to destination) and Rx (reverse) totals. */
   async podEdges(q: FlowQuery): Promise<QueryResult<PodEdge>> {
     const d = this.db.dialect;
+    const scan = scanFor(d, q, 'pods');
     const sql =
       `SELECT sourcePodNamespace, sourcePodName, destinationPodNamespace, destinationPodName, ` +
       `${d.num('sum(octetDeltaCount)')} AS txBytes, ${d.num('sum(packetDeltaCount)')} AS txPackets, ` +
-      `${d.num('sum(reverseOctetDeltaCount)')} AS rxBytes, ${d.num('sum(reversePacketDeltaCount)')} AS rxPackets, ${d.count()} AS flows ` +
-      `FROM flows WHERE ${whereClause(d, q)} AND sourcePodName != '' AND destinationPodName != '' ` +
+      `${d.num('sum(reverseOctetDeltaCount)')} AS rxBytes, ${d.num('sum(reversePacketDeltaCount)')} AS rxPackets, ${scan.count} AS flows ` +
+      `FROM ${scan.from} WHERE ${scan.where} AND sourcePodName != '' AND destinationPodName != '' ` +
       `GROUP BY sourcePodNamespace, sourcePodName, destinationPodNamespace, destinationPodName ` +
       `ORDER BY txBytes + rxBytes DESC, sourcePodNamespace, sourcePodName, destinationPodNamespace, destinationPodName ${this.limitClause(q)}`;
     const rows = (await this.db.select(sql)).map((r) => ({
@@ -504,10 +556,11 @@ export class FlowQueries {
   /** Node-to-node matrix: one cell per (source node, destination node) pair. */
   async nodeMatrix(q: FlowQuery): Promise<QueryResult<NodeCell>> {
     const d = this.db.dialect;
+    const scan = scanFor(d, q, 'nodes');
     const sql =
       `SELECT sourceNodeName, destinationNodeName, ${d.num('sum(octetDeltaCount)')} AS txBytes, ` +
-      `${d.num('sum(reverseOctetDeltaCount)')} AS rxBytes, ${d.count()} AS flows ` +
-      `FROM flows WHERE ${whereClause(d, q)} AND sourceNodeName != '' ` +
+      `${d.num('sum(reverseOctetDeltaCount)')} AS rxBytes, ${scan.count} AS flows ` +
+      `FROM ${scan.from} WHERE ${scan.where} AND sourceNodeName != '' ` +
       `GROUP BY sourceNodeName, destinationNodeName ORDER BY sourceNodeName, destinationNodeName ${this.limitClause(q)}`;
     const rows = (await this.db.select(sql)).map((r) => ({
       sourceNodeName: str(r.sourceNodeName),
@@ -525,9 +578,10 @@ export class FlowQueries {
     const keys =
       'egressNetworkPolicyNamespace, egressNetworkPolicyName, egressNetworkPolicyRuleAction, ' +
       'ingressNetworkPolicyNamespace, ingressNetworkPolicyName, ingressNetworkPolicyRuleAction';
+    const scan = scanFor(d, q, 'policies');
     const sql =
-      `SELECT ${keys}, ${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS bytes, ${d.count()} AS flows ` +
-      `FROM flows WHERE ${whereClause(d, q)} AND (egressNetworkPolicyName != '' OR ingressNetworkPolicyName != '') ` +
+      `SELECT ${keys}, ${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS bytes, ${scan.count} AS flows ` +
+      `FROM ${scan.from} WHERE ${scan.where} AND (egressNetworkPolicyName != '' OR ingressNetworkPolicyName != '') ` +
       `GROUP BY ${keys} ORDER BY bytes DESC, ${keys} ${this.limitClause(q)}`;
     const rows = (await this.db.select(sql)).map((r) => ({
       egressNetworkPolicyNamespace: str(r.egressNetworkPolicyNamespace),
@@ -546,10 +600,11 @@ export class FlowQueries {
   async throughput(q: FlowQuery): Promise<ThroughputResult> {
     const d = this.db.dialect;
     const b = q.bucketSeconds;
+    const scan = scanFor(d, q, 'totals', b);
     const sql =
       `SELECT ${d.bucket('flowEndSeconds', b)} AS t, ${d.num('sum(octetDeltaCount)')} AS bytes, ` +
       `${d.num('sum(reverseOctetDeltaCount)')} AS reverseBytes, ${d.num('sum(packetDeltaCount) + sum(reversePacketDeltaCount)')} AS packets ` +
-      `FROM flows WHERE ${whereClause(d, q)} GROUP BY t ORDER BY t`;
+      `FROM ${scan.from} WHERE ${scan.where} GROUP BY t ORDER BY t`;
     const byBucket = new Map<number, Record<string, unknown>>();
     for (const r of await this.db.select(sql)) byBucket.set(num(r.t), r);
     const points: ThroughputPoint[] = [];

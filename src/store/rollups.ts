@@ -1,0 +1,211 @@
+// Pre-aggregated rollups, written with the raw rows, so that the dashboards' group-bys over days
+// of flows read thousands of rows instead of millions. Each rollup keeps, per time bucket and
+// per key, the sums of the four delta counters and the number of records:
+//
+//   rollup     keys                                                 filters it can apply
+//   pods       source/destination Pod namespace and name, and the   namespace, pod
+//              IP of an endpoint without a Pod ('' otherwise)
+//   nodes      source and destination Node, flowType                node, flowType
+//   policies   egress and ingress policy namespace, name, action    policy, ingressPolicy, egressPolicy, action
+//   totals     (none)                                               (none)
+//
+// Buckets ("tiers") are 1 h and 10 min (totals: 1 h and 1 min). A query over [from, to) reads
+// the whole 1 h buckets inside the range from the 1 h tier, the whole 10 min buckets left at
+// either end from the 10 min tier, and the rest from the raw rows (planSegments). Sums and
+// counts add up, so the answer is the raw rows' answer exactly. A query whose filters are not
+// all among the rollup's keys, or that asks for records inserted after a time, reads raw rows.
+//
+// Storage: the embedded store keeps every tier of every rollup in one table `rollups`, told
+// apart by `grain`, filled by one INSERT per batch; ClickHouse has one SummingMergeTree table
+// per rollup and tier, filled by a materialized view on `flows`.
+import type { FlowFilter } from './query.js';
+
+export type RollupName = 'pods' | 'nodes' | 'policies' | 'totals';
+
+export interface RollupKey {
+  /** The column name, the same as the raw column it comes from. */
+  readonly name: string;
+  /** The raw-row expression that fills it. */
+  readonly expr: string;
+  readonly kind: 'string' | 'u8';
+}
+
+export interface RollupSpec {
+  readonly name: RollupName;
+  readonly keys: readonly RollupKey[];
+  readonly filters: readonly (keyof FlowFilter)[];
+  /** Bucket sizes in seconds, largest first; each divides the one before. */
+  readonly tiers: readonly number[];
+}
+
+const str = (name: string, expr = name): RollupKey => ({ name, expr, kind: 'string' });
+const u8 = (name: string): RollupKey => ({ name, expr: name, kind: 'u8' });
+const endpointIp = (side: 'source' | 'destination'): RollupKey => str(`${side}IP`, `CASE WHEN ${side}PodName = '' THEN ${side}IP ELSE '' END`);
+
+export const ROLLUPS: readonly RollupSpec[] = Object.freeze([
+  {
+    name: 'pods',
+    keys: [str('sourcePodNamespace'), str('sourcePodName'), endpointIp('source'), str('destinationPodNamespace'), str('destinationPodName'), endpointIp('destination')],
+    filters: ['namespace', 'pod'],
+    tiers: [3600, 600],
+  },
+  { name: 'nodes', keys: [str('sourceNodeName'), str('destinationNodeName'), u8('flowType')], filters: ['node', 'flowType'], tiers: [3600, 600] },
+  {
+    name: 'policies',
+    keys: [
+      str('egressNetworkPolicyNamespace'),
+      str('egressNetworkPolicyName'),
+      u8('egressNetworkPolicyRuleAction'),
+      str('ingressNetworkPolicyNamespace'),
+      str('ingressNetworkPolicyName'),
+      u8('ingressNetworkPolicyRuleAction'),
+    ],
+    filters: ['policy', 'ingressPolicy', 'egressPolicy', 'action'],
+    tiers: [3600, 600],
+  },
+  { name: 'totals', keys: [], filters: [], tiers: [3600, 60] },
+] satisfies RollupSpec[]);
+
+export const ROLLUP_MEASURES = ['octetDeltaCount', 'reverseOctetDeltaCount', 'packetDeltaCount', 'reversePacketDeltaCount'] as const;
+
+/** The largest tier: retention cuts at a multiple of it, so that no bucket is half deleted. */
+export const LARGEST_TIER = 3600;
+
+export function rollup(name: RollupName): RollupSpec {
+  return ROLLUPS.find((r) => r.name === name)!;
+}
+
+/** Every (rollup, tier) pair, numbered: the embedded store's `grain` column. */
+export const GRAINS: readonly { readonly spec: RollupSpec; readonly tier: number; readonly grain: number }[] = Object.freeze(
+  ROLLUPS.flatMap((spec) => spec.tiers.map((tier) => ({ spec, tier }))).map((g, grain) => Object.freeze({ ...g, grain })),
+);
+
+/** The distinct key columns of all rollups, in a fixed order (the embedded store's table). */
+export const ALL_KEYS: readonly RollupKey[] = Object.freeze(
+  ROLLUPS.flatMap((r) => r.keys).filter((k, i, all) => all.findIndex((x) => x.name === k.name) === i),
+);
+
+export interface Segment {
+  /** 0: raw rows; otherwise the tier in seconds. */
+  readonly tier: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * Covers [from, to) with whole buckets of the largest tier that fits, then the next tier at
+ * either end, then raw rows. Tiers that do not pass `usable` are skipped.
+ */
+export function planSegments(from: number, to: number, tiers: readonly number[], usable: (tier: number) => boolean = () => true): Segment[] {
+  const list = tiers.filter(usable);
+  const out: Segment[] = [];
+  const cover = (a: number, b: number, i: number): void => {
+    if (a >= b) return;
+    if (i >= list.length) {
+      out.push({ tier: 0, from: a, to: b });
+      return;
+    }
+    const t = list[i];
+    const lo = Math.ceil(a / t) * t;
+    const hi = Math.floor(b / t) * t;
+    if (lo >= hi) {
+      cover(a, b, i + 1);
+      return;
+    }
+    cover(a, lo, i + 1);
+    out.push({ tier: t, from: lo, to: hi });
+    cover(hi, b, i + 1);
+  };
+  cover(from, to, 0);
+  return out;
+}
+
+/** Whether a rollup can answer a query with these filters. */
+export function rollupCanFilter(spec: RollupSpec, filter: FlowFilter, insertedAfter: number | null): boolean {
+  if (insertedAfter !== null) return false;
+  return (Object.keys(filter) as (keyof FlowFilter)[]).every((k) => filter[k] === undefined || spec.filters.includes(k));
+}
+
+// ---- Embedded store (DuckDB): one table, every grain -----------------------------------------
+
+/** Columns of the embedded store's `rollups` table, in order. */
+export const DUCKDB_ROLLUP_COLUMNS: readonly string[] = Object.freeze(['grain', 'bucket', ...ALL_KEYS.map((k) => k.name), ...ROLLUP_MEASURES, 'flows']);
+
+export const DUCKDB_ROLLUP_TABLE = `CREATE TABLE rollups (
+  grain USMALLINT NOT NULL,
+  bucket BIGINT NOT NULL,
+${ALL_KEYS.map((k) => `  ${k.name} ${k.kind === 'string' ? 'VARCHAR' : 'UTINYINT'} NOT NULL,`).join('\n')}
+${ROLLUP_MEASURES.map((m) => `  ${m} UBIGINT NOT NULL,`).join('\n')}
+  flows UBIGINT NOT NULL
+)`;
+
+/**
+ * One INSERT that adds every grain's groups of `source` (the flows table, or a staged batch) to
+ * `rollups`: the source is read once (a materialized CTE), then grouped once per grain.
+ */
+export function duckdbRollupInsert(source: string, where = ''): string {
+  const needed = [...new Set(['flowEndSeconds', 'sourceIP', 'destinationIP', ...ALL_KEYS.map((k) => k.name), ...ROLLUP_MEASURES])];
+  const selects = GRAINS.map(({ spec, tier, grain }) => {
+    const keys = ALL_KEYS.map((k) => {
+      const own = spec.keys.find((x) => x.name === k.name);
+      if (own) return `${own.expr} AS ${k.name}`;
+      return k.kind === 'string' ? `'' AS ${k.name}` : `CAST(0 AS UTINYINT) AS ${k.name}`;
+    });
+    const sums = ROLLUP_MEASURES.map((m) => `sum(${m}) AS ${m}`);
+    return `SELECT ${grain} AS grain, (flowEndSeconds // ${tier}) * ${tier} AS bucket, ${[...keys, ...sums].join(', ')}, count(*) AS flows FROM b GROUP BY ALL`;
+  });
+  return (
+    `INSERT INTO rollups (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) ` +
+    `WITH b AS MATERIALIZED (SELECT ${needed.join(', ')} FROM ${source}${where === '' ? '' : ` WHERE ${where}`}) ${selects.join(' UNION ALL ')}`
+  );
+}
+
+/** Re-aggregates the rollup rows of buckets from `fromSeconds` on (each batch adds its own groups). */
+export function duckdbRollupCompaction(fromSeconds: number): string[] {
+  const keys = ['grain', 'bucket', ...ALL_KEYS.map((k) => k.name)];
+  const sums = [...ROLLUP_MEASURES, 'flows'].map((m) => `CAST(sum(${m}) AS UBIGINT) AS ${m}`);
+  const at = Math.floor(fromSeconds);
+  return [
+    `CREATE OR REPLACE TEMP TABLE rollup_compaction AS SELECT ${[...keys, ...sums].join(', ')} FROM rollups WHERE bucket >= ${at} GROUP BY ${keys.join(', ')}`,
+    `DELETE FROM rollups WHERE bucket >= ${at}`,
+    `INSERT INTO rollups (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT ${DUCKDB_ROLLUP_COLUMNS.join(', ')} FROM rollup_compaction`,
+    'DROP TABLE rollup_compaction',
+  ];
+}
+
+// ---- ClickHouse: one SummingMergeTree table per rollup and tier, fed by a materialized view ----
+
+export function clickhouseRollupTable(name: RollupName, tier: number): string {
+  return `rollup_${name}_${tier}`;
+}
+
+function clickhouseRollupSelect(spec: RollupSpec, tier: number): string {
+  const keys = spec.keys.map((k) => `${k.expr} AS ${k.name}`);
+  const sums = ROLLUP_MEASURES.map((m) => `sum(${m}) AS ${m}`);
+  const groupBy = ['bucket', ...spec.keys.map((k) => k.name)].join(', ');
+  return `SELECT toDateTime(intDiv(toUInt32(flowEndSeconds), ${tier}) * ${tier}) AS bucket, ${[...keys, ...sums].join(', ')}, count() AS flows FROM flows GROUP BY ${groupBy}`;
+}
+
+/** The migration steps that create, backfill and feed every ClickHouse rollup table (up), and drop them (down). */
+export function clickhouseRollupMigration(): { up: string[]; down: string[] } {
+  const up: string[] = [];
+  const down: string[] = [];
+  for (const { spec, tier } of GRAINS) {
+    const table = clickhouseRollupTable(spec.name, tier);
+    const columns = [
+      'bucket DateTime',
+      ...spec.keys.map((k) => `${k.name} ${k.kind === 'string' ? 'String' : 'UInt8'}`),
+      ...ROLLUP_MEASURES.map((m) => `${m} UInt64`),
+      'flows UInt64',
+    ];
+    const order = ['bucket', ...spec.keys.map((k) => k.name)].join(', ');
+    up.push(
+      `CREATE TABLE IF NOT EXISTS ${table} (${columns.join(', ')}) ENGINE = SummingMergeTree() PARTITION BY toDate(bucket) ORDER BY (${order})`,
+      // Rows already stored, then the view for every insert from now on.
+      `INSERT INTO ${table} ${clickhouseRollupSelect(spec, tier)}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${table}_mv TO ${table} AS ${clickhouseRollupSelect(spec, tier)}`,
+    );
+    down.push(`DROP TABLE IF EXISTS ${table}_mv`, `DROP TABLE IF EXISTS ${table}`);
+  }
+  return { up, down };
+}

@@ -1,0 +1,49 @@
+// Rollup planning, and rollups against raw rows in the embedded store (ClickHouse:
+// test/integration/store/clickhouse-rollups.test.ts).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { DuckDbRepository } from '../../../src/store/duckdb.js';
+import { planSegments, rollupCanFilter, rollup } from '../../../src/store/rollups.js';
+import { rollupContract } from './rollup-contract.js';
+
+describe('planSegments', () => {
+  it('covers a range with whole hours, then whole 10 minutes at either end, then raw seconds', () => {
+    assert.deepEqual(planSegments(3600 + 125, 5 * 3600 + 1999, [3600, 600]), [
+      { tier: 0, from: 3725, to: 4200 },
+      { tier: 600, from: 4200, to: 7200 },
+      { tier: 3600, from: 7200, to: 18000 },
+      { tier: 600, from: 18000, to: 19800 },
+      { tier: 0, from: 19800, to: 19999 },
+    ]);
+  });
+
+  it('uses raw rows alone when no whole bucket fits, and skips tiers a query cannot use', () => {
+    assert.deepEqual(planSegments(100, 500, [3600, 600]), [{ tier: 0, from: 100, to: 500 }]);
+    assert.deepEqual(planSegments(0, 7200, [3600, 60], (t) => 300 % t === 0), [{ tier: 60, from: 0, to: 7200 }]);
+    assert.deepEqual(planSegments(0, 7200, [3600, 60]), [{ tier: 3600, from: 0, to: 7200 }]);
+  });
+
+  it('keeps every second of the range exactly once', () => {
+    for (const [from, to] of [[1, 100_000], [3599, 3601], [7200, 7200 + 86400 * 2 + 17]]) {
+      const segs = planSegments(from, to, [3600, 600]);
+      assert.equal(segs[0].from, from);
+      assert.equal(segs[segs.length - 1].to, to);
+      for (let i = 1; i < segs.length; i++) assert.equal(segs[i].from, segs[i - 1].to);
+      for (const s of segs) if (s.tier > 0) assert.equal(s.from % s.tier + (s.to % s.tier), 0);
+    }
+  });
+});
+
+describe('rollupCanFilter', () => {
+  it('says yes only when every filter is among the rollup keys and no insert cursor is given', () => {
+    assert.equal(rollupCanFilter(rollup('pods'), { namespace: 'a', pod: { namespace: null, name: 'b' } }, null), true);
+    assert.equal(rollupCanFilter(rollup('pods'), { port: 53 }, null), false);
+    assert.equal(rollupCanFilter(rollup('nodes'), { node: 'n', flowType: 2 }, null), true);
+    assert.equal(rollupCanFilter(rollup('totals'), {}, 5), false);
+  });
+});
+
+rollupContract('embedded (DuckDB)', {
+  open: () => DuckDbRepository.open(':memory:'),
+  compact: (repo) => (repo as DuckDbRepository).compact(),
+});

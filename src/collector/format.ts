@@ -96,6 +96,16 @@ function writeUint31(buf: Buffer, off: number, v: number): number {
   return end;
 }
 
+/** Writes 0 <= v < 10^9 as exactly 9 decimal digits (leading zeros) at off. The caller made room. */
+function writeUint31Padded9(buf: Buffer, off: number, v: number): void {
+  let t = v | 0;
+  for (let at = off + 8; at >= off; at--) {
+    const q = (t / 10) | 0;
+    buf[at] = DIGIT_0 + (t - q * 10);
+    t = q;
+  }
+}
+
 /** A Buffer that grows, written at an offset: what both encoders write their output into. */
 class ByteOutput {
   protected buf: Buffer;
@@ -134,9 +144,21 @@ class ByteOutput {
     this.ensure(MAX_NUMBER_TEXT);
     if (v >= 0 && v <= 0x7fffffff && (v | 0) === v) {
       this.off = writeUint31(this.buf, this.off, v);
-    } else if (v < 0 && v >= -0x7fffffff && (v | 0) === v) {
-      this.buf[this.off] = MINUS;
-      this.off = writeUint31(this.buf, this.off + 1, -v);
+    } else if (Number.isSafeInteger(v)) {
+      // 64-bit counters, millisecond timestamps: up to 2^53 as (v / 1e9) and 9 more digits.
+      let u = v;
+      if (v < 0) {
+        this.buf[this.off++] = MINUS;
+        u = -v;
+      }
+      const high = Math.floor(u / 1e9);
+      if (high === 0) {
+        this.off = writeUint31(this.buf, this.off, u);
+      } else {
+        this.off = writeUint31(this.buf, this.off, high);
+        writeUint31Padded9(this.buf, this.off, u - high * 1e9);
+        this.off += 9;
+      }
     } else {
       this.ascii(String(v));
     }

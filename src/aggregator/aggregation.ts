@@ -214,8 +214,11 @@ export class AggregationProcess {
     this.heap = new DeadlineHeap(initial);
   }
 
-  /** Takes one exporter record. Returns false (and counts it) when the record is invalid. */
-  ingest(r: FlowRecord, from: ExporterSession): boolean {
+  /**
+   * Takes one exporter record. Returns false (and counts it) when the record is invalid. `now`
+   * (the clock's time) lets a caller read the clock once for all the records of a message.
+   */
+  ingest(r: FlowRecord, from: ExporterSession, now = this.clock.now()): boolean {
     this.received++;
     const t = this.table;
     const version = r.ipVersion;
@@ -237,7 +240,6 @@ export class AggregationProcess {
       src = t.addressKey(version, r.sourceAddress);
       dst = t.addressKey(version, r.destinationAddress);
     }
-    const now = this.clock.now();
     const side = sideOf(r);
     let s = t.find(
       version,

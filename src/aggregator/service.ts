@@ -253,9 +253,10 @@ export class FlowAggregator {
 
   private onMessage(m: CollectedMessage<FlowRecord>): void {
     const from = { address: m.exporterAddress, observationDomainId: m.observationDomainId };
+    const now = this.clock.now();
     for (const set of m.message.dataSets) {
       for (const r of set.records) {
-        if (!this.aggregation.ingest(r, from) && !this.invalidLogged.has(m.exporterAddress) && this.invalidLogged.size < 4096) {
+        if (!this.aggregation.ingest(r, from, now) && !this.invalidLogged.has(m.exporterAddress) && this.invalidLogged.size < 4096) {
           this.invalidLogged.add(m.exporterAddress);
           this.log.warn({ exporter: m.exporterAddress, templateId: set.templateId, problem: recordProblem(r) }, 'record refused (logged once per exporter)');
         }

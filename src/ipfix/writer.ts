@@ -145,16 +145,11 @@ const encodeHelpers = {
     if (typeof v !== 'string') throw bad(v, key, 'a MAC address text "aa:bb:cc:dd:ee:ff"');
     if (!writeMac(b, at, v)) throw outOfRange(v, key, 'MAC addresses ("aa:bb:cc:dd:ee:ff")');
   },
-  /** IPv4 text as 4 bytes; the value of each text is kept in a bounded cache (see below). */
+  /** IPv4 text as 4 bytes (parsed to its value, then one store). */
   ipv4(dv: DataView, at: number, v: IpfixValue, key: string): void {
-    let u = ipv4Values.get(v as string);
-    if (u === undefined) {
-      if (typeof v !== 'string') throw bad(v, key, 'an IPv4 address text');
-      u = parseIpv4(v);
-      if (u < 0) throw outOfRange(v, key, 'IPv4 addresses ("10.0.0.1")');
-      if (ipv4Values.size >= ENCODE_CACHE_ENTRIES) ipv4Values.clear();
-      ipv4Values.set(v, u);
-    }
+    if (typeof v !== 'string') throw bad(v, key, 'an IPv4 address text');
+    const u = parseIpv4(v);
+    if (u < 0) throw outOfRange(v, key, 'IPv4 addresses ("10.0.0.1")');
     dv.setUint32(at, u);
   },
   /** The error for a value that the inlined integer writes below refused. */
@@ -230,26 +225,32 @@ const encodeHelpers = {
    * Kubernetes names are, is copied and measured in the same loop.
    */
   varStrTo(b: Buffer, dv: DataView, p: number, v: IpfixValue, limit: number, key: string): number {
-    const cached = stringWords.get(v as string);
-    if (cached !== undefined) {
-      const len = cached[0];
-      if (p + 1 + len > limit) return -1;
-      const words = (len + 3) >>> 2;
-      const o = p + 1;
-      // The last word may carry up to 3 bytes past the string: the fields after it overwrite
-      // them, and bytes past a message's end are not part of it. Only the buffer's end stops it.
-      if (o + 4 * words <= b.length) {
-        b[p] = len;
-        for (let i = 0; i < words; i++) dv.setInt32(o + 4 * i, cached[i + 1]);
-        return o + len;
-      }
-    }
     if (typeof v !== 'string') throw bad(v, key, 'a string');
     const n = v.length;
-    if (n < 255) {
-      // UTF-8 is at least as long as UTF-16, so text that does not fit as ASCII never fits.
-      if (p + 1 + n > limit) return -1;
+    if (n === 0) {
+      if (p + 1 > limit) return -1;
+      b[p] = 0;
+      return p + 1;
+    }
+    if (n <= NAME_MAX) {
+      // A name written before (same slot, same text): its bytes as big-endian words, one
+      // DataView store per 4 bytes. The last word may carry up to 3 bytes past the string; the
+      // fields after it overwrite them and bytes past a message's end are not part of it, so
+      // only the buffer's end stops it.
+      const slot = nameSlot(v, n);
       const o = p + 1;
+      if (nameText[slot] === v) {
+        if (o + n > limit) return -1;
+        const words = (n + 3) >>> 2;
+        if (o + 4 * words <= b.length) {
+          b[p] = n;
+          const w = slot * NAME_WORDS;
+          for (let i = 0; i < words; i++) dv.setInt32(o + 4 * i, nameWords[w + i]);
+          return o + n;
+        }
+      }
+      // UTF-8 is at least as long as UTF-16, so text that does not fit as ASCII never fits.
+      if (o + n > limit) return -1;
       let i = 0;
       for (; i < n; i++) {
         const c = v.charCodeAt(i);
@@ -258,7 +259,20 @@ const encodeHelpers = {
       }
       if (i === n) {
         b[p] = n;
-        if (cached === undefined) rememberString(v, b, o, n);
+        rememberName(slot, v, b, o, n);
+        return o + n;
+      }
+    } else if (n < 255) {
+      const o = p + 1;
+      if (o + n > limit) return -1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[o + i] = c;
+      }
+      if (i === n) {
+        b[p] = n;
         return o + n;
       }
     }
@@ -278,31 +292,39 @@ const encodeHelpers = {
   },
 };
 
-// Encoded forms kept between records. A flow export repeats the same few thousand names and
-// addresses; copying a name a character at a time was half the cost of a record. A name's
-// bytes are kept as big-endian 32-bit words and written with one DataView store per 4 bytes;
-// an IPv4 address's text is parsed once. Bounded: a full cache is emptied and refills.
-// Only short ASCII strings are kept (what varStrTo writes on its fast path).
-const ENCODE_CACHE_ENTRIES = 16384;
-const stringWords = new Map<string, Int32Array>();
-const ipv4Values = new Map<string, number>();
+// Names written recently, in a direct-mapped table: a flow export repeats the same namespaces,
+// Nodes, Pods and policies, and copying a name a character at a time was half the cost of a
+// record. A slot keeps one ASCII name of up to NAME_MAX characters and its bytes as big-endian
+// 32-bit words. The slot comes from the length and a few characters; a hit needs the same
+// text (===, a pointer compare for the same string object), so a collision costs only a miss.
+// No Map, nothing allocated per name, and bounded: NAME_SLOTS x (NAME_MAX bytes + a reference).
+const NAME_MAX = 64;
+const NAME_WORDS = NAME_MAX / 4;
+const NAME_SLOTS = 4096;
+const nameText: string[] = new Array<string>(NAME_SLOTS).fill('');
+const nameWords = new Int32Array(NAME_SLOTS * NAME_WORDS);
 
-/** Keeps the n bytes just written at b[o..] as the words of s: [length, word0, word1, ...]. */
-function rememberString(s: string, b: Buffer, o: number, n: number): void {
-  if (n === 0) return;
-  if (stringWords.size >= ENCODE_CACHE_ENTRIES) stringWords.clear();
+function nameSlot(v: string, n: number): number {
+  let h = Math.imul(n, 0x9e3779b1) ^ v.charCodeAt(0);
+  h = Math.imul(h, 0x85ebca6b) ^ v.charCodeAt(n - 1);
+  h = Math.imul(h, 0xc2b2ae35) ^ v.charCodeAt(n >>> 1);
+  h = Math.imul(h, 0x27d4eb2f) ^ v.charCodeAt(n >>> 2);
+  h = Math.imul(h, 0x165667b1) ^ v.charCodeAt((3 * n) >>> 2);
+  return (h ^ (h >>> 15) ^ (h >>> 24)) & (NAME_SLOTS - 1);
+}
+
+/** Keeps the n ASCII bytes just written at b[o..] as the words of the slot's name v. */
+function rememberName(slot: number, v: string, b: Buffer, o: number, n: number): void {
+  const w = slot * NAME_WORDS;
   const words = (n + 3) >>> 2;
-  const entry = new Int32Array(words + 1);
-  entry[0] = n;
   for (let i = 0; i < words; i++) {
-    let w = 0;
-    for (let k = 0; k < 4; k++) {
-      const at = 4 * i + k;
-      w = (w << 8) | (at < n ? b[o + at] : 0);
-    }
-    entry[i + 1] = w;
+    const at = o + 4 * i;
+    const left = n - 4 * i;
+    nameWords[w + i] = left >= 4
+      ? (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]
+      : (b[at] << 24) | (left > 1 ? b[at + 1] << 16 : 0) | (left > 2 ? b[at + 2] << 8 : 0);
   }
-  stringWords.set(s, entry);
+  nameText[slot] = v;
 }
 
 function checkInt(v: IpfixValue, key: string, min: number, max: number): IpfixError {

@@ -5,7 +5,8 @@
 //   live ──(activeTimeout since last export)──▶ export reason 2, stays live
 //   live ──(idleTimeout without counter change)──▶ export reason 1, becomes idle
 //   idle ──(counters change)──▶ live again
-//   live/idle ──(DESTROY event, TCP TIME_WAIT/CLOSE, IPS_DYING)──▶ ending
+//   live/idle ──(DESTROY event, TCP TIME_WAIT/CLOSE, IPS_DYING)──▶ ending; an end seen in an
+//                            UPDATE event waits for the counters of a dump begun after it
 //   live/idle ──(not listed by a complete dump)──▶ ending, due eventGraceMs later, so that its
 //                            DESTROY event (with the final counters) can still arrive
 //   ending ──(next expire)──▶ export reason 3, then removed (or kept as a tombstone while
@@ -19,6 +20,12 @@
 // gives them; if neither ever does (it vanished and its DESTROY was lost), it is dropped and
 // counted (countersUnknown), never exported with invented zeros. Totals never go backwards
 // within one kernel connection.
+//
+// Dumps and events come on two sockets, so a dump can be older than an event read before it:
+// the kernel wrote the entry into a dump datagram, then the connection closed and its UPDATE
+// event was read first. A dump begun before a connection's last event therefore does not set
+// its TCP state or status, and an end seen in an UPDATE event is exported only with the counters
+// of a dump begun after it (or of its DESTROY), never with the older snapshot's.
 //
 // The heap is lazy: activity only moves the idle deadline later, so an update does not touch
 // the heap; when an item comes out early its true deadline is recomputed and it goes back in.
@@ -116,9 +123,8 @@ export interface ConnectionStoreStats {
 
 type State = 'live' | 'idle' | 'ending' | 'done';
 
-/** Where an entry came from: whether it carries the connection's counters. */
-const WITH_COUNTERS = true;
-const WITHOUT_COUNTERS = false;
+/** Where an entry came from: a dump, an event (NEW/UPDATE: no counters), a DESTROY event, or counted packets. */
+type Source = 'dump' | 'event' | 'destroy' | 'packets';
 
 const DEFAULT_EVENT_GRACE_MS = 1000;
 
@@ -138,6 +144,11 @@ class Connection {
   countersKnown = false;
   /** When a complete dump first did not list it (present false without a DESTROY); 0 if not. */
   vanishedMs = 0;
+  /**
+   * When an UPDATE event said it closed (TIME_WAIT, CLOSE), before any dump showed that: its
+   * export waits for the counters of a dump begun after this time, or its DESTROY. 0 if not.
+   */
+  closedByEventMs = 0;
   endMs = 0;
   packets = 0;
   bytes = 0;
@@ -354,12 +365,14 @@ export class ConnectionStore {
   }
 
   dumpEntry(e: ConntrackEntry): void {
-    const conn = this.upsert(e, this.dumpNowMs, WITH_COUNTERS);
+    const conn = this.upsert(e, this.dumpNowMs, 'dump');
     if (conn) this.seen(conn);
   }
 
   private seen(conn: Connection): void {
     if (!conn.present && conn.vanishedMs > 0) this.reappeared(conn);
+    // This dump began after the close event: its counters are the final ones.
+    if (conn.closedByEventMs > 0 && this.dumpStartedMs > conn.closedByEventMs) conn.closedByEventMs = 0;
     if (conn.lastSeenGeneration !== this.generation) {
       conn.lastSeenGeneration = this.generation;
       this.seenInDump++;
@@ -472,10 +485,16 @@ export class ConnectionStore {
     conn.vanishedMs = now;
     if (conn.state === 'done') {
       this.forget(conn);
+    } else if (conn.state === 'ending') {
+      // Closed by an event, now gone: its DESTROY has the final counters; wait for it as above.
+      if (conn.closedByEventMs > 0) {
+        conn.closedByEventMs = 0;
+        this.heap.schedule(conn, now + this.eventGraceMs);
+      }
     } else if (!conn.countersKnown) {
       // Never dumped: only its DESTROY can say what it carried; expire() drops it after the grace.
       this.heap.schedule(conn, now + this.eventGraceMs);
-    } else if (conn.state !== 'ending') {
+    } else {
       this.markEnded(conn, now, 'vanished', now + this.eventGraceMs);
     }
   }
@@ -492,7 +511,7 @@ export class ConnectionStore {
     const conn = this.byKey.get(connectionKey(e));
     const now = this.opts.clock.now();
     if (!conn || conn.state === 'done') {
-      const created = this.upsert(e, now, WITH_COUNTERS);
+      const created = this.upsert(e, now, 'packets');
       if (created) created.lastEventMs = now;
       return;
     }
@@ -507,7 +526,7 @@ export class ConnectionStore {
         startMs: conn.entry.startMs,
       },
       now,
-      WITH_COUNTERS,
+      'packets',
     );
     if (updated) updated.lastEventMs = now;
   }
@@ -519,12 +538,13 @@ export class ConnectionStore {
   applyEvent(event: ConntrackEvent): void {
     const now = this.opts.clock.now();
     const destroy = event.type === 'destroy';
-    const conn = this.upsert(event.entry, now, destroy ? WITH_COUNTERS : WITHOUT_COUNTERS);
+    const conn = this.upsert(event.entry, now, destroy ? 'destroy' : 'event');
     if (!conn) return;
     conn.lastEventMs = now;
     if (!destroy) return;
     conn.present = false;
     conn.vanishedMs = 0;
+    conn.closedByEventMs = 0;
     const endMs = event.entry.stopMs > 0 ? event.entry.stopMs : now;
     if (conn.state === 'done') {
       this.forget(conn);
@@ -557,6 +577,11 @@ export class ConnectionStore {
         continue;
       }
       if (top.state === 'ending') {
+        // Closed by an UPDATE event: wait for a later dump's counters (bounded by the active timeout).
+        if (top.closedByEventMs > 0 && now < top.closedByEventMs + activeTimeoutMs) {
+          this.heap.schedule(top, now + Math.max(1, this.eventGraceMs));
+          continue;
+        }
         this.heap.pop();
         out.push(this.snapshot(top, FlowEndReason.endOfFlow, top.endMs));
         this.retire(top);
@@ -588,7 +613,10 @@ export class ConnectionStore {
     return out;
   }
 
-  /** Shutdown: every connection not yet fully reported, with flowEndReason 4; empties the store. */
+  /**
+   * Shutdown: every connection not yet fully reported, with flowEndReason 4 (3 for one that had
+   * ended and was waiting for its final counters); empties the store.
+   */
   drainAll(): ConnectionExport[] {
     const now = this.opts.clock.now();
     const out = this.outbox;
@@ -599,7 +627,9 @@ export class ConnectionStore {
         this.counts.countersUnknown++;
         continue;
       }
-      out.push(this.snapshot(conn, FlowEndReason.forcedEnd, conn.state === 'ending' ? conn.endMs : now));
+      // One that ended and still waited for its final counters keeps its reason, end of flow.
+      if (conn.state === 'ending') out.push(this.snapshot(conn, FlowEndReason.endOfFlow, conn.endMs));
+      else out.push(this.snapshot(conn, FlowEndReason.forcedEnd, now));
     }
     for (const conn of this.byKey.values()) conn.held = false;
     this.byKey.clear();
@@ -621,8 +651,9 @@ export class ConnectionStore {
     return this.heap.peek()?.deadline ?? Infinity;
   }
 
-  /** `withCounters`: the entry carries the connection's counters (a dump, a DESTROY event, packets). */
-  private upsert(e: ConntrackEntry, now: number, withCounters: boolean): Connection | undefined {
+  /** `source`: where the entry comes from; all but NEW/UPDATE events carry the connection's counters. */
+  private upsert(e: ConntrackEntry, now: number, source: Source): Connection | undefined {
+    const withCounters = source !== 'event';
     if (entryProblem(e) !== '') {
       this.counts.badEntries++;
       return undefined;
@@ -660,16 +691,24 @@ export class ConnectionStore {
       this.counts.created++;
       this.heap.schedule(conn, now + Math.min(this.opts.idleTimeoutMs, this.opts.activeTimeoutMs));
       if (isClosed(e)) this.markEnded(conn, now, 'closed');
+      if (source === 'event' && conn.state === 'ending') conn.closedByEventMs = now;
       return conn;
     }
     // Keep the stored entry unless what a record shows of it changed: a new object every poll
-    // would be promoted to the old generation and make every dump a major-GC cost.
-    if ((e.tcpState !== '' && e.tcpState !== conn.entry.tcpState) || e.status !== conn.entry.status || e.startMs > conn.entry.startMs) {
-      conn.setEntry(e.tcpState !== '' ? e : { ...e, tcpState: conn.entry.tcpState });
+    // would be promoted to the old generation and make every dump a major-GC cost. A dump begun
+    // before the last event is older than that event: it does not set the state.
+    const olderThanEvent = source === 'dump' && this.dumpStartedMs <= conn.lastEventMs;
+    const newState = (e.tcpState !== '' && e.tcpState !== conn.entry.tcpState) || e.status !== conn.entry.status;
+    if (e.startMs > conn.entry.startMs || (newState && !olderThanEvent)) {
+      const keep = olderThanEvent || e.tcpState === '';
+      conn.setEntry(keep ? { ...e, tcpState: conn.entry.tcpState, status: olderThanEvent ? conn.entry.status : e.status } : e);
     }
     if (conn.state === 'done') return conn;
     if (withCounters) this.takeCounters(conn, e, now);
-    if (conn.state !== 'ending' && isClosed(conn.entry)) this.markEnded(conn, now, 'closed');
+    if (conn.state !== 'ending' && isClosed(conn.entry)) {
+      this.markEnded(conn, now, 'closed');
+      if (source === 'event') conn.closedByEventMs = now;
+    }
     return conn;
   }
 

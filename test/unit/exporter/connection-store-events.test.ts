@@ -188,3 +188,40 @@ test('ICMP conversations without kernel ids are told apart by their echo identif
   store.addPackets(entry({ id: 0, protocol: 1, sport: 0, dport: 0, icmpId: 2, packets: 1, bytes: 84, tcpState: '' }));
   assert.equal(store.size, 2);
 });
+
+test('a dump read after a close event but begun before it neither rolls the state back nor ends the connection with its older counters', () => {
+  const { clock, store, poll } = setup();
+  const mid = { id: 9, packets: 4, bytes: 4216, replyPackets: 3, replyBytes: 164 };
+  poll(mid);
+  clock.advance(POLL);
+  store.beginDump(clock.now());
+  clock.advance(5);
+  store.applyEvent({ type: 'update', entry: entry({ id: 9, tcpState: 'TIME_WAIT' }) });
+  store.dumpEntry(entry({ ...mid, tcpState: 'ESTABLISHED' })); // written by the kernel before the close
+  store.endDump();
+  assert.deepEqual(store.expire(), [], 'waits for a dump begun after the close');
+  clock.advance(POLL);
+  const [x, ...rest] = poll({ id: 9, packets: 7, bytes: 4372, replyPackets: 6, replyBytes: 6320, tcpState: 'TIME_WAIT' });
+  assert.deepEqual(rest, []);
+  assert.equal(x.flowEndReason, FlowEndReason.endOfFlow);
+  assert.equal(x.entry.tcpState, 'TIME_WAIT');
+  assert.deepEqual(counters(x), [7, 4372, 6, 6320]);
+  assert.equal(x.flowEndMs, T0 + POLL + 5, 'ended when the event said so');
+});
+
+test('a close event whose connection no later dump lists is exported with the last counters after its DESTROY, or at the latest after the active timeout', () => {
+  const { clock, store, poll } = setup();
+  poll({ id: 9, packets: 4, bytes: 4216 });
+  clock.advance(POLL);
+  store.applyEvent({ type: 'update', entry: entry({ id: 9, tcpState: 'CLOSE' }) });
+  for (let t = 0; t < ACTIVE - POLL; t += POLL) {
+    clock.advance(POLL);
+    store.applyDump([], clock.now(), false);
+    assert.deepEqual(store.expire(), []);
+  }
+  clock.advance(2 * POLL);
+  store.applyDump([], clock.now(), false);
+  const [x] = store.expire();
+  assert.equal(x.flowEndReason, FlowEndReason.endOfFlow);
+  assert.deepEqual(counters(x).slice(0, 2), [4, 4216]);
+});

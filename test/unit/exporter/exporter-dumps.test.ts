@@ -142,9 +142,10 @@ test('a held connection the Pod filter would now reject is still updated from du
   }
 });
 
-test('a connection gone from a dump waits for its DESTROY event, which brings the final counters', async () => {
+test('a connection gone from a dump waits for its DESTROY event, which brings the final counters', async (t) => {
   const { clock, dumper, sink, exporter } = setup();
   await exporter.start();
+  t.after(() => exporter.stop());
   dumper.table = [conn(MID_FLIGHT)];
   await exporter.pollOnce();
   clock.advance(POLL);
@@ -155,7 +156,6 @@ test('a connection gone from a dump waits for its DESTROY event, which brings th
   clock.advance(POLL);
   await exporter.pollOnce();
   assert.deepEqual(sink.sent.map((r) => [r.flowEndReason, r.octetTotalCount, r.reverseOctetTotalCount, r.reverseOctetDeltaCount]), [[FlowEndReason.endOfFlow, 4372, 6320, 6320]]);
-  await exporter.stop();
 });
 
 test('held connections take the fast path: a poll of an unchanged table makes no entry, and exports the same records', async () => {
@@ -176,9 +176,10 @@ test('held connections take the fast path: a poll of an unchanged table makes no
   assert.equal(byPort.get(56693)?.flowEndReason, FlowEndReason.idleTimeout);
 });
 
-test('an event-only connection is never exported with zero counters after an exporter restart', async () => {
+test('an event-only connection is never exported with zero counters after an exporter restart', async (t) => {
   const { clock, dumper, sink, exporter } = setup();
   await exporter.start();
+  t.after(() => exporter.stop());
   // Before the first dump of the restarted exporter, the live connection changes state.
   dumper.onEvent!({ type: 'update', entry: conn({ startMs: 0, tcpState: 'FIN_WAIT' }) });
   clock.advance(5 * POLL);
@@ -190,5 +191,35 @@ test('an event-only connection is never exported with zero counters after an exp
   await exporter.pollOnce();
   assert.ok(sink.sent.length > 0);
   assert.ok(sink.sent.every((r) => Number(r.octetTotalCount) === 4372 && Number(r.flowStartSeconds) === 1_699_999_999), JSON.stringify(sink.sent));
-  await exporter.stop();
+});
+
+test('a close seen in an event while a dump is being read is exported with the counters of a later dump, not the dump\'s older snapshot', async (t) => {
+  // The kernel wrote the connection into a dump datagram while it was ESTABLISHED, mid-flight;
+  // before the exporter read that datagram, the connection finished and its TIME_WAIT UPDATE
+  // event was read from the event socket. Then the stale snapshot arrived.
+  const { clock, dumper, sink, exporter } = setup();
+  await exporter.start();
+  t.after(() => exporter.stop());
+  dumper.table = [conn(MID_FLIGHT)];
+  await exporter.pollOnce();
+  clock.advance(POLL);
+  const stale = conn({ ...MID_FLIGHT, replyPackets: 3 });
+  dumper.table = [];
+  const dumpEach = dumper.dumpEach.bind(dumper);
+  dumper.dumpEach = async (onEntry, options) => {
+    clock.advance(5);
+    dumper.onEvent!({ type: 'update', entry: conn({ tcpState: 'TIME_WAIT', startMs: 0 }) });
+    dumper.table = [stale];
+    return dumpEach(onEntry, options);
+  };
+  await exporter.pollOnce();
+  dumper.dumpEach = dumpEach;
+  assert.deepEqual(sink.sent.map((r) => [r.flowEndReason, r.tcpState, r.reverseOctetTotalCount]), [], 'not ended with the stale snapshot');
+  clock.advance(POLL);
+  dumper.table = [conn({ ...DONE, tcpState: 'TIME_WAIT' })];
+  await exporter.pollOnce();
+  assert.deepEqual(sink.sent.map((r) => [r.flowEndReason, r.tcpState, r.octetTotalCount, r.reverseOctetTotalCount]), [[FlowEndReason.endOfFlow, 'TIME_WAIT', 4372, 6320]]);
+  clock.advance(POLL);
+  await exporter.pollOnce();
+  assert.equal(sink.sent.length, 1, 'exported once');
 });

@@ -41,10 +41,10 @@ describe('end to end: an exporter restart and an aggregator restart during long-
 
   before(async () => {
     cluster = await E2eCluster.start({ prefix, transport: 'tls' });
-    // Two long-lived connections (12 s each), the request spread over their whole life.
+    // Two long-lived connections (20 s each, so both still run when the aggregator restarts), the request spread over their whole life.
     const running = cluster.traffic([
-      { name: 'across-exporter-restart', from: 'frontend/web-2', to: 'backend/api-1', port: 'http', requestBytes: 120_000, responseBytes: 4_000, duration: '12s' },
-      { name: 'across-aggregator-restart', from: 'frontend/web-1', to: 'backend/api-2', port: 'http', requestBytes: 90_000, responseBytes: 6_000, duration: '12s' },
+      { name: 'across-exporter-restart', from: 'frontend/web-2', to: 'backend/api-1', port: 'http', requestBytes: 120_000, responseBytes: 4_000, duration: '20s' },
+      { name: 'across-aggregator-restart', from: 'frontend/web-1', to: 'backend/api-2', port: 'http', requestBytes: 90_000, responseBytes: 6_000, duration: '20s' },
     ]);
     // Restart once each connection has been exported at least once.
     await firstRecordBetween('frontend/web-2', 'backend/api-1');

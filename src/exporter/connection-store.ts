@@ -149,6 +149,8 @@ class Connection {
    * export waits for the counters of a dump begun after this time, or its DESTROY. 0 if not.
    */
   closedByEventMs = 0;
+  /** Why it is 'ending' (set by markEnded). */
+  endCause: keyof EndCauses | '' = '';
   endMs = 0;
   packets = 0;
   bytes = 0;
@@ -463,13 +465,20 @@ export class ConnectionStore {
 
   /**
    * A dump lists again a connection an earlier one did not (and no DESTROY came): it did not
-   * end. Undo the end before it is exported, so it is neither cut short nor counted twice.
+   * vanish. Undo an end that only the vanishing decided, before it is exported, so the
+   * connection is neither cut short nor counted twice.
    */
   private reappeared(conn: Connection): void {
     conn.present = true;
     conn.vanishedMs = 0;
     if (conn.state !== 'ending') return;
+    if (conn.endCause !== 'vanished') {
+      // It did end (closed), and this dump has its counters: due now.
+      this.heap.schedule(conn, this.dumpNowMs);
+      return;
+    }
     conn.state = 'live';
+    conn.endCause = '';
     this.counts.ended--;
     this.endedBy.vanished--;
     this.heap.schedule(conn, Math.min(conn.lastActivityMs + this.opts.idleTimeoutMs, conn.lastExportMs + this.opts.activeTimeoutMs));
@@ -759,6 +768,7 @@ export class ConnectionStore {
   private markEnded(conn: Connection, endMs: number, cause: keyof EndCauses, dueMs = this.opts.clock.now()): void {
     if (conn.state === 'idle') this.idle.delete(conn);
     conn.state = 'ending';
+    conn.endCause = cause;
     conn.endMs = Math.max(endMs, conn.firstSeenMs);
     this.counts.ended++;
     this.endedBy[cause]++;

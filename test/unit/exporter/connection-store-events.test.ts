@@ -225,3 +225,18 @@ test('a close event whose connection no later dump lists is exported with the la
   assert.equal(x.flowEndReason, FlowEndReason.endOfFlow);
   assert.deepEqual(counters(x).slice(0, 2), [4, 4216]);
 });
+
+test('a closed connection one dump missed and the next lists again still ends once, as closed', () => {
+  const { clock, store, poll } = setup();
+  poll({ id: 9, packets: 4, bytes: 4216 });
+  clock.advance(POLL);
+  store.applyEvent({ type: 'update', entry: entry({ id: 9, tcpState: 'TIME_WAIT' }) });
+  clock.advance(POLL);
+  assert.deepEqual(poll(), []);
+  clock.advance(POLL / 2);
+  const got = poll({ id: 9, packets: 6, bytes: 4320, tcpState: 'TIME_WAIT' });
+  assert.deepEqual(got.map((x) => [x.flowEndReason, x.entry.tcpState, x.packetTotalCount]), [[FlowEndReason.endOfFlow, 'TIME_WAIT', 6]]);
+  assert.deepEqual(store.stats().endedBy, { destroy: 0, closed: 1, vanished: 0, replaced: 0 });
+  clock.advance(POLL);
+  assert.deepEqual(poll({ id: 9, packets: 6, bytes: 4320, tcpState: 'TIME_WAIT' }), []);
+});

@@ -67,6 +67,7 @@ function unavailable(what: string, err: unknown): StoreError {
 
 export class ClickHouseRepository implements FlowRepository {
   readonly engine = 'clickhouse' as const;
+  readonly rollups = true;
   readonly dialect = clickhouseDialect;
   private closed = false;
 
@@ -157,8 +158,8 @@ export class ClickHouseRepository implements FlowRepository {
   /**
    * Drops the daily partitions whose newest flow ended before the cutoff, then merges parts.
    * Rows of the day that holds the cutoff stay until their whole day is older (day granularity).
-   * The cutoff is rounded down to a whole hour and a rollup day goes when its last bucket ends by
-   * then, so flows and rollups always cover the same days.
+   * The cutoff is rounded down to a multiple of the largest rollup bucket (6 h) and a rollup day
+   * goes when its last bucket ends by then, so flows and rollups always cover the same days.
    */
   async retain(cutoffSeconds: number): Promise<RetentionResult> {
     const cutoff = Math.floor(cutoffSeconds / LARGEST_TIER) * LARGEST_TIER;

@@ -28,7 +28,7 @@ export const CHUNK_ROWS = 2048;
 const DISTINCT_SHARE = 4;
 
 /** DuckDB stores an ENUM's index in the smallest unsigned type that holds its member count. */
-function narrow(indexes: Uint32Array, members: number): Indexes {
+export function narrow(indexes: Uint32Array, members: number): Indexes {
   if (members <= 0xff) return Uint8Array.from(indexes);
   if (members <= 0xffff) return Uint16Array.from(indexes);
   return indexes;
@@ -57,10 +57,24 @@ export function encodeBatch(
     let dictionary: string[];
     let indexes: Uint32Array;
     if (source && column.derived) {
-      // The same rows, the same indexes: derive once per distinct source value.
+      // Derive once per distinct source value. Two sources can derive the same value (fd00::1
+      // and fd00:0::1 have one key; every non-address has ''), so the derived values are
+      // deduplicated and the indexes remapped: a dictionary's values are distinct.
       const derive = column.derived.derive;
-      dictionary = source.dictionary.map((v) => derive(v));
-      indexes = source.indexes;
+      const seen = new Map<string, number>();
+      dictionary = [];
+      const remap = source.dictionary.map((v) => {
+        const d = derive(v);
+        let k = seen.get(d);
+        if (k === undefined) {
+          k = dictionary.length;
+          seen.set(d, k);
+          dictionary.push(d);
+        }
+        return k;
+      });
+      const identity = dictionary.length === source.dictionary.length;
+      indexes = identity ? source.indexes : source.indexes.map((i) => remap[i]);
     } else {
       const seen = new Map<string, number>();
       dictionary = [];

@@ -15,7 +15,7 @@
 import duckdb from '@duckdb/node-bindings';
 import { DOUBLE, DuckDBLogicalType, DuckDBTableFunction, VARCHAR, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
 import { CHUNK_ROWS, type EncodedBatch, type EncodedColumn } from './columnar.js';
-import { COLUMNS, type Column } from './schema.js';
+import { COLUMNS } from './schema.js';
 
 export { encodeBatch } from './columnar.js';
 
@@ -33,7 +33,8 @@ export class BatchSource {
   private nextId = 1;
 
   constructor(
-    private readonly columns: readonly Column[] = COLUMNS,
+    /** The result columns' names, in the batches' column order. */
+    private readonly names: readonly string[] = COLUMNS.map((c) => c.name),
     readonly functionName = 'flowvis_batch',
   ) {}
 
@@ -48,7 +49,7 @@ export class BatchSource {
           bind.setError(`${this.functionName}(${id}): no batch is staged under this id`);
           return;
         }
-        for (let c = 0; c < this.columns.length; c++) bind.addResultColumn(this.columns[c].name, typeOf(batch.columns[c]));
+        for (let c = 0; c < this.names.length; c++) bind.addResultColumn(this.names[c], typeOf(batch.columns[c]));
         bind.setCardinality(batch.rows, true);
         bind.setBindData({ batch, offset: 0 } satisfies ScanState);
       },

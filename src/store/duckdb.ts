@@ -3,7 +3,7 @@
 // rows, which a columnar engine answers in milliseconds.
 //
 // Inserts: a batch is encoded column by column and read by DuckDB through a table function
-// (duckdb-batch.ts) in one INSERT ... SELECT, with the rollups (rollups.ts) in the same
+// (duckdb-batch.ts) in one INSERT ... SELECT, with its rollup rows (rollup-batch.ts) in the same
 // transaction: all or nothing. Reads run on a small pool of connections to the one database
 // instance, so a dashboard's queries run side by side.
 import { mkdirSync } from 'node:fs';
@@ -15,7 +15,8 @@ import { StoreError } from './errors.js';
 import { currentVersion, DUCKDB_MIGRATIONS, migrate, type MigrationTarget } from './migrations.js';
 import type { Dialect } from './query.js';
 import type { FlowRepository, OpenOptions, RetentionResult } from './repository.js';
-import { duckdbRollupCompaction, duckdbRollupInsert, GRAINS, LARGEST_TIER } from './rollups.js';
+import { rollupBatch } from './rollup-batch.js';
+import { DUCKDB_ROLLUP_COLUMNS, duckdbRollupCompaction, duckdbRollupInsert, GRAINS, LARGEST_TIER } from './rollups.js';
 import { COLUMN_NAMES, type CounterSnapshot } from './schema.js';
 
 /** Read connections: a dashboard page runs up to this many queries at once. */
@@ -48,12 +49,14 @@ function toJs(row: Record<string, unknown>): Record<string, unknown> {
 
 export class DuckDbRepository implements FlowRepository {
   readonly engine = 'duckdb' as const;
+  readonly rollups = true;
   readonly dialect = duckdbDialect;
   private closed = false;
   /** Serializes writes on the writer connection (the appender is not re-entrant). */
   private writeChain: Promise<unknown> = Promise.resolve();
 
   private readonly batches = new BatchSource();
+  private readonly rollupBatches = new BatchSource(DUCKDB_ROLLUP_COLUMNS, 'flowvis_rollup_batch');
   /** Idle read connections; a query takes one, or waits for one. */
   private readonly idle: DuckDBConnection[];
   private readonly waiting: ((c: DuckDBConnection) => void)[] = [];
@@ -69,6 +72,7 @@ export class DuckDbRepository implements FlowRepository {
   ) {
     this.idle = [...readers];
     this.batches.register(writer);
+    this.rollupBatches.register(writer);
   }
 
   static async open(dir: string, options: OpenOptions = {}): Promise<DuckDbRepository> {
@@ -136,16 +140,15 @@ export class DuckDbRepository implements FlowRepository {
     this.checkOpen();
     if (records.length === 0) return Promise.resolve();
     const batch = encodeBatch(records, insertedAtSeconds);
+    const rollups = rollupBatch(batch);
     const ends = batch.columns[COLUMN_NAMES.indexOf('flowEndSeconds')];
     let earliest = Infinity;
     if (ends.kind === 'number') for (const t of ends.values) if (t < earliest) earliest = t;
     return this.exclusive(async () => {
       await this.exec('BEGIN TRANSACTION');
       try {
-        await this.batches.with(batch, async (source) => {
-          await this.exec(`INSERT INTO flows (${COLUMN_NAMES.join(', ')}) SELECT * FROM ${source}`);
-          await this.exec(duckdbRollupInsert(source));
-        });
+        await this.batches.with(batch, (source) => this.exec(`INSERT INTO flows (${COLUMN_NAMES.join(', ')}) SELECT * FROM ${source}`));
+        await this.rollupBatches.with(rollups, (source) => this.exec(`INSERT INTO rollups (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT * FROM ${source}`));
         await this.exec('COMMIT');
       } catch (err) {
         await this.exec('ROLLBACK').catch(() => undefined);
@@ -212,7 +215,7 @@ export class DuckDbRepository implements FlowRepository {
     return Number(r.n);
   }
 
-  /** Retention cuts at a whole hour (the largest rollup bucket), so no rollup bucket is half deleted. */
+  /** Retention cuts at a multiple of the largest rollup bucket (6 h), so no rollup bucket is half deleted. */
   retain(cutoffSeconds: number): Promise<RetentionResult> {
     this.checkOpen();
     const cutoff = Math.floor(cutoffSeconds / LARGEST_TIER) * LARGEST_TIER;

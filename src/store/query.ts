@@ -37,6 +37,8 @@ export interface SqlRunner {
   readonly dialect: Dialect;
   /** Runs a SELECT; numbers come back as numbers (not bigint or text). */
   select(sql: string): Promise<Record<string, unknown>[]>;
+  /** True when the store keeps the rollups (rollups.ts); otherwise every query reads raw rows. */
+  readonly rollups?: boolean;
 }
 
 export interface TimeRange {
@@ -93,6 +95,8 @@ export const DEFAULT_RANGE_SECONDS = 3600;
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 10_000;
 export const MAX_OFFSET = 10_000_000;
+/** flows, newest first: the first part of the range read (seconds before `to`). */
+const NEWEST_FIRST_SPAN = 3600;
 /** Throughput series aim at no more than this many points. */
 export const MAX_POINTS = 300;
 /** Candidate bucket sizes, in seconds. */
@@ -358,10 +362,10 @@ export interface Scan {
  * as flowEndSeconds). `bucketSeconds`: the query groups by time in buckets of this size, so a
  * tier is used only when it divides it. Raw rows alone when the filters need other columns.
  */
-export function scanFor(d: Dialect, q: Pick<FlowQuery, 'range' | 'filter' | 'insertedAfter'>, name: RollupName, bucketSeconds = 0): Scan {
+export function scanFor(d: Dialect, q: Pick<FlowQuery, 'range' | 'filter' | 'insertedAfter'>, name: RollupName, bucketSeconds = 0, enabled = true): Scan {
   const spec = rollup(name);
   const raw: Scan = { from: 'flows', where: whereClause(d, q), count: d.count(), rollup: false };
-  if (!rollupCanFilter(spec, q.filter, q.insertedAfter)) return raw;
+  if (!enabled || !rollupCanFilter(spec, q.filter, q.insertedAfter)) return raw;
   const segments = planSegments(q.range.from, q.range.to, spec.tiers, (t) => bucketSeconds === 0 || bucketSeconds % t === 0);
   if (!segments.some((seg) => seg.tier > 0)) return raw;
   const filters = filterClause(d, q);
@@ -493,7 +497,22 @@ export class FlowQueries {
     let order = `flowEndSeconds DESC, timeInserted DESC, ${tieBreak}`;
     if (q.insertedAfter !== null) order = `timeInserted, flowEndSeconds, ${tieBreak}`;
     else if (q.sort !== null) order = `${q.sort.column}${q.sort.descending ? ' DESC' : ''}, ${order}`;
-    const rows = await this.db.select(`SELECT ${cols.join(', ')} FROM flows WHERE ${whereClause(d, q)} ORDER BY ${order} ${this.limitClause(q)}`);
+    const page = (range: TimeRange) => this.db.select(`SELECT ${cols.join(', ')} FROM flows WHERE ${whereClause(d, { ...q, range })} ORDER BY ${order} ${this.limitClause(q)}`);
+    let rows: Record<string, unknown>[];
+    if (q.insertedAfter === null && q.sort === null) {
+      // Newest first: the page lies in the latest part of the range that holds a full page, so
+      // try the last hour, then 8 times more, before scanning the whole range. Exact: every row
+      // left out ended before every row of the part read.
+      let span = NEWEST_FIRST_SPAN;
+      for (;;) {
+        const from = Math.max(q.range.from, q.range.to - span);
+        rows = await page({ from, to: q.range.to });
+        if (from === q.range.from || rows.length > q.limit) break;
+        span *= 8;
+      }
+    } else {
+      rows = await page(q.range);
+    }
     const flows = rows.map((r) => {
       const out = {} as Record<string, number | string>;
       for (const c of COLUMN_NAMES) out[c] = typeof r[c] === 'string' ? (r[c] as string) : num(r[c]);
@@ -507,7 +526,7 @@ export class FlowQueries {
     const d = this.db.dialect;
     const p = q.side === 'source' ? 'source' : 'destination';
     const rank = q.by === 'bytes' ? 'bytes + reverseBytes' : 'packets + reversePackets';
-    const scan = scanFor(d, q, 'pods');
+    const scan = scanFor(d, q, 'pods', 0, this.db.rollups === true);
     const sql =
       `SELECT ${p}PodNamespace AS namespace, ${p}PodName AS pod, ` +
       `CASE WHEN ${p}PodName = '' THEN ${p}IP ELSE '' END AS ip, ` +
@@ -531,7 +550,7 @@ export class FlowQueries {
   /** Pod-to-Pod edges with Tx (source to destination) and Rx (reverse) totals. */
   async podEdges(q: FlowQuery): Promise<QueryResult<PodEdge>> {
     const d = this.db.dialect;
-    const scan = scanFor(d, q, 'pods');
+    const scan = scanFor(d, q, 'pods', 0, this.db.rollups === true);
     const sql =
       `SELECT sourcePodNamespace, sourcePodName, destinationPodNamespace, destinationPodName, ` +
       `${d.num('sum(octetDeltaCount)')} AS txBytes, ${d.num('sum(packetDeltaCount)')} AS txPackets, ` +
@@ -556,7 +575,7 @@ export class FlowQueries {
   /** Node-to-node matrix: one cell per (source node, destination node) pair. */
   async nodeMatrix(q: FlowQuery): Promise<QueryResult<NodeCell>> {
     const d = this.db.dialect;
-    const scan = scanFor(d, q, 'nodes');
+    const scan = scanFor(d, q, 'nodes', 0, this.db.rollups === true);
     const sql =
       `SELECT sourceNodeName, destinationNodeName, ${d.num('sum(octetDeltaCount)')} AS txBytes, ` +
       `${d.num('sum(reverseOctetDeltaCount)')} AS rxBytes, ${scan.count} AS flows ` +
@@ -578,7 +597,7 @@ export class FlowQueries {
     const keys =
       'egressNetworkPolicyNamespace, egressNetworkPolicyName, egressNetworkPolicyRuleAction, ' +
       'ingressNetworkPolicyNamespace, ingressNetworkPolicyName, ingressNetworkPolicyRuleAction';
-    const scan = scanFor(d, q, 'policies');
+    const scan = scanFor(d, q, 'policies', 0, this.db.rollups === true);
     const sql =
       `SELECT ${keys}, ${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS bytes, ${scan.count} AS flows ` +
       `FROM ${scan.from} WHERE ${scan.where} AND (egressNetworkPolicyName != '' OR ingressNetworkPolicyName != '') ` +
@@ -600,7 +619,7 @@ export class FlowQueries {
   async throughput(q: FlowQuery): Promise<ThroughputResult> {
     const d = this.db.dialect;
     const b = q.bucketSeconds;
-    const scan = scanFor(d, q, 'totals', b);
+    const scan = scanFor(d, q, 'totals', b, this.db.rollups === true);
     const sql =
       `SELECT ${d.bucket('flowEndSeconds', b)} AS t, ${d.num('sum(octetDeltaCount)')} AS bytes, ` +
       `${d.num('sum(reverseOctetDeltaCount)')} AS reverseBytes, ${d.num('sum(packetDeltaCount) + sum(reversePacketDeltaCount)')} AS packets ` +

@@ -9,9 +9,9 @@
 //   policies   egress and ingress policy namespace, name, action    policy, ingressPolicy, egressPolicy, action
 //   totals     (none)                                               (none)
 //
-// Buckets ("tiers") are 1 h and 10 min (totals: 1 h and 1 min). A query over [from, to) reads
-// the whole 1 h buckets inside the range from the 1 h tier, the whole 10 min buckets left at
-// either end from the 10 min tier, and the rest from the raw rows (planSegments). Sums and
+// Buckets ("tiers") are 6 h, 1 h and 10 min (totals: 1 h and 1 min). A query over [from, to)
+// reads the whole 6 h buckets inside the range from the 6 h tier, the whole hours left at either
+// end from the 1 h tier, then whole 10 minutes, and the rest from the raw rows (planSegments). Sums and
 // counts add up, so the answer is the raw rows' answer exactly. A query whose filters are not
 // all among the rollup's keys, or that asks for records inserted after a time, reads raw rows.
 //
@@ -47,9 +47,9 @@ export const ROLLUPS: readonly RollupSpec[] = Object.freeze([
     name: 'pods',
     keys: [str('sourcePodNamespace'), str('sourcePodName'), endpointIp('source'), str('destinationPodNamespace'), str('destinationPodName'), endpointIp('destination')],
     filters: ['namespace', 'pod'],
-    tiers: [3600, 600],
+    tiers: [21600, 3600, 600],
   },
-  { name: 'nodes', keys: [str('sourceNodeName'), str('destinationNodeName'), u8('flowType')], filters: ['node', 'flowType'], tiers: [3600, 600] },
+  { name: 'nodes', keys: [str('sourceNodeName'), str('destinationNodeName'), u8('flowType')], filters: ['node', 'flowType'], tiers: [21600, 3600, 600] },
   {
     name: 'policies',
     keys: [
@@ -61,7 +61,7 @@ export const ROLLUPS: readonly RollupSpec[] = Object.freeze([
       u8('ingressNetworkPolicyRuleAction'),
     ],
     filters: ['policy', 'ingressPolicy', 'egressPolicy', 'action'],
-    tiers: [3600, 600],
+    tiers: [21600, 3600, 600],
   },
   { name: 'totals', keys: [], filters: [], tiers: [3600, 60] },
 ] satisfies RollupSpec[]);
@@ -69,7 +69,7 @@ export const ROLLUPS: readonly RollupSpec[] = Object.freeze([
 export const ROLLUP_MEASURES = ['octetDeltaCount', 'reverseOctetDeltaCount', 'packetDeltaCount', 'reversePacketDeltaCount'] as const;
 
 /** The largest tier: retention cuts at a multiple of it, so that no bucket is half deleted. */
-export const LARGEST_TIER = 3600;
+export const LARGEST_TIER = Math.max(...ROLLUPS.flatMap((r) => r.tiers));
 
 export function rollup(name: RollupName): RollupSpec {
   return ROLLUPS.find((r) => r.name === name)!;

@@ -92,3 +92,28 @@ describe('embedded store insert through flowvis_batch', () => {
     assert.equal(await repo.countFlows(), before);
   });
 });
+
+describe('encodeBatch with derived keys that coincide', () => {
+  it('keeps a derived dictionary distinct when two addresses have one key, and stores both rows', async () => {
+    const records = [flow({ sourceAddress: 'fd00::1' }), flow({ sourceAddress: 'fd00:0::1' }), flow({ sourceAddress: 'not-an-ip' }), flow({ sourceAddress: '' })];
+    const b = encodeBatch(records, T0);
+    const key = b.columns[COLUMN_NAMES.indexOf('sourceIPKey')];
+    assert.ok(key.kind === 'dictionary');
+    if (key.kind !== 'dictionary') return;
+    assert.deepEqual(key.dictionary, [ipKey('fd00::1'), '']);
+    assert.deepEqual([...key.indexes], [0, 0, 1, 1]);
+    const repo = await DuckDbRepository.open(':memory:');
+    try {
+      await repo.insertFlows(records, T0);
+      const rows = await repo.select('SELECT sourceIP, sourceIPKey FROM flows ORDER BY sourceIP');
+      assert.deepEqual(rows, [
+        { sourceIP: '', sourceIPKey: '' },
+        { sourceIP: 'fd00:0::1', sourceIPKey: ipKey('fd00::1') },
+        { sourceIP: 'fd00::1', sourceIPKey: ipKey('fd00::1') },
+        { sourceIP: 'not-an-ip', sourceIPKey: '' },
+      ]);
+    } finally {
+      await repo.close();
+    }
+  });
+});

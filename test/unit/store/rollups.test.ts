@@ -47,3 +47,24 @@ rollupContract('embedded (DuckDB)', {
   open: () => DuckDbRepository.open(':memory:'),
   compact: (repo) => (repo as DuckDbRepository).compact(),
 });
+
+describe('embedded store rollup rows', () => {
+  it('grouped in JS from each batch equal the SQL grouping of the stored rows', async () => {
+    const { rollupRecords, H0 } = await import('./rollup-contract.js');
+    const { DUCKDB_ROLLUP_COLUMNS, ROLLUP_MEASURES } = await import('../../../src/store/rollups.js');
+    const repo = await DuckDbRepository.open(':memory:');
+    try {
+      const records = rollupRecords(4000, 11);
+      for (let off = 0; off < records.length; off += 700) await repo.insertFlows(records.slice(off, off + 700), H0);
+      const keys = DUCKDB_ROLLUP_COLUMNS.filter((c) => !(ROLLUP_MEASURES as readonly string[]).includes(c) && c !== 'flows');
+      const sums = [...ROLLUP_MEASURES, 'flows'].map((m) => `CAST(sum(${m}) AS DOUBLE) AS ${m}`);
+      const snapshot = () => repo.select(`SELECT ${keys.join(', ')}, ${sums.join(', ')} FROM rollups GROUP BY ALL ORDER BY ALL`);
+      const fromBatches = await snapshot();
+      assert.ok(fromBatches.length > 100);
+      await repo.rebuildRollups();
+      assert.deepEqual(fromBatches, await snapshot());
+    } finally {
+      await repo.close();
+    }
+  });
+});

@@ -1,0 +1,203 @@
+// The embedded store's rollup rows of one batch, grouped in JS from the encoded batch
+// (columnar.ts) and written with it: the same rows as duckdbRollupInsert(batch) computes in SQL
+// (rollups.ts), at a fraction of the cost. String keys are grouped by their dictionary indexes
+// (small integers), never by their text: key parts are folded into dense group ids one column at
+// a time (fold), sums go into typed arrays by group id, and each group remembers its first row,
+// whose values name it.
+//
+// On the store bench's 50,000-row batches, the SQL GROUP BY per grain over the staged batch
+// cost about 18 µs of CPU a row, three times the insert of the rows themselves.
+import { narrow, type EncodedBatch, type EncodedColumn, type Indexes } from './columnar.js';
+import { ALL_KEYS, GRAINS, ROLLUP_MEASURES, ROLLUPS } from './rollups.js';
+import { COLUMN_NAMES } from './schema.js';
+
+/** A string column of the batch as dictionary + indexes (value-by-value columns are encoded here). */
+interface Codes {
+  dictionary: readonly string[];
+  indexes: Indexes | Uint32Array;
+}
+
+function codesOf(col: EncodedColumn): Codes {
+  if (col.kind === 'dictionary') return col;
+  if (col.kind === 'number') throw new Error('rollup key column is not a string column');
+  const seen = new Map<string, number>();
+  const dictionary: string[] = [];
+  const indexes = new Uint32Array(col.values.length);
+  for (let i = 0; i < col.values.length; i++) {
+    let k = seen.get(col.values[i]);
+    if (k === undefined) {
+      k = dictionary.length;
+      seen.set(col.values[i], k);
+      dictionary.push(col.values[i]);
+    }
+    indexes[i] = k;
+  }
+  return { dictionary, indexes };
+}
+
+/**
+ * Folds one more key part into dense group ids: (id so far, part) pairs are numbered in order of
+ * first appearance, through an open-addressing table of typed arrays (a Map costs several times
+ * more per lookup, and allocates for keys beyond 2^31). Numbers only: no key strings, no
+ * per-group objects.
+ */
+function fold(ids: Uint32Array | null, part: Int32Array, width: number): { ids: Uint32Array; count: number } {
+  const n = part.length;
+  let capacity = 16;
+  while (capacity < n * 2) capacity *= 2;
+  const mask = capacity - 1;
+  const keys = new Float64Array(capacity);
+  const slots = new Int32Array(capacity).fill(-1);
+  const out = new Uint32Array(n);
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const combined = (ids === null ? 0 : ids[i] * width) + part[i];
+    // Mix the low and high 32 bits (combined < 2^53).
+    let h = Math.imul((combined | 0) ^ Math.floor(combined / 4294967296), 0x9e3779b1);
+    h = (h ^ (h >>> 15)) & mask;
+    for (;;) {
+      const slot = slots[h];
+      if (slot < 0) {
+        slots[h] = count;
+        keys[h] = combined;
+        out[i] = count++;
+        break;
+      }
+      if (keys[h] === combined) {
+        out[i] = slot;
+        break;
+      }
+      h = (h + 1) & mask;
+    }
+  }
+  return { ids: out, count };
+}
+
+interface GrainGroups {
+  grain: number;
+  tier: number;
+  count: number;
+  /** Per group: its first row. */
+  first: Int32Array;
+  sums: Float64Array[];
+  flows: Float64Array;
+}
+
+/** The rollup rows (columns of DUCKDB_ROLLUP_COLUMNS) of an encoded flows batch. */
+export function rollupBatch(batch: EncodedBatch): EncodedBatch {
+  const n = batch.rows;
+  const column = (name: string) => batch.columns[COLUMN_NAMES.indexOf(name as (typeof COLUMN_NAMES)[number])];
+  const numbers = (name: string) => (column(name) as { values: Float64Array }).values;
+  const ends = numbers('flowEndSeconds');
+  const measures = ROLLUP_MEASURES.map(numbers);
+  const codes = new Map<string, Codes>();
+  const codesFor = (name: string) => {
+    let c = codes.get(name);
+    if (!c) codes.set(name, (c = codesOf(column(name))));
+    return c;
+  };
+  /** Per key column: a small non-negative integer per row that identifies its value in the batch, and the width of that range. */
+  const partOf = (keyName: string): { part: Int32Array; width: number } => {
+    const key = ALL_KEYS.find((k) => k.name === keyName)!;
+    const part = new Int32Array(n);
+    if (key.kind === 'u8') {
+      const v = numbers(keyName);
+      for (let i = 0; i < n; i++) part[i] = v[i];
+      return { part, width: 256 };
+    }
+    if (key.expr === key.name) {
+      const c = codesFor(keyName);
+      for (let i = 0; i < n; i++) part[i] = c.indexes[i];
+      return { part, width: c.dictionary.length };
+    }
+    // CASE WHEN <side>PodName = '' THEN <side>IP ELSE '' END: 0 for a named Pod, else 1 + the IP's index.
+    const side = keyName.startsWith('source') ? 'source' : 'destination';
+    const pods = codesFor(`${side}PodName`);
+    const emptyPod = pods.dictionary.indexOf('');
+    const ips = codesFor(`${side}IP`);
+    for (let i = 0; i < n; i++) part[i] = pods.indexes[i] === emptyPod ? 1 + ips.indexes[i] : 0;
+    return { part, width: ips.dictionary.length + 1 };
+  };
+
+  const grains: GrainGroups[] = [];
+  for (const spec of ROLLUPS) {
+    // The key without time, as dense ids; then one fold per tier with its bucket.
+    // Widest parts first: the ids stay below the distinct count so far, so id * width mostly
+    // stays within V8's small integers, which a Map hashes fastest.
+    let key: { ids: Uint32Array | null; count: number } = { ids: null, count: 1 };
+    for (const { part, width } of spec.keys.map((k) => partOf(k.name)).sort((x, y) => y.width - x.width)) key = fold(key.ids, part, width);
+    for (const tier of spec.tiers) {
+      let low = Infinity;
+      let high = -Infinity;
+      for (let i = 0; i < n; i++) {
+        const b = Math.floor(ends[i] / tier);
+        if (b < low) low = b;
+        if (b > high) high = b;
+      }
+      const bucketPart = new Int32Array(n);
+      for (let i = 0; i < n; i++) bucketPart[i] = Math.floor(ends[i] / tier) - low;
+      const width = high - low + 1;
+      // The key ids are dense (below n), so id * width stays far below 2^53.
+      const group = fold(key.ids, bucketPart, width);
+      const first = new Int32Array(group.count).fill(-1);
+      const sums = measures.map(() => new Float64Array(group.count));
+      const flows = new Float64Array(group.count);
+      const ids = group.ids;
+      for (let i = 0; i < n; i++) {
+        const g = ids[i];
+        if (first[g] < 0) first[g] = i;
+        flows[g]++;
+      }
+      for (let m = 0; m < measures.length; m++) {
+        const v = measures[m];
+        const out = sums[m];
+        for (let i = 0; i < n; i++) out[ids[i]] += v[i];
+      }
+      grains.push({ grain: GRAINS.find((x) => x.spec === spec && x.tier === tier)!.grain, tier, count: group.count, first, sums, flows });
+    }
+  }
+
+  // Columns: grain, bucket, every key (the group's first row's value; '' / 0 when the grain has
+  // no such key), the sums, flows.
+  const rows = grains.reduce((t, g) => t + g.count, 0);
+  const fill = (value: (g: GrainGroups, k: number) => number): EncodedColumn => {
+    const values = new Float64Array(rows);
+    let r = 0;
+    for (const g of grains) for (let k = 0; k < g.count; k++) values[r++] = value(g, k);
+    return { kind: 'number', values };
+  };
+  const columns: EncodedColumn[] = [];
+  columns.push(fill((g) => g.grain));
+  columns.push(fill((g, k) => Math.floor(ends[g.first[k]] / g.tier) * g.tier));
+  for (const key of ALL_KEYS) {
+    const has = new Set(GRAINS.filter((g) => g.spec.keys.some((k) => k.name === key.name)).map((g) => g.grain));
+    if (key.kind === 'u8') {
+      const v = numbers(key.name);
+      columns.push(fill((g, k) => (has.has(g.grain) ? v[g.first[k]] : 0)));
+      continue;
+    }
+    // The source column's dictionary (endpoint IPs: the IP column, which has the key's name),
+    // with '' for rows without this key.
+    const src = codesFor(key.name);
+    const blank = src.dictionary.indexOf('');
+    // An ENUM's members must be distinct: reuse the dictionary's '' when it has one.
+    const dictionary = blank >= 0 ? src.dictionary : [...src.dictionary, ''];
+    const none = blank >= 0 ? blank : src.dictionary.length;
+    const pods = key.expr === key.name ? null : codesFor(`${key.name.startsWith('source') ? 'source' : 'destination'}PodName`);
+    const emptyPod = pods ? pods.dictionary.indexOf('') : -1;
+    const indexes = new Uint32Array(rows);
+    let r = 0;
+    for (const g of grains) {
+      const own = has.has(g.grain);
+      for (let k = 0; k < g.count; k++) {
+        const row = g.first[k];
+        if (!own || (pods && pods.indexes[row] !== emptyPod)) indexes[r++] = none;
+        else indexes[r++] = src.indexes[row];
+      }
+    }
+    columns.push({ kind: 'dictionary', dictionary, indexes: narrow(indexes, dictionary.length) });
+  }
+  for (let m = 0; m < ROLLUP_MEASURES.length; m++) columns.push(fill((g, k) => g.sums[m][k]));
+  columns.push(fill((g, k) => g.flows[k]));
+  return { rows, columns };
+}

@@ -223,3 +223,18 @@ test('a close seen in an event while a dump is being read is exported with the c
   await exporter.pollOnce();
   assert.equal(sink.sent.length, 1, 'exported once');
 });
+
+test('a connection whose counters were never known is counted as a dropped record in the metrics, not exported', async (t) => {
+  const { clock, dumper, sink, exporter } = setup();
+  await exporter.start();
+  t.after(() => exporter.stop());
+  dumper.onEvent!({ type: 'new', entry: conn({ startMs: 0, tcpState: 'SYN_SENT' }) });
+  clock.advance(POLL);
+  dumper.table = [];
+  await exporter.pollOnce();
+  clock.advance(POLL);
+  await exporter.pollOnce();
+  assert.equal(sink.sent.length, 0);
+  assert.equal(exporter.stats().store.countersUnknown, 1);
+  assert.match(await exporter.metrics.text(), /flowvis_exporter_records_dropped_total\{cause="counters_unknown"\} 1/);
+});

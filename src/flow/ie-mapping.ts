@@ -8,7 +8,7 @@
 // - Reading is tolerant: a missing IE reads as 0 or ''; a 64-bit counter above 2^53 (a bigint
 //   from the decoder) reads as the nearest number.
 import { ENTERPRISE_ANTREA, ENTERPRISE_IANA, ENTERPRISE_REVERSE, ieByName } from '../ipfix/index.js';
-import type { DataRecord, FieldSpecifier, IpfixValue, RecordShape, ShapeProperty, TemplateDefinition } from '../ipfix/index.js';
+import type { DataRecord, EncodeShape, EncodeSource, FieldSpecifier, IpfixValue, RecordShape, ShapeProperty, TemplateDefinition } from '../ipfix/index.js';
 import type { AggregatedFlowRecord, FlowEndReason, FlowRecord, FlowType, NodeCounters, PolicyType, RuleAction } from './record.js';
 
 export const EXPORTER_IPV4_TEMPLATE_ID = 256;
@@ -471,3 +471,45 @@ export function dataRecordToAggregatedFlowRecord(d: DataRecord): AggregatedFlowR
     correlated: !interNode || (flowEndSecondsFromSourceNode > 0 && flowEndSecondsFromDestinationNode > 0),
   };
 }
+
+// ---- AggregatedFlowRecord -> IPFIX without a DataRecord ----------------------------------------
+
+function exporterIPv4(r: AggregatedFlowRecord): string {
+  return r.originalExporterAddress.includes(':') ? '0.0.0.0' : addressOrZero(r.originalExporterAddress, 4);
+}
+
+function exporterIPv6(r: AggregatedFlowRecord): string {
+  return r.originalExporterAddress.includes(':') ? r.originalExporterAddress : '::';
+}
+
+/** Where each aggregator template IE is in an AggregatedFlowRecord, when its name differs. */
+const AGGREGATED_SOURCES: Readonly<Record<string, EncodeSource<AggregatedFlowRecord>>> = Object.freeze({
+  sourceIPv4Address: { path: ['sourceAddress'] },
+  sourceIPv6Address: { path: ['sourceAddress'] },
+  destinationIPv4Address: { path: ['destinationAddress'] },
+  destinationIPv6Address: { path: ['destinationAddress'] },
+  destinationClusterIPv4: { path: ['destinationClusterIP'], orIfEmpty: '0.0.0.0' },
+  destinationClusterIPv6: { path: ['destinationClusterIP'], orIfEmpty: '::' },
+  ...Object.fromEntries(NODE_COUNTER_FIELDS.flatMap((f) => [
+    [fromNodeIe(f, 'SourceNode'), { path: ['fromSourceNode', f] }],
+    [fromNodeIe(f, 'DestinationNode'), { path: ['fromDestinationNode', f] }],
+  ])),
+  originalExporterIPv4Address: { read: exporterIPv4 },
+  originalExporterIPv6Address: { read: exporterIPv6 },
+});
+
+/**
+ * The same mapping as aggregatedFlowRecordToDataRecord, as an encode shape:
+ * MessageWriter.encodeAs(aggregatorTemplateId(v), records, AGGREGATED_FLOW_RECORD_ENCODE_SHAPE)
+ * writes the bytes that encodeRecords of the mapped DataRecords writes, with one generated
+ * writer per template and no DataRecord per exported record (the IPFIX sink's hot path).
+ * Every other IE has the name of its AggregatedFlowRecord property.
+ */
+export const AGGREGATED_FLOW_RECORD_ENCODE_SHAPE: EncodeShape<AggregatedFlowRecord> = Object.freeze({
+  name: 'AggregatedFlowRecord',
+  sources(keys: ReadonlySet<string>): Record<string, EncodeSource<AggregatedFlowRecord>> {
+    const out: Record<string, EncodeSource<AggregatedFlowRecord>> = {};
+    for (const key of keys) out[key] = AGGREGATED_SOURCES[key] ?? { path: [key] };
+    return out;
+  },
+});

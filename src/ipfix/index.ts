@@ -12,4 +12,5 @@ export { TemplateCache, CompiledTemplate } from './template.js';
 export { ieLookupWith } from './template.js';
 export type { CompiledField, TemplateCacheOptions, IeLookup, RecordShape, ShapeProperty, ShapeConversion } from './template.js';
 export { MessageWriter, DEFAULT_MAX_MESSAGE_SIZE, MIN_MAX_MESSAGE_SIZE } from './writer.js';
+export type { EncodeShape, EncodeSource } from './writer.js';
 export type { MessageWriterOptions } from './writer.js';

@@ -349,8 +349,7 @@ function storeU32(x: string, at: string): string {
  * is tested with Math.floor (one instruction) rather than `% 1`, which is a call into fmod for
  * counters above 2^30 (they are heap numbers, not small integers).
  */
-function writeStatement(f: CompiledField, at: string): string {
-  const v = `r[${JSON.stringify(f.key)}]`;
+function writeStatement(f: CompiledField, at: string, v: string): string {
   const key = JSON.stringify(f.key);
   const len = f.length;
   const intCheck = (max: number) =>
@@ -404,10 +403,55 @@ function writeStatement(f: CompiledField, at: string): string {
   }
 }
 
+// ---- encode shapes: writing straight from a caller's record type ------------------------------
+
+/**
+ * Where a template field's value comes from in a record of type T (MessageWriter.encodeAs):
+ * - path: a property, or a property of a property (`['fromSourceNode', 'packetTotalCount']`);
+ *   with orIfEmpty, an empty string there is written as that value instead ('' -> '0.0.0.0');
+ * - value: a constant;
+ * - read: a function of the record, for anything else (called once per record).
+ */
+export type EncodeSource<T> =
+  | { readonly path: readonly string[]; readonly orIfEmpty?: string }
+  | { readonly value: number | string | boolean }
+  | { readonly read: (r: T) => IpfixValue };
+
+/**
+ * A record type that a template encodes from directly, without a DataRecord in between: the
+ * mirror of RecordShape on the decoding side. Once per template, `sources` gets the template's
+ * field keys and says where each is read from; the generated writer checks and writes the values
+ * exactly as encodeRecords would write the DataRecord of the same values.
+ */
+export interface EncodeShape<T> {
+  readonly name: string;
+  sources(keys: ReadonlySet<string>): Readonly<Record<string, EncodeSource<T>>>;
+}
+
+/** JS expressions that read each field of `r` as the shape says; functions go into `readers`. */
+function shapeExpressions(fields: readonly CompiledField[], shape: EncodeShape<never> | undefined, readers: ((r: never) => IpfixValue)[]): string[] {
+  if (shape === undefined) return fields.map((f) => `r[${JSON.stringify(f.key)}]`);
+  const sources = shape.sources(new Set(fields.map((f) => f.key)));
+  return fields.map((f) => {
+    const src = Object.prototype.hasOwnProperty.call(sources, f.key) ? sources[f.key] : undefined;
+    if (src === undefined) {
+      throw new IpfixError('IPFIX_ERR_BAD_OPTION', `encode shape ${shape.name} says nothing about ${f.key}; give it a path, value or read`);
+    }
+    if ('value' in src) return JSON.stringify(src.value);
+    if ('read' in src) {
+      readers.push(src.read);
+      return `s[${readers.length - 1}](r)`;
+    }
+    if (src.path.length === 0) throw new IpfixError('IPFIX_ERR_BAD_OPTION', `encode shape ${shape.name}: empty path for ${f.key}`);
+    const read = 'r' + src.path.map((p) => `[${JSON.stringify(p)}]`).join('');
+    return src.orIfEmpty === undefined ? read : `((t = ${read}) === '' ? ${JSON.stringify(src.orIfEmpty)} : t)`;
+  });
+}
+
 /** The bytes of a record's variable-length fields (with their length prefixes); checks their types. */
-type SizeFn = (r: DataRecord) => number;
+type SizeFn = (r: unknown) => number;
 /** Writes record r at p; returns the offset after it, or -1 when it would cross limit. */
-type WriteFn = (b: Buffer, p: number, r: DataRecord, limit: number, dv: DataView) => number;
+type WriteFn = (b: Buffer, p: number, r: unknown, limit: number, dv: DataView) => number;
 
 /**
  * A template compiled for writing: its template record bytes, the generated writer, and a
@@ -422,9 +466,11 @@ class EncodePlan {
   /** The template record as sent in a template set. */
   readonly templateRecord: Buffer;
 
-  constructor(def: TemplateDefinition, lookup: IeLookup) {
+  constructor(def: TemplateDefinition, lookup: IeLookup, shape?: EncodeShape<never>) {
     this.definition = checkDefinition(def);
     const fields = resolveFields(this.definition, lookup);
+    const readers: ((r: never) => IpfixValue)[] = [];
+    const values = shapeExpressions(fields, shape, readers);
     let fixed = 0;
     const sizeLines: string[] = ['var n = 0, x;'];
     const writeLines: string[] = [];
@@ -439,16 +485,17 @@ class EncodePlan {
     fields.forEach((f, i) => {
       if (f.length === VARIABLE_LENGTH) {
         const key = JSON.stringify(f.key);
+        const value = values[i];
         const str = f.dataType === 'string';
-        sizeLines.push(`x = h.${str ? 'sizeStr' : 'sizeBytes'}(r[${key}], ${key}); n += x < 255 ? x + 1 : x + 3;`);
+        sizeLines.push(`x = h.${str ? 'sizeStr' : 'sizeBytes'}(${value}, ${key}); n += x < 255 ? x + 1 : x + 3;`);
         if (k > 0) writeLines.push(`p += ${k};`);
         k = 0;
-        writeLines.push(str ? `p = h.varStrTo(b, dv, p, r[${key}], limit, ${key}); if (p < 0) return -1;` : `p = h.varBytesTo(b, p, r[${key}], limit, ${key}); if (p < 0) return -1;`);
+        writeLines.push(str ? `p = h.varStrTo(b, dv, p, ${value}, limit, ${key}); if (p < 0) return -1;` : `p = h.varBytesTo(b, p, ${value}, limit, ${key}); if (p < 0) return -1;`);
         j++;
         return;
       }
       if (k === 0) writeLines.push(`if (p + ${segmentLength(i)} > limit) return -1;`);
-      writeLines.push(writeStatement(f, k === 0 ? 'p' : `p + ${k}`));
+      writeLines.push(writeStatement(f, k === 0 ? 'p' : `p + ${k}`, values[i]));
       k += f.length;
       fixed += f.length;
     });
@@ -456,8 +503,8 @@ class EncodePlan {
     writeLines.push(`return p + ${k};`);
     this.fixedLength = fixed;
     this.variableCount = j;
-    this.sizeVariable = new Function('h', `"use strict";\nreturn function sizeRecord(r) {\n${sizeLines.join('\n')}\n};`)(encodeHelpers) as SizeFn;
-    this.write = new Function('h', `"use strict";\nreturn function writeRecord(b, p, r, limit, dv) {\nvar v, x, y;\n${writeLines.join('\n')}\n};`)(encodeHelpers) as WriteFn;
+    this.sizeVariable = new Function('h', 's', `"use strict";\nreturn function sizeRecord(r) {\nvar t;\n${sizeLines.join('\n')}\n};`)(encodeHelpers, readers) as SizeFn;
+    this.write = new Function('h', 's', `"use strict";\nreturn function writeRecord(b, p, r, limit, dv) {\nvar v, x, y, t;\n${writeLines.join('\n')}\n};`)(encodeHelpers, readers) as WriteFn;
     this.templateRecord = encodeTemplateRecord(this.definition);
   }
 
@@ -499,6 +546,8 @@ export class MessageWriter {
   private readonly clock: Clock;
   private readonly lookup: IeLookup;
   private readonly plans = new Map<number, EncodePlan>();
+  /** Plans generated for encodeAs, per shape and template ID; dropped when the template changes. */
+  private readonly shapedPlans = new Map<EncodeShape<never>, Map<number, EncodePlan>>();
   private seq = 0;
   /** A message-sized buffer that records are written into, kept between calls. */
   private spare: Buffer | null = null;
@@ -536,10 +585,12 @@ export class MessageWriter {
       );
     }
     this.plans.set(def.templateId, plan);
+    for (const byId of this.shapedPlans.values()) byId.delete(def.templateId);
   }
 
   removeTemplate(templateId: number): void {
     this.plans.delete(templateId);
+    for (const byId of this.shapedPlans.values()) byId.delete(templateId);
   }
 
   /** The registered template definitions, in the order they were added. */
@@ -581,10 +632,39 @@ export class MessageWriter {
    * returned, and the sequence number only moves when every message is built.
    */
   encodeRecords(templateId: number, records: readonly DataRecord[]): Buffer[] {
+    return this.encodeWith(this.plan(templateId), templateId, records);
+  }
+
+  /**
+   * Like encodeRecords, but reads each record of type T through the shape (EncodeShape), so no
+   * DataRecord is built per record: the bytes equal encodeRecords of the mapped DataRecords.
+   * The generated writer is compiled once per shape and template.
+   */
+  encodeAs<T>(templateId: number, records: readonly T[], shape: EncodeShape<T>): Buffer[] {
+    const base = this.plan(templateId);
+    const key = shape as EncodeShape<never>;
+    let byId = this.shapedPlans.get(key);
+    if (byId === undefined) {
+      byId = new Map();
+      this.shapedPlans.set(key, byId);
+    }
+    let plan = byId.get(templateId);
+    if (plan === undefined) {
+      plan = new EncodePlan(base.definition, this.lookup, key);
+      byId.set(templateId, plan);
+    }
+    return this.encodeWith(plan, templateId, records);
+  }
+
+  private plan(templateId: number): EncodePlan {
     const plan = this.plans.get(templateId);
     if (plan === undefined) {
       throw new IpfixError('IPFIX_ERR_UNKNOWN_TEMPLATE', `template ${templateId} was not added to this writer (call addTemplate first)`);
     }
+    return plan;
+  }
+
+  private encodeWith(plan: EncodePlan, templateId: number, records: readonly unknown[]): Buffer[] {
     const n = records.length;
     if (n === 0) return [];
     const limit = this.maxMessageSize;

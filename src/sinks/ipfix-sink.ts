@@ -2,12 +2,11 @@
 // templates (every IE of the reference's two tables, plus the throughput and
 // originalExporter IEs), through the library's ExportingProcess (reconnect, bounded queue).
 import type { AggregatedFlowRecord } from '../flow/record.js';
-import type { DataRecord } from '../ipfix/api.js';
 import {
   AGGREGATOR_TEMPLATES,
   AGGREGATOR_IPV4_TEMPLATE_ID,
   AGGREGATOR_IPV6_TEMPLATE_ID,
-  aggregatedFlowRecordToDataRecord,
+  AGGREGATED_FLOW_RECORD_ENCODE_SHAPE,
 } from '../flow/ie-mapping.js';
 import { ExportingProcess, type ExportingProcessStats } from '../transport/exporting-process.js';
 import type { CollectorAddress } from '../util/address.js';
@@ -39,12 +38,19 @@ export class IpfixSink implements Sink {
   }
 
   async write(records: readonly AggregatedFlowRecord[]): Promise<void> {
-    const v4: DataRecord[] = [];
-    const v6: DataRecord[] = [];
-    for (const r of records) (r.ipVersion === 6 ? v6 : v4).push(aggregatedFlowRecordToDataRecord(r));
+    // Encoded straight from the records (a generated writer per template), no DataRecord each.
+    let v6 = 0;
+    for (let i = 0; i < records.length; i++) if (records[i].ipVersion === 6) v6++;
     // The exporting process queues while disconnected and counts what it must drop.
-    if (v4.length > 0) this.exporting.send(AGGREGATOR_IPV4_TEMPLATE_ID, v4);
-    if (v6.length > 0) this.exporting.send(AGGREGATOR_IPV6_TEMPLATE_ID, v6);
+    if (v6 === 0) {
+      this.exporting.sendAs(AGGREGATOR_IPV4_TEMPLATE_ID, records, AGGREGATED_FLOW_RECORD_ENCODE_SHAPE);
+      return;
+    }
+    const v4Records: AggregatedFlowRecord[] = [];
+    const v6Records: AggregatedFlowRecord[] = [];
+    for (const r of records) (r.ipVersion === 6 ? v6Records : v4Records).push(r);
+    if (v4Records.length > 0) this.exporting.sendAs(AGGREGATOR_IPV4_TEMPLATE_ID, v4Records, AGGREGATED_FLOW_RECORD_ENCODE_SHAPE);
+    this.exporting.sendAs(AGGREGATOR_IPV6_TEMPLATE_ID, v6Records, AGGREGATED_FLOW_RECORD_ENCODE_SHAPE);
   }
 
   stats(): ExportingProcessStats {

@@ -18,6 +18,7 @@ import { lookup } from 'node:dns';
 import net from 'node:net';
 import tls from 'node:tls';
 import { MessageWriter } from '../ipfix/index.js';
+import type { EncodeShape } from '../ipfix/index.js';
 import type { DataRecord, TemplateDefinition } from '../ipfix/api.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { TransportProtocol } from '../util/address.js';
@@ -172,7 +173,9 @@ export function resolveExportingOptions(o: ExportingProcessOptions): ResolvedOpt
 
 interface QueuedBatch {
   templateId: number;
-  records: readonly DataRecord[];
+  /** DataRecords, or records of the shape's type (sendAs). */
+  records: readonly unknown[];
+  shape: EncodeShape<never> | undefined;
 }
 
 type StreamSocket = net.Socket | tls.TLSSocket;
@@ -252,6 +255,18 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
    * change it afterwards.
    */
   send(templateId: number, records: readonly DataRecord[]): number {
+    return this.enqueue(templateId, records, undefined);
+  }
+
+  /**
+   * Like send, for records of any type T that the shape maps to the template's IEs: they are
+   * encoded with MessageWriter.encodeAs, so no DataRecord is built per record.
+   */
+  sendAs<T>(templateId: number, records: readonly T[], shape: EncodeShape<T>): number {
+    return this.enqueue(templateId, records, shape as EncodeShape<never>);
+  }
+
+  private enqueue(templateId: number, records: readonly unknown[], shape: EncodeShape<never> | undefined): number {
     if (this.closing) throw new TransportError('TRANSPORT_ERR_CLOSED', 'send() after close()');
     if (!this.templateIds.has(templateId)) {
       throw new TransportError('TRANSPORT_ERR_UNKNOWN_TEMPLATE', `templateId ${templateId} is not one of the templates given to the exporting process (${[...this.templateIds].join(', ')})`);
@@ -265,7 +280,7 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
     }
     const accepted = n <= room ? records : records.slice(0, room);
     if (n > room) this.counters.recordsDropped += n - room;
-    this.queue.push({ templateId, records: accepted });
+    this.queue.push({ templateId, records: accepted, shape });
     this.queuedRecords += accepted.length;
     this.schedulePump();
     return accepted.length;
@@ -517,8 +532,8 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
     stream?.cork();
     try {
       while (this.queueHead < this.queue.length && (force || !this.blocked)) {
-        const { templateId, records } = this.takeBatch();
-        this.encodeAndWrite(templateId, records);
+        const { templateId, records, shape } = this.takeBatch();
+        this.encodeAndWrite(templateId, records, shape);
       }
     } finally {
       stream?.uncork();
@@ -536,39 +551,42 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
     const first = this.queue[this.queueHead++];
     this.queuedRecords -= first.records.length;
     if (first.records.length >= BATCH_RECORDS / 4) return first;
-    let joined: DataRecord[] | null = null;
+    let joined: unknown[] | null = null;
     while (this.queueHead < this.queue.length) {
       const next = this.queue[this.queueHead];
       const size = (joined?.length ?? first.records.length) + next.records.length;
-      if (next.templateId !== first.templateId || size > BATCH_RECORDS) break;
+      if (next.templateId !== first.templateId || next.shape !== first.shape || size > BATCH_RECORDS) break;
       if (joined === null) joined = first.records.slice();
       for (let i = 0; i < next.records.length; i++) joined.push(next.records[i]);
       this.queueHead++;
       this.queuedRecords -= next.records.length;
     }
-    return joined === null ? first : { templateId: first.templateId, records: joined };
+    return joined === null ? first : { templateId: first.templateId, records: joined, shape: first.shape };
   }
 
-  private encodeAndWrite(templateId: number, records: readonly DataRecord[]): void {
+  private encode(templateId: number, records: readonly unknown[], shape: EncodeShape<never> | undefined): Buffer[] {
     const writer = this.writer as MessageWriter;
+    return shape === undefined ? writer.encodeRecords(templateId, records as DataRecord[]) : writer.encodeAs(templateId, records as never[], shape);
+  }
+
+  private encodeAndWrite(templateId: number, records: readonly unknown[], shape: EncodeShape<never> | undefined): void {
     let msgs: Buffer[];
     try {
-      msgs = writer.encodeRecords(templateId, records as DataRecord[]);
+      msgs = this.encode(templateId, records, shape);
     } catch (err) {
       // One bad record must not sink the batch: encode one by one and drop only the bad ones.
-      this.encodeOneByOne(templateId, records, err);
+      this.encodeOneByOne(templateId, records, shape, err);
       return;
     }
     this.writeMessages(msgs, records.length);
   }
 
-  private encodeOneByOne(templateId: number, records: readonly DataRecord[], firstErr: unknown): void {
-    const writer = this.writer as MessageWriter;
+  private encodeOneByOne(templateId: number, records: readonly unknown[], shape: EncodeShape<never> | undefined, firstErr: unknown): void {
     let bad = 0;
     let lastErr = firstErr;
     for (const r of records) {
       try {
-        this.writeMessages(writer.encodeRecords(templateId, [r]), 1);
+        this.writeMessages(this.encode(templateId, [r], shape), 1);
       } catch (err) {
         bad++;
         lastErr = err;

@@ -67,7 +67,8 @@ function unavailable(what: string, err: unknown): StoreError {
 
 export class ClickHouseRepository implements FlowRepository {
   readonly engine = 'clickhouse' as const;
-  readonly rollups = true;
+  /** Whether the rollup tables exist (schema 3; a store opened without migrations may be older). */
+  rollups = false;
   readonly dialect = clickhouseDialect;
   private closed = false;
 
@@ -101,6 +102,7 @@ export class ClickHouseRepository implements FlowRepository {
     try {
       await repo.ping();
       if (options.migrate !== false && !options.readOnly) await repo.migrateTo(latestVersion(CLICKHOUSE_MIGRATIONS));
+      else await repo.refreshRollups();
     } catch (err) {
       await repo.close();
       throw err;
@@ -206,8 +208,18 @@ export class ClickHouseRepository implements FlowRepository {
     return currentVersion(this.migrationTarget());
   }
 
-  migrateTo(version: number): Promise<number[]> {
-    return migrate(this.migrationTarget(), Date.now() / 1000, version);
+  async migrateTo(version: number): Promise<number[]> {
+    try {
+      return await migrate(this.migrationTarget(), Date.now() / 1000, version);
+    } finally {
+      await this.refreshRollups().catch(() => undefined);
+    }
+  }
+
+  private async refreshRollups(): Promise<void> {
+    const tables = GRAINS.map((g) => this.dialect.str(clickhouseRollupTable(g.spec.name, g.tier))).join(', ');
+    const [r] = await this.select(`SELECT toFloat64(count()) AS n FROM system.tables WHERE database = currentDatabase() AND name IN (${tables})`);
+    this.rollups = Number(r.n) === GRAINS.length;
   }
 
   async ping(): Promise<void> {

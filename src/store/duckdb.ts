@@ -49,7 +49,8 @@ function toJs(row: Record<string, unknown>): Record<string, unknown> {
 
 export class DuckDbRepository implements FlowRepository {
   readonly engine = 'duckdb' as const;
-  readonly rollups = true;
+  /** Whether the rollups table exists (schema 3; a store opened read-only may be older). */
+  rollups = false;
   readonly dialect = duckdbDialect;
   private closed = false;
   /** Serializes writes on the writer connection (the appender is not re-entrant). */
@@ -102,6 +103,7 @@ export class DuckDbRepository implements FlowRepository {
     for (let i = 0; i < READERS; i++) readers.push(await instance.connect());
     const repo = new DuckDbRepository(location, instance, await instance.connect(), readers);
     if (options.migrate !== false && !options.readOnly) await repo.migrateTo(DUCKDB_MIGRATIONS[DUCKDB_MIGRATIONS.length - 1].version);
+    else await repo.refreshRollups();
     return repo;
   }
 
@@ -140,7 +142,7 @@ export class DuckDbRepository implements FlowRepository {
     this.checkOpen();
     if (records.length === 0) return Promise.resolve();
     const batch = encodeBatch(records, insertedAtSeconds);
-    const rollups = rollupBatch(batch);
+    const rollups = this.rollups ? rollupBatch(batch) : null;
     const ends = batch.columns[COLUMN_NAMES.indexOf('flowEndSeconds')];
     let earliest = Infinity;
     if (ends.kind === 'number') for (const t of ends.values) if (t < earliest) earliest = t;
@@ -148,12 +150,13 @@ export class DuckDbRepository implements FlowRepository {
       await this.exec('BEGIN TRANSACTION');
       try {
         await this.batches.with(batch, (source) => this.exec(`INSERT INTO flows (${COLUMN_NAMES.join(', ')}) SELECT * FROM ${source}`));
-        await this.rollupBatches.with(rollups, (source) => this.exec(`INSERT INTO rollups (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT * FROM ${source}`));
+        if (rollups) await this.rollupBatches.with(rollups, (source) => this.exec(`INSERT INTO rollups (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT * FROM ${source}`));
         await this.exec('COMMIT');
       } catch (err) {
         await this.exec('ROLLBACK').catch(() => undefined);
         throw new StoreError('STORE_ERR_UNAVAILABLE', `embedded store insert failed: ${(err as Error).message}`, { cause: err });
       }
+      if (!rollups) return;
       this.compactFrom = Math.min(this.compactFrom, earliest);
       if (++this.insertsSinceCompaction >= COMPACT_EVERY) await this.compactRollups();
     });
@@ -249,9 +252,18 @@ export class DuckDbRepository implements FlowRepository {
     return this.exclusive(() => currentVersion(this.migrationTarget()));
   }
 
-  migrateTo(version: number): Promise<number[]> {
+  async migrateTo(version: number): Promise<number[]> {
     this.checkOpen();
-    return this.exclusive(() => migrate(this.migrationTarget(), Date.now() / 1000, version));
+    try {
+      return await this.exclusive(() => migrate(this.migrationTarget(), Date.now() / 1000, version));
+    } finally {
+      await this.refreshRollups();
+    }
+  }
+
+  private async refreshRollups(): Promise<void> {
+    const [r] = await this.select("SELECT CAST(count(*) AS DOUBLE) AS n FROM information_schema.tables WHERE table_name = 'rollups'");
+    this.rollups = Number(r.n) > 0;
   }
 
   async ping(): Promise<void> {

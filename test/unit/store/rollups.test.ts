@@ -68,3 +68,35 @@ describe('embedded store rollup rows', () => {
     }
   });
 });
+
+describe('a store without rollups (schema 2)', () => {
+  it('is written and read from raw rows, also when opened read-only; migrating up fills the rollups from the rows', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { FlowQueries, parseFlowQuery } = await import('../../../src/store/query.js');
+    const { rollupRecords, H0 } = await import('./rollup-contract.js');
+    const dir = mkdtempSync(join(tmpdir(), 'flowvis-rollups-'));
+    const range = { from: String(H0), to: String(H0 + 6 * 3600) };
+    try {
+      let repo = await DuckDbRepository.open(join(dir, 'store'));
+      await repo.migrateTo(2);
+      assert.equal(repo.rollups, false);
+      await repo.insertFlows(rollupRecords(2000, 3), H0);
+      const want = (await new FlowQueries(repo).podEdges(parseFlowQuery({ ...range, insertedAfter: '0' }, H0))).items;
+      await repo.close();
+      repo = await DuckDbRepository.open(join(dir, 'store'), { readOnly: true });
+      assert.equal(repo.rollups, false);
+      assert.deepEqual((await new FlowQueries(repo).podEdges(parseFlowQuery(range, H0))).items, want);
+      await repo.close();
+      repo = await DuckDbRepository.open(join(dir, 'store'));
+      assert.equal(repo.rollups, true);
+      const [n] = await repo.select('SELECT CAST(count(*) AS DOUBLE) AS n FROM rollups');
+      assert.ok(Number(n.n) > 0);
+      assert.deepEqual((await new FlowQueries(repo).podEdges(parseFlowQuery(range, H0))).items, want);
+      await repo.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

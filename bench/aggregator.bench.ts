@@ -46,7 +46,7 @@ import {
   AGGREGATOR_TEMPLATES,
   EXPORTER_TEMPLATES,
   FLOW_RECORD_SHAPE,
-  aggregatedFlowRecordToDataRecord,
+  AGGREGATED_FLOW_RECORD_ENCODE_SHAPE,
   exporterTemplateId,
   flowRecordToDataRecord,
 } from '../src/flow/ie-mapping.js';
@@ -300,8 +300,8 @@ async function pipeline(): Promise<BenchResult> {
     const flushMs = cpuMs(c0);
     let bytes = 0;
     for (let i = 0; i < exported.length; i += 1000) {
-      const batch = exported.slice(i, i + 1000).map(aggregatedFlowRecordToDataRecord);
-      for (const m of writer.encodeRecords(AGGREGATOR_IPV4_TEMPLATE_ID, batch)) bytes += m.length;
+      const batch = exported.slice(i, i + 1000);
+      for (const m of writer.encodeAs(AGGREGATOR_IPV4_TEMPLATE_ID, batch, AGGREGATED_FLOW_RECORD_ENCODE_SHAPE)) bytes += m.length;
     }
     const exportMs = cpuMs(c0);
     if (bytes === 0 || agg.stats().recordsInvalid !== 0) throw new Error('nothing exported, or records refused');

@@ -552,23 +552,23 @@ export class AggregationProcess {
     };
   }
 
-  /** Bits per second since the previous export (or the flow's start), forward and reverse. */
-  private sideThroughput(s: number, side: number): [number, number] {
+  /**
+   * Bits per second since the previous export (or the flow's start), forward or reverse. One
+   * number per call rather than a pair: build() runs once per exported record, and the pairs
+   * were garbage.
+   */
+  private sideThroughput(s: number, side: number, reverse: boolean): number {
     const t = this.table;
     const seenBit = side === SIDE_SOURCE ? FLAG.seenSource : FLAG.seenDestination;
-    if ((t.flags(s) & seenBit) === 0) return [0, 0];
+    if ((t.flags(s) & seenBit) === 0) return 0;
     const end = t.getSec(s, side === SIDE_SOURCE ? SEC.flowEndSecondsFromSourceNode : SEC.flowEndSecondsFromDestinationNode);
     const previousEnd = t.getSec(s, side === SIDE_SOURCE ? SEC.previousEndFromSourceNode : SEC.previousEndFromDestinationNode);
     const seconds = Math.max(1, end - previousEnd);
-    const c = t.counters;
-    const octets = c[t.counterIndex(s, side, CTR.octetTotalCount)];
-    const reverseOctets = c[t.counterIndex(s, side, CTR.reverseOctetTotalCount)];
-    const previous = t.getF64(s, side === SIDE_SOURCE ? F64.previousOctetsFromSourceNode : F64.previousOctetsFromDestinationNode);
-    const previousReverse = t.getF64(s, side === SIDE_SOURCE ? F64.previousReverseOctetsFromSourceNode : F64.previousReverseOctetsFromDestinationNode);
-    return [
-      Math.round((Math.max(0, octets - previous) * 8) / seconds),
-      Math.round((Math.max(0, reverseOctets - previousReverse) * 8) / seconds),
-    ];
+    const octets = t.counters[t.counterIndex(s, side, reverse ? CTR.reverseOctetTotalCount : CTR.octetTotalCount)];
+    const previous = reverse
+      ? t.getF64(s, side === SIDE_SOURCE ? F64.previousReverseOctetsFromSourceNode : F64.previousReverseOctetsFromDestinationNode)
+      : t.getF64(s, side === SIDE_SOURCE ? F64.previousOctetsFromSourceNode : F64.previousOctetsFromDestinationNode);
+    return Math.round((Math.max(0, octets - previous) * 8) / seconds);
   }
 
   private build(s: number): AggregatedFlowRecord {
@@ -576,8 +576,10 @@ export class AggregationProcess {
     const flags = t.flags(s);
     const fromSourceNode = this.sideCounters(s, SIDE_SOURCE);
     const fromDestinationNode = this.sideCounters(s, SIDE_DESTINATION);
-    const [sourceThroughput, sourceReverseThroughput] = this.sideThroughput(s, SIDE_SOURCE);
-    const [destinationThroughput, destinationReverseThroughput] = this.sideThroughput(s, SIDE_DESTINATION);
+    const sourceThroughput = this.sideThroughput(s, SIDE_SOURCE, false);
+    const sourceReverseThroughput = this.sideThroughput(s, SIDE_SOURCE, true);
+    const destinationThroughput = this.sideThroughput(s, SIDE_DESTINATION, false);
+    const destinationReverseThroughput = this.sideThroughput(s, SIDE_DESTINATION, true);
     const sourceIsPrimary = (flags & FLAG.seenSource) !== 0;
     const primary = sourceIsPrimary ? fromSourceNode : fromDestinationNode;
     const correlated =

@@ -20,7 +20,8 @@ import type {
   SeriesSet,
   Totals,
 } from '../ui/api/types.js';
-import { FlowQueries, whereClause, type FlowQuery, type SqlRunner } from './query.js';
+import { FlowQueries, scanFor, whereClause, type FlowQuery, type SqlRunner } from './query.js';
+import type { RollupName } from './rollups.js';
 
 /** Series charts draw the top entities only, so that a line chart stays readable. */
 export const SERIES_TOP = 8;
@@ -53,14 +54,26 @@ export class DashboardQueries {
   }
 
   /** Sums of Tx and Rx per (bucket, key) for the top keys; every bucket present, empty ones 0. */
-  private async series(q: FlowQuery, keyExpr: string, extra = '', top = SERIES_TOP, keys?: string[]): Promise<SeriesSet> {
+  /**
+   * What a ranking over `rollup`'s keys reads: whole buckets from the rollup when the store has
+   * it and the query's filters allow (query.ts scanFor), else raw rows. `extra` must name only
+   * the rollup's key columns.
+   */
+  private scan(q: FlowQuery, extra: string, rollup?: RollupName): { from: string; where: string; count: string } {
+    const d = this.db.dialect;
+    const scan = rollup ? scanFor(d, q, rollup, 0, this.db.rollups === true) : { from: 'flows', where: whereClause(d, q), count: d.count() };
+    return { ...scan, where: extra === '' ? scan.where : `${scan.where} AND ${extra}` };
+  }
+
+  private async series(q: FlowQuery, keyExpr: string, extra = '', top = SERIES_TOP, keys?: string[], rollup?: RollupName): Promise<SeriesSet> {
     const d = this.db.dialect;
     const b = q.bucketSeconds;
     let wanted = keys;
     if (!wanted) {
+      const scan = this.scan(q, extra, rollup);
       const ranked = await this.db.select(
-        `SELECT ${keyExpr} AS k, ${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS total FROM flows ` +
-          `WHERE ${this.where(q, extra)} GROUP BY k ORDER BY total DESC, k LIMIT ${top}`,
+        `SELECT ${keyExpr} AS k, ${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS total FROM ${scan.from} ` +
+          `WHERE ${scan.where} GROUP BY k ORDER BY total DESC, k LIMIT ${top}`,
       );
       wanted = ranked.map((r) => str(r.k));
     }
@@ -93,11 +106,12 @@ export class DashboardQueries {
     return withIp ? `CASE WHEN ${name} = '' THEN ${side}IP ELSE ${pod} END` : pod;
   }
 
-  private async ranked(q: FlowQuery, keyExpr: string, extra: string, top: number): Promise<Ranked[]> {
+  private async ranked(q: FlowQuery, keyExpr: string, extra: string, top: number, rollup?: RollupName): Promise<Ranked[]> {
     const d = this.db.dialect;
+    const scan = this.scan(q, extra, rollup);
     const rows = await this.db.select(
-      `SELECT ${keyExpr} AS k, ${d.num('sum(octetDeltaCount)')} AS bytes, ${d.num('sum(reverseOctetDeltaCount)')} AS reverseBytes, ${d.count()} AS flows ` +
-        `FROM flows WHERE ${this.where(q, extra)} GROUP BY k ORDER BY bytes + reverseBytes DESC, k LIMIT ${top}`,
+      `SELECT ${keyExpr} AS k, ${d.num('sum(octetDeltaCount)')} AS bytes, ${d.num('sum(reverseOctetDeltaCount)')} AS reverseBytes, ${scan.count} AS flows ` +
+        `FROM ${scan.from} WHERE ${scan.where} GROUP BY k ORDER BY bytes + reverseBytes DESC, k LIMIT ${top}`,
     );
     return rows.map((r) => ({ key: str(r.k), bytes: num(r.bytes), reverseBytes: num(r.reverseBytes), flows: num(r.flows) }));
   }
@@ -132,8 +146,8 @@ export class DashboardQueries {
     // The page's queries run side by side (the embedded store reads on several connections).
     const [totals, topNamespaces, topPods, topServices, deniedRows, throughput, completeness] = await Promise.all([
       this.totals(q),
-      this.ranked(q, 'sourcePodNamespace', "sourcePodNamespace != ''", OVERVIEW_TOP),
-      this.ranked(q, this.podKey('source'), "sourcePodName != ''", OVERVIEW_TOP),
+      this.ranked(q, 'sourcePodNamespace', "sourcePodNamespace != ''", OVERVIEW_TOP, 'pods'),
+      this.ranked(q, this.podKey('source'), "sourcePodName != ''", OVERVIEW_TOP, 'pods'),
       this.ranked(q, 'destinationServicePortName', "destinationServicePortName != ''", OVERVIEW_TOP),
       this.db.select(
         `SELECT ${this.podKey('source', true)} AS src, ${this.podKey('destination', true)} AS dst, destinationTransportPort AS port, protocolIdentifier AS proto, ` +
@@ -195,8 +209,8 @@ export class DashboardQueries {
     const [completeness, edges, bySource, byDestination] = await Promise.all([
       this.layer.completeness(q.range),
       this.edges(q, this.podKey('source'), this.podKey('destination'), extra),
-      this.series(q, this.podKey('source'), extra),
-      this.series(q, this.podKey('destination'), extra),
+      this.series(q, this.podKey('source'), extra, SERIES_TOP, undefined, 'pods'),
+      this.series(q, this.podKey('destination'), extra, SERIES_TOP, undefined, 'pods'),
     ]);
     return { range: q.range, completeness, edges, bySource, byDestination };
   }

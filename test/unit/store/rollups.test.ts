@@ -100,3 +100,26 @@ describe('a store without rollups (schema 2)', () => {
     }
   });
 });
+
+describe('dashboard pages with rollups', () => {
+  it('draw the same Overview and Pod-to-Pod data as from raw rows alone', async () => {
+    const { DashboardQueries } = await import('../../../src/store/dashboard-queries.js');
+    const { parseFlowQuery } = await import('../../../src/store/query.js');
+    const { rollupRecords, H0 } = await import('./rollup-contract.js');
+    const repo = await DuckDbRepository.open(':memory:');
+    try {
+      const records = rollupRecords(5000, 21);
+      for (let off = 0; off < records.length; off += 1000) await repo.insertFlows(records.slice(off, off + 1000), H0);
+      const rawOnly = { dialect: repo.dialect, select: (sql: string) => repo.select(sql) };
+      for (const range of [{ from: String(H0), to: String(H0 + 3600) }, { from: String(H0 + 77), to: String(H0 + 9 * 3600 + 5) }, { from: String(H0), to: String(H0 + 3600), namespace: 'ns-1' }]) {
+        const q = parseFlowQuery(range, H0);
+        const withRollups = new DashboardQueries(repo);
+        const raw = new DashboardQueries(rawOnly);
+        assert.deepEqual(await withRollups.overview(q), await raw.overview(q));
+        assert.deepEqual(await withRollups.podToPod(q), await raw.podToPod(q));
+      }
+    } finally {
+      await repo.close();
+    }
+  });
+});

@@ -29,7 +29,21 @@
 //     larger than any difference from before): decode 830-1,050 ns, ingest 1,190-1,900 ns,
 //     export 1,040-1,290 ns per received record = 4,700-5,800 ns per exported record, of which
 //     flush (build the AggregatedFlowRecord, free the slot) 2,400-2,950 ns.
-// Where the time goes now (--cpu-prof of aggregator.throughput): decoding names (the byte-keyed
+// Round 2 (6e6446d: IPFIX sink encodes AggregatedFlowRecords with MessageWriter.encodeAs, no
+// DataRecord per exported record; then no pair arrays in build), same machine, load average
+// 3.2-5.3, alternating with a build of the commit before (git worktree):
+//   npm run bench -- aggregator.throughput   before 240,567 / 282,810 / 207,815 / 243,416 / 221,653 / 255,007 (median 242,000)
+//                                             after  271,826 / 240,795 / 252,454 / 265,706 / 240,252 / 239,467 / 223,771 (median 241,000-252,000)
+//     The run-to-run spread (about +-15%) is larger than the change; the figure is still below 300,000.
+//   npm run bench -- aggregator.pipeline     export per exported record 4,476-4,982 ns (was 4,997-5,113), of
+//     which encoding (export minus flush) 1,900-2,100 ns (was 2,330-2,510): about 20% less encode time.
+//   npm run bench -- aggregator.memory        341 bytes/flow (unchanged).
+// --cpu-prof of aggregator.throughput after round 2 (shares of all samples, 32% idle): decoding
+// names (readStringAt) 8.5%, ingest self 7.5%, putString 5.6%, string-table acquire 3.9%, GC
+// 4.2%, generated decoder 3.9%; the whole export path (build, sideCounters, exportSlot, the
+// generated writer, varStrTo) is now about 6%. What is left is decode and ingest: interning the
+// 14 names of every new flow (a Map lookup each) and reading names from the wire.
+// Round 1 profile (before the shape-based writer): decoding names (the byte-keyed
 // string cache) ~10% of busy time, ingest ~30% (interning names of new flows, merging), export
 // ~30% (each exported record is a 60-field object plus two counter objects that stays alive in
 // the sink buffer, so scavenges promote it; then the sink maps it to a DataRecord and encodes

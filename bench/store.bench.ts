@@ -8,19 +8,23 @@
 //   store.choice             the engine decision: DuckDB against SQLite (better-sqlite3@12, from
 //                            FLOWVIS_BENCH_SQLITE_MODULE or node_modules) on the same rows
 //
-// Sample results (2-core Intel Xeon shared with other builds, load average 6-15; Node v20.20.2):
-//   npm run bench -- store.ingest
-//   {"name":"store.ingest.embedded","value":17510,"unit":"rows/s","rows":500000,"batch":50000}
-//   {"name":"store.ingest.clickhouse","value":12965,"unit":"rows/s","rows":500000,"batch":50000}
-//   npm run bench -- store.query.p95        (stderr shows progress and p50/p95 per query)
-//   {"name":"store.query.generate","value":201.7,"unit":"s","rows":10000000}
-//   {"name":"store.query.p95.24h.top.bytes","value":4162.8,"unit":"ms","p50":2354.4,"iterations":10}
-//   {"name":"store.query.p95.1h.top.bytes","value":71.4,"unit":"ms","p50":47.4,"iterations":10}
-//   {"name":"store.query.p95.1h.pod-edges","value":157,"unit":"ms","p50":84.3,"iterations":10}
+// Sample results (2-core Intel Xeon shared with other builds; Node v20.20.2; load average given):
+//   npm run bench -- store.ingest          (rows end over 10 s; FLOWVIS_BENCH_INGEST_SPAN=86400 spreads them over a day)
+//   {"name":"store.ingest.embedded","value":28969,"unit":"rows/s","rows_per_cpu_second":22404,"rows":500000,"batch":50000,"span_s":10,"load":4.7}
+//   {"name":"store.ingest.clickhouse","value":43908,"unit":"rows/s","rows_per_cpu_second":72430,"rows":500000,"batch":50000,"span_s":10,"load":5.2}
+//   before this round (appender / TabSeparated, rows over 24 h, load 6-15): 17,510 and 12,965 rows/s;
+//   alternating before/after runs at load 3-5: docs/store.md, "Figures"
+//   npm run bench -- store.query.p95        (stderr shows progress and p50/p95 per query; load 4-6)
+//   {"name":"store.query.generate","value":133.8,"unit":"s","rows":10000000}          (before: 201.7)
+//   {"name":"store.query.rollups","value":55.5,"unit":"s","rollupRows":3187653}
+//   {"name":"store.query.p95.24h.top.bytes","value":88.8,"unit":"ms","p50":80.4,"iterations":10}   (before: 4162.8)
+//   {"name":"store.query.p95.24h.pod-edges","value":191.8,"unit":"ms","p50":180.1,"iterations":10} (before: 5966)
+//   {"name":"store.query.p95.24h.top.bytes.cidr","value":1302.8,"unit":"ms","p50":1084.5,"iterations":10} (raw rows: above the goal)
+//   {"name":"store.query.p95.1h.pod-edges","value":68.2,"unit":"ms","p50":64.3,"iterations":10}
 //   FLOWVIS_BENCH_SQLITE_MODULE=.../better-sqlite3/lib/index.js FLOWVIS_BENCH_CHOICE_ROWS=500000 npm run bench -- store.choice
 //   {"name":"store.choice.duckdb.ingest","value":17620,"unit":"rows/s"}  {"name":"store.choice.sqlite.ingest","value":32217,"unit":"rows/s"}
 //   {"name":"store.choice.duckdb.top.bytes","value":100.8,"unit":"ms (median)"}  {"name":"store.choice.sqlite.top.bytes","value":1618.3,...}
-//   (all figures: docs/store.md)
+//   (the engine choice predates the columnar insert path and the rollups; all figures: docs/store.md)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';

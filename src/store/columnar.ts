@@ -12,7 +12,8 @@ export type Indexes = Uint8Array | Uint16Array | Uint32Array;
 export type EncodedColumn =
   | { readonly kind: 'number'; readonly values: Float64Array }
   | { readonly kind: 'dictionary'; readonly dictionary: readonly string[]; readonly indexes: Indexes }
-  | { readonly kind: 'strings'; readonly values: readonly string[] };
+  /** The same data as a dictionary, but the insert sends it value by value (mostly distinct values). */
+  | { readonly kind: 'strings'; readonly dictionary: readonly string[]; readonly indexes: Uint32Array };
 
 export interface EncodedBatch {
   readonly rows: number;
@@ -92,9 +93,7 @@ export function encodeBatch(
     }
     byName.set(column.name, { dictionary, indexes });
     if (!options.dictionariesOnly && dictionary.length * DISTINCT_SHARE > n && n > CHUNK_ROWS) {
-      const values = new Array<string>(n);
-      for (let i = 0; i < n; i++) values[i] = dictionary[indexes[i]];
-      out[c] = { kind: 'strings', values };
+      out[c] = { kind: 'strings', dictionary, indexes };
     } else {
       out[c] = { kind: 'dictionary', dictionary, indexes: narrow(indexes, dictionary.length) };
     }

@@ -66,7 +66,8 @@ export class BatchSource {
           const col = columns[c];
           const vector = duckdb.data_chunk_get_vector(chunk, c);
           if (col.kind === 'strings') {
-            for (let i = 0; i < m; i++) duckdb.vector_assign_string_element(vector, i, col.values[from + i]);
+            const { dictionary, indexes } = col;
+            for (let i = 0; i < m; i++) duckdb.vector_assign_string_element(vector, i, dictionary[indexes[from + i]]);
             continue;
           }
           const data = col.kind === 'number' ? col.values : col.indexes;

@@ -11,28 +11,15 @@ import { narrow, type EncodedBatch, type EncodedColumn, type Indexes } from './c
 import { ALL_KEYS, GRAINS, ROLLUP_MEASURES, ROLLUPS } from './rollups.js';
 import { COLUMN_NAMES } from './schema.js';
 
-/** A string column of the batch as dictionary + indexes (value-by-value columns are encoded here). */
+/** A string column of the batch as dictionary + indexes. */
 interface Codes {
   dictionary: readonly string[];
   indexes: Indexes | Uint32Array;
 }
 
 function codesOf(col: EncodedColumn): Codes {
-  if (col.kind === 'dictionary') return col;
   if (col.kind === 'number') throw new Error('rollup key column is not a string column');
-  const seen = new Map<string, number>();
-  const dictionary: string[] = [];
-  const indexes = new Uint32Array(col.values.length);
-  for (let i = 0; i < col.values.length; i++) {
-    let k = seen.get(col.values[i]);
-    if (k === undefined) {
-      k = dictionary.length;
-      seen.set(col.values[i], k);
-      dictionary.push(col.values[i]);
-    }
-    indexes[i] = k;
-  }
-  return { dictionary, indexes };
+  return col;
 }
 
 /**
@@ -195,7 +182,19 @@ export function rollupBatch(batch: EncodedBatch): EncodedBatch {
         else indexes[r++] = src.indexes[row];
       }
     }
-    columns.push({ kind: 'dictionary', dictionary, indexes: narrow(indexes, dictionary.length) });
+    // Only the values the rollup rows use go into their ENUM (creating one costs about 1 µs a
+    // member; the address columns' dictionaries hold every address of the batch).
+    const remap = new Int32Array(dictionary.length).fill(-1);
+    const used: string[] = [];
+    for (let i = 0; i < rows; i++) {
+      let k = remap[indexes[i]];
+      if (k < 0) {
+        k = remap[indexes[i]] = used.length;
+        used.push(dictionary[indexes[i]]);
+      }
+      indexes[i] = k;
+    }
+    columns.push({ kind: 'dictionary', dictionary: used, indexes: narrow(indexes, used.length) });
   }
   for (let m = 0; m < ROLLUP_MEASURES.length; m++) columns.push(fill((g, k) => g.sums[m][k]));
   columns.push(fill((g, k) => g.flows[k]));

@@ -58,7 +58,7 @@ export function rowBinary(batch: EncodedBatch, columns: readonly Column[]): Buff
       pools.push(null);
       continue;
     }
-    const encoded = (col.kind === 'dictionary' ? col.dictionary : col.values).map(encodeString);
+    const encoded = col.dictionary.map(encodeString);
     const start = new Uint32Array(encoded.length);
     const length = new Uint32Array(encoded.length);
     let total = 0;
@@ -70,12 +70,8 @@ export function rowBinary(batch: EncodedBatch, columns: readonly Column[]): Buff
     const bytes = new Uint8Array(total);
     for (let k = 0; k < encoded.length; k++) bytes.set(encoded[k], start[k]);
     pools.push({ bytes, start, length });
-    if (col.kind === 'dictionary') {
-      const idx = col.indexes;
-      for (let i = 0; i < n; i++) cursor[i] += length[idx[i]];
-    } else {
-      for (let i = 0; i < n; i++) cursor[i] += length[i];
-    }
+    const idx = col.indexes;
+    for (let i = 0; i < n; i++) cursor[i] += length[idx[i]];
   }
   // Sizes to row starts.
   let size = 0;
@@ -91,9 +87,9 @@ export function rowBinary(batch: EncodedBatch, columns: readonly Column[]): Buff
     const col = batch.columns[c];
     if (col.kind !== 'number') {
       const { bytes, start, length } = pools[c]!;
-      const idx = col.kind === 'dictionary' ? col.indexes : null;
+      const idx = col.indexes;
       for (let i = 0; i < n; i++) {
-        const k = idx === null ? i : idx[i];
+        const k = idx[i];
         const from = start[k];
         const len = length[k];
         const at = cursor[i];

@@ -42,7 +42,7 @@ describe('encodeBatch', () => {
     const b = encodeBatch(records, T0);
     const ip = b.columns[COLUMN_NAMES.indexOf('sourceIP')];
     assert.equal(ip.kind, 'strings');
-    if (ip.kind === 'strings') assert.equal(ip.values[n - 1], `10.1.17.111`);
+    if (ip.kind === 'strings') assert.equal(ip.dictionary[ip.indexes[n - 1]], `10.1.17.111`);
     const pod = b.columns[COLUMN_NAMES.indexOf('sourcePodName')];
     assert.ok(pod.kind === 'dictionary' && pod.indexes instanceof Uint16Array);
     const only = encodeBatch(records.slice(0, 1000), T0, COLUMNS.filter((c) => c.name === 'sourceIP'));

@@ -8,7 +8,8 @@ import { isIP } from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration, formatDuration } from '../util/duration.js';
-import { parseCollectorAddress, IPFIX_PORT, type CollectorAddress, type TransportProtocol } from '../util/address.js';
+import { parseCollectorAddress, parseHostPort, IPFIX_PORT, type CollectorAddress, type TransportProtocol } from '../util/address.js';
+import { deepFreeze } from '../util/freeze.js';
 import { AggregatorError } from './errors.js';
 
 export const SINK_NAMES = ['ipfix', 'log'] as const;
@@ -205,24 +206,6 @@ function durationOf(raw: Record<string, unknown>, key: string, fallback: string)
   }
   if (!(ms > 0)) fail(key, `"${text}" must be greater than zero`);
   return ms;
-}
-
-export function parseHostPort(text: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
-  if (!m) return undefined;
-  const host = m[1] ?? m[2];
-  if (m[1] !== undefined && isIP(host) !== 6) return undefined;
-  const port = Number(m[3]);
-  if (port > 65535) return undefined;
-  return { host: host === '' ? '0.0.0.0' : host, port };
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }
 
 /** Validates an already-parsed document (a YAML map); relative paths resolve against baseDir. */

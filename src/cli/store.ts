@@ -1,7 +1,7 @@
 // `flowvis store <migrate|retain|serve|info>`: store maintenance and the standalone query API.
 import { Command } from 'commander';
 import { buildStoreApi } from '../api/store-api.js';
-import { parseHostPort } from '../aggregator/config.js';
+import { parseHostPort } from '../util/address.js';
 import { StoreError } from '../store/errors.js';
 import { openRepository } from '../store/repository.js';
 import { parseDuration } from '../util/duration.js';

@@ -2,7 +2,7 @@
 // an aggregator (the aggregator serves the same on its API address when it has a store).
 import { Command } from 'commander';
 import Fastify from 'fastify';
-import { parseHostPort } from '../aggregator/config.js';
+import { parseHostPort } from '../util/address.js';
 import { registerStoreRoutes } from '../api/store-api.js';
 import { registerUiRoutes, UI_PREFIX } from '../api/ui-routes.js';
 import { StoreError } from '../store/errors.js';

@@ -9,7 +9,8 @@ import { isIP } from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration, formatDuration } from '../util/duration.js';
-import { parseCollectorAddress, type CollectorAddress } from '../util/address.js';
+import { parseCollectorAddress, parseHostPort, type CollectorAddress } from '../util/address.js';
+import { deepFreeze } from '../util/freeze.js';
 import { ExporterError } from './errors.js';
 
 export const DEFAULTS = Object.freeze({
@@ -233,24 +234,6 @@ export function parseCidr(text: string): Cidr | undefined {
   return Object.freeze({ text, address, prefix, family: family as 4 | 6 });
 }
 
-function listenAddress(text: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
-  if (!m) return undefined;
-  const host = m[1] ?? m[2];
-  if (m[1] !== undefined && isIP(host) !== 6) return undefined;
-  const port = Number(m[3]);
-  if (port > 65535) return undefined;
-  return { host: host === '' ? '0.0.0.0' : host, port };
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
-
 /** Validates an already-parsed document (a YAML map). */
 export function parseExporterConfig(doc: unknown, ctx: ConfigContext): ExporterConfig {
   if (doc === null || doc === undefined) doc = {};
@@ -316,7 +299,7 @@ export function parseExporterConfig(doc: unknown, ctx: ConfigContext): ExporterC
   const metricsText = (raw.metricsAddress as string | undefined) ?? DEFAULTS.metricsAddress;
   let metrics: ExporterConfig['metrics'] = null;
   if (metricsText !== '') {
-    metrics = listenAddress(metricsText) ?? fail('metricsAddress', `"${metricsText}" is not HOST:PORT with a port 0-65535`);
+    metrics = parseHostPort(metricsText) ?? fail('metricsAddress', `"${metricsText}" is not HOST:PORT with a port 0-65535`);
   }
 
   const podCIDRs = ((raw.podCIDRs as string[] | undefined) ?? []).map(

@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseHostPort } from '../aggregator/config.js';
+import { parseHostPort } from '../util/address.js';
 import { TestbedError } from './errors.js';
 import { componentFiles, planTestbed, namesOf, type TestbedNames, type TestbedPlan } from './plan.js';
 import { commandLine, listNamespaces, namespacePids, prerequisiteProblem, run, signal, waitForExit } from './system.js';

@@ -11,6 +11,7 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { compileNetworkPolicy, PolicyProtocol, type CompiledPolicy } from '../exporter/policy/network-policy.js';
 import { formatDenyPrefix, type DenyAction } from '../exporter/nflog/prefix.js';
 import { parseDuration } from '../util/duration.js';
+import { deepFreeze } from '../util/freeze.js';
 import { TestbedError } from './errors.js';
 import { addressAt, canonicalAddress, formatPrefix, parseAddress, parsePrefix, prefixContains, prefixesOverlap, prefixSize, type Prefix } from './ipam.js';
 
@@ -322,14 +323,6 @@ function schemaError(errors: ErrorObject[]): never {
   if (err.keyword === 'additionalProperties') fail(key, 'is not a known key', undefined);
   if (key === '') fail('(top level)', err.message ?? 'is invalid', 'a YAML map with at least "nodes"');
   fail(key, err.message ?? 'is invalid');
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }
 
 interface RawPort { name?: string; containerPort: number; protocol?: ProtocolName }

@@ -56,3 +56,14 @@ export function parseCollectorAddress(
   }
   return { host, port, protocol };
 }
+
+/** A listen address `HOST:PORT` or `[IPv6]:PORT` (port 0-65535; an empty host means 0.0.0.0). */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
+  if (!m) return undefined;
+  const host = m[1] ?? m[2];
+  if (m[1] !== undefined && isIP(host) !== 6) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}

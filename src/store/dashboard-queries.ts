@@ -155,7 +155,7 @@ export class DashboardQueries {
           `ELSE concat('ingress ', ingressNetworkPolicyNamespace, '/', ingressNetworkPolicyName) END AS policy, ` +
           `CASE WHEN egressNetworkPolicyRuleAction IN (${RuleAction.drop}, ${RuleAction.reject}) THEN egressNetworkPolicyRuleAction ELSE ingressNetworkPolicyRuleAction END AS action, ` +
           `${d.count()} AS flows, ${d.num('sum(packetDeltaCount)')} AS packets FROM flows WHERE ${this.where(q, DENIED)} ` +
-          `GROUP BY src, dst, port, proto, policy, action ORDER BY flows DESC, src, dst, port LIMIT ${OVERVIEW_TOP}`,
+          `GROUP BY src, dst, port, proto, policy, action ORDER BY flows DESC, src, dst, port, proto, policy, action LIMIT ${OVERVIEW_TOP}`,
       ),
       this.series(q, "'all'", '', 1, ['all']),
       this.layer.completeness(q.range),
@@ -175,32 +175,37 @@ export class DashboardQueries {
 
   private async edges(q: FlowQuery, sourceExpr: string, destinationExpr: string, extra: string): Promise<Edge[]> {
     const d = this.db.dialect;
-    const rows = await this.db.select(
-      `SELECT ${sourceExpr} AS src, ${destinationExpr} AS dst, sourceIP, destinationIP, destinationClusterIP, ` +
-        `${d.num('sum(octetDeltaCount)')} AS tx, ${d.num('sum(reverseOctetDeltaCount)')} AS rx, ${d.count()} AS flows ` +
-        `FROM flows WHERE ${this.where(q, extra)} GROUP BY src, dst, sourceIP, destinationIP, destinationClusterIP ` +
-        `ORDER BY tx + rx DESC, src, dst LIMIT ${MAX_EDGE_ROWS}`,
-    );
-    // Rows are per address pair; the page draws one edge per entity pair, addresses in its tooltip.
+    const where = this.where(q, extra);
+    // Totals per entity pair are summed in full by the database; the address-pair rows, which
+    // can be many, only supply the addresses shown in each edge's tooltip.
+    const [pairs, addressRows] = await Promise.all([
+      this.db.select(
+        `SELECT ${sourceExpr} AS src, ${destinationExpr} AS dst, ` +
+          `${d.num('sum(octetDeltaCount)')} AS tx, ${d.num('sum(reverseOctetDeltaCount)')} AS rx, ${d.count()} AS flows ` +
+          `FROM flows WHERE ${where} GROUP BY src, dst ORDER BY tx + rx DESC, src, dst LIMIT ${q.limit}`,
+      ),
+      this.db.select(
+        `SELECT ${sourceExpr} AS src, ${destinationExpr} AS dst, sourceIP, destinationIP, destinationClusterIP, ` +
+          `${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS pairBytes ` +
+          `FROM flows WHERE ${where} GROUP BY src, dst, sourceIP, destinationIP, destinationClusterIP ` +
+          `ORDER BY pairBytes DESC, src, dst LIMIT ${MAX_EDGE_ROWS}`,
+      ),
+    ]);
     const byPair = new Map<string, Edge & { src: Set<string>; dst: Set<string> }>();
-    for (const r of rows) {
-      const id = `${str(r.src)}\u0000${str(r.dst)}`;
-      let e = byPair.get(id);
-      if (!e) {
-        e = { source: str(r.src), destination: str(r.dst), txBytes: 0, rxBytes: 0, flows: 0, sourceIps: [], destinationIps: [], src: new Set(), dst: new Set() };
-        byPair.set(id, e);
-      }
-      e.txBytes += num(r.tx);
-      e.rxBytes += num(r.rx);
-      e.flows += num(r.flows);
+    for (const r of pairs) {
+      const e = { source: str(r.src), destination: str(r.dst), txBytes: num(r.tx), rxBytes: num(r.rx), flows: num(r.flows), sourceIps: [], destinationIps: [], src: new Set<string>(), dst: new Set<string>() };
+      byPair.set(`${e.source}\u0000${e.destination}`, e);
+    }
+    for (const r of addressRows) {
+      const e = byPair.get(`${str(r.src)}\u0000${str(r.dst)}`);
+      if (!e) continue;
       e.src.add(str(r.sourceIP));
       if (str(r.destinationClusterIP) !== '') e.dst.add(str(r.destinationClusterIP));
       e.dst.add(str(r.destinationIP));
     }
     return [...byPair.values()]
       .map(({ src, dst, ...e }) => ({ ...e, sourceIps: [...src].sort(), destinationIps: [...dst].sort() }))
-      .sort((a, b) => b.txBytes + b.rxBytes - (a.txBytes + a.rxBytes) || a.source.localeCompare(b.source) || a.destination.localeCompare(b.destination))
-      .slice(0, q.limit);
+      .sort((a, b) => b.txBytes + b.rxBytes - (a.txBytes + a.rxBytes) || a.source.localeCompare(b.source) || a.destination.localeCompare(b.destination));
   }
 
   /** Pod-to-Pod: edges between source and destination Pods, throughput per source and per destination Pod. */
@@ -318,7 +323,7 @@ export class DashboardQueries {
         `SELECT ${policy('egress')} AS egress, egressNetworkPolicyRuleAction AS egressAction, ${policy('ingress')} AS ingress, ` +
           `ingressNetworkPolicyRuleAction AS ingressAction, ${this.podKey('source', true)} AS src, ${this.podKey('destination', true)} AS dst, ` +
           `${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS bytes, ${d.count()} AS flows FROM flows WHERE ${this.where(q, extra)} ` +
-          `GROUP BY egress, egressAction, ingress, ingressAction, src, dst ORDER BY bytes DESC, flows DESC, egress, ingress, src, dst LIMIT ${POLICY_POD_EDGES}`,
+          `GROUP BY egress, egressAction, ingress, ingressAction, src, dst ORDER BY bytes DESC, flows DESC, egress, ingress, src, dst, egressAction, ingressAction LIMIT ${POLICY_POD_EDGES}`,
       ),
       this.layer.completeness(q.range),
       this.series(q, "'all'", extra, 1, ['all']),
@@ -337,7 +342,7 @@ export class DashboardQueries {
   }
 }
 
-/** Address-pair rows read per edges query before they are merged into entity pairs. */
+/** Address-pair rows read per edges query for the addresses in the edges' tooltips. */
 const MAX_EDGE_ROWS = 5000;
 
 export type DashboardPage = 'overview' | 'pod-to-pod' | 'pod-to-external' | 'pod-to-service' | 'flow-records' | 'node-throughput' | 'network-policy';

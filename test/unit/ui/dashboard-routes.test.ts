@@ -13,7 +13,7 @@ import { parseFlowQuery } from '../../../src/store/query.js';
 import type { FlowRepository } from '../../../src/store/repository.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import type { EdgesData, FlowRecordsData, NodeSeriesData, OverviewData, PolicyData } from '../../../src/ui/api/types.js';
-import { A, B, C, D, E, SNAPSHOTS, T0 } from '../store/fixtures.js';
+import { A, B, C, D, E, SNAPSHOTS, T0, flow } from '../store/fixtures.js';
 
 const NOW = T0 + 3000;
 const window = (extra: Record<string, string> = {}) => parseFlowQuery({ from: String(T0 - 60), to: String(T0 + 300), ...extra }, NOW);
@@ -61,6 +61,26 @@ describe('dashboard queries on the embedded store', () => {
       assert.equal(t.activeConnections, 1);
     } finally {
       await ended.close();
+    }
+  });
+
+  it('pod-to-pod edge totals count every address pair, beyond the rows read for tooltip addresses', async () => {
+    const many = await DuckDbRepository.open(':memory:');
+    try {
+      // 6,000 address pairs of one Pod pair: more than the 5,000 address rows the query reads.
+      const records = Array.from({ length: 6000 }, (_, i) =>
+        flow({
+          sourcePodNamespace: 'shop', sourcePodName: 'web-1', destinationPodNamespace: 'shop', destinationPodName: 'db-1',
+          sourceAddress: `10.1.${i >> 8}.${i & 255}`, destinationAddress: '10.0.1.1', sourceTransportPort: 40000,
+          octetDeltaCount: 10, reverseOctetDeltaCount: 1,
+        }),
+      );
+      await many.insertFlows(records, T0 + 1000);
+      const p = await new DashboardQueries(many).podToPod(window());
+      assert.deepEqual(p.edges.map((e) => [e.source, e.destination, e.txBytes, e.rxBytes, e.flows]), [['shop/web-1', 'shop/db-1', 60_000, 6_000, 6000]]);
+      assert.equal(p.edges[0].sourceIps.length, 5000);
+    } finally {
+      await many.close();
     }
   });
 

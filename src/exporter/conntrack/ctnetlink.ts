@@ -19,7 +19,7 @@ import { KernelSourceError } from './errors.js';
 import {
   AF_UNSPEC, NETLINK_NETFILTER, NFNL_SUBSYS_CTNETLINK, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN,
   NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST,
-  align4, buildNfnlRequest, checkedMessageLength, errnoName, hostU16, hostU32, readNlmsgError,
+  align4, buildNfnlRequest, checkedMessageLength, errnoName, forEachMessage, hostU16, hostU32, parseOrReport, readNlmsgError, socketError,
 } from './netlink.js';
 import {
   CTA_ZONE, EntryDigest, EntryScanner, IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_GET, IPCTNL_MSG_CT_NEW, buildConntrackEntry, parseConntrackEntry,
@@ -195,45 +195,22 @@ export function readEventDatagram(
   onEvent: (event: ConntrackEvent) => void,
   onMalformed: (err: KernelSourceError) => void,
 ): number {
-  const end = buf.length;
-  let off = 0;
   let delivered = 0;
-  while (off < end) {
-    let len: number;
-    try {
-      len = checkedMessageLength(buf, off, end);
-    } catch (err) {
-      if (!(err instanceof KernelSourceError)) throw err;
-      onMalformed(err);
-      return delivered;
-    }
-    const type = hostU16(buf, off + 4);
-    const flags = hostU16(buf, off + 6);
-    if (type >> 8 === NFNL_SUBSYS_CTNETLINK) {
+  forEachMessage(
+    buf,
+    (off, len, type, flags) => {
+      if (type >> 8 !== NFNL_SUBSYS_CTNETLINK) return;
       const msg = type & 0xff;
-      if (msg === IPCTNL_MSG_CT_NEW || msg === IPCTNL_MSG_CT_DELETE) {
-        let entry: ConntrackEntry | null = null;
-        try {
-          entry = parseConntrackEntry(buf, off + NLMSG_HDRLEN, off + len);
-        } catch (err) {
-          if (!(err instanceof KernelSourceError)) throw err;
-          onMalformed(err);
-        }
-        if (entry !== null && (zone === null || entry.zone === zone)) {
-          const kind = msg === IPCTNL_MSG_CT_DELETE ? 'destroy' : (flags & (NLM_F_CREATE | NLM_F_EXCL)) !== 0 ? 'new' : 'update';
-          delivered++;
-          onEvent({ type: kind, entry });
-        }
-      }
-    }
-    off += align4(len);
-  }
+      if (msg !== IPCTNL_MSG_CT_NEW && msg !== IPCTNL_MSG_CT_DELETE) return;
+      const entry = parseOrReport(() => parseConntrackEntry(buf, off + NLMSG_HDRLEN, off + len), onMalformed);
+      if (entry === null || (zone !== null && entry.zone !== zone)) return;
+      const kind = msg === IPCTNL_MSG_CT_DELETE ? 'destroy' : (flags & (NLM_F_CREATE | NLM_F_EXCL)) !== 0 ? 'new' : 'update';
+      delivered++;
+      onEvent({ type: kind, entry });
+    },
+    onMalformed,
+  );
   return delivered;
-}
-
-function socketError(what: string, err: unknown): KernelSourceError {
-  const code = (err as ErrnoException | undefined)?.code ?? '';
-  return new KernelSourceError('NETLINK_ERR_SOCKET', `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err, errno: code });
 }
 
 export class CtnetlinkDumper implements ConntrackDumper {

@@ -166,3 +166,46 @@ export function checkedMessageLength(buf: Buffer, off: number, end: number): num
   }
   return len;
 }
+
+/**
+ * Walks the netlink messages of one datagram: calls onMessage with each message's offset,
+ * length, type and flags. A message whose header does not fit ends the walk and is reported
+ * to onMalformed; the messages before it have been delivered.
+ */
+export function forEachMessage(
+  buf: Buffer,
+  onMessage: (off: number, len: number, type: number, flags: number) => void,
+  onMalformed: (err: KernelSourceError) => void,
+): void {
+  const end = buf.length;
+  let off = 0;
+  while (off < end) {
+    let len: number;
+    try {
+      len = checkedMessageLength(buf, off, end);
+    } catch (err) {
+      if (!(err instanceof KernelSourceError)) throw err;
+      onMalformed(err);
+      return;
+    }
+    onMessage(off, len, hostU16(buf, off + 4), hostU16(buf, off + 6));
+    off += align4(len);
+  }
+}
+
+/** Runs a message parser; a malformed message (KernelSourceError) is reported and yields null. */
+export function parseOrReport<T>(parse: () => T, onMalformed: (err: KernelSourceError) => void): T | null {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof KernelSourceError)) throw err;
+    onMalformed(err);
+    return null;
+  }
+}
+
+/** A socket call's failure as a coded error that keeps the errno name. */
+export function socketError(what: string, err: unknown): KernelSourceError {
+  const code = (err as { code?: string } | undefined)?.code ?? '';
+  return new KernelSourceError('NETLINK_ERR_SOCKET', `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err, errno: code });
+}

@@ -15,7 +15,7 @@ import { systemClock } from '../../util/clock.js';
 import { KernelSourceError } from '../conntrack/errors.js';
 import {
   AF_INET, AF_INET6, AF_UNSPEC, NETLINK_NETFILTER, NFNL_SUBSYS_ULOG, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_REQUEST,
-  align4, buildNfnlRequest, checkedMessageLength, errnoName, hostU16, hostU32, readNlmsgError,
+  buildNfnlRequest, errnoName, forEachMessage, hostU16, hostU32, parseOrReport, readNlmsgError, socketError,
 } from '../conntrack/netlink.js';
 import { NFULNL_MSG_CONFIG, NFULNL_MSG_PACKET, parseNflogPacket, type DeniedPacket } from './parse.js';
 
@@ -59,39 +59,19 @@ export function readNflogDatagram(
   onPacket: (p: DeniedPacket) => void,
   onMalformed: (err: KernelSourceError) => void,
 ): number {
-  const end = buf.length;
-  let off = 0;
   let delivered = 0;
-  while (off < end) {
-    let len: number;
-    try {
-      len = checkedMessageLength(buf, off, end);
-    } catch (err) {
-      if (!(err instanceof KernelSourceError)) throw err;
-      onMalformed(err);
-      return delivered;
-    }
-    if (hostU16(buf, off + 4) === ((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET)) {
-      let p: DeniedPacket | null = null;
-      try {
-        p = parseNflogPacket(buf, off + NLMSG_HDRLEN, off + len, nowMs);
-      } catch (err) {
-        if (!(err instanceof KernelSourceError)) throw err;
-        onMalformed(err);
-      }
-      if (p !== null) {
-        delivered++;
-        onPacket(p);
-      }
-    }
-    off += align4(len);
-  }
+  forEachMessage(
+    buf,
+    (off, len, type) => {
+      if (type !== ((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET)) return;
+      const p = parseOrReport(() => parseNflogPacket(buf, off + NLMSG_HDRLEN, off + len, nowMs), onMalformed);
+      if (p === null) return;
+      delivered++;
+      onPacket(p);
+    },
+    onMalformed,
+  );
   return delivered;
-}
-
-function socketError(what: string, err: unknown): KernelSourceError {
-  const code = (err as ErrnoException | undefined)?.code ?? '';
-  return new KernelSourceError('NETLINK_ERR_SOCKET', `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err, errno: code });
 }
 
 function u8(n: number): Uint8Array {
@@ -213,22 +193,18 @@ export class NflogSource {
 
   private takeAcks(buf: Buffer): void {
     if (this.pending.size === 0) return;
-    let off = 0;
-    while (buf.length - off >= NLMSG_HDRLEN) {
-      const len = hostU32(buf, off);
-      if (len < NLMSG_HDRLEN || len > buf.length - off) return;
-      if (hostU16(buf, off + 4) === NLMSG_ERROR) {
+    // A torn datagram ends the walk quietly: its acks, if any, are lost with it.
+    forEachMessage(
+      buf,
+      (off, len, type) => {
+        if (type !== NLMSG_ERROR) return;
         const settle = this.pending.get(hostU32(buf, off + 8));
-        if (settle !== undefined) {
-          try {
-            settle(readNlmsgError(buf, off, off + len));
-          } catch (err) {
-            if (err instanceof KernelSourceError) this.onError(err);
-          }
-        }
-      }
-      off += align4(len);
-    }
+        if (settle === undefined) return;
+        const result = parseOrReport(() => readNlmsgError(buf, off, off + len), (err) => this.onError(err));
+        if (result !== null) settle(result);
+      },
+      () => {},
+    );
   }
 
   /** Unbinds the group (best effort) and closes the socket. */

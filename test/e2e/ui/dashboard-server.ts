@@ -13,6 +13,7 @@ import { registerUiRoutes } from '../../../src/api/ui-routes.js';
 import { EXPORTER_TEMPLATES, exporterTemplateId, flowRecordToDataRecord } from '../../../src/flow/ie-mapping.js';
 import { FlowEndReason, FlowType, PolicyType, RuleAction, type FlowRecord } from '../../../src/flow/record.js';
 import { ExportingProcess } from '../../../src/transport/exporting-process.js';
+import { blankFlowRecord } from '../../fixtures/flow-records.js';
 import { ManualClock } from '../../../src/util/clock.js';
 
 /** Flows end two minutes before the test starts, so "last 1h" holds them. */
@@ -20,44 +21,13 @@ export const T_END = Math.floor(Date.now() / 1000) - 120;
 
 function flow(over: Partial<FlowRecord>): FlowRecord {
   return {
-    sourceAddress: '',
-    destinationAddress: '',
+    ...blankFlowRecord(),
     sourceTransportPort: 40000,
     destinationTransportPort: 80,
     protocolIdentifier: 6,
-    ipVersion: 4,
     flowStartSeconds: T_END - 50,
     flowEndSeconds: T_END,
-    flowEndReason: FlowEndReason.activeTimeout,
-    packetTotalCount: 0,
-    octetTotalCount: 0,
-    packetDeltaCount: 0,
-    octetDeltaCount: 0,
-    reversePacketTotalCount: 0,
-    reverseOctetTotalCount: 0,
-    reversePacketDeltaCount: 0,
-    reverseOctetDeltaCount: 0,
-    sourcePodNamespace: '',
-    sourcePodName: '',
-    destinationPodNamespace: '',
-    destinationPodName: '',
-    sourceNodeName: '',
-    destinationNodeName: '',
-    destinationClusterIP: '',
-    destinationServicePort: 0,
-    destinationServicePortName: '',
-    ingressNetworkPolicyName: '',
-    ingressNetworkPolicyNamespace: '',
-    ingressNetworkPolicyType: PolicyType.none,
-    ingressNetworkPolicyRuleName: '',
-    ingressNetworkPolicyRuleAction: RuleAction.none,
-    egressNetworkPolicyName: '',
-    egressNetworkPolicyNamespace: '',
-    egressNetworkPolicyType: PolicyType.none,
-    egressNetworkPolicyRuleName: '',
-    egressNetworkPolicyRuleAction: RuleAction.none,
     tcpState: 'ESTABLISHED',
-    flowType: FlowType.unknown,
     ...over,
   };
 }

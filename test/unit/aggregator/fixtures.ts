@@ -1,19 +1,19 @@
 // Builders for the aggregator's unit tests: typed exporter records for each kind of flow.
-import { FlowEndReason, FlowType, PolicyType, RuleAction, type FlowRecord } from '../../../src/flow/record.js';
+import { FlowType, PolicyType, RuleAction, type FlowRecord } from '../../../src/flow/record.js';
+import { blankFlowRecord } from '../../fixtures/flow-records.js';
 
 export const T0 = 1_700_000_000;
 
 export function flowRecord(overrides: Partial<FlowRecord> = {}): FlowRecord {
   return {
+    ...blankFlowRecord(),
     sourceAddress: '10.10.0.5',
     destinationAddress: '10.10.1.7',
     sourceTransportPort: 41234,
     destinationTransportPort: 8080,
     protocolIdentifier: 6,
-    ipVersion: 4,
     flowStartSeconds: T0,
     flowEndSeconds: T0 + 10,
-    flowEndReason: FlowEndReason.activeTimeout,
     packetTotalCount: 100,
     octetTotalCount: 10_000,
     packetDeltaCount: 100,
@@ -22,25 +22,6 @@ export function flowRecord(overrides: Partial<FlowRecord> = {}): FlowRecord {
     reverseOctetTotalCount: 50_000,
     reversePacketDeltaCount: 80,
     reverseOctetDeltaCount: 50_000,
-    sourcePodNamespace: '',
-    sourcePodName: '',
-    destinationPodNamespace: '',
-    destinationPodName: '',
-    sourceNodeName: '',
-    destinationNodeName: '',
-    destinationClusterIP: '',
-    destinationServicePort: 0,
-    destinationServicePortName: '',
-    ingressNetworkPolicyName: '',
-    ingressNetworkPolicyNamespace: '',
-    ingressNetworkPolicyType: PolicyType.none,
-    ingressNetworkPolicyRuleName: '',
-    ingressNetworkPolicyRuleAction: RuleAction.none,
-    egressNetworkPolicyName: '',
-    egressNetworkPolicyNamespace: '',
-    egressNetworkPolicyType: PolicyType.none,
-    egressNetworkPolicyRuleName: '',
-    egressNetworkPolicyRuleAction: RuleAction.none,
     tcpState: 'ESTABLISHED',
     flowType: FlowType.interNode,
     ...overrides,

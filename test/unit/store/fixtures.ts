@@ -1,65 +1,25 @@
 // Typed fixture flows for the store tests: a handful of hand-made records whose sums are known,
 // so every dashboard query has an exact expected answer.
-import type { AggregatedFlowRecord, NodeCounters } from '../../../src/flow/record.js';
+import type { AggregatedFlowRecord } from '../../../src/flow/record.js';
+import { blankFlowRecord, zeroNodeCounters } from '../../fixtures/flow-records.js';
 import type { CounterSnapshot } from '../../../src/store/schema.js';
 
 /** A minute boundary (1700000040 = 2023-11-14T22:14:00Z), so 60 s buckets start at T0. */
 export const T0 = 1_700_000_040;
 
-const zeroCounters = (): NodeCounters => ({
-  packetTotalCount: 0,
-  octetTotalCount: 0,
-  packetDeltaCount: 0,
-  octetDeltaCount: 0,
-  reversePacketTotalCount: 0,
-  reverseOctetTotalCount: 0,
-  reversePacketDeltaCount: 0,
-  reverseOctetDeltaCount: 0,
-});
-
 /** An aggregated record with everything empty but what `over` sets. */
 export function flow(over: Partial<AggregatedFlowRecord>): AggregatedFlowRecord {
   return {
+    ...blankFlowRecord(),
     sourceAddress: '10.0.0.1',
     destinationAddress: '10.0.1.1',
     sourceTransportPort: 40000,
     destinationTransportPort: 80,
     protocolIdentifier: 6,
-    ipVersion: 4,
     flowStartSeconds: T0 - 30,
     flowEndSeconds: T0,
-    flowEndReason: 2,
-    packetTotalCount: 0,
-    octetTotalCount: 0,
-    packetDeltaCount: 0,
-    octetDeltaCount: 0,
-    reversePacketTotalCount: 0,
-    reverseOctetTotalCount: 0,
-    reversePacketDeltaCount: 0,
-    reverseOctetDeltaCount: 0,
-    sourcePodNamespace: '',
-    sourcePodName: '',
-    destinationPodNamespace: '',
-    destinationPodName: '',
-    sourceNodeName: '',
-    destinationNodeName: '',
-    destinationClusterIP: '',
-    destinationServicePort: 0,
-    destinationServicePortName: '',
-    ingressNetworkPolicyName: '',
-    ingressNetworkPolicyNamespace: '',
-    ingressNetworkPolicyType: 0,
-    ingressNetworkPolicyRuleName: '',
-    ingressNetworkPolicyRuleAction: 0,
-    egressNetworkPolicyName: '',
-    egressNetworkPolicyNamespace: '',
-    egressNetworkPolicyType: 0,
-    egressNetworkPolicyRuleName: '',
-    egressNetworkPolicyRuleAction: 0,
-    tcpState: '',
-    flowType: 0,
-    fromSourceNode: zeroCounters(),
-    fromDestinationNode: zeroCounters(),
+    fromSourceNode: zeroNodeCounters(),
+    fromDestinationNode: zeroNodeCounters(),
     throughput: 0,
     reverseThroughput: 0,
     throughputFromSourceNode: 0,

@@ -56,6 +56,16 @@ function putBig(b: Buffer, at: number, v: bigint, len: number): void {
   }
 }
 
+/** Copies a string into b at o when all of its n characters are ASCII; false (bytes undefined) when not. */
+function copyAscii(b: Buffer, o: number, v: string, n: number): boolean {
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 0x80) return false;
+    b[o + i] = c;
+  }
+  return true;
+}
+
 const encodeHelpers = {
   u8(b: Buffer, at: number, v: IpfixValue, key: string): void {
     if (typeof v !== 'number' || !(v >= 0 && v <= 0xff) || v % 1 !== 0) throw checkInt(v, key, 0, 0xff);
@@ -251,13 +261,7 @@ const encodeHelpers = {
       }
       // UTF-8 is at least as long as UTF-16, so text that does not fit as ASCII never fits.
       if (o + n > limit) return -1;
-      let i = 0;
-      for (; i < n; i++) {
-        const c = v.charCodeAt(i);
-        if (c >= 0x80) break;
-        b[o + i] = c;
-      }
-      if (i === n) {
+      if (copyAscii(b, o, v, n)) {
         b[p] = n;
         rememberName(slot, v, b, o, n);
         return o + n;
@@ -265,13 +269,7 @@ const encodeHelpers = {
     } else if (n < 255) {
       const o = p + 1;
       if (o + n > limit) return -1;
-      let i = 0;
-      for (; i < n; i++) {
-        const c = v.charCodeAt(i);
-        if (c >= 0x80) break;
-        b[o + i] = c;
-      }
-      if (i === n) {
+      if (copyAscii(b, o, v, n)) {
         b[p] = n;
         return o + n;
       }

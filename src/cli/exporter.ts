@@ -120,7 +120,8 @@ export function exporterCommand(): Command {
       ep.on('error', (err) => logger.warn({ err: err.message, code: (err as { code?: string }).code }, 'collector connection error; reconnecting with backoff'));
       ep.start();
 
-      const exporter = new FlowExporter({ config, dumper, metadata, sink: ep, clock: systemClock, logger, denied });
+      const state = config.stateFile === null ? undefined : { file: config.stateFile, saveIntervalMs: config.stateSaveIntervalMs };
+      const exporter = new FlowExporter({ config, dumper, metadata, sink: ep, clock: systemClock, logger, denied, state });
       await exporter.start();
       const server = config.metrics ? await serveMetrics(exporter.metrics, config.metrics.host, config.metrics.port) : null;
       logger.info(

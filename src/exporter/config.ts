@@ -23,6 +23,9 @@ export const DEFAULTS = Object.freeze({
   metricsAddress: '127.0.0.1:10350',
   connectionFilter: 'localPods',
   conntrackSysctls: true,
+  /** On the host (a hostPath volume in deploy/flow-exporter.yml), so a new Pod finds it. */
+  stateFile: '/var/run/flowvis/flow-exporter-state.json',
+  stateSaveInterval: '60s',
 });
 
 export const MIN_POLL_INTERVAL_MS = 1000;
@@ -73,6 +76,10 @@ export interface ExporterConfig {
   readonly connectionFilter: 'localPods' | 'all';
   /** Turn on nf_conntrack_acct and nf_conntrack_timestamp at start where permitted. */
   readonly conntrackSysctls: boolean;
+  /** Where the totals last exported per connection are kept across restarts; null: nowhere. */
+  readonly stateFile: string | null;
+  /** How often the state file is written besides at shutdown. */
+  readonly stateSaveIntervalMs: number;
 }
 
 /** What the CLI knows from outside the file. */
@@ -122,6 +129,8 @@ const SCHEMA = {
     maxQueuedRecords: { type: 'integer', minimum: 1, maximum: 10_000_000 },
     connectionFilter: { enum: ['localPods', 'all'] },
     conntrackSysctls: { type: 'boolean' },
+    stateFile: { type: 'string' },
+    stateSaveInterval: duration,
   },
 } as const;
 
@@ -151,6 +160,8 @@ const HINTS: Record<string, string> = {
   maxQueuedRecords: 'a whole number from 1 to 10000000, e.g. 16384',
   connectionFilter: 'localPods (only connections of this Node\'s Pods) or all',
   conntrackSysctls: 'true or false',
+  stateFile: 'a file path, e.g. "/var/run/flowvis/flow-exporter-state.json", or "" to keep no state across restarts',
+  stateSaveInterval: 'a duration string of at least 1s, e.g. "60s"',
 };
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
@@ -306,6 +317,10 @@ export function parseExporterConfig(doc: unknown, ctx: ConfigContext): ExporterC
     (text, i) => parseCidr(text) ?? fail(`podCIDRs[${i}]`, `"${text}" is not a CIDR`, HINTS.podCIDRs),
   );
 
+  const stateText = (raw.stateFile as string | undefined) ?? DEFAULTS.stateFile;
+  const stateSaveIntervalMs = durationOf(raw, 'stateSaveInterval', DEFAULTS.stateSaveInterval);
+  if (stateSaveIntervalMs < 1000) fail('stateSaveInterval', `${formatDuration(stateSaveIntervalMs)} is shorter than the minimum of 1s`);
+
   return deepFreeze({
     flowExporterEnabled: gates.FlowExporter ?? false,
     flowCollectorAddr: addrText,
@@ -324,6 +339,8 @@ export function parseExporterConfig(doc: unknown, ctx: ConfigContext): ExporterC
     maxQueuedRecords: (raw.maxQueuedRecords as number | undefined) ?? DEFAULTS.maxQueuedRecords,
     connectionFilter: (raw.connectionFilter as 'localPods' | 'all' | undefined) ?? 'localPods',
     conntrackSysctls: (raw.conntrackSysctls as boolean | undefined) ?? DEFAULTS.conntrackSysctls,
+    stateFile: stateText === '' ? null : at(stateText),
+    stateSaveIntervalMs,
   });
 }
 

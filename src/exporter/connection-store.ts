@@ -42,6 +42,7 @@ import type { ConntrackDigest, ConntrackEntry, ConntrackEvent } from './conntrac
 import { ipv6AddressDigest } from './conntrack/parse.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { parseIp } from './policy/ip.js';
+import type { SavedConnection } from './state-file.js';
 
 /** IPS_DYING (include/uapi/linux/netfilter/nf_conntrack_common.h): the entry is being removed. */
 export const IPS_DYING = 1 << 9;
@@ -119,6 +120,10 @@ export interface ConnectionStoreStats {
   incompleteDumps: number;
   /** Connections seen for the first time. */
   created: number;
+  /** Restart state (restore): connections that continued from the totals a predecessor exported. */
+  restored: number;
+  /** Saved connections that no dump listed (ended while no exporter ran), or another kernel connection now has their tuple. */
+  restoreDiscarded: number;
 }
 
 type State = 'live' | 'idle' | 'ending' | 'done';
@@ -183,7 +188,8 @@ class Connection {
   constructor(
     readonly key: string,
     entry: ConntrackEntry,
-    readonly firstSeenMs: number,
+    /** When it was first seen; a restored connection whose kernel start is unknown keeps its predecessor's. */
+    public firstSeenMs: number,
     public lastActivityMs: number,
     public lastExportMs: number,
   ) {
@@ -319,7 +325,13 @@ export class ConnectionStore {
   /** Connections held now that this dump has seen: when it reaches the store size, none vanished. */
   private seenInDump = 0;
   private readonly opts: ConnectionStoreOptions;
-  private readonly counts = { evictions: 0, badEntries: 0, ended: 0, created: 0, countersUnknown: 0, incompleteDumps: 0 };
+  private readonly counts = { evictions: 0, badEntries: 0, ended: 0, created: 0, countersUnknown: 0, incompleteDumps: 0, restored: 0, restoreDiscarded: 0 };
+  /**
+   * What a predecessor last exported, by connection key (restore): taken by the connection when
+   * its counters are first known and it is the same kernel connection; what the first complete
+   * dump has not claimed is stale and dropped.
+   */
+  private pendingRestore = new Map<string, SavedConnection>();
   private readonly endedBy: EndCauses = { destroy: 0, closed: 0, vanished: 0, replaced: 0 };
   private readonly eventGraceMs: number;
 
@@ -353,7 +365,38 @@ export class ConnectionStore {
   holds(e: ConntrackEntry): boolean {
     const conn = e.id !== 0 ? this.byId.get(idKey(e.id)) : undefined;
     if (conn !== undefined && sameTuple(conn.entry, e)) return true;
-    return this.byKey.has(connectionKey(e));
+    if (this.pendingRestore.size === 0) return this.byKey.has(connectionKey(e));
+    // A predecessor followed it: follow it again, whatever the filter says before metadata is in.
+    const key = connectionKey(e);
+    return this.byKey.has(key) || this.pendingRestore.has(key);
+  }
+
+  /**
+   * Loads what a predecessor exporter last exported (its state file). A connection the kernel
+   * still has under the same id and start continues its deltas from those totals; a saved one
+   * whose end was exported becomes a tombstone, so it is not reported again. Call before the
+   * first dump.
+   */
+  restore(saved: readonly SavedConnection[]): void {
+    for (const s of saved) this.pendingRestore.set(s.key, s);
+  }
+
+  /** Saved connections not yet claimed by a dump. */
+  get pendingRestores(): number {
+    return this.pendingRestore.size;
+  }
+
+  /**
+   * What has been exported of every connection held now, for the state file. A connection
+   * whose counters were never known has exported nothing and is left out.
+   */
+  savedConnections(): SavedConnection[] {
+    const out: SavedConnection[] = [];
+    for (const conn of this.byKey.values()) {
+      if (!conn.countersKnown) continue;
+      out.push(savedOf(conn, conn.state === 'done', false));
+    }
+    return out;
   }
 
   /** The same as applyDump, one entry at a time, for a dumper that streams its entries. */
@@ -452,6 +495,11 @@ export class ConnectionStore {
     if (!complete) {
       this.counts.incompleteDumps++;
       return;
+    }
+    if (this.pendingRestore.size > 0) {
+      // The kernel lists every connection it has: saved ones it did not list ended meanwhile.
+      this.counts.restoreDiscarded += this.pendingRestore.size;
+      this.pendingRestore.clear();
     }
     // Every held connection was listed: nothing vanished, nothing to walk.
     if (this.seenInDump === this.byKey.size) return;
@@ -626,11 +674,15 @@ export class ConnectionStore {
    * Shutdown: every connection not yet fully reported, with flowEndReason 4 (3 for one that had
    * ended and was waiting for its final counters); empties the store.
    */
-  drainAll(): ConnectionExport[] {
+  drainAll(state?: SavedConnection[]): ConnectionExport[] {
     const now = this.opts.clock.now();
     const out = this.outbox;
     this.outbox = [];
     for (const conn of this.byKey.values()) {
+      // `state`: what a successor needs once these exports are out: their totals, and the
+      // tombstones as done. One ending now is not done: a successor that still finds it reports
+      // what its last counters add, with reason 3 again.
+      if (state && conn.countersKnown) state.push(savedOf(conn, conn.state === 'done', true));
       if (conn.state === 'done') continue;
       if (!conn.countersKnown) {
         this.counts.countersUnknown++;
@@ -651,6 +703,7 @@ export class ConnectionStore {
     this.heap.clear();
     this.idle.clear();
     this.tombstones.clear();
+    this.pendingRestore.clear();
     return out;
   }
 
@@ -699,6 +752,7 @@ export class ConnectionStore {
       if (e.id !== 0) this.byId.set(idKey(e.id), conn);
       this.counts.created++;
       this.heap.schedule(conn, now + Math.min(this.opts.idleTimeoutMs, this.opts.activeTimeoutMs));
+      if (withCounters && this.pendingRestore.size > 0 && this.takeRestore(conn)) return conn;
       if (isClosed(e)) this.markEnded(conn, now, 'closed');
       if (source === 'event' && conn.state === 'ending') conn.closedByEventMs = now;
       return conn;
@@ -730,6 +784,7 @@ export class ConnectionStore {
       conn.countersKnown = true;
       this.setCounters(conn, e);
       this.touched(conn, now);
+      if (this.pendingRestore.size > 0 && this.takeRestore(conn)) return;
       // Ended while its counters were unknown (a closing UPDATE): due now that they are in.
       if (conn.state === 'ending') this.heap.schedule(conn, now);
       return;
@@ -762,6 +817,43 @@ export class ConnectionStore {
     // Without kernel ids, a connection whose counters went back is a new one.
     if (!withCounters || !conn.countersKnown) return false;
     return (e.originalPackets > 0 && e.originalPackets < conn.packets) || (e.replyPackets > 0 && e.replyPackets < conn.reversePackets);
+  }
+
+  /**
+   * Continues a connection from what a predecessor exported of it (restore), when the saved one
+   * is the same kernel connection: same CTA_ID and conntrack start (each compared when both sides
+   * know it, and at least one of them known), and its totals not above the counters now. Returns
+   * true when it became a tombstone (its end was already exported): nothing more to do.
+   */
+  private takeRestore(conn: Connection): boolean {
+    const saved = this.pendingRestore.get(conn.key);
+    if (saved === undefined) return false;
+    this.pendingRestore.delete(conn.key);
+    const idKnown = saved.id !== 0 && conn.id !== 0;
+    const startKnown = saved.startMs > 0 && conn.startMs > 0;
+    const same =
+      (idKnown || startKnown) &&
+      (!idKnown || saved.id === conn.id) &&
+      (!startKnown || saved.startMs === conn.startMs) &&
+      saved.packets <= conn.packets && saved.bytes <= conn.bytes &&
+      saved.reversePackets <= conn.reversePackets && saved.reverseBytes <= conn.reverseBytes;
+    if (!same) {
+      this.counts.restoreDiscarded++;
+      return false;
+    }
+    this.counts.restored++;
+    conn.exportedPackets = saved.packets;
+    conn.exportedBytes = saved.bytes;
+    conn.exportedReversePackets = saved.reversePackets;
+    conn.exportedReverseBytes = saved.reverseBytes;
+    // Its records carry the start its predecessor's did (the same aggregator flow).
+    if (conn.startMs === 0 && saved.flowStartMs > 0) conn.firstSeenMs = saved.flowStartMs;
+    if (!saved.done) return false;
+    if (conn.state === 'idle') this.idle.delete(conn);
+    this.heap.remove(conn);
+    conn.state = 'done';
+    this.tombstones.add(conn);
+    return true;
   }
 
   /** It ended (why: `cause`); exported at `dueMs` (now by default) with flowEndReason 3. */
@@ -840,6 +932,21 @@ export class ConnectionStore {
     conn.exportedReverseBytes = conn.reverseBytes;
     return out;
   }
+}
+
+/** The state-file row of a connection: its totals as exported, or (`allExported`) as they are now. */
+function savedOf(conn: Connection, done: boolean, allExported: boolean): SavedConnection {
+  return {
+    key: conn.key,
+    id: conn.id,
+    startMs: conn.startMs,
+    flowStartMs: conn.startMs > 0 ? conn.startMs : conn.firstSeenMs,
+    packets: allExported ? conn.packets : conn.exportedPackets,
+    bytes: allExported ? conn.bytes : conn.exportedBytes,
+    reversePackets: allExported ? conn.reversePackets : conn.exportedReversePackets,
+    reverseBytes: allExported ? conn.reverseBytes : conn.exportedReverseBytes,
+    done,
+  };
 }
 
 function first<T>(set: Set<T>): T | undefined {

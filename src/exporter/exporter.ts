@@ -12,6 +12,11 @@
 //
 // Denied connections (NFLOG) are counted per 5-tuple in a second store that ends them by
 // timeout only; their policy fields come from the NFLOG prefix.
+//
+// Restarts (state-file.ts): with a state file, start() loads what the predecessor last exported
+// of each connection, so one still open continues its deltas instead of repeating its total;
+// the file is written every stateSaveInterval and at stop(), after the forced-end records, with
+// the totals they carried (or, when they could not be delivered, with those exported before).
 import type { DataRecord } from '../ipfix/api.js';
 import type { Clock } from '../util/clock.js';
 import { exporterTemplateId, flowRecordToDataRecord } from '../flow/ie-mapping.js';
@@ -25,6 +30,7 @@ import type { ExporterConfig } from './config.js';
 import { ConnectionStore, connectionKey, type ConnectionExport, type ConnectionStoreStats } from './connection-store.js';
 import { FlowBuilder } from './flow-builder.js';
 import { ExporterMetrics, readProcInteger, type MetricsSources } from './metrics.js';
+import { encodeState, loadStateFile, readBootId, writeStateFile, type SavedConnection } from './state-file.js';
 
 /** Where records go; the ExportingProcess fits. */
 export interface RecordSink {
@@ -66,6 +72,11 @@ export interface FlowExporterOptions {
   procSys?: string;
   /** How long stop() waits for the last records to reach the collector; default 5000 ms. */
   flushTimeoutMs?: number;
+  /**
+   * Keep what was exported per connection across restarts in this file (config stateFile; the
+   * CLI passes it), written every `saveIntervalMs` and at stop. Absent: no state is kept.
+   */
+  state?: { file: string; saveIntervalMs: number; /** Default: the host's (readBootId). */ bootId?: string };
 }
 
 export interface FlowExporterStats {
@@ -125,6 +136,11 @@ export class FlowExporter {
   private lastLogged = new Map<string, number>();
   private lastStoreEvictions = 0;
   private lastCountersUnknown = 0;
+  private readonly bootId: string;
+  private lastStateSaveMs = 0;
+  private stateSaving: Promise<void> | null = null;
+  /** Saved connections were loaded and the first complete dump has not yet said which still exist. */
+  private restorePending = false;
 
   constructor(opts: FlowExporterOptions) {
     this.opts = opts;
@@ -149,6 +165,7 @@ export class FlowExporter {
       podCidrsOverride: config.podCIDRs.map((c) => c.text),
     });
     this.metrics = new ExporterMetrics(this.metricsSources());
+    this.bootId = opts.state ? (opts.state.bootId ?? readBootId()) : '';
   }
 
   stats(): FlowExporterStats {
@@ -170,6 +187,7 @@ export class FlowExporter {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.loadState();
     try {
       this.unsubscribe = await this.opts.dumper.subscribe(
         (ev) => this.onEvent(ev),
@@ -204,7 +222,9 @@ export class FlowExporter {
     }
     if (this.opts.denied) await this.opts.denied.stop().catch(() => undefined);
     if (wasRunning) await this.pollOnce({ forceExport: true });
-    this.exportAll(this.store.drainAll(), false);
+    const exportedBefore = this.opts.state ? this.store.savedConnections() : [];
+    const exportedAll: SavedConnection[] = [];
+    this.exportAll(this.store.drainAll(exportedAll), false);
     this.exportAll(this.deniedStore.drainAll(), true);
     this.countUnknown();
     const timeoutMs = this.opts.flushTimeoutMs ?? 5000;
@@ -217,6 +237,60 @@ export class FlowExporter {
     ]);
     clearTimeout(timer);
     if (!flushed) this.opts.logger.warn({ timeoutMs, queued: this.opts.sink.stats().recordsQueued }, 'records still queued at shutdown; they are lost');
+    // The successor continues from what reached the collector: the forced-end totals once
+    // they left, else what had been exported before them.
+    if (this.opts.state && wasRunning) await this.saveState(flushed ? exportedAll : exportedBefore);
+  }
+
+  /** Reads the state file (start): never fails; a file it cannot use is logged and ignored. */
+  private loadState(): void {
+    const state = this.opts.state;
+    if (!state) return;
+    const { logger, config } = this.opts;
+    const loaded = loadStateFile(state.file, { nodeName: config.nodeName, bootId: this.bootId });
+    if (loaded.kind === 'absent') {
+      logger.info({ stateFile: state.file }, 'no exporter state file: first start, every open connection reports its whole total');
+    } else if (loaded.kind !== 'loaded') {
+      logger.warn({ stateFile: state.file, why: loaded.why }, `exporter state file ${loaded.kind === 'old' ? 'is not for this run' : 'is unreadable'}; ignored, starting fresh (open connections report their whole total once)`);
+    } else {
+      this.store.restore(loaded.state.connections);
+      this.restorePending = loaded.state.connections.length > 0;
+      logger.info({ stateFile: state.file, connections: loaded.state.connections.length, savedAtMs: loaded.state.savedAtMs }, 'exporter state loaded: open connections continue from the totals exported before the restart');
+    }
+    this.lastStateSaveMs = this.opts.clock.now();
+  }
+
+  /** Writes the state file (the connections given, else the store's now); waits for a write in flight first. */
+  private async saveState(connections?: readonly SavedConnection[]): Promise<void> {
+    const state = this.opts.state;
+    if (!state) return;
+    if (this.stateSaving) await this.stateSaving;
+    const text = encodeState({
+      nodeName: this.opts.config.nodeName,
+      bootId: this.bootId,
+      savedAtMs: this.opts.clock.now(),
+      connections: connections ?? this.store.savedConnections(),
+    });
+    this.lastStateSaveMs = this.opts.clock.now();
+    this.stateSaving = writeStateFile(state.file, text)
+      .catch((err: unknown) => this.logSometimes('state', 'warn', { stateFile: state.file, err: (err as Error).message }, 'cannot write the exporter state file; a restart will report open connections\' whole totals once'))
+      .finally(() => {
+        this.stateSaving = null;
+      });
+    await this.stateSaving;
+  }
+
+  /** After a poll: the first complete dump settles the restored connections; the state file is due every saveIntervalMs. */
+  private afterPoll(): void {
+    if (this.restorePending && this.store.pendingRestores === 0) {
+      this.restorePending = false;
+      const s = this.store.stats();
+      this.opts.logger.info({ restored: s.restored, discarded: s.restoreDiscarded }, 'restored connections settled by the first complete dump');
+    }
+    const state = this.opts.state;
+    if (!state || !this.running || this.stateSaving) return;
+    if (this.opts.clock.now() - this.lastStateSaveMs < state.saveIntervalMs) return;
+    void this.saveState();
   }
 
   /**
@@ -266,6 +340,7 @@ export class FlowExporter {
     }
     this.exportDue(options.forceExport === true);
     metrics.pollDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.afterPoll();
   }
 
   /** Exports what is due now, unless the collector is unreachable (then only after reconnect). */

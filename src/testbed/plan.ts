@@ -470,6 +470,8 @@ export function componentFiles(topology: Topology, paths: FilePaths, createdMs: 
       nflogGroup: topology.nflogGroup,
       metricsAddress: EXPORTER_METRICS_ADDRESS,
       conntrackSysctls: true,
+      // One state file per Node in this testbed's directory (the default is per host).
+      stateFile: `${paths.stateDir}/exporter-${node.name}.state.json`,
       ...(transport === 'tls'
         ? { tls: { caFile: `${paths.certDir}/ca.crt`, certFile: `${paths.certDir}/client.crt`, keyFile: `${paths.certDir}/client.key`, serverName: aggregatorAddress } }
         : {}),

@@ -60,6 +60,7 @@ export interface Volume {
   configMap?: { name: string; items?: KeyToPath[] };
   secret?: { secretName: string; items?: KeyToPath[] };
   emptyDir?: object;
+  hostPath?: { path: string; type?: string };
 }
 
 export interface PodSpec {

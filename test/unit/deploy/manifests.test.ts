@@ -341,6 +341,20 @@ describe('embedded config files', () => {
     assert.equal(c.nodeName, 'node-from-env', 'the Node name comes from $NODE_NAME, not the file');
   });
 
+  it('the exporter keeps its state file on the Node (a hostPath), so a new exporter Pod continues the deltas of open connections', () => {
+    const ds = daemonSet();
+    const c = mainContainer(ds);
+    const file = exporterConfig.stateFile;
+    assert.ok(file, 'stateFile is set');
+    const m = mountOf(c, file);
+    assert.ok(m, `${file} is on a mounted volume (the root file system is read-only)`);
+    assert.notEqual(m.readOnly, true);
+    const volume = ds.spec.template.spec.volumes?.find((v) => v.name === m.name);
+    assert.ok(volume?.hostPath, `volume ${m.name} is a hostPath: an emptyDir goes with the Pod`);
+    assert.equal(volume.hostPath.type, 'DirectoryOrCreate');
+    assert.equal(posix.join(volume.hostPath.path, posix.relative(m.mountPath, file)), '/var/run/flowvis/flow-exporter-state.json');
+  });
+
   it('flow-aggregator.conf loads through loadAggregatorConfig with the reference defaults', () => {
     const c = aggregatorConfig;
     assert.deepEqual({ ...c.externalFlowCollector }, { host: '192.168.86.86', port: 4739, protocol: 'tcp' });

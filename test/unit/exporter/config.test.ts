@@ -23,6 +23,14 @@ test('an empty file gives the reference defaults', () => {
   assert.equal(c.nflogGroup, null);
   assert.deepEqual(c.metrics, { host: '127.0.0.1', port: 10350 });
   assert.equal(c.connectionFilter, 'localPods');
+  assert.equal(c.stateFile, '/var/run/flowvis/flow-exporter-state.json');
+  assert.equal(c.stateSaveIntervalMs, 60_000);
+});
+
+test('the state file is taken from the config directory when relative, and "" keeps no state', () => {
+  assert.equal(parse('stateFile: state/exporter.json').stateFile, '/etc/flowvis/state/exporter.json');
+  assert.equal(parse('stateFile: ""').stateFile, null);
+  assert.equal(parse('stateSaveInterval: 2m').stateSaveIntervalMs, 120_000);
 });
 
 test('reads the reference keys and our keys', () => {
@@ -130,6 +138,9 @@ const INVALID: [yaml: string, key: string, hint: RegExp][] = [
   ['maxQueuedRecords: many', 'maxQueuedRecords', /whole number/],
   ['connectionFilter: pods', 'connectionFilter', /localPods/],
   ['nodeName: ""', 'nodeName', /Node name/],
+  ['stateFile: 5', 'stateFile', /or "" to keep no state/],
+  ['stateSaveInterval: 500ms', 'stateSaveInterval', /minimum of 1s/],
+  ['stateSaveInterval: often', 'stateSaveInterval', /not a duration/],
   ['- a\n- b', '(top level)', /YAML map/],
 ];
 

@@ -24,7 +24,7 @@ export const DEFAULTS = Object.freeze({
   connectionFilter: 'localPods',
   conntrackSysctls: true,
   /** On the host (a hostPath volume in deploy/flow-exporter.yml), so a new Pod finds it. */
-  stateFile: '/var/run/flowvis/flow-exporter-state.json',
+  stateFile: '/var/lib/flowvis/flow-exporter-state.json',
   stateSaveInterval: '60s',
 });
 
@@ -160,7 +160,7 @@ const HINTS: Record<string, string> = {
   maxQueuedRecords: 'a whole number from 1 to 10000000, e.g. 16384',
   connectionFilter: 'localPods (only connections of this Node\'s Pods) or all',
   conntrackSysctls: 'true or false',
-  stateFile: 'a file path, e.g. "/var/run/flowvis/flow-exporter-state.json", or "" to keep no state across restarts',
+  stateFile: 'a file path, e.g. "/var/lib/flowvis/flow-exporter-state.json", or "" to keep no state across restarts',
   stateSaveInterval: 'a duration string of at least 1s, e.g. "60s"',
 };
 

@@ -23,7 +23,7 @@ test('an empty file gives the reference defaults', () => {
   assert.equal(c.nflogGroup, null);
   assert.deepEqual(c.metrics, { host: '127.0.0.1', port: 10350 });
   assert.equal(c.connectionFilter, 'localPods');
-  assert.equal(c.stateFile, '/var/run/flowvis/flow-exporter-state.json');
+  assert.equal(c.stateFile, '/var/lib/flowvis/flow-exporter-state.json');
   assert.equal(c.stateSaveIntervalMs, 60_000);
 });
 

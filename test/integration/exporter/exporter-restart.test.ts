@@ -1,8 +1,9 @@
 // `flowvis exporter` restarted while a TCP connection it reports stays open, against real
-// conntrack: the first process exports it (reason 4 at SIGTERM), the second reports the same
-// connection with the same flowStartSeconds (the conntrack start, not when it first heard of it)
-// and totals that never go below what the first one sent, never with zero counters; its first
-// delta is its total (it cannot know what its predecessor sent; the aggregator diffs totals).
+// conntrack: the first process exports it (reason 4 at SIGTERM) and writes its state file; the
+// second reports the same connection with the same flowStartSeconds (the conntrack start, not
+// when it first heard of it) and totals that never go below what the first one sent, never with
+// zero counters. With the state file its first delta continues from the forced-end totals, so
+// the deltas of both runs add up to the final totals: no aggregator needs to have kept them.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -33,9 +34,11 @@ describe('flowvis exporter restarted during a connection', { skip }, () => {
   let localPort = 0;
   let firstRun: Rec[] = [];
   let secondRun: Rec[] = [];
+  let secondLog = '';
 
-  async function startExporter(): Promise<JsonLines> {
+  async function startExporter(log?: (text: string) => void): Promise<JsonLines> {
     const p = new JsonLines(node.spawn(process.execPath, [FLOWVIS, 'exporter', '--config', join(dir, 'exporter.yaml'), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    if (log) p.child.stderr?.on('data', (d: Buffer) => log(d.toString()));
     await waitForStderr(p, /flow exporter started/);
     return p;
   }
@@ -75,6 +78,7 @@ nodeName: node-a
 metadata: {source: inventory, inventoryFile: inventory.yaml}
 podCIDRs: ["10.231.0.0/24"]
 metricsAddress: ""
+stateFile: state/exporter-state.json
 `,
     );
     const serverPort = await serveTcp(remote, pods.bIPv4, 50_000, 3_000);
@@ -88,7 +92,9 @@ metricsAddress: ""
     await collector.waitFor('forced end', (l) => ours(l) && (l.record as Rec).flowEndReason === 4);
     firstRun = collector.seen.filter(ours).map((l) => l.record as Rec);
     const mark = collector.seen.length;
-    exporter = await startExporter();
+    exporter = await startExporter((text) => {
+      secondLog += text;
+    });
     await collector.waitFor('report after the restart', ours, mark);
     client.send('close');
     await client.exit();
@@ -116,15 +122,23 @@ metricsAddress: ""
     }
   });
 
-  it('gives the second run\'s first record its total as delta, and its later deltas add up to its final totals', () => {
+  it('continues the deltas from the state file: the second run\'s first delta is what the total grew by since the forced end, and both runs\' deltas add up to the final totals', () => {
+    const forced = firstRun[firstRun.length - 1];
     const [first] = secondRun;
-    assert.equal(first.octetDeltaCount, first.octetTotalCount);
+    for (const [delta, total] of [['octetDeltaCount', 'octetTotalCount'], ['packetDeltaCount', 'packetTotalCount'], ['reverseOctetDeltaCount', 'reverseOctetTotalCount'], ['reversePacketDeltaCount', 'reversePacketTotalCount']]) {
+      assert.equal(Number(first[delta]), Number(first[total]) - Number(forced[total]), `${delta} of the first record after the restart: ${JSON.stringify(first)} after ${JSON.stringify(forced)}`);
+    }
     const last = secondRun[secondRun.length - 1];
     assert.equal(last.flowEndReason, 3);
     assert.equal(last.tcpState, 'TIME_WAIT');
-    for (const [delta, total] of [['octetDeltaCount', 'octetTotalCount'], ['reversePacketDeltaCount', 'reversePacketTotalCount']]) {
-      assert.equal(secondRun.reduce((s, r) => s + Number(r[delta]), 0), Number(last[total]), `${delta} of the second run`);
+    for (const [delta, total] of [['octetDeltaCount', 'octetTotalCount'], ['packetDeltaCount', 'packetTotalCount'], ['reverseOctetDeltaCount', 'reverseOctetTotalCount'], ['reversePacketDeltaCount', 'reversePacketTotalCount']]) {
+      assert.equal([...firstRun, ...secondRun].reduce((s, r) => s + Number(r[delta]), 0), Number(last[total]), `${delta} of both runs`);
     }
+  });
+
+  it('logs what it restored from the state file', () => {
+    assert.match(secondLog, /exporter state loaded/);
+    assert.match(secondLog, /"restored":1\b/);
   });
 });
 

@@ -16,6 +16,7 @@
 import { RawNetlinkSocket, type ErrnoException, type MessageInfo, type RawNetlinkSocketOptions } from 'netlink';
 import type { ConntrackDigest, ConntrackDumper, ConntrackEntry, ConntrackEvent } from './types.js';
 import { KernelSourceError } from './errors.js';
+import { DumpThread, type DumpChannelHandlers } from './dump-thread.js';
 import {
   AF_UNSPEC, NETLINK_NETFILTER, NFNL_SUBSYS_CTNETLINK, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN,
   NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST,
@@ -39,6 +40,12 @@ export interface CtnetlinkOptions {
   eventReceiveBufferBytes?: number;
   /** Told about malformed messages (each is counted and skipped) and socket errors. */
   onError?: (err: KernelSourceError) => void;
+  /**
+   * Receive dumps on a worker thread (dump-worker.ts) while this thread parses them, so that
+   * the kernel's work of filling the dump and ours of reading it overlap on two cores. Default
+   * true; false receives on this thread. Entries, summaries and errors are the same either way.
+   */
+  dumpThread?: boolean;
 }
 
 /** Counters for metrics; they only grow. */
@@ -55,6 +62,8 @@ export interface CtnetlinkStats {
   events: number;
   /** ENOBUFS on the event socket: the kernel dropped events. The next dump repairs the store. */
   eventOverflows: number;
+  /** Dumps received on the dump thread (the others ran on this thread). */
+  dumpsOnThread: number;
 }
 
 /** Options of one dump (CtnetlinkDumper.dumpEach, DumpReader). */
@@ -89,7 +98,7 @@ const DEFAULT_DUMP_TIMEOUT_MS = 30_000;
 const DUMP_SOCKET_OPTIONS = { messagePeeking: false, msgBufferSize: 32768 } as RawNetlinkSocketOptions;
 const DEFAULT_EVENT_RCVBUF = 4 * 1024 * 1024;
 
-function checkOptions(o: CtnetlinkOptions): { zone: number | null; dumpTimeoutMs: number; eventRcvBuf: number } {
+function checkOptions(o: CtnetlinkOptions): { zone: number | null; dumpTimeoutMs: number; eventRcvBuf: number; dumpThread: boolean } {
   const zone = o.zone ?? null;
   if (zone !== null && (!Number.isInteger(zone) || zone < 0 || zone > 0xffff)) {
     throw new KernelSourceError('KERNEL_ERR_OPTION', `zone ${zone} is not 0-65535; leave it out to dump every zone`);
@@ -100,7 +109,9 @@ function checkOptions(o: CtnetlinkOptions): { zone: number | null; dumpTimeoutMs
   if (!Number.isInteger(eventRcvBuf) || eventRcvBuf < 4096) {
     throw new KernelSourceError('KERNEL_ERR_OPTION', `eventReceiveBufferBytes ${eventRcvBuf} must be an integer >= 4096, e.g. 4194304`);
   }
-  return { zone, dumpTimeoutMs, eventRcvBuf };
+  const dumpThread = o.dumpThread ?? true;
+  if (typeof dumpThread !== 'boolean') throw new KernelSourceError('KERNEL_ERR_OPTION', `dumpThread ${String(dumpThread)} must be true or false`);
+  return { zone, dumpTimeoutMs, eventRcvBuf, dumpThread };
 }
 
 /**
@@ -213,15 +224,79 @@ export function readEventDatagram(
   return delivered;
 }
 
+/** Where a dump's datagrams come from: a socket on this thread, or the dump thread (DumpThread). */
+interface DumpChannel {
+  /** Sends the dump request with `seq`; then hands the datagrams, in order, or a failure to `handlers`. */
+  start(seq: number, request: Buffer, handlers: DumpChannelHandlers): void;
+  /** Ends the dump; after a failure (`ok` false) the socket is dropped and the next dump opens a new one. */
+  stop(ok: boolean): void;
+}
+
+/** Dumps on a socket of this thread: the kernel fills each datagram while this thread waits. */
+class SocketDumpChannel implements DumpChannel {
+  private sock: RawNetlinkSocket | null = null;
+  private detach: (() => void) | null = null;
+
+  start(_seq: number, request: Buffer, handlers: DumpChannelHandlers): void {
+    let sock: RawNetlinkSocket;
+    try {
+      sock = this.sock ??= new RawNetlinkSocket(NETLINK_NETFILTER, DUMP_SOCKET_OPTIONS);
+    } catch (err) {
+      handlers.onFailure(socketError('opening the ctnetlink dump socket', err));
+      return;
+    }
+    const onMessage = (buf: Buffer, rinfo: MessageInfo): void => {
+      if (rinfo.port === 0) handlers.onDatagram(buf);
+    };
+    const onTruncated = (): void => {
+      handlers.onFailure(new KernelSourceError('NETLINK_ERR_SHORT_BUFFER', 'a conntrack dump datagram was truncated by the socket'));
+    };
+    const onSocketError = (err: ErrnoException): void => handlers.onFailure(socketError('conntrack dump', err));
+    sock.on('message', onMessage);
+    sock.on('truncatedMessage', onTruncated);
+    sock.on('error', onSocketError);
+    this.detach = () => {
+      sock.off('message', onMessage);
+      sock.off('truncatedMessage', onTruncated);
+      sock.off('error', onSocketError);
+    };
+    sock.ref();
+    sock.send(request, {}, (err) => {
+      if (err !== undefined) handlers.onFailure(socketError('sending the conntrack dump request', err));
+    });
+  }
+
+  stop(ok: boolean): void {
+    this.detach?.();
+    this.detach = null;
+    if (ok) this.sock?.unref();
+    else this.close();
+  }
+
+  close(): void {
+    const sock = this.sock;
+    this.sock = null;
+    try {
+      sock?.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
 export class CtnetlinkDumper implements ConntrackDumper {
   readonly stats: CtnetlinkStats = {
-    dumps: 0, dumpsFailed: 0, dumpsInterrupted: 0, entriesDumped: 0, entriesOtherZone: 0, malformed: 0, events: 0, eventOverflows: 0,
+    dumps: 0, dumpsFailed: 0, dumpsInterrupted: 0, entriesDumped: 0, entriesOtherZone: 0, malformed: 0, events: 0, eventOverflows: 0, dumpsOnThread: 0,
   };
   private readonly zone: number | null;
   private readonly dumpTimeoutMs: number;
   private readonly eventRcvBuf: number;
   private readonly onError: (err: KernelSourceError) => void;
-  private dumpSocket: RawNetlinkSocket | null = null;
+  /** Dumps on this thread: the fallback, and the path with `dumpThread: false`. */
+  private readonly socketChannel = new SocketDumpChannel();
+  /** Dumps received on a worker thread while this one parses (dumpThread, the default). */
+  private thread: DumpThread | null;
+  private retiredThread: DumpThread | null = null;
   /** Keeps the compiled message shapes from one dump to the next. */
   private readonly scanner = new EntryScanner();
   private readonly eventSockets = new Set<RawNetlinkSocket>();
@@ -235,6 +310,7 @@ export class CtnetlinkDumper implements ConntrackDumper {
     this.dumpTimeoutMs = o.dumpTimeoutMs;
     this.eventRcvBuf = o.eventRcvBuf;
     this.onError = options.onError ?? (() => {});
+    this.thread = o.dumpThread ? new DumpThread() : null;
   }
 
   async dump(): Promise<ConntrackEntry[]> {
@@ -256,12 +332,6 @@ export class CtnetlinkDumper implements ConntrackDumper {
 
   private runDump(onEntry: (entry: ConntrackEntry) => void, options: DumpOptions): Promise<DumpSummary> {
     if (this.closed) return Promise.reject(new KernelSourceError('CTNL_ERR_CLOSED', 'dump() after close()'));
-    let sock: RawNetlinkSocket;
-    try {
-      sock = this.dumpSocket ??= new RawNetlinkSocket(NETLINK_NETFILTER, DUMP_SOCKET_OPTIONS);
-    } catch (err) {
-      return Promise.reject(socketError('opening the ctnetlink dump socket', err));
-    }
     this.seq = (this.seq + 1) >>> 0;
     const seq = this.seq;
     const reader = new DumpReader(
@@ -282,62 +352,53 @@ export class CtnetlinkDumper implements ConntrackDumper {
       attrs.push({ type: CTA_ZONE, value: z });
     }
     const request = buildNfnlRequest((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, AF_UNSPEC, 0, attrs);
+    const channel = this.channel();
     return new Promise<DumpSummary>((resolve, reject) => {
       let finished = false;
       const finish = (err: unknown): void => {
         if (finished) return;
         finished = true;
         clearTimeout(timer);
-        sock.off('message', onMessage);
-        sock.off('truncatedMessage', onTruncated);
-        sock.off('error', onSocketError);
+        // After a failure the kernel may still be in the middle of this dump; a fresh socket
+        // avoids EBUSY and stray answers on the next one.
+        channel.stop(err === null);
         if (err === null) {
           this.stats.dumps++;
           this.stats.entriesDumped += reader.summary.entries;
           this.stats.entriesOtherZone += reader.summary.otherZone;
           if (reader.summary.interrupted) this.stats.dumpsInterrupted++;
-          if (!this.closed) sock.unref();
+          if (channel === this.thread) this.stats.dumpsOnThread++;
           resolve(reader.summary);
         } else {
           this.stats.dumpsFailed++;
-          // The kernel may still be in the middle of this dump; a fresh socket avoids EBUSY
-          // and stray answers on the next one.
-          this.dropDumpSocket(sock);
           reject(err);
         }
       };
-      const onMessage = (buf: Buffer, rinfo: MessageInfo): void => {
-        if (finished || rinfo.port !== 0) return;
-        try {
-          if (reader.feed(buf)) finish(null);
-        } catch (err) {
-          finish(err);
-        }
-      };
-      const onTruncated = (): void => {
-        finish(new KernelSourceError('NETLINK_ERR_SHORT_BUFFER', 'a conntrack dump datagram was truncated by the socket'));
-      };
-      const onSocketError = (err: ErrnoException): void => finish(socketError('conntrack dump', err));
       const timer = setTimeout(() => {
         finish(new KernelSourceError('CTNL_ERR_DUMP_TIMEOUT', `no NLMSG_DONE after ${this.dumpTimeoutMs} ms (${reader.summary.entries} entries read)`));
       }, this.dumpTimeoutMs);
-      sock.on('message', onMessage);
-      sock.on('truncatedMessage', onTruncated);
-      sock.on('error', onSocketError);
-      sock.ref();
-      sock.send(request, {}, (err) => {
-        if (err !== undefined) finish(socketError('sending the conntrack dump request', err));
+      channel.start(seq, request, {
+        onDatagram: (buf) => {
+          if (finished) return;
+          try {
+            if (reader.feed(buf)) finish(null);
+          } catch (err) {
+            finish(err);
+          }
+        },
+        onFailure: finish,
       });
     });
   }
 
-  private dropDumpSocket(sock: RawNetlinkSocket): void {
-    if (this.dumpSocket === sock) this.dumpSocket = null;
-    try {
-      sock.close();
-    } catch {
-      // already closed
+  /** The dump thread, unless it is off or died (then this thread's socket). */
+  private channel(): DumpChannel {
+    if (this.thread !== null && this.thread.failed !== null) {
+      this.onError(this.thread.failed);
+      this.retiredThread = this.thread;
+      this.thread = null;
     }
+    return this.thread ?? this.socketChannel;
   }
 
   async subscribe(onEvent: (event: ConntrackEvent) => void, onOverflow: () => void): Promise<() => Promise<void>> {
@@ -387,7 +448,9 @@ export class CtnetlinkDumper implements ConntrackDumper {
     if (this.closed) return;
     this.closed = true;
     await this.queue;
-    if (this.dumpSocket !== null) this.dropDumpSocket(this.dumpSocket);
+    this.socketChannel.close();
+    await this.thread?.close();
+    await this.retiredThread?.close();
     for (const s of this.eventSockets) s.close();
     this.eventSockets.clear();
   }

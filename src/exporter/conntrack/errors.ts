@@ -13,6 +13,8 @@ export const KernelSourceErrorCodes = {
   NETLINK_ERR_SOCKET: 'a netlink socket operation failed',
   /** A conntrack dump did not finish (no NLMSG_DONE) within the dump timeout. */
   CTNL_ERR_DUMP_TIMEOUT: 'a conntrack dump did not finish in time',
+  /** The dump thread (a worker thread receiving dumps) died; the dump in progress failed, later ones run on the main thread. */
+  CTNL_ERR_DUMP_THREAD: 'the conntrack dump thread failed',
   /** The dumper was used after close(). */
   CTNL_ERR_CLOSED: 'the conntrack dumper is closed',
   /** A conntrack message lacks a required attribute (CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, addresses, protocol). */

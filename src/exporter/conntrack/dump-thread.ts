@@ -1,0 +1,149 @@
+// The main thread's side of the dump thread (dump-worker.ts): starts the Worker, asks it for a
+// dump, and hands each datagram it forwards through the DumpRing to the dump's reader, in order,
+// as a Buffer over the shared memory (no copy). A failure the thread reports comes out as the
+// error the in-thread path raises for it (NETLINK_ERR_SOCKET with the errno name,
+// NETLINK_ERR_SHORT_BUFFER for a truncated datagram).
+//
+// One dump at a time (CtnetlinkDumper queues them). A thread that dies fails the dump in progress
+// with CTNL_ERR_DUMP_THREAD and is not restarted: `failed` tells the dumper to dump on its own
+// thread from then on.
+import { Worker } from 'node:worker_threads';
+import { DEFAULT_RING_LAYOUT, DumpRing, SLOT_DATAGRAM, decodeFailure, type DumpRingLayout, type DumpThreadFailure } from './dump-ring.js';
+import type { DumpWorkerData, DumpWorkerMessage } from './dump-worker.js';
+import { KernelSourceError } from './errors.js';
+import { socketError } from './netlink.js';
+
+/** How a dump's datagrams and its failure reach the dumper; the same for both paths. */
+export interface DumpChannelHandlers {
+  /** A datagram of the dump, in order. The buffer is valid only during the call. */
+  onDatagram(buf: Buffer): void;
+  /** The dump failed before its end (socket error, truncated datagram, dead thread). */
+  onFailure(err: KernelSourceError): void;
+}
+
+/** The error the in-thread path raises for the same failure. */
+export function failureError(f: DumpThreadFailure): KernelSourceError {
+  if (f.what === 'truncated') return new KernelSourceError('NETLINK_ERR_SHORT_BUFFER', 'a conntrack dump datagram was truncated by the socket');
+  const err = Object.assign(new Error(f.message), f.code === '' ? {} : { code: f.code });
+  return socketError(f.what, err);
+}
+
+/** Wakes the reader now and then even without data, so that it sees a dump that ended otherwise. */
+const IDLE_WAKE_MS = 250;
+
+interface RunningDump {
+  seq: number;
+  handlers: DumpChannelHandlers;
+}
+
+export class DumpThread {
+  private readonly ring: DumpRing;
+  private worker: Worker | null = null;
+  private current: RunningDump | null = null;
+  private dead: KernelSourceError | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly layout: DumpRingLayout = DEFAULT_RING_LAYOUT,
+    /** The worker's script; tests pass another to make the thread fail. */
+    private readonly script: URL = new URL('./dump-worker.js', import.meta.url),
+  ) {
+    this.ring = new DumpRing(layout);
+  }
+
+  /** Why the thread cannot dump (it died), or null. */
+  get failed(): KernelSourceError | null {
+    return this.dead;
+  }
+
+  /** Starts dump `seq`: sends `request` from the thread's socket and forwards what comes back. */
+  start(seq: number, request: Buffer, handlers: DumpChannelHandlers): void {
+    if (this.current !== null) throw new Error('DumpThread: a dump is already running');
+    if (this.dead !== null || this.closed) {
+      handlers.onFailure(this.dead ?? new KernelSourceError('CTNL_ERR_CLOSED', 'dump() after close()'));
+      return;
+    }
+    const worker = this.worker ?? this.spawn();
+    const dump: RunningDump = { seq, handlers };
+    this.current = dump;
+    this.ring.begin(seq);
+    worker.ref();
+    worker.postMessage({ type: 'dump', seq, request } satisfies DumpWorkerMessage);
+    void this.pump(dump);
+  }
+
+  /** Ends the running dump. After a failure (`ok` false) the thread drops its socket, as the in-thread path does. */
+  stop(ok: boolean): void {
+    if (this.current === null) return;
+    this.current = null;
+    this.ring.end();
+    if (this.worker !== null) {
+      if (!ok) this.worker.postMessage({ type: 'reset' } satisfies DumpWorkerMessage);
+      this.worker.unref();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stop(true);
+    const w = this.worker;
+    this.worker = null;
+    if (w === null) return;
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    w.postMessage({ type: 'close' } satisfies DumpWorkerMessage);
+    // The thread ends once its socket and port are closed; terminate() if it does not.
+    const timer = setTimeout(() => void w.terminate(), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private spawn(): Worker {
+    const data: DumpWorkerData = { ring: this.ring.buffer, layout: this.layout };
+    const w = new Worker(this.script, { workerData: data, stdout: false, stderr: false });
+    w.unref();
+    const died = (why: string): void => {
+      if (this.worker !== w) return;
+      this.worker = null;
+      this.dead = new KernelSourceError('CTNL_ERR_DUMP_THREAD', `the dump thread ${why}; dumps run on the main thread from now on`);
+      const dump = this.current;
+      this.stop(false);
+      dump?.handlers.onFailure(this.dead);
+    };
+    w.on('error', (err) => died(`failed: ${err.message}`));
+    w.on('exit', (code) => died(`exited with code ${code}`));
+    this.worker = w;
+    return w;
+  }
+
+  /** Hands the ring's records of `dump` to its handlers until the dump stops. */
+  private async pump(dump: RunningDump): Promise<void> {
+    try {
+      await this.pumpRecords(dump);
+    } catch (err) {
+      // The handlers catch what parsing throws; anything else is a broken invariant, but it
+      // must still end the dump rather than leave it waiting for its timeout.
+      if (this.current === dump) {
+        this.stop(false);
+        dump.handlers.onFailure(new KernelSourceError('CTNL_ERR_DUMP_THREAD', `reading the dump thread's ring failed: ${(err as Error)?.message ?? String(err)}`));
+      }
+    }
+  }
+
+  private async pumpRecords(dump: RunningDump): Promise<void> {
+    const ring = this.ring;
+    while (this.current === dump) {
+      const written = ring.writtenCount();
+      for (let r = ring.peek(); r !== null && this.current === dump; r = ring.peek()) {
+        // Records of an abandoned dump are skipped.
+        if (r.seq === (dump.seq | 0)) {
+          if (r.kind === SLOT_DATAGRAM) dump.handlers.onDatagram(ring.view(r));
+          else dump.handlers.onFailure(failureError(decodeFailure(ring.view(r))));
+        }
+        ring.release();
+      }
+      if (this.current !== dump) return;
+      await ring.waitForData(written, IDLE_WAKE_MS);
+    }
+  }
+}

@@ -1,0 +1,123 @@
+// The dump thread (a worker_threads Worker started by DumpThread, dump-thread.ts): receives the
+// datagrams of ctnetlink dumps on its own netlink socket and hands them to the main thread
+// through a DumpRing, which parses them meanwhile.
+//
+// Why a thread: the kernel fills a dump's next datagram inside the recvmsg() that reads the
+// previous one (netlink_recvmsg -> netlink_dump -> ctnetlink_dump_table), so on one thread the
+// kernel's work (about two thirds of a poll of a large table) and our parsing take turns. Here
+// the recvmsg() calls, and with them the kernel's work, run on this thread while the main thread
+// parses: a poll takes about the longer of the two instead of their sum.
+//
+// This thread parses nothing. It only looks at the message headers of each datagram to see
+// where its dump ends (NLMSG_DONE, or NLMSG_ERROR / NLMSG_OVERRUN of the dump's seq), so that it
+// stops forwarding. Socket failures are written into the ring, in order after the datagrams
+// before them; the main thread turns them into the errors the in-thread path raises.
+//
+// Messages from the main thread:
+//   { type: 'dump', seq, request }   open the socket if needed, send the request, forward
+//   { type: 'reset' }                close the socket (after a failed dump; the next opens anew)
+//   { type: 'close' }                close the socket and end the thread
+import { parentPort, workerData } from 'node:worker_threads';
+import { RawNetlinkSocket, type ErrnoException, type MessageInfo, type RawNetlinkSocketOptions } from 'netlink';
+import { DumpRing, SLOT_DATAGRAM, SLOT_FAILURE, encodeFailure, type DumpRingLayout } from './dump-ring.js';
+import { NETLINK_NETFILTER, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN, align4, hostU16, hostU32, readNlmsgError } from './netlink.js';
+
+export interface DumpWorkerData {
+  ring: SharedArrayBuffer;
+  layout: DumpRingLayout;
+}
+
+export type DumpWorkerMessage = { type: 'dump'; seq: number; request: Uint8Array } | { type: 'reset' } | { type: 'close' };
+
+/**
+ * Whether a datagram ends dump `seq`: it holds NLMSG_DONE, NLMSG_OVERRUN or an NLMSG_ERROR
+ * other than an ACK with that seq. Stops at a header that does not fit (the main thread reports it).
+ */
+export function endsDump(buf: Uint8Array, seq: number): boolean {
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+  const end = b.length;
+  let off = 0;
+  while (end - off >= NLMSG_HDRLEN) {
+    const len = hostU32(b, off);
+    if (len < NLMSG_HDRLEN || len > end - off) return false;
+    if (hostU32(b, off + 8) === seq >>> 0) {
+      const type = hostU16(b, off + 4);
+      if (type === NLMSG_DONE || type === NLMSG_OVERRUN) return true;
+      if (type === NLMSG_ERROR && (len < NLMSG_HDRLEN + 4 || readNlmsgError(b, off, off + len) !== 0)) return true;
+    }
+    off += align4(len);
+  }
+  return false;
+}
+
+function run(port: NonNullable<typeof parentPort>, data: DumpWorkerData): void {
+  const ring = new DumpRing(data.layout, data.ring);
+  // As on the main thread (ctnetlink.ts): no peeking, receive buffers of a slot's size.
+  const socketOptions = { messagePeeking: false, msgBufferSize: data.layout.slotBytes } as RawNetlinkSocketOptions;
+  let sock: RawNetlinkSocket | null = null;
+  /** The dump being forwarded; 0 when none. */
+  let seq = 0;
+
+  const forward = (kind: number, bytes: Uint8Array): void => {
+    if (seq === 0) return;
+    if (!ring.waitForSpace(seq)) {
+      // The main thread stopped reading this dump (it ended, failed or timed out).
+      seq = 0;
+      return;
+    }
+    ring.write(seq, kind, bytes);
+  };
+  const fail = (what: string, err: unknown): void => {
+    const e = err as { message?: string; code?: string } | undefined;
+    forward(SLOT_FAILURE, encodeFailure({ what, message: e?.message ?? String(err), code: e?.code ?? '' }));
+    seq = 0;
+  };
+  const closeSocket = (): void => {
+    if (sock === null) return;
+    try {
+      sock.close();
+    } catch {
+      // already closed
+    }
+    sock = null;
+  };
+  const open = (): RawNetlinkSocket => {
+    const s = new RawNetlinkSocket(NETLINK_NETFILTER, socketOptions);
+    s.on('message', (buf: Buffer, rinfo: MessageInfo) => {
+      if (seq === 0 || rinfo.port !== 0) return;
+      const current = seq;
+      forward(SLOT_DATAGRAM, buf);
+      if (seq === current && endsDump(buf, current)) seq = 0;
+    });
+    s.on('truncatedMessage', () => fail('truncated', new Error('a conntrack dump datagram was truncated by the socket')));
+    s.on('error', (err: ErrnoException) => fail('conntrack dump', err));
+    return s;
+  };
+
+  port.on('message', (msg: DumpWorkerMessage) => {
+    if (msg.type === 'dump') {
+      seq = msg.seq;
+      try {
+        sock ??= open();
+      } catch (err) {
+        fail('opening the ctnetlink dump socket', err);
+        return;
+      }
+      const request = Buffer.from(msg.request.buffer, msg.request.byteOffset, msg.request.length);
+      sock.send(request, {}, (err) => {
+        if (err !== undefined) fail('sending the conntrack dump request', err);
+      });
+    } else if (msg.type === 'reset') {
+      seq = 0;
+      closeSocket();
+    } else {
+      seq = 0;
+      closeSocket();
+      port.close();
+    }
+  });
+}
+
+if (parentPort !== null && (workerData as Partial<DumpWorkerData> | null)?.ring instanceof SharedArrayBuffer) {
+  run(parentPort, workerData as DumpWorkerData);
+}

@@ -59,7 +59,6 @@ import {
   AGGREGATOR_IPV4_TEMPLATE_ID,
   AGGREGATOR_TEMPLATES,
   EXPORTER_TEMPLATES,
-  FLOW_RECORD_SHAPE,
   AGGREGATED_FLOW_RECORD_ENCODE_SHAPE,
   exporterTemplateId,
   flowRecordToDataRecord,
@@ -68,6 +67,7 @@ import { FlowEndReason, FlowType, PolicyType, RuleAction, type AggregatedFlowRec
 import { AggregationProcess } from '../src/aggregator/aggregation.js';
 import { parseAggregatorConfig } from '../src/aggregator/config.js';
 import { FlowAggregator } from '../src/aggregator/service.js';
+import { WIRE_FLOW_RECORD_SHAPE } from '../src/aggregator/wire-record.js';
 import type { DataRecord } from '../src/ipfix/api.js';
 import type { Benchmark, BenchResult } from './harness.js';
 
@@ -284,7 +284,7 @@ async function pipeline(): Promise<BenchResult> {
     let decoders = perExporter.map(() => new MessageDecoder());
     let c0 = process.cpuUsage();
     let n = 0;
-    for (const { me, message } of interleaved) for (const set of decoders[me].decodeAs(message, FLOW_RECORD_SHAPE).dataSets) n += set.records.length;
+    for (const { me, message } of interleaved) for (const set of decoders[me].decodeAs(message, WIRE_FLOW_RECORD_SHAPE).dataSets) n += set.records.length;
     const decodeMs = cpuMs(c0);
     if (n !== total) throw new Error(`decoded ${n} of ${total} records`);
     // Decode and aggregate.
@@ -302,7 +302,7 @@ async function pipeline(): Promise<BenchResult> {
     collectGarbage();
     c0 = process.cpuUsage();
     for (const { me, message } of interleaved) {
-      for (const set of decoders[me].decodeAs(message, FLOW_RECORD_SHAPE).dataSets) for (const r of set.records) agg.ingest(r, sessions[me]);
+      for (const set of decoders[me].decodeAs(message, WIRE_FLOW_RECORD_SHAPE).dataSets) for (const r of set.records) agg.ingest(r, sessions[me]);
     }
     const aggregateMs = cpuMs(c0);
     // Export every flow and encode it as the IPFIX sink does.

@@ -35,6 +35,7 @@ import {
 } from '../flow/record.js';
 import { parseIpv4 } from '../ipfix/values.js';
 import { DeadlineHeap } from './deadline-heap.js';
+import { hasIpv4Numbers, type WireFlowRecord } from './wire-record.js';
 import {
   CTR,
   F64,
@@ -153,6 +154,11 @@ export function recordProblem(r: FlowRecord): string {
 }
 
 function addressProblem(r: FlowRecord): string {
+  if (hasIpv4Numbers(r)) {
+    if (!(r.sourceIPv4 >= 0)) return 'sourceIPv4Address is missing';
+    if (!(r.destinationIPv4 >= 0)) return 'destinationIPv4Address is missing';
+    return '';
+  }
   if (typeof r.sourceAddress !== 'string' || r.sourceAddress === '') return 'sourceAddress is missing';
   if (typeof r.destinationAddress !== 'string' || r.destinationAddress === '') return 'destinationAddress is missing';
   if (r.ipVersion === 4) {
@@ -200,6 +206,8 @@ export class AggregationProcess {
   private resets = 0;
   private stale = 0;
   private expiredInactive = 0;
+  /** Where an unfinished flush(limit) goes on. */
+  private flushFrom = 0;
 
   constructor(options: AggregationOptions) {
     if (!(options.maxFlows >= 1)) throw new RangeError('maxFlows must be at least 1');
@@ -220,11 +228,21 @@ export class AggregationProcess {
    */
   ingest(r: FlowRecord, from: ExporterSession, now = this.clock.now()): boolean {
     this.received++;
+    this.flushFrom = 0;
     const t = this.table;
     const version = r.ipVersion;
     let src = -1;
     let dst = -1;
-    if (version === 4 && typeof r.sourceAddress === 'string' && typeof r.destinationAddress === 'string') {
+    const wire = r as Partial<WireFlowRecord>;
+    if (version === 4 && typeof wire.sourceIPv4 === 'number' && typeof wire.destinationIPv4 === 'number') {
+      // Decoded with WIRE_FLOW_RECORD_SHAPE: the addresses are numbers already.
+      src = wire.sourceIPv4;
+      dst = wire.destinationIPv4;
+      if (src < 0 || dst < 0 || valueProblem(r) !== '') {
+        this.invalid++;
+        return false;
+      }
+    } else if (version === 4 && typeof r.sourceAddress === 'string' && typeof r.destinationAddress === 'string') {
       // The common case: each address parsed once, as validation and as the key.
       src = parseIpv4(r.sourceAddress);
       dst = parseIpv4(r.destinationAddress);
@@ -255,7 +273,7 @@ export class AggregationProcess {
       this.removeSlot(s);
       s = -1;
     }
-    if (s < 0) s = this.create(r, side, now);
+    if (s < 0) s = this.create(r, side, src, dst, now);
     this.merge(s, r, from, side, now);
     return true;
   }
@@ -289,15 +307,32 @@ export class AggregationProcess {
     return this.exported - before;
   }
 
-  /** Exports every tracked flow that has something unsent and forgets them all (shutdown). */
-  flush(): number {
+  /**
+   * Exports every tracked flow that has something unsent and forgets them all (shutdown).
+   * With `limit`, exports at most that many and returns; the next call goes on where this one
+   * stopped, so a caller can let the sinks drain between chunks. The flows stay tracked until
+   * a call has walked every slot with no record ingested in between (a record ingested during
+   * a chunked flush restarts the walk), then all are forgotten at once: a call that returns
+   * less than `limit` has forgotten them.
+   */
+  flush(limit = Infinity): number {
     const now = this.clock.now();
     const before = this.exported;
     const t = this.table;
-    for (let s = 0; s < t.end; s++) {
-      if (!t.isLive(s)) continue;
-      if (this.hasUnsent(s)) this.exportSlot(s, now);
-      this.removeSlot(s);
+    let s = this.flushFrom;
+    for (; s < t.end; s++) {
+      if (!t.isLive(s) || !this.hasUnsent(s)) continue;
+      if (this.exported - before >= limit) break;
+      this.exportSlot(s, now);
+    }
+    if (s < t.end) {
+      this.flushFrom = s;
+    } else {
+      // Removing the flows one by one would walk the index at random for each.
+      t.clear();
+      this.heap.clear();
+      this.waiting = 0;
+      this.flushFrom = 0;
     }
     return this.exported - before;
   }
@@ -335,10 +370,13 @@ export class AggregationProcess {
     return this.table.columnBytes() + this.heap.byteLength();
   }
 
-  private create(r: FlowRecord, side: Side, now: number): number {
+  /** A new slot for the record's 5-tuple; src and dst are IPv4 keys (for IPv6 the text is interned). */
+  private create(r: FlowRecord, side: Side, src: number, dst: number, now: number): number {
     if (this.table.size >= this.maxFlows) this.evictOne(now);
     const t = this.table;
-    const s = t.insert(r.ipVersion, r.sourceAddress, r.destinationAddress, r.sourceTransportPort, r.destinationTransportPort, r.protocolIdentifier);
+    const s = r.ipVersion === 4
+      ? t.insertIpv4(src, dst, r.sourceTransportPort, r.destinationTransportPort, r.protocolIdentifier)
+      : t.insert(6, r.sourceAddress, r.destinationAddress, r.sourceTransportPort, r.destinationTransportPort, r.protocolIdentifier);
     t.setU8(s, U8.flowType, r.flowType);
     t.setSec(s, SEC.flowStartSeconds, r.flowStartSeconds);
     t.setSec(s, SEC.flowEndSeconds, r.flowEndSeconds);

@@ -68,6 +68,11 @@ export class DeadlineHeap {
     this.generations[i] = g;
   }
 
+  /** Drops every entry. */
+  clear(): void {
+    this.size = 0;
+  }
+
   byteLength(): number {
     return this.deadlines.byteLength + this.slots.byteLength + this.generations.byteLength;
   }

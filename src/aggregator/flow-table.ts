@@ -215,11 +215,23 @@ export class FlowTable {
    * size < max, and that IPv4 addresses parse).
    */
   insert(version: 4 | 6, sourceAddress: string, destinationAddress: string, sport: number, dport: number, proto: number): number {
+    if (version === 4) {
+      const src = parseIpv4(sourceAddress);
+      const dst = parseIpv4(destinationAddress);
+      if (src < 0 || dst < 0) throw new Error(`FlowTable.insert: ${sourceAddress} or ${destinationAddress} is not an IPv4 address`);
+      return this.insertKey(4, src, dst, sport, dport, proto);
+    }
+    return this.insertKey(6, this.strings.acquire(sourceAddress), this.strings.acquire(destinationAddress), sport, dport, proto);
+  }
+
+  /** insert() for an IPv4 5-tuple whose addresses are numbers already (0 to 2^32 - 1). */
+  insertIpv4(src: number, dst: number, sport: number, dport: number, proto: number): number {
+    return this.insertKey(4, src, dst, sport, dport, proto);
+  }
+
+  private insertKey(version: 4 | 6, src: number, dst: number, sport: number, dport: number, proto: number): number {
     if (this.freeCount === 0 && this.highWater === this.capacity) this.grow();
     const s = this.freeCount > 0 ? this.freeSlots[--this.freeCount] : this.highWater++;
-    const src = version === 4 ? parseIpv4(sourceAddress) : this.strings.acquire(sourceAddress);
-    const dst = version === 4 ? parseIpv4(destinationAddress) : this.strings.acquire(destinationAddress);
-    if (src < 0 || dst < 0) throw new Error(`FlowTable.insert: ${sourceAddress} or ${destinationAddress} is not an IPv4 address`);
     this.sourceAddress[s] = src;
     this.destinationAddress[s] = dst;
     this.ports[s * 3] = sport;
@@ -274,6 +286,24 @@ export class FlowTable {
     this.generation[s]++;
     this.freeSlots[this.freeCount++] = s;
     this.size--;
+  }
+
+  /**
+   * Frees every slot at once (shutdown flush): the index, the free list and the strings start
+   * afresh, and every used slot's generation is bumped so that stale deadline-heap entries are
+   * recognised. Removing slot by slot would walk the index at random for each one.
+   */
+  clear(): void {
+    for (let s = 0; s < this.highWater; s++) {
+      this.u8[s * U8_FIELDS + U8.flags] = 0;
+      this.generation[s]++;
+    }
+    this.str.fill(0, 0, this.highWater * STRING_FIELDS);
+    this.index.fill(0);
+    this.strings.clear();
+    this.freeCount = 0;
+    this.highWater = 0;
+    this.size = 0;
   }
 
   private slotHash(s: number): number {

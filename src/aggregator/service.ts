@@ -7,8 +7,7 @@
 //                         SinkPump(ipfix)  SinkPump(log)  SinkPump(...)   bounded, never block
 import { CollectingProcess, type CollectedMessage, type CollectingProcessStats } from '../transport/collecting-process.js';
 import type { TransportLogger } from '../transport/errors.js';
-import { FLOW_RECORD_SHAPE } from '../flow/ie-mapping.js';
-import type { AggregatedFlowRecord, FlowRecord } from '../flow/record.js';
+import type { AggregatedFlowRecord } from '../flow/record.js';
 import { SinkFanout, SinkPump, type Sink, type SinkStats } from '../sinks/sink.js';
 import { LogSink } from '../sinks/log-sink.js';
 import { IpfixSink } from '../sinks/ipfix-sink.js';
@@ -17,11 +16,15 @@ import { openRepository, type FlowRepository } from '../store/repository.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { AggregationProcess, recordProblem, type AggregationStats } from './aggregation.js';
 import { CertificateManager, publishToKubernetes } from './certificates.js';
+import { WIRE_FLOW_RECORD_SHAPE, type WireFlowRecord } from './wire-record.js';
 import type { AggregatorConfig } from './config.js';
 
 export interface AggregatorLogger extends TransportLogger {
   error(obj: object, msg: string): void;
 }
+
+/** Flows exported per step of the shutdown flush. */
+const FLUSH_CHUNK = 4096;
 
 const silent: AggregatorLogger = { info() {}, warn() {}, debug() {}, error() {} };
 
@@ -60,7 +63,7 @@ export class FlowAggregator {
   private readonly log: AggregatorLogger;
   private readonly fanout: SinkFanout;
   private readonly certs: CertificateManager | null;
-  private collecting: CollectingProcess<FlowRecord> | null = null;
+  private collecting: CollectingProcess<WireFlowRecord> | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private certTimer: NodeJS.Timeout | null = null;
   private readonly invalidLogged = new Set<string>();
@@ -218,8 +221,18 @@ export class FlowAggregator {
     this.tickTimer = null;
     this.certTimer = null;
     await this.stopCollecting();
-    this.aggregation.flush();
+    // Exported in chunks, with the sinks draining in between: a million flows exported at once
+    // would all be alive in the sink buffers at the same time (and promoted to the old heap).
+    while (this.aggregation.flush(FLUSH_CHUNK) === FLUSH_CHUNK) await this.sinksDrained();
     await this.fanout.close();
+  }
+
+  /** Yields until every sink buffer holds at most FLUSH_CHUNK records, or for at most 16 turns of the event loop. */
+  private async sinksDrained(): Promise<void> {
+    for (let turn = 0; turn < 16; turn++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.fanout.stats().every((s) => s.buffered <= FLUSH_CHUNK)) return;
+    }
   }
 
   private async startCollecting(port: number): Promise<void> {
@@ -231,8 +244,9 @@ export class FlowAggregator {
       ...(material ? { tls: { cert: material.server.certPem, key: material.server.keyPem, ca: material.ca.certPem, requireClientCert: true } } : {}),
       clock: this.clock,
       logger: this.log,
-      // Exporter records straight into FlowRecords: no DataRecord per record.
-      decodeAs: FLOW_RECORD_SHAPE,
+      // Exporter records straight into FlowRecords with numeric IPv4 addresses: no DataRecord
+      // per record, no address text until a flow is exported.
+      decodeAs: WIRE_FLOW_RECORD_SHAPE,
     });
     collecting.onMessage((m) => this.onMessage(m));
     collecting.on('badMessage', (info) => this.log.warn(info, 'malformed IPFIX from an exporter'));
@@ -251,7 +265,7 @@ export class FlowAggregator {
     await c.close();
   }
 
-  private onMessage(m: CollectedMessage<FlowRecord>): void {
+  private onMessage(m: CollectedMessage<WireFlowRecord>): void {
     const from = { address: m.exporterAddress, observationDomainId: m.observationDomainId };
     const now = this.clock.now();
     for (const set of m.message.dataSets) {

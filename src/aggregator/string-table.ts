@@ -50,6 +50,14 @@ export class StringTable {
     return id;
   }
 
+  /** Forgets every string (all ids are released at once). */
+  clear(): void {
+    this.ids.clear();
+    this.strings = [''];
+    this.refs.fill(0);
+    this.free.length = 0;
+  }
+
   get(id: number): string {
     return this.strings[id];
   }

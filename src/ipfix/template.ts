@@ -11,7 +11,7 @@ import { systemClock } from '../util/clock.js';
 import { IpfixError } from './errors.js';
 import { ieById, unknownIeName } from './registry.js';
 import {
-  dataViewOf, readIpv4, readIpv6, readMac, readNtpMicroseconds, readNtpNanoseconds, readSigned64, readSignedN,
+  dataViewOf, ipv4Text, readIpv4, readIpv6, readMac, readNtpMicroseconds, readNtpNanoseconds, readSigned64, readSignedN,
   readStringAt, readUnsigned64, readUnsignedN,
 } from './values.js';
 
@@ -138,6 +138,7 @@ const decodeHelpers = {
     return new Uint8Array(b.subarray(s, e));
   },
   ipv4: readIpv4,
+  ipv4Text,
   ipv6: readIpv6,
   mac: readMac,
   bool(b: Buffer, o: number): boolean {
@@ -225,7 +226,13 @@ export type ShapeConversion =
   /** A string (text, address or MAC); anything else ''. */
   | 'text'
   /** Like text, but the all-zero address ("0.0.0.0", "::", Antrea's "none") reads as ''. */
-  | 'address';
+  | 'address'
+  /**
+   * An ipv4Address field as its 32-bit value (0 to 2^32 - 1), without the dotted-quad text
+   * (ipv4Text gives it when needed); -1 when the template has no such field or it is not an
+   * ipv4Address.
+   */
+  | 'ipv4Number';
 
 export type ShapeProperty =
   | { readonly name: string; readonly key: string; readonly as: ShapeConversion }
@@ -268,16 +275,45 @@ function valueKind(f: CompiledField): 'number' | 'maybeBigint' | 'string' | 'oth
   }
 }
 
-/** The `name: expression` parts of the shape's object literal, over the locals v0..vN. */
-function shapeProperties(fields: readonly CompiledField[], shape: RecordShape<unknown>): string[] {
+/** The shape's properties for these fields, and how each field's value is needed. */
+interface ShapePlan {
+  readonly properties: readonly ShapeProperty[];
+  readonly index: ReadonlyMap<string, number>;
+  /** ipv4Address fields read as numbers (locals u0..uN). */
+  readonly asIpv4Number: ReadonlySet<number>;
+  /** Fields whose decoded value (locals v0..vN) some property reads. */
+  readonly asValue: ReadonlySet<number>;
+}
+
+function shapePlan(fields: readonly CompiledField[], shape: RecordShape<unknown>): ShapePlan {
   const index = new Map<string, number>();
   fields.forEach((f, i) => index.set(f.key, i));
-  return shape.properties(new Set(index.keys())).map((prop) => {
+  const properties = shape.properties(new Set(index.keys()));
+  const asIpv4Number = new Set<number>();
+  const asValue = new Set<number>();
+  for (const prop of properties) {
+    if ('value' in prop) continue;
+    const i = index.get(prop.key);
+    if (i === undefined) continue;
+    if (prop.as === 'ipv4Number') {
+      if (fields[i].dataType === 'ipv4Address') asIpv4Number.add(i);
+    } else {
+      asValue.add(i);
+    }
+  }
+  return { properties, index, asIpv4Number, asValue };
+}
+
+/** The `name: expression` parts of the shape's object literal, over the locals v0..vN and u0..uN. */
+function shapeProperties(fields: readonly CompiledField[], plan: ShapePlan): string[] {
+  const index = plan.index;
+  return plan.properties.map((prop) => {
     const name = JSON.stringify(prop.name);
     if ('value' in prop) return `${name}: ${JSON.stringify(prop.value)}`;
     const i = index.get(prop.key);
     const kind = i === undefined ? 'missing' : valueKind(fields[i]);
     const v = `v${i}`;
+    if (prop.as === 'ipv4Number') return `${name}: ${i !== undefined && plan.asIpv4Number.has(i) ? `u${i}` : '-1'}`;
     if (prop.as === 'number') {
       if (kind === 'number') return `${name}: ${v}`;
       if (kind === 'maybeBigint') return `${name}: (typeof ${v} === 'bigint' ? Number(${v}) : ${v})`;
@@ -295,6 +331,7 @@ function shapeProperties(fields: readonly CompiledField[], shape: RecordShape<un
  * (RFC 7011 7) and checks it against the end of the set.
  */
 function generateDecoder(fields: readonly CompiledField[], fixedLength: number | undefined, shape?: RecordShape<unknown>): RecordDecoder {
+  const plan = shape === undefined ? undefined : shapePlan(fields, shape);
   const lines: string[] = ['var p = o;'];
   let k = 0; // offset of the next fixed field from p
   const flush = () => {
@@ -324,7 +361,14 @@ function generateDecoder(fields: readonly CompiledField[], fixedLength: number |
     if (fixedLength === undefined && k === 0 && (i === 0 || fields[i - 1].length === VARIABLE_LENGTH)) {
       lines.push(`if (end - p < ${segmentLength(i)}) throw h.overrun(p, end, ${key});`);
     }
-    lines.push(`var v${i} = ${readExpression(f, k === 0 ? 'p' : `p+${k}`)};`);
+    const at = k === 0 ? 'p' : `p+${k}`;
+    if (plan !== undefined && plan.asIpv4Number.has(i)) {
+      // The number without the text; the text only when some property also wants it.
+      lines.push(`var u${i} = (b[${at}]*16777216+(b[${at}+1]<<16|b[${at}+2]<<8|b[${at}+3]));`);
+      if (plan.asValue.has(i)) lines.push(`var v${i} = h.ipv4Text(u${i});`);
+    } else {
+      lines.push(`var v${i} = ${readExpression(f, at)};`);
+    }
     k += f.length;
   });
   flush();
@@ -333,7 +377,7 @@ function generateDecoder(fields: readonly CompiledField[], fixedLength: number |
     // A repeated key keeps its last value in an object literal; keys are unique by construction.
     lines.push(`return {${fields.map((f, i) => `${JSON.stringify(f.key)}: v${i}`).join(', ')}};`);
   } else {
-    lines.push(`return {${shapeProperties(fields, shape).join(', ')}};`);
+    lines.push(`return {${shapeProperties(fields, plan as ShapePlan).join(', ')}};`);
   }
   const body = `"use strict";\nreturn function decodeRecord(b, o, end, c, dv) {\n${lines.join('\n')}\n};`;
   return new Function('h', body)(decodeHelpers) as RecordDecoder;

@@ -6,6 +6,8 @@
 //   GET /api/v1/dashboard/<page>       everything one page draws (src/store/dashboard-queries.ts):
 //                                      overview, pod-to-pod, pod-to-external, pod-to-service,
 //                                      flow-records, node-throughput, network-policy
+//   POST /api/v1/dashboard/<page>/addresses   {"edges": [{source, destination}, ...]}: the
+//                                      addresses behind those edges of an edge page
 //
 // Query parameters are the store API's (parseFlowQuery): a bad one gets 400 with a message that
 // says what to write, a store that cannot answer gets 503.
@@ -17,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { DashboardQueries, DASHBOARD_PAGES, type DashboardPage } from '../store/dashboard-queries.js';
+import { DashboardQueries, DASHBOARD_PAGES, EDGE_PAGE_SPECS, isEdgePage, parseEdgeRefs, type DashboardPage } from '../store/dashboard-queries.js';
 import { StoreError } from '../store/errors.js';
 import { parseFlowQuery } from '../store/query.js';
 import type { FlowRepository } from '../store/repository.js';
@@ -91,6 +93,17 @@ export async function registerUiRoutes(app: FastifyInstance, options: UiRoutesOp
         const repo = options.repository();
         if (!repo) throw new StoreError('STORE_ERR_UNAVAILABLE', 'the flow store is not open yet (the storage sink opens it at its first commit); retry shortly');
         return view(new DashboardQueries(repo), query);
+      });
+      // The addresses behind some edges of an edge page, asked for once the page is drawn.
+      child.post<{ Params: { page: string } }>('/:page/addresses', async (req, reply) => {
+        if (!isEdgePage(req.params.page)) {
+          return reply.code(404).send({ error: 'UI_ERR_UNKNOWN_PAGE', message: `no edge addresses for "${req.params.page}"; use one of ${Object.keys(EDGE_PAGE_SPECS).join(', ')}` });
+        }
+        const query = parseFlowQuery((req.query ?? {}) as Record<string, unknown>, Math.floor(clock.now() / 1000));
+        const edges = parseEdgeRefs(req.body);
+        const repo = options.repository();
+        if (!repo) throw new StoreError('STORE_ERR_UNAVAILABLE', 'the flow store is not open yet (the storage sink opens it at its first commit); retry shortly');
+        return new DashboardQueries(repo).edgeAddresses(req.params.page, query, edges);
       });
     },
     { prefix: DASHBOARD_PREFIX },

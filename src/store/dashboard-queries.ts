@@ -9,6 +9,8 @@ import { FlowType, RuleAction } from '../flow/record.js';
 import type {
   DeniedFlow,
   Edge,
+  EdgeAddressesData,
+  EdgeRef,
   EdgesData,
   EntitySeries,
   FlowRecordsData,
@@ -21,6 +23,7 @@ import type {
   Totals,
 } from '../ui/api/types.js';
 import { FlowQueries, scanFor, whereClause, type FlowQuery, type SqlRunner } from './query.js';
+import { StoreError } from './errors.js';
 import type { RollupName } from './rollups.js';
 
 /** Series charts draw the top entities only, so that a line chart stays readable. */
@@ -173,75 +176,77 @@ export class DashboardQueries {
     return { range: q.range, completeness, totals, topNamespaces, topPods, topServices, denied, throughput };
   }
 
-  private async edges(q: FlowQuery, sourceExpr: string, destinationExpr: string, extra: string): Promise<Edge[]> {
+  private async edges(q: FlowQuery, spec: EdgePageSpec): Promise<Edge[]> {
     const d = this.db.dialect;
-    const where = this.where(q, extra);
-    // Totals per entity pair are summed in full by the database; the address-pair rows, which
-    // can be many, only supply the addresses shown in each edge's tooltip.
-    const [pairs, addressRows] = await Promise.all([
-      this.db.select(
-        `SELECT ${sourceExpr} AS src, ${destinationExpr} AS dst, ` +
-          `${d.num('sum(octetDeltaCount)')} AS tx, ${d.num('sum(reverseOctetDeltaCount)')} AS rx, ${d.count()} AS flows ` +
-          `FROM flows WHERE ${where} GROUP BY src, dst ORDER BY tx + rx DESC, src, dst LIMIT ${q.limit}`,
-      ),
-      this.db.select(
-        `SELECT ${sourceExpr} AS src, ${destinationExpr} AS dst, sourceIP, destinationIP, destinationClusterIP, ` +
-          `${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS pairBytes ` +
-          `FROM flows WHERE ${where} GROUP BY src, dst, sourceIP, destinationIP, destinationClusterIP ` +
-          `ORDER BY pairBytes DESC, src, dst LIMIT ${MAX_EDGE_ROWS}`,
-      ),
-    ]);
-    const byPair = new Map<string, Edge & { src: Set<string>; dst: Set<string> }>();
-    for (const r of pairs) {
-      const e = { source: str(r.src), destination: str(r.dst), txBytes: num(r.tx), rxBytes: num(r.rx), flows: num(r.flows), sourceIps: [], destinationIps: [], src: new Set<string>(), dst: new Set<string>() };
-      byPair.set(`${e.source}\u0000${e.destination}`, e);
-    }
-    for (const r of addressRows) {
+    // Totals per entity pair, summed in full by the database; the addresses behind each edge
+    // are asked for separately (edgeAddresses), for the edges a page shows.
+    const rows = await this.db.select(
+      `SELECT ${spec.source.expr} AS src, ${spec.destination.expr} AS dst, ` +
+        `${d.num('sum(octetDeltaCount)')} AS tx, ${d.num('sum(reverseOctetDeltaCount)')} AS rx, ${d.count()} AS flows ` +
+        `FROM flows WHERE ${this.where(q, spec.extra)} GROUP BY src, dst ORDER BY tx + rx DESC, src, dst LIMIT ${q.limit}`,
+    );
+    return rows.map((r) => ({ source: str(r.src), destination: str(r.dst), txBytes: num(r.tx), rxBytes: num(r.rx), flows: num(r.flows) }));
+  }
+
+  /**
+   * The addresses behind some edges of an edge page (the Pod IPs, ClusterIPs and external IPs
+   * of their flows), with the page's filters. One scan that keeps only the flows of the edges
+   * asked for: each side's name is split back into the raw columns it was made of, so the
+   * database compares columns rather than building every row's name.
+   */
+  async edgeAddresses(page: EdgePage, q: FlowQuery, refs: readonly EdgeRef[]): Promise<EdgeAddressesData> {
+    const d = this.db.dialect;
+    const spec = EDGE_PAGE_SPECS[page];
+    if (refs.length === 0) return { edges: [], truncated: false };
+    const keys = [...spec.source.keys, ...spec.destination.keys];
+    const wanted = refs.map((r) => [...spec.source.split(r.source), ...spec.destination.split(r.destination)]);
+    const list = wanted.map((v) => `SELECT ${v.map((x) => d.str(x)).join(', ')}`).join(' UNION ALL ');
+    const rows = await this.db.select(
+      `SELECT ${spec.source.expr} AS src, ${spec.destination.expr} AS dst, sourceIP, destinationIP, destinationClusterIP FROM flows ` +
+        `WHERE ${this.where(q, spec.extra)} AND (${keys.join(', ')}) IN (${list}) ` +
+        `GROUP BY src, dst, sourceIP, destinationIP, destinationClusterIP ORDER BY src, dst, sourceIP, destinationIP, destinationClusterIP LIMIT ${MAX_ADDRESS_ROWS + 1}`,
+    );
+    const byPair = new Map<string, { src: Set<string>; dst: Set<string> }>(refs.map((r) => [`${r.source}\u0000${r.destination}`, { src: new Set(), dst: new Set() }]));
+    for (const r of rows.slice(0, MAX_ADDRESS_ROWS)) {
       const e = byPair.get(`${str(r.src)}\u0000${str(r.dst)}`);
       if (!e) continue;
       e.src.add(str(r.sourceIP));
       if (str(r.destinationClusterIP) !== '') e.dst.add(str(r.destinationClusterIP));
       e.dst.add(str(r.destinationIP));
     }
-    return [...byPair.values()]
-      .map(({ src, dst, ...e }) => ({ ...e, sourceIps: [...src].sort(), destinationIps: [...dst].sort() }))
-      .sort((a, b) => b.txBytes + b.rxBytes - (a.txBytes + a.rxBytes) || a.source.localeCompare(b.source) || a.destination.localeCompare(b.destination));
+    return {
+      edges: refs.map((r) => {
+        const e = byPair.get(`${r.source}\u0000${r.destination}`)!;
+        return { source: r.source, destination: r.destination, sourceIps: [...e.src].sort(), destinationIps: [...e.dst].sort() };
+      }),
+      truncated: rows.length > MAX_ADDRESS_ROWS,
+    };
+  }
+
+  private async edgePage(q: FlowQuery, page: EdgePage, rankings: { source?: RollupName; destination?: RollupName } = {}): Promise<EdgesData> {
+    const spec = EDGE_PAGE_SPECS[page];
+    const [completeness, edges, bySource, byDestination] = await Promise.all([
+      this.layer.completeness(q.range),
+      this.edges(q, spec),
+      this.series(q, spec.source.expr, spec.extra, SERIES_TOP, undefined, rankings.source),
+      this.series(q, spec.destination.expr, spec.extra, SERIES_TOP, undefined, rankings.destination),
+    ]);
+    return { range: q.range, completeness, edges, bySource, byDestination };
   }
 
   /** Pod-to-Pod: edges between source and destination Pods, throughput per source and per destination Pod. */
-  async podToPod(q: FlowQuery): Promise<EdgesData> {
-    const extra = "sourcePodName != '' AND destinationPodName != ''";
-    const [completeness, edges, bySource, byDestination] = await Promise.all([
-      this.layer.completeness(q.range),
-      this.edges(q, this.podKey('source'), this.podKey('destination'), extra),
-      this.series(q, this.podKey('source'), extra, SERIES_TOP, undefined, 'pods'),
-      this.series(q, this.podKey('destination'), extra, SERIES_TOP, undefined, 'pods'),
-    ]);
-    return { range: q.range, completeness, edges, bySource, byDestination };
+  podToPod(q: FlowQuery): Promise<EdgesData> {
+    return this.edgePage(q, 'pod-to-pod', { source: 'pods', destination: 'pods' });
   }
 
   /** Pod-to-External: edges from Pods to external IPs, throughput per source Pod and per external IP. */
-  async podToExternal(q: FlowQuery): Promise<EdgesData> {
-    const extra = `flowType = ${FlowType.toExternal} AND sourcePodName != ''`;
-    const [completeness, edges, bySource, byDestination] = await Promise.all([
-      this.layer.completeness(q.range),
-      this.edges(q, this.podKey('source'), 'destinationIP', extra),
-      this.series(q, this.podKey('source'), extra),
-      this.series(q, 'destinationIP', extra),
-    ]);
-    return { range: q.range, completeness, edges, bySource, byDestination };
+  podToExternal(q: FlowQuery): Promise<EdgesData> {
+    return this.edgePage(q, 'pod-to-external');
   }
 
   /** Pod-to-Service: edges from Pods (or client IPs) to Services, Tx and Rx per destination Service. */
-  async podToService(q: FlowQuery): Promise<EdgesData> {
-    const extra = "destinationServicePortName != ''";
-    const [completeness, edges, bySource, byDestination] = await Promise.all([
-      this.layer.completeness(q.range),
-      this.edges(q, this.podKey('source', true), 'destinationServicePortName', extra),
-      this.series(q, this.podKey('source', true), extra),
-      this.series(q, 'destinationServicePortName', extra),
-    ]);
-    return { range: q.range, completeness, edges, bySource, byDestination };
+  podToService(q: FlowQuery): Promise<EdgesData> {
+    return this.edgePage(q, 'pod-to-service');
   }
 
   /** Flow Records: one page of raw records (sort= and offset= apply) and the traffic over time. */
@@ -342,8 +347,75 @@ export class DashboardQueries {
   }
 }
 
-/** Address-pair rows read per edges query for the addresses in the edges' tooltips. */
-const MAX_EDGE_ROWS = 5000;
+/** Edges one addresses request may ask for (a page's table shows up to 100). */
+export const MAX_ADDRESS_EDGES = 200;
+/** Address-pair rows one addresses answer lists; beyond them it says it is truncated. */
+export const MAX_ADDRESS_ROWS = 20_000;
+
+export type EdgePage = 'pod-to-pod' | 'pod-to-external' | 'pod-to-service';
+
+/**
+ * One side of an edge page's edges: the name the page shows (expr), and the raw-row expressions
+ * (keys) whose values split(name) gives back, so that flows can be picked by name cheaply.
+ */
+interface EdgeSide {
+  readonly expr: string;
+  readonly keys: readonly string[];
+  split(name: string): string[];
+}
+
+interface EdgePageSpec {
+  /** Which flows the page draws. */
+  readonly extra: string;
+  readonly source: EdgeSide;
+  readonly destination: EdgeSide;
+}
+
+/** A Pod side, "ns/name"; withIp: an endpoint without a Pod is named by its IP. */
+function podSide(side: 'source' | 'destination', withIp: boolean): EdgeSide {
+  const ns = `${side}PodNamespace`;
+  const name = `${side}PodName`;
+  const pod = `concat(${ns}, '/', ${name})`;
+  return {
+    expr: withIp ? `CASE WHEN ${name} = '' THEN ${side}IP ELSE ${pod} END` : pod,
+    keys: [ns, name, `CASE WHEN ${name} = '' THEN ${side}IP ELSE '' END`],
+    // Kubernetes names hold no '/': the first one separates the namespace from the name.
+    split: (n) => {
+      const at = n.indexOf('/');
+      return at < 0 ? ['', '', n] : [n.slice(0, at), n.slice(at + 1), ''];
+    },
+  };
+}
+
+const columnSide = (column: string): EdgeSide => ({ expr: column, keys: [column], split: (n) => [n] });
+
+export const EDGE_PAGE_SPECS: Readonly<Record<EdgePage, EdgePageSpec>> = Object.freeze({
+  'pod-to-pod': { extra: "sourcePodName != '' AND destinationPodName != ''", source: podSide('source', false), destination: podSide('destination', false) },
+  'pod-to-external': { extra: `flowType = ${FlowType.toExternal} AND sourcePodName != ''`, source: podSide('source', false), destination: columnSide('destinationIP') },
+  'pod-to-service': { extra: "destinationServicePortName != ''", source: podSide('source', true), destination: columnSide('destinationServicePortName') },
+});
+
+/** Checks the body of an addresses request: a list of up to MAX_ADDRESS_EDGES {source, destination} names. */
+export function parseEdgeRefs(body: unknown): EdgeRef[] {
+  const edges = (body as { edges?: unknown } | null)?.edges;
+  const bad = (why: string): never => {
+    throw new StoreError('STORE_ERR_INVALID_QUERY', `${why}; send {"edges": [{"source": "ns/pod", "destination": "ns/pod"}, ...]} with up to ${MAX_ADDRESS_EDGES} edges`);
+  };
+  if (!Array.isArray(edges)) bad('the body has no "edges" list');
+  const list = edges as unknown[];
+  if (list.length > MAX_ADDRESS_EDGES) bad(`${list.length} edges is too many`);
+  return list.map((e, i) => {
+    const { source, destination } = (e ?? {}) as { source?: unknown; destination?: unknown };
+    if (typeof source !== 'string' || typeof destination !== 'string' || source.length > 1024 || destination.length > 1024) {
+      bad(`edges[${i}] needs "source" and "destination" names (strings of at most 1024 characters)`);
+    }
+    return { source: source as string, destination: destination as string };
+  });
+}
+
+export function isEdgePage(page: string): page is EdgePage {
+  return Object.hasOwn(EDGE_PAGE_SPECS, page);
+}
 
 export type DashboardPage = 'overview' | 'pod-to-pod' | 'pod-to-external' | 'pod-to-service' | 'flow-records' | 'node-throughput' | 'network-policy';
 

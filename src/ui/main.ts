@@ -6,7 +6,7 @@ import type { EdgesData, FlowRecordsData, NodeSeriesData, OverviewData, PolicyDa
 import type { Entity } from './domain/charts.js';
 import { formatTime } from './domain/format.js';
 import { FILTER_HINTS, FILTER_KEYS, PAGES, RANGE_PRESETS, REFRESH_CHOICES, stateToHash, type FilterKey, type UiState } from './domain/state.js';
-import { ChartHost } from './components/chart.js';
+import type { ChartHost } from './components/chart.js';
 import { clear, h } from './components/dom.js';
 import { errorState, type PageContext } from './components/widgets.js';
 import { EDGE_PAGES, renderEdges } from './pages/edges.js';
@@ -17,7 +17,12 @@ import { renderOverview } from './pages/overview.js';
 import { AppStore, type View } from './store/app-store.js';
 
 const store = new AppStore(window);
-const charts = new ChartHost();
+// ECharts is most of the code: it loads as its own chunk while the page's data is fetched, and
+// a page is drawn once both are here.
+let charts: ChartHost | null = null;
+const chartsLoaded = import('./components/chart.js').then((m) => {
+  charts = new m.ChartHost();
+});
 const painted = new Set<string>();
 
 const nav = h('nav', { class: 'pages', 'aria-label': 'Dashboards' });
@@ -134,13 +139,14 @@ function drawStatus(view: View): void {
   if (view.loadedAt > 0) status.append(h('span', {}, `updated ${new Date(view.loadedAt).toISOString().slice(11, 19)} UTC`));
 }
 
-function context(state: UiState): PageContext {
+function context(state: UiState, charts: ChartHost): PageContext {
   return {
     state,
     charts,
     filterBy: (e: Entity) => store.setFilter(e.kind, e.value, true),
     setFilter: (k, v) => store.setFilter(k, v),
     navigate: (next) => store.navigate(next),
+    edgeAddresses: (edges) => store.edgeAddresses(edges),
   };
 }
 
@@ -150,7 +156,7 @@ let drawnAt = 0;
 function drawPage(state: UiState, view: View): void {
   const key = store.queryKey();
   if (view.status === 'error' && view.error) {
-    charts.disposeAll();
+    charts?.disposeAll();
     clear(content);
     content.append(errorState(view.error.code, view.error.message, () => void store.load()));
     drawnKey = '';
@@ -160,7 +166,7 @@ function drawPage(state: UiState, view: View): void {
   if (view.status !== 'ready' || view.dataKey !== key) {
     // Keep the previous page while the next loads, unless it answered another page.
     if (drawnKey.split('?')[0] !== state.page) {
-      charts.disposeAll();
+      charts?.disposeAll();
       clear(content);
       content.append(h('div', { class: 'loading' }, 'Loading…'));
       drawnKey = '';
@@ -169,10 +175,15 @@ function drawPage(state: UiState, view: View): void {
     return;
   }
   if (drawnKey === key && drawnAt === view.loadedAt) return;
+  if (!charts) {
+    // The data came before the charts' code: draw when it is here (with the state of then).
+    void chartsLoaded.then(() => drawPage(store.state, store.view));
+    return;
+  }
   charts.disposeAll();
   clear(content);
   content.append(h('h1', {}, PAGES.find((p) => p.id === state.page)?.title ?? ''));
-  const ctx = context(state);
+  const ctx = context(state, charts);
   const d = view.data;
   switch (state.page) {
     case 'overview':

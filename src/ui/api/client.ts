@@ -1,6 +1,7 @@
-// The browser's side of /api/v1/dashboard/<page>: one GET per page, errors as UiApiError with
+// The browser's side of /api/v1/dashboard/<page>: one GET per page (and, on the edge pages, one
+// POST for the addresses behind the edges drawn), errors as UiApiError with
 // the server's code and message (a 400 says which parameter to write differently).
-import type { ApiErrorBody } from './types.js';
+import type { ApiErrorBody, EdgeAddressesData, EdgeRef } from './types.js';
 
 export class UiApiError extends Error {
   constructor(
@@ -13,10 +14,24 @@ export class UiApiError extends Error {
   }
 }
 
-export async function fetchDashboard<T>(page: string, params: URLSearchParams, signal: AbortSignal): Promise<T> {
+export function fetchDashboard<T>(page: string, params: URLSearchParams, signal: AbortSignal): Promise<T> {
+  return request<T>(`../api/v1/dashboard/${page}?${params.toString()}`, { signal, headers: { accept: 'application/json' } });
+}
+
+/** The addresses behind some edges of an edge page, with the page's query parameters. */
+export function fetchEdgeAddresses(page: string, params: URLSearchParams, edges: EdgeRef[], signal: AbortSignal): Promise<EdgeAddressesData> {
+  return request<EdgeAddressesData>(`../api/v1/dashboard/${page}/addresses?${params.toString()}`, {
+    method: 'POST',
+    signal,
+    headers: { accept: 'application/json', 'content-type': 'application/json' },
+    body: JSON.stringify({ edges }),
+  });
+}
+
+async function request<T>(url: string, init: RequestInit): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(`../api/v1/dashboard/${page}?${params.toString()}`, { signal, headers: { accept: 'application/json' } });
+    res = await fetch(url, init);
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     throw new UiApiError('UI_ERR_NETWORK', `the server did not answer: ${(err as Error).message}`, 0);

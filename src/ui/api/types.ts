@@ -95,9 +95,33 @@ export interface Edge {
   txBytes: number;
   rxBytes: number;
   flows: number;
-  /** Addresses seen on each side (Pod IPs, ClusterIPs, external IPs), for tooltips. */
+}
+
+/** The two endpoints of an edge, as an edge page names them. */
+export interface EdgeRef {
+  source: string;
+  destination: string;
+}
+
+/**
+ * The addresses of some edges of an edge page (POST /api/v1/dashboard/<page>/addresses), asked
+ * for after the page is drawn: the table's IP columns and the sankeys' tooltips.
+ */
+export interface EdgeAddresses extends EdgeRef {
+  /** Addresses seen on each side (Pod IPs, ClusterIPs, external IPs), sorted. */
   sourceIps: string[];
   destinationIps: string[];
+}
+
+export interface EdgeAddressesData {
+  edges: EdgeAddresses[];
+  /** True when more address pairs matched than one answer lists (the lists are then partial). */
+  truncated: boolean;
+}
+
+/** The body of POST /api/v1/dashboard/<page>/addresses. */
+export interface EdgeAddressesRequest {
+  edges: EdgeRef[];
 }
 
 export interface EdgesData {

@@ -33,7 +33,14 @@ export class ChartHost {
     this.charts = [];
   }
 
-  sankey(el: HTMLElement, data: SankeyData, onEntity: (e: Entity) => void, valueText: (v: number) => string = formatBytes): void {
+  /** `lateDetails`: tooltip lines known only after drawing (read when the tooltip shows). */
+  sankey(
+    el: HTMLElement,
+    data: SankeyData,
+    onEntity: (e: Entity) => void,
+    valueText: (v: number) => string = formatBytes,
+    lateDetails?: (link: { source: string; target: string }) => string[],
+  ): void {
     const byName = new Map(data.nodes.map((n) => [n.name, n]));
     el.style.height = `${Math.min(640, Math.max(220, 60 + data.nodes.length * 14))}px`;
     const chart = this.init(el);
@@ -47,7 +54,8 @@ export class ChartHost {
           if (p.dataType === 'edge') {
             const s = byName.get(p.data.source ?? '')?.label ?? '';
             const t = byName.get(p.data.target ?? '')?.label ?? '';
-            return [`${esc(s)} → ${esc(t)}`, `<b>${valueText(p.value)}</b>`, ...(p.data.details ?? []).map(esc)].join('<br>');
+            const late = lateDetails?.({ source: p.data.source ?? '', target: p.data.target ?? '' }) ?? [];
+            return [`${esc(s)} → ${esc(t)}`, `<b>${valueText(p.value)}</b>`, ...(p.data.details ?? []).map(esc), ...late.map(esc)].join('<br>');
           }
           return `${esc(byName.get(p.name)?.label ?? p.name)}<br><b>${valueText(p.value)}</b>`;
         },

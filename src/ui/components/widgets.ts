@@ -1,4 +1,5 @@
 // Building blocks the pages share: panels, stat cards, tables, empty and error states.
+import type { EdgeAddressesData, EdgeRef } from '../api/types.js';
 import type { Entity } from '../domain/charts.js';
 import type { FilterKey, UiState } from '../domain/state.js';
 import type { ChartHost } from './chart.js';
@@ -12,6 +13,8 @@ export interface PageContext {
   filterBy(entity: Entity): void;
   setFilter(key: FilterKey, value: string): void;
   navigate(next: UiState): void;
+  /** The addresses behind some edges of the current edge page (asked for after it is drawn). */
+  edgeAddresses(edges: EdgeRef[]): Promise<EdgeAddressesData>;
 }
 
 export function panel(title: string, ...body: (Node | null)[]): HTMLElement {

@@ -52,15 +52,22 @@ export interface SankeyData {
 /** Which side of an edge: Tx is source to destination, Rx the reply. */
 export type Direction = 'tx' | 'rx';
 
+/** The node names of the "other edges" link: the edges beyond the ones a sankey draws. */
+export const OTHER_SOURCES = 's:\u0000other';
+export const OTHER_DESTINATIONS = 'd:\u0000other';
+
 /**
  * A sankey of edges by one direction. Links of zero bytes are left out (a sankey cannot draw
- * them); nodes appear once per side, in the order of the edges (largest first).
+ * them); nodes appear once per side, in the order of the edges (largest first). Beyond
+ * `maxLinks`, the smaller edges are summed into one link between two nodes labelled as the
+ * other sources and destinations, whose tooltip says how many edges it stands for.
  */
 export function edgesToSankey(
   edges: readonly Edge[],
   direction: Direction,
   entities: { source: (name: string) => Entity | null; destination: (name: string) => Entity | null },
   describe: (e: Edge) => string[] = () => [],
+  maxLinks = Infinity,
 ): SankeyData {
   const nodes = new Map<string, SankeyNode>();
   const links: SankeyLink[] = [];
@@ -69,10 +76,25 @@ export function edgesToSankey(
     if (!nodes.has(name)) nodes.set(name, { name, label, side, entity: entities[side](label) });
     return name;
   };
-  for (const e of edges) {
-    const value = direction === 'tx' ? e.txBytes : e.rxBytes;
-    if (!(value > 0)) continue;
-    links.push({ source: node('source', e.source), target: node('destination', e.destination), value, denied: false, details: describe(e) });
+  const value = (e: Edge) => (direction === 'tx' ? e.txBytes : e.rxBytes);
+  const drawn = edges.filter((e) => value(e) > 0).sort((a, b) => value(b) - value(a));
+  for (const e of drawn.slice(0, maxLinks)) {
+    links.push({ source: node('source', e.source), target: node('destination', e.destination), value: value(e), denied: false, details: describe(e) });
+  }
+  const rest = drawn.slice(maxLinks);
+  if (rest.length > 0) {
+    const sources = new Set(rest.map((e) => e.source)).size;
+    const destinations = new Set(rest.map((e) => e.destination)).size;
+    nodes.set(OTHER_SOURCES, { name: OTHER_SOURCES, label: `other sources (${sources})`, side: 'source', entity: null });
+    nodes.set(OTHER_DESTINATIONS, { name: OTHER_DESTINATIONS, label: `other destinations (${destinations})`, side: 'destination', entity: null });
+    const flows = rest.reduce((n, e) => n + e.flows, 0);
+    links.push({
+      source: OTHER_SOURCES,
+      target: OTHER_DESTINATIONS,
+      value: rest.reduce((n, e) => n + value(e), 0),
+      denied: false,
+      details: [`${rest.length} smaller edges, summed (${flows} flows); the table lists them`],
+    });
   }
   return { nodes: [...nodes.values()], links };
 }

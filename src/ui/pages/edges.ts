@@ -2,10 +2,14 @@
 // cumulative Tx and Rx between sources and destinations, a table of the same edges, and
 // throughput lines per source and per destination.
 import type { Edge, EdgesData, SeriesSet } from '../api/types.js';
-import { edgesToSankey, endpointEntity, toLineSeries, type Direction, type Entity } from '../domain/charts.js';
+import { edgesToSankey, endpointEntity, OTHER_SOURCES, toLineSeries, type Direction, type Entity } from '../domain/charts.js';
 import { formatBytes, formatCount } from '../domain/format.js';
 import type { PageId } from '../domain/state.js';
+import { h } from '../components/dom.js';
 import { chartBox, emptyState, entityLink, grid, panel, table, type PageContext } from '../components/widgets.js';
+
+/** Links a sankey draws; the smaller edges are summed into one "other edges" link. */
+export const SANKEY_LINKS = 30;
 
 interface EdgePageSpec {
   sourceTitle: string;
@@ -56,12 +60,10 @@ export const EDGE_PAGES: Partial<Record<PageId, EdgePageSpec>> = {
 };
 
 function describe(e: Edge): string[] {
-  return [
-    `Tx ${formatBytes(e.txBytes)} · Rx ${formatBytes(e.rxBytes)} · ${formatCount(e.flows)} flows`,
-    `source IPs: ${e.sourceIps.join(', ') || '–'}`,
-    `destination IPs: ${e.destinationIps.join(', ') || '–'}`,
-  ];
+  return [`Tx ${formatBytes(e.txBytes)} · Rx ${formatBytes(e.rxBytes)} · ${formatCount(e.flows)} flows`];
 }
+
+const edgeId = (source: string, destination: string) => `${source}\u0000${destination}`;
 
 function lines(set: SeriesSet, mode: 'total' | 'tx-rx') {
   if (mode === 'total') return toLineSeries(set, 'total');
@@ -82,7 +84,7 @@ export function renderEdges(root: HTMLElement, page: PageId, d: EdgesData, ctx: 
     ['rx', 'Cumulative Rx (replies to the source)'],
   ];
   const boxes = sankeys.map(([dir, title]) => {
-    const data = edgesToSankey(d.edges, dir, entities, describe);
+    const data = edgesToSankey(d.edges, dir, entities, describe, SANKEY_LINKS);
     const box = chartBox(`sankey-${dir}`, data.links.length === 0, `No ${dir === 'tx' ? 'Tx' : 'Rx'} bytes in this range.`);
     return { dir, title, data, box };
   });
@@ -90,29 +92,69 @@ export function renderEdges(root: HTMLElement, page: PageId, d: EdgesData, ctx: 
   const bySource = chartBox('by-source', d.bySource.series.length === 0);
   const byDestination = chartBox('by-destination', d.byDestination.series.length === 0);
   root.append(grid(panel(spec.bySourceTitle, bySource), panel(spec.byDestinationTitle, byDestination)));
-  root.append(
-    panel(
-      'Edges',
-      table(
-        'edges',
-        [
-          { label: spec.sourceTitle, cell: (e) => entityLink(ctx, e.source, spec.source(e.source)) },
-          { label: spec.destinationTitle, cell: (e) => entityLink(ctx, e.destination, spec.destination(e.destination)) },
-          { label: 'Tx', numeric: true, cell: (e) => formatBytes(e.txBytes) },
-          { label: 'Rx', numeric: true, cell: (e) => formatBytes(e.rxBytes) },
-          { label: 'Flows', numeric: true, cell: (e) => formatCount(e.flows) },
-          { label: 'Source IPs', cell: (e) => e.sourceIps.join(', ') },
-          { label: 'Destination IPs', cell: (e) => e.destinationIps.join(', ') },
-        ],
-        d.edges,
-      ),
-    ),
+  // The addresses behind each edge come in a second, smaller request once the page is drawn:
+  // until then their cells say so.
+  const addressCells = new Map<string, { source: HTMLElement; destination: HTMLElement }>();
+  const addressCell = (e: Edge, side: 'source' | 'destination') => {
+    const id = edgeId(e.source, e.destination);
+    const cell = h('span', { class: 'pending' }, '…');
+    const cells = addressCells.get(id) ?? { source: cell, destination: cell };
+    cells[side] = cell;
+    addressCells.set(id, cells);
+    return cell;
+  };
+  const edgeTable = table(
+    'edges',
+    [
+      { label: spec.sourceTitle, cell: (e) => entityLink(ctx, e.source, spec.source(e.source)) },
+      { label: spec.destinationTitle, cell: (e) => entityLink(ctx, e.destination, spec.destination(e.destination)) },
+      { label: 'Tx', numeric: true, cell: (e) => formatBytes(e.txBytes) },
+      { label: 'Rx', numeric: true, cell: (e) => formatBytes(e.rxBytes) },
+      { label: 'Flows', numeric: true, cell: (e) => formatCount(e.flows) },
+      { label: 'Source IPs', cell: (e) => addressCell(e, 'source') },
+      { label: 'Destination IPs', cell: (e) => addressCell(e, 'destination') },
+    ],
+    d.edges,
   );
-  for (const b of boxes) if (b.data.links.length > 0) ctx.charts.sankey(b.box, b.data, (e) => ctx.filterBy(e));
+  root.append(panel('Edges', edgeTable));
+  const tableEl = edgeTable.querySelector('table')!;
+  tableEl.dataset.addresses = 'loading';
+  // Tooltip lines by sankey link (its node names are "s:<source>" and "d:<destination>").
+  const addresses = new Map<string, string[]>();
+  const lateDetails = (link: { source: string; target: string }) => {
+    if (link.source === OTHER_SOURCES) return [];
+    const lines = addresses.get(edgeId(link.source.slice(2), link.target.slice(2)));
+    return lines ?? [tableEl.dataset.addresses === 'error' ? 'addresses: not available' : 'addresses: loading…'];
+  };
+  for (const b of boxes) if (b.data.links.length > 0) ctx.charts.sankey(b.box, b.data, (e) => ctx.filterBy(e), formatBytes, lateDetails);
   const bySeries = (entity: (n: string) => Entity | null) => (name: string) => {
     const e = entity(name.replace(/ (Tx|Rx)$/, ''));
     if (e) ctx.filterBy(e);
   };
   if (d.bySource.series.length > 0) ctx.charts.line(bySource, lines(d.bySource, 'total'), bySeries(spec.source));
   if (d.byDestination.series.length > 0) ctx.charts.line(byDestination, lines(d.byDestination, spec.destinationLines), bySeries(spec.destination));
+
+  ctx
+    .edgeAddresses(d.edges.map((e) => ({ source: e.source, destination: e.destination })))
+    .then((a) => {
+      for (const e of a.edges) {
+        const id = edgeId(e.source, e.destination);
+        addresses.set(id, [`source IPs: ${e.sourceIps.join(', ') || '–'}`, `destination IPs: ${e.destinationIps.join(', ') || '–'}`]);
+        const cells = addressCells.get(id);
+        if (!cells) continue;
+        cells.source.textContent = e.sourceIps.join(', ');
+        cells.destination.textContent = e.destinationIps.join(', ');
+        cells.source.className = cells.destination.className = '';
+      }
+      if (a.truncated) edgeTable.after(h('p', { class: 'note' }, 'Too many addresses behind these edges: the IP lists are partial; filter to see them all.'));
+      tableEl.dataset.addresses = 'ready';
+    })
+    .catch((err: Error) => {
+      if (err.name === 'AbortError') return;
+      for (const cells of addressCells.values()) {
+        cells.source.textContent = cells.destination.textContent = '–';
+        cells.source.title = cells.destination.title = `${(err as { code?: string }).code ?? 'error'}: ${err.message}`;
+      }
+      tableEl.dataset.addresses = 'error';
+    });
 }

@@ -1,7 +1,8 @@
 // The dashboards' store: the state (kept in the URL hash), the current page's data, its loading
 // status, and the auto-refresh timer. Components read it and call its actions; they never
 // fetch or touch the URL themselves.
-import { fetchDashboard, UiApiError } from '../api/client.js';
+import { fetchDashboard, fetchEdgeAddresses, UiApiError } from '../api/client.js';
+import type { EdgeAddressesData, EdgeRef } from '../api/types.js';
 import { apiParams, stateFromHash, stateToHash, withFilter, type FilterKey, type UiState } from '../domain/state.js';
 
 export type Status = 'loading' | 'ready' | 'error';
@@ -86,6 +87,15 @@ export class AppStore {
       this.view = { ...this.view, status: 'error', error: e };
     }
     this.emit();
+  }
+
+  /**
+   * The addresses behind some edges of the current (edge) page, for the query its data answers.
+   * A later load aborts it (the page it was for is gone).
+   */
+  edgeAddresses(edges: EdgeRef[]): Promise<EdgeAddressesData> {
+    const signal = this.inFlight?.signal ?? new AbortController().signal;
+    return fetchEdgeAddresses(this.state.page, apiParams(this.state), edges, signal);
   }
 
   private armTimer(): void {

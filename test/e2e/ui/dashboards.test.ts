@@ -55,6 +55,11 @@ describe('web dashboards in chromium', { skip: skip ?? false }, () => {
     );
   }
 
+  /** The edge pages ask for the addresses behind their edges once drawn; waits for them. */
+  async function addressesIn(page: Page): Promise<void> {
+    await page.waitForSelector('[data-table="edges"][data-addresses="ready"]', { timeout: 15_000 });
+  }
+
   const text = (page: Page, selector: string) => page.locator(selector).innerText();
   const rows = async (page: Page, table: string) => page.locator(`[data-table="${table}"] tbody tr`).allInnerTexts();
   const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
@@ -84,6 +89,7 @@ describe('web dashboards in chromium', { skip: skip ?? false }, () => {
   it('Pod-to-Pod, Pod-to-External and Pod-to-Service show their edges with Tx, Rx and IPs', async () => {
     const pod = await open('#/pod-to-pod?last=1h');
     await drawn(pod, 'pod-to-pod?');
+    await addressesIn(pod);
     assert.deepEqual(await rows(pod, 'edges'), [
       // The Service's ClusterIP is among the destination addresses: prom-0 reached web-1 through it.
       'monitoring/prom-0\tshop/web-1\t293 KiB\t2.9 MiB\t1\t10.10.1.30\t10.10.0.11, 10.96.0.10',
@@ -96,11 +102,16 @@ describe('web dashboards in chromium', { skip: skip ?? false }, () => {
     assert.equal(await pod.locator('[data-chart="sankey-rx"] svg').count(), 1);
     assert.equal(await pod.locator('[data-chart="by-source"] svg').count(), 1);
     assert.equal(await pod.locator('[data-chart="by-destination"] svg').count(), 1);
+    // A link's tooltip lists the addresses behind it (asked for after the page was drawn).
+    const link = pod.locator('[data-chart="sankey-tx"] svg path[fill-opacity], [data-chart="sankey-tx"] svg path[stroke-opacity]').first();
+    await link.hover({ force: true });
+    await pod.waitForFunction(() => (document as unknown as { body: { innerText: string } }).body.innerText.includes('source IPs: '), undefined, { timeout: 5000 });
     await shot(pod, 'pod-to-pod');
     await pod.close();
 
     const ext = await open('#/pod-to-external?last=1h');
     await drawn(ext, 'pod-to-external?');
+    await addressesIn(ext);
     assert.deepEqual(await rows(ext, 'edges'), ['shop/web-2\t93.184.216.34\t48.8 KiB\t684 KiB\t1\t10.10.0.13\t93.184.216.34', 'shop/web-2\t8.8.8.8\t120 B\t0 B\t1\t10.10.0.13\t8.8.8.8']);
     assert.ok((await ext.locator('[data-chart="sankey-tx"] svg').innerHTML()).includes('93.184.216.34'));
     await shot(ext, 'pod-to-external');
@@ -108,6 +119,7 @@ describe('web dashboards in chromium', { skip: skip ?? false }, () => {
 
     const svc = await open('#/pod-to-service?last=1h');
     await drawn(svc, 'pod-to-service?');
+    await addressesIn(svc);
     assert.deepEqual(await rows(svc, 'edges'), ['monitoring/prom-0\tshop/frontend:http\t293 KiB\t2.9 MiB\t1\t10.10.1.30\t10.10.0.11, 10.96.0.10']);
     const legend = await svc.locator('[data-chart="by-destination"] svg').innerHTML();
     assert.ok(legend.includes('shop/frontend:http Tx') && legend.includes('shop/frontend:http Rx'), 'Tx and Rx lines per Service');

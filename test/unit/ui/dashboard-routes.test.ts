@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerUiRoutes } from '../../../src/api/ui-routes.js';
-import { DashboardQueries } from '../../../src/store/dashboard-queries.js';
+import { DashboardQueries, MAX_ADDRESS_EDGES, MAX_ADDRESS_ROWS } from '../../../src/store/dashboard-queries.js';
 import { DuckDbRepository } from '../../../src/store/duckdb.js';
 import { parseFlowQuery } from '../../../src/store/query.js';
 import type { FlowRepository } from '../../../src/store/repository.js';
@@ -64,11 +64,11 @@ describe('dashboard queries on the embedded store', () => {
     }
   });
 
-  it('pod-to-pod edge totals count every address pair, beyond the rows read for tooltip addresses', async () => {
+  it('pod-to-pod edge totals count every address pair; the addresses request lists them, and says when it had to cut', async () => {
     const many = await DuckDbRepository.open(':memory:');
     try {
-      // 6,000 address pairs of one Pod pair: more than the 5,000 address rows the query reads.
-      const records = Array.from({ length: 6000 }, (_, i) =>
+      // 25,000 address pairs of one Pod pair: more than the 20,000 address rows one answer lists.
+      const records = Array.from({ length: 25_000 }, (_, i) =>
         flow({
           sourcePodNamespace: 'shop', sourcePodName: 'web-1', destinationPodNamespace: 'shop', destinationPodName: 'db-1',
           sourceAddress: `10.1.${i >> 8}.${i & 255}`, destinationAddress: '10.0.1.1', sourceTransportPort: 40000,
@@ -76,37 +76,78 @@ describe('dashboard queries on the embedded store', () => {
         }),
       );
       await many.insertFlows(records, T0 + 1000);
-      const p = await new DashboardQueries(many).podToPod(window());
-      assert.deepEqual(p.edges.map((e) => [e.source, e.destination, e.txBytes, e.rxBytes, e.flows]), [['shop/web-1', 'shop/db-1', 60_000, 6_000, 6000]]);
-      assert.equal(p.edges[0].sourceIps.length, 5000);
+      const queries = new DashboardQueries(many);
+      const p = await queries.podToPod(window());
+      assert.deepEqual(p.edges.map((e) => [e.source, e.destination, e.txBytes, e.rxBytes, e.flows]), [['shop/web-1', 'shop/db-1', 250_000, 25_000, 25_000]]);
+      const a = await queries.edgeAddresses('pod-to-pod', window(), p.edges);
+      assert.equal(a.truncated, true);
+      assert.equal(a.edges[0].sourceIps.length, MAX_ADDRESS_ROWS);
+      assert.deepEqual(a.edges[0].destinationIps, ['10.0.1.1']);
+      const some = await queries.edgeAddresses('pod-to-pod', window({ ip: '10.1.0.0/24' }), p.edges);
+      assert.equal(some.truncated, false);
+      assert.equal(some.edges[0].sourceIps.length, 256);
     } finally {
       await many.close();
     }
   });
 
-  it('pod-to-pod merges address pairs into one edge per Pod pair, with Tx, Rx and the IPs', async () => {
+  it('pod-to-pod merges address pairs into one edge per Pod pair, with Tx and Rx; the addresses come per edge asked for', async () => {
     const p = await q.podToPod(window());
     assert.deepEqual(
-      p.edges.map((e) => [e.source, e.destination, e.txBytes, e.rxBytes, e.flows, e.sourceIps, e.destinationIps]),
+      p.edges.map((e) => [e.source, e.destination, e.txBytes, e.rxBytes, e.flows]),
       [
-        ['monitoring/prom-0', 'shop/web-1', 5000, 4000, 1, ['fd00::5'], ['fd00:96::10', 'fd00::1:7']],
-        ['shop/web-1', 'shop/db-1', 3000, 600, 2, ['10.0.0.1'], ['10.0.1.1']],
+        ['monitoring/prom-0', 'shop/web-1', 5000, 4000, 1],
+        ['shop/web-1', 'shop/db-1', 3000, 600, 2],
       ],
     );
     assert.deepEqual(p.bySource.series.map((s) => s.key), ['monitoring/prom-0', 'shop/web-1']);
     const web1 = p.bySource.series[1];
     assert.equal(web1.points.reduce((n, x) => n + x.bytes, 0), 3000);
     assert.ok(web1.points.every((x) => x.t % p.bySource.bucketSeconds === 0));
+    // In the order asked; an edge without flows (or unknown) gets empty lists.
+    const a = await q.edgeAddresses('pod-to-pod', window(), [
+      { source: 'shop/web-1', destination: 'shop/db-1' },
+      { source: 'shop/web-1', destination: 'shop/nothing' },
+      { source: 'monitoring/prom-0', destination: 'shop/web-1' },
+    ]);
+    assert.deepEqual(a, {
+      edges: [
+        { source: 'shop/web-1', destination: 'shop/db-1', sourceIps: ['10.0.0.1'], destinationIps: ['10.0.1.1'] },
+        { source: 'shop/web-1', destination: 'shop/nothing', sourceIps: [], destinationIps: [] },
+        { source: 'monitoring/prom-0', destination: 'shop/web-1', sourceIps: ['fd00::5'], destinationIps: ['fd00:96::10', 'fd00::1:7'] },
+      ],
+      truncated: false,
+    });
+    // The page's filters apply: with another namespace, nothing.
+    const none = await q.edgeAddresses('pod-to-pod', window({ namespace: 'kube-system' }), [{ source: 'shop/web-1', destination: 'shop/db-1' }]);
+    assert.deepEqual(none.edges[0].sourceIps, []);
   });
 
   it('pod-to-external and pod-to-service keep to their kind of flow', async () => {
     const ext = await q.podToExternal(window());
     assert.deepEqual(ext.edges.map((e) => [e.source, e.destination, e.txBytes, e.rxBytes]), [['shop/web-2', '8.8.8.8', 300, 300]]);
     assert.deepEqual(ext.byDestination.series.map((s) => s.key), ['8.8.8.8']);
+    assert.deepEqual((await q.edgeAddresses('pod-to-external', window(), ext.edges)).edges.map((e) => [e.sourceIps, e.destinationIps]), [[['10.0.0.2'], ['8.8.8.8']]]);
     const svc = await q.podToService(window());
-    assert.deepEqual(svc.edges.map((e) => [e.source, e.destination, e.txBytes, e.rxBytes, e.destinationIps]), [
-      ['monitoring/prom-0', 'shop/frontend:http', 5000, 4000, ['fd00:96::10', 'fd00::1:7']],
-    ]);
+    assert.deepEqual(svc.edges.map((e) => [e.source, e.destination, e.txBytes, e.rxBytes]), [['monitoring/prom-0', 'shop/frontend:http', 5000, 4000]]);
+    assert.deepEqual((await q.edgeAddresses('pod-to-service', window(), svc.edges)).edges.map((e) => e.destinationIps), [['fd00:96::10', 'fd00::1:7']]);
+  });
+
+  it('pod-to-service names a source without a Pod by its IP, and finds its addresses by it', async () => {
+    const bare = await DuckDbRepository.open(':memory:');
+    try {
+      await bare.insertFlows(
+        [flow({ sourceAddress: '192.168.1.9', destinationAddress: '10.0.1.1', destinationClusterIP: '10.96.0.1', destinationServicePortName: 'shop/db:pg', octetDeltaCount: 7 })],
+        T0 + 1000,
+      );
+      const queries = new DashboardQueries(bare);
+      const svc = await queries.podToService(window());
+      assert.deepEqual(svc.edges.map((e) => [e.source, e.destination]), [['192.168.1.9', 'shop/db:pg']]);
+      const a = await queries.edgeAddresses('pod-to-service', window(), svc.edges);
+      assert.deepEqual(a.edges.map((e) => [e.sourceIps, e.destinationIps]), [[['192.168.1.9'], ['10.0.1.1', '10.96.0.1']]]);
+    } finally {
+      await bare.close();
+    }
   });
 
   it('node throughput counts each Node as sender and receiver of inter-node flows', async () => {
@@ -178,6 +219,25 @@ describe('dashboard routes', () => {
     assert.equal((await get<FlowRecordsData>('flow-records', '&pod=shop/web-2')).items.length, 1);
     assert.equal((await get<NodeSeriesData>('node-throughput')).matrix.length, 3);
     assert.equal((await get<PolicyData>('network-policy', '&action=drop')).edges.length, 1);
+  });
+
+  it('answers the addresses behind the edges asked for, and refuses a bad request with a coded error', async () => {
+    const url = `/api/v1/dashboard/pod-to-pod/addresses?from=${T0 - 60}&to=${T0 + 300}`;
+    const ok = await app.inject({ method: 'POST', url, payload: { edges: [{ source: 'shop/web-1', destination: 'shop/db-1' }] } });
+    assert.equal(ok.statusCode, 200, ok.body);
+    assert.deepEqual(ok.json(), { edges: [{ source: 'shop/web-1', destination: 'shop/db-1', sourceIps: ['10.0.0.1'], destinationIps: ['10.0.1.1'] }], truncated: false });
+    const tooMany = Array.from({ length: MAX_ADDRESS_EDGES + 1 }, () => ({ source: 'a/b', destination: 'c/d' }));
+    for (const payload of [{}, { edges: 'x' }, { edges: [{ source: 1, destination: 'x' }] }, { edges: tooMany }]) {
+      const res = await app.inject({ method: 'POST', url, payload });
+      assert.equal(res.statusCode, 400, JSON.stringify(payload).slice(0, 80));
+      assert.equal(res.json().error, 'STORE_ERR_INVALID_QUERY');
+      assert.match(res.json().message, /send \{"edges"/);
+    }
+    const badQuery = await app.inject({ method: 'POST', url: `${url}&port=99999`, payload: { edges: [] } });
+    assert.equal(badQuery.json().error, 'STORE_ERR_INVALID_QUERY');
+    const notEdges = await app.inject({ method: 'POST', url: '/api/v1/dashboard/overview/addresses', payload: { edges: [] } });
+    assert.equal(notEdges.statusCode, 404);
+    assert.equal(notEdges.json().error, 'UI_ERR_UNKNOWN_PAGE');
   });
 
   it('refuses bad parameters and unknown pages with a coded error, and says when the store is not open', async () => {

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Edge, PolicyPodEdge } from '../../../src/ui/api/types.js';
-import { edgesToSankey, endpointEntity, nodeHeatmap, policyEdgesToSankey, toLineSeries } from '../../../src/ui/domain/charts.js';
+import { edgesToSankey, endpointEntity, nodeHeatmap, OTHER_DESTINATIONS, OTHER_SOURCES, policyEdgesToSankey, toLineSeries } from '../../../src/ui/domain/charts.js';
 import { formatBitRate, formatBytes, formatColumn, formatCount, formatEndpoint, formatTime } from '../../../src/ui/domain/format.js';
 import { apiParams, DEFAULT_STATE, nextSort, rangeSeconds, stateFromHash, stateToHash, withFilter, type UiState } from '../../../src/ui/domain/state.js';
 
@@ -90,14 +90,26 @@ describe('URL state', () => {
 });
 
 describe('chart data', () => {
-  const edge = (source: string, destination: string, txBytes: number, rxBytes: number): Edge => ({ source, destination, txBytes, rxBytes, flows: 1, sourceIps: ['10.0.0.1'], destinationIps: ['10.0.0.2'] });
+  const edge = (source: string, destination: string, txBytes: number, rxBytes: number): Edge => ({ source, destination, txBytes, rxBytes, flows: 1 });
+
+  it('sums the edges beyond the sankey\'s links into one "other" link, labelled with how many it stands for', () => {
+    const edges = [edge('a/1', 'b/1', 50, 0), edge('a/2', 'b/1', 40, 0), edge('a/3', 'b/2', 30, 0), edge('a/3', 'b/3', 20, 0), edge('a/4', 'b/3', 0, 9)];
+    const tx = edgesToSankey(edges, 'tx', { source: endpointEntity, destination: endpointEntity }, () => [], 2);
+    assert.deepEqual(tx.links.map((l) => [l.source, l.target, l.value]), [['s:a/1', 'd:b/1', 50], ['s:a/2', 'd:b/1', 40], [OTHER_SOURCES, OTHER_DESTINATIONS, 50]]);
+    assert.deepEqual(tx.nodes.filter((n) => n.entity === null).map((n) => n.label), ['other sources (1)', 'other destinations (2)']);
+    assert.match(tx.links[2].details[0], /^2 smaller edges, summed \(2 flows\)/);
+    // Edges without bytes in this direction are not counted as hidden ones.
+    assert.equal(edgesToSankey(edges, 'rx', { source: endpointEntity, destination: endpointEntity }, () => [], 2).links.length, 1);
+    // Within the limit, no "other" link.
+    assert.equal(edgesToSankey(edges, 'tx', { source: endpointEntity, destination: endpointEntity }, () => [], 4).links.length, 4);
+  });
 
   it('builds a sankey per direction with one node per side, so a Pod that sends and receives makes no cycle', () => {
     const edges = [edge('shop/web-1', 'shop/db-1', 300, 30), edge('shop/db-1', 'shop/web-1', 200, 0), edge('shop/web-1', '8.8.8.8', 0, 5)];
-    const tx = edgesToSankey(edges, 'tx', { source: endpointEntity, destination: endpointEntity }, (e) => [e.sourceIps.join()]);
+    const tx = edgesToSankey(edges, 'tx', { source: endpointEntity, destination: endpointEntity }, (e) => [`${e.flows} flow`]);
     assert.deepEqual(tx.nodes.map((n) => n.name), ['s:shop/web-1', 'd:shop/db-1', 's:shop/db-1', 'd:shop/web-1']);
     assert.deepEqual(tx.links.map((l) => [l.source, l.target, l.value]), [['s:shop/web-1', 'd:shop/db-1', 300], ['s:shop/db-1', 'd:shop/web-1', 200]]);
-    assert.deepEqual(tx.links[0].details, ['10.0.0.1']);
+    assert.deepEqual(tx.links[0].details, ['1 flow']);
     const rx = edgesToSankey(edges, 'rx', { source: endpointEntity, destination: endpointEntity });
     assert.deepEqual(rx.links.map((l) => [l.target, l.value]), [['d:shop/db-1', 30], ['d:8.8.8.8', 5]]);
     assert.deepEqual(rx.nodes.find((n) => n.label === '8.8.8.8')?.entity, { kind: 'ip', value: '8.8.8.8' });

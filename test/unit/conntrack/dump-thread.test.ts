@@ -1,0 +1,225 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { DumpRing, SLOT_DATAGRAM, SLOT_FAILURE, decodeFailure, encodeFailure } from '../../../src/exporter/conntrack/dump-ring.js';
+import { DumpThread, failureError } from '../../../src/exporter/conntrack/dump-thread.js';
+import { endsDump } from '../../../src/exporter/conntrack/dump-worker.js';
+import { DumpReader } from '../../../src/exporter/conntrack/ctnetlink.js';
+import { KernelSourceError } from '../../../src/exporter/conntrack/errors.js';
+import { socketError } from '../../../src/exporter/conntrack/netlink.js';
+import type { ConntrackEntry } from '../../../src/exporter/conntrack/types.js';
+import { controlMessage, ctMessage } from './fixtures.js';
+import { MANY_DATAGRAMS, PER_DATAGRAM } from './fake-dump-worker.js';
+
+const SMALL = { slots: 4, slotBytes: 4096 };
+const FAKE = new URL('./fake-dump-worker.js', import.meta.url);
+
+function bytes(...values: number[]): Uint8Array {
+  return Uint8Array.from(values);
+}
+
+describe('dump ring (dump thread -> main thread)', () => {
+  it('hands over records in order across many turns of the ring, each with its seq and kind', () => {
+    const ring = new DumpRing(SMALL);
+    ring.begin(9);
+    const seen: Array<[number, number, number[]]> = [];
+    for (let i = 0; i < 11; i++) {
+      assert.equal(ring.waitForSpace(9), true);
+      ring.write(9, i % 3 === 0 ? SLOT_FAILURE : SLOT_DATAGRAM, bytes(i, i + 1, i + 2));
+      if (i % 2 === 1) {
+        for (let r = ring.peek(); r !== null; r = ring.peek()) {
+          seen.push([r.seq, r.kind, [...ring.view(r)]]);
+          ring.release();
+        }
+      }
+    }
+    for (let r = ring.peek(); r !== null; r = ring.peek()) {
+      seen.push([r.seq, r.kind, [...ring.view(r)]]);
+      ring.release();
+    }
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 11 }, (_, i) => [9, i % 3 === 0 ? SLOT_FAILURE : SLOT_DATAGRAM, [i, i + 1, i + 2]]),
+    );
+    assert.equal(ring.pending(), 0);
+  });
+
+  it('refuses a write into a full ring, and stops the writer waiting once the reader ends the dump', () => {
+    const ring = new DumpRing(SMALL);
+    ring.begin(3);
+    for (let i = 0; i < SMALL.slots; i++) ring.write(3, SLOT_DATAGRAM, bytes(i));
+    assert.equal(ring.pending(), SMALL.slots);
+    assert.throws(() => ring.write(3, SLOT_DATAGRAM, bytes(0)), RangeError);
+    ring.end();
+    assert.equal(ring.waitForSpace(3), false, 'no dump is being read: the writer drops instead of waiting');
+    ring.begin(4);
+    assert.equal(ring.waitForSpace(3), false, 'another dump is being read');
+  });
+
+  it('gives views of the shared memory that are 4-byte aligned, as the message plans need', () => {
+    const ring = new DumpRing(SMALL);
+    ring.begin(1);
+    for (let i = 0; i < 6; i++) {
+      ring.write(1, SLOT_DATAGRAM, new Uint8Array(100 + i));
+      const r = ring.peek()!;
+      const v = ring.view(r);
+      assert.equal(v.byteOffset % 4, 0);
+      assert.equal(v.length, 100 + i);
+      assert.equal(v.buffer, ring.buffer);
+      ring.release();
+    }
+  });
+
+  it('rejects a record larger than a slot and layouts that cannot work, with what to use instead', () => {
+    const ring = new DumpRing(SMALL);
+    ring.begin(1);
+    assert.throws(() => ring.write(1, SLOT_DATAGRAM, new Uint8Array(SMALL.slotBytes + 1)), RangeError);
+    for (const layout of [{ slots: 3, slotBytes: 4096 }, { slots: 1, slotBytes: 4096 }, { slots: 4, slotBytes: 1000 }, { slots: 4, slotBytes: 4098 }]) {
+      assert.throws(() => new DumpRing(layout), (err: unknown) => err instanceof KernelSourceError && err.code === 'KERNEL_ERR_OPTION' && /e\.g\./.test(err.message));
+    }
+    assert.throws(() => new DumpRing(SMALL, new SharedArrayBuffer(100)), (err: unknown) => err instanceof KernelSourceError && err.code === 'KERNEL_ERR_OPTION');
+  });
+
+  it('wakes a waiting reader when a record is written, and at once when one already was', async () => {
+    const ring = new DumpRing(SMALL);
+    ring.begin(1);
+    const before = ring.writtenCount();
+    const waiting = ring.waitForData(before, 10_000);
+    ring.write(1, SLOT_DATAGRAM, bytes(1));
+    assert.equal(await waiting, 'ok');
+    assert.equal(await ring.waitForData(before, 10_000), 'not-equal');
+  });
+
+  it('carries a failure as JSON and reads an unreadable one as such, without throwing', () => {
+    const f = { what: 'conntrack dump', message: 'recvmsg: No buffer space available', code: 'ENOBUFS' };
+    assert.deepEqual(decodeFailure(encodeFailure(f)), f);
+    assert.equal(decodeFailure(bytes(0x7b, 0x7b)).message, 'unreadable failure report from the dump thread');
+  });
+});
+
+describe('dump thread failures as the in-thread path raises them', () => {
+  it('a socket failure is NETLINK_ERR_SOCKET with the errno name and the same message', () => {
+    const err = Object.assign(new Error('recvmsg: No buffer space available'), { code: 'ENOBUFS' });
+    const inThread = socketError('conntrack dump', err);
+    const fromThread = failureError({ what: 'conntrack dump', message: err.message, code: 'ENOBUFS' });
+    assert.deepEqual([fromThread.code, fromThread.errno, fromThread.message], [inThread.code, inThread.errno, inThread.message]);
+    assert.equal(fromThread.code, 'NETLINK_ERR_SOCKET');
+    assert.equal(fromThread.errno, 'ENOBUFS');
+  });
+
+  it('a truncated datagram is NETLINK_ERR_SHORT_BUFFER', () => {
+    const e = failureError({ what: 'truncated', message: '', code: '' });
+    assert.equal(e.code, 'NETLINK_ERR_SHORT_BUFFER');
+    assert.match(e.message, /truncated by the socket/);
+  });
+
+  it('opening and sending keep their own wording', () => {
+    assert.match(failureError({ what: 'opening the ctnetlink dump socket', message: 'socket: Operation not permitted', code: 'EPERM' }).message, /^NETLINK_ERR_SOCKET: opening the ctnetlink dump socket: socket: Operation not permitted$/);
+    assert.match(failureError({ what: 'sending the conntrack dump request', message: 'sendmsg', code: 'ECONNREFUSED' }).message, /sending the conntrack dump request/);
+  });
+});
+
+describe('where a dump ends (endsDump, read by the dump thread)', () => {
+  const flow = { orig: { src: '10.1.0.1', dst: '10.1.0.2', sport: 1, dport: 53, proto: 17 } };
+  it('at NLMSG_DONE or an NLMSG_ERROR of the dump seq, not at an ACK or another seq', () => {
+    assert.equal(endsDump(Buffer.concat([ctMessage(flow, { seq: 5 }), controlMessage(3, 5)]), 5), true);
+    assert.equal(endsDump(controlMessage(2, 5, 1), 5), true);
+    assert.equal(endsDump(controlMessage(2, 5, 0), 5), false);
+    assert.equal(endsDump(Buffer.concat([ctMessage(flow, { seq: 5 }), controlMessage(3, 4)]), 5), false);
+    assert.equal(endsDump(ctMessage(flow, { seq: 5 }), 5), false);
+  });
+
+  it('stops at a header that does not fit, leaving the report to the main thread', () => {
+    const broken = Buffer.concat([ctMessage(flow, { seq: 5 }), controlMessage(3, 5)]);
+    broken.writeUInt32LE(9999, 0);
+    assert.equal(endsDump(broken, 5), false);
+    assert.equal(endsDump(Buffer.alloc(7), 5), false);
+  });
+});
+
+/** Runs one dump through a DumpThread on the fake worker, parsing as CtnetlinkDumper does. */
+function dumpThrough(thread: DumpThread, seq: number): Promise<{ entries: ConntrackEntry[]; err: KernelSourceError | null; datagrams: number }> {
+  return new Promise((resolve) => {
+    const entries: ConntrackEntry[] = [];
+    let datagrams = 0;
+    const reader = new DumpReader(seq, null, (e) => entries.push(e), () => {});
+    const done = (err: KernelSourceError | null): void => {
+      thread.stop(err === null);
+      resolve({ entries, err, datagrams });
+    };
+    thread.start(seq, Buffer.alloc(20), {
+      onDatagram: (buf) => {
+        datagrams++;
+        if (reader.feed(buf)) done(null);
+      },
+      onFailure: done,
+    });
+  });
+}
+
+describe('dump thread on a worker (with a fake kernel)', () => {
+  it('hands over every datagram in order, more than the ring holds, while the worker waits for space', async () => {
+    const thread = new DumpThread(SMALL, FAKE);
+    try {
+      const r = await dumpThrough(thread, 1);
+      assert.equal(r.err, null);
+      assert.equal(r.datagrams, MANY_DATAGRAMS);
+      assert.deepEqual(
+        r.entries.map((e) => e.original.sourcePort),
+        Array.from({ length: MANY_DATAGRAMS * PER_DATAGRAM }, (_, i) => i + 1),
+      );
+      // The same thread serves the next dump.
+      const again = await dumpThrough(thread, 9);
+      assert.equal(again.entries.length, MANY_DATAGRAMS * PER_DATAGRAM);
+    } finally {
+      await thread.close();
+    }
+  });
+
+  it('skips what an abandoned dump left in the ring', async () => {
+    const thread = new DumpThread(SMALL, FAKE);
+    try {
+      const r = await dumpThrough(thread, 2);
+      assert.equal(r.err, null);
+      assert.deepEqual(r.entries.map((e) => e.original.sourcePort), [1]);
+    } finally {
+      await thread.close();
+    }
+  });
+
+  it('fails the dump with NETLINK_ERR_SOCKET and the errno after the datagrams before it', async () => {
+    const thread = new DumpThread(SMALL, FAKE);
+    try {
+      const r = await dumpThrough(thread, 3);
+      assert.equal(r.entries.length, 2);
+      assert.equal(r.err?.code, 'NETLINK_ERR_SOCKET');
+      assert.equal(r.err?.errno, 'ENOBUFS');
+      assert.equal(r.err?.message, 'NETLINK_ERR_SOCKET: conntrack dump: recvmsg: No buffer space available');
+    } finally {
+      await thread.close();
+    }
+  });
+
+  it('fails the dump with NETLINK_ERR_SHORT_BUFFER for a truncated datagram', async () => {
+    const thread = new DumpThread(SMALL, FAKE);
+    try {
+      const r = await dumpThrough(thread, 4);
+      assert.equal(r.err?.code, 'NETLINK_ERR_SHORT_BUFFER');
+    } finally {
+      await thread.close();
+    }
+  });
+
+  it('fails the dump with CTNL_ERR_DUMP_THREAD when the thread dies, and says so for later dumps', async () => {
+    const thread = new DumpThread(SMALL, FAKE);
+    try {
+      const r = await dumpThrough(thread, 5);
+      assert.equal(r.err?.code, 'CTNL_ERR_DUMP_THREAD');
+      assert.match(r.err?.message ?? '', /exited with code 7/);
+      assert.equal(thread.failed?.code, 'CTNL_ERR_DUMP_THREAD');
+      const later = await dumpThrough(thread, 1);
+      assert.equal(later.err?.code, 'CTNL_ERR_DUMP_THREAD');
+    } finally {
+      await thread.close();
+    }
+  });
+});

@@ -435,3 +435,45 @@ describe('timeouts and bounds', () => {
     assert.equal(agg.records(undefined, 1).length, 1);
   });
 });
+
+describe('flush in chunks', () => {
+  it('exports at most the limit per call and forgets the flows only after the last chunk', () => {
+    const { agg, exported } = setup();
+    for (let port = 1; port <= 5; port++) agg.ingest(flowRecord({ flowType: FlowType.intraNode, sourceTransportPort: port }), NODE_A);
+    assert.equal(agg.flush(2), 2);
+    assert.equal(agg.stats().flowsTracked, 5);
+    assert.equal(agg.flush(2), 2);
+    assert.equal(agg.flush(2), 1);
+    assert.equal(agg.stats().flowsTracked, 0);
+    assert.deepEqual(exported.map((r) => r.sourceTransportPort).sort(), [1, 2, 3, 4, 5]);
+    assert.equal(agg.flush(2), 0);
+  });
+
+  it('exports a record ingested between chunks, also into a flow already exported, before forgetting', () => {
+    const { agg, exported } = setup();
+    for (let port = 1; port <= 4; port++) agg.ingest(flowRecord({ flowType: FlowType.intraNode, sourceTransportPort: port }), NODE_A);
+    assert.equal(agg.flush(2), 2);
+    const first = exported[0].sourceTransportPort;
+    agg.ingest(flowRecord({ flowType: FlowType.intraNode, sourceTransportPort: first, packetTotalCount: 150, flowEndSeconds: T0 + 20 }), NODE_A);
+    agg.ingest(flowRecord({ flowType: FlowType.intraNode, sourceTransportPort: 99 }), NODE_A);
+    while (agg.flush(2) === 2);
+    assert.equal(agg.stats().flowsTracked, 0);
+    assert.deepEqual(exported.map((r) => r.sourceTransportPort).sort((a, b) => a - b), [1, 2, 3, 4, first, 99].sort((a, b) => a - b));
+    const again = exported.filter((r) => r.sourceTransportPort === first);
+    assert.deepEqual(again.map((r) => r.packetDeltaCount), [100, 50]);
+  });
+
+  it('a new flow after a flush starts afresh in the cleared table', () => {
+    const { agg, exported, step } = setup();
+    agg.ingest(fromSourceNode(), NODE_A);
+    agg.flush();
+    agg.ingest(fromDestinationNode(), NODE_B);
+    assert.equal(agg.stats().flowsTracked, 1);
+    assert.equal(agg.stats().pendingCorrelation, 1);
+    step(60_000);
+    assert.equal(exported.length, 2);
+    assert.equal(exported[1].destinationPodName, 'backend-5f6d7c8b9-xyz12');
+    assert.equal(exported[1].sourcePodName, '');
+    assert.equal(exported[1].packetDeltaCount, 98);
+  });
+});

@@ -336,12 +336,22 @@ export class E2eCluster {
    * in the same namespace, wait until its log says it is up.
    */
   async restart(role: 'exporter' | 'aggregator', name: string): Promise<void> {
+    await this.stopComponent(role, name);
+    await this.startComponent(role, name);
+  }
+
+  /** The first half of restart(): SIGTERM, and wait for the exit. */
+  async stopComponent(role: 'exporter' | 'aggregator', name: string): Promise<void> {
     const p = this.component(role, name);
     signal(p.pid, 'SIGTERM');
     const left = await waitForExit([p.pid], 15_000);
     if (left.length > 0) throw new Error(`${role} ${name} (pid ${p.pid}) did not exit within 15 s of SIGTERM`);
     const idx = this.own.indexOf(p);
     if (idx >= 0) this.own.splice(idx, 1);
+  }
+
+  /** The second half of restart(): the same command again in the same namespace, until its log says it is up. */
+  async startComponent(role: 'exporter' | 'aggregator', name: string): Promise<void> {
     const config = role === 'exporter' ? this.tb.paths.exporterConfig(name) : this.tb.paths.aggregatorConfig;
     const namespace = role === 'exporter' ? this.tb.names.nodes[name] : this.tb.names.aggregator;
     const log = join(this.tb.paths.logDir, `${role}-${name}-restarted-${Date.now()}.log`);

@@ -28,6 +28,7 @@
 // 110-180 ms of kernel CPU for 100k entries here (perf; `conntrack -L` needs the same), and wall
 // time under this load is 1.5-3x CPU time. On an idle 2-core machine a poll is about its CPU time.
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Benchmark, BenchResult } from './harness.js';
@@ -69,13 +70,15 @@ async function run(): Promise<BenchResult | BenchResult[]> {
       child.on('error', reject);
       child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`measuring child exited with ${code}`))));
     });
-    const m = JSON.parse(out) as Record<string, number>;
+    const m = JSON.parse(out) as { entries: number; thread: PathFigures; inThread: PathFigures; transientHeapMB: number; peakExternalMB: number; retainedMB: number };
+    const line = (name: string, f: PathFigures, goal: number | undefined): BenchResult => ({
+      name, value: f.medianMs, unit: 'ms/poll', minMs: f.minMs, cpuMsPerPoll: f.cpuMs, minCpuMsPerPoll: f.minCpuMs, userCpuMs: f.userMs, kernelCpuMs: f.sysMs,
+      mainThreadCpuMs: f.mainThreadCpuMs, entries: m.entries, tableCount: count, polls: POLLS, firstPollMs: f.firstPollMs, dumpScanOnlyMs: f.dumpOnlyMs,
+      dumpScanOnlyCpuMs: f.dumpOnlyCpuMs, loadAverage: loadavg()[0], ...(goal === undefined ? {} : { goal }),
+    });
     return [
-      {
-        name: NAME, value: m.medianMs, unit: 'ms/poll', minMs: m.minMs, cpuMsPerPoll: m.cpuMs, minCpuMsPerPoll: m.minCpuMs, userCpuMs: m.userMs, kernelCpuMs: m.sysMs, entries: m.entries,
-        tableCount: count, polls: POLLS, firstPollMs: m.firstPollMs, dumpScanOnlyMs: m.dumpOnlyMs, dumpScanOnlyCpuMs: m.dumpOnlyCpuMs,
-        loadAverage: loadavg()[0], goal: 150,
-      },
+      line(NAME, m.thread, 150),
+      line(`${NAME}.inThread`, m.inThread, undefined),
       { name: `${NAME}.heap`, value: m.transientHeapMB, unit: 'MB', retainedStoreMB: m.retainedMB, peakExternalMB: m.peakExternalMB, goal: 64 },
     ];
   } finally {
@@ -116,16 +119,43 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+/** CPU ticks (utime + stime, 1/100 s) of this process's main thread, from /proc. */
+function mainThreadTicks(): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+interface PathFigures {
+  medianMs: number;
+  minMs: number;
+  cpuMs: number;
+  minCpuMs: number;
+  userMs: number;
+  sysMs: number;
+  mainThreadCpuMs: number;
+  dumpOnlyMs: number;
+  dumpOnlyCpuMs: number;
+  firstPollMs: number;
+}
+
 async function measure(polls: number): Promise<void> {
   const { CtnetlinkDumper } = await import('../src/exporter/conntrack/ctnetlink.js');
   const { ConnectionStore } = await import('../src/exporter/connection-store.js');
   const { systemClock } = await import('../src/util/clock.js');
   type ConntrackDigest = import('../src/exporter/conntrack/types.js').ConntrackDigest;
   type ConntrackEntry = import('../src/exporter/conntrack/types.js').ConntrackEntry;
+  type Dumper = InstanceType<typeof CtnetlinkDumper>;
+  type Store = InstanceType<typeof ConnectionStore>;
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('run with --expose-gc');
-  const dumper = new CtnetlinkDumper();
-  const store = new ConnectionStore({ activeTimeoutMs: 3_600_000, idleTimeoutMs: 3_600_000, maxConnections: 1_000_000, clock: systemClock });
+  // The default path (the dump received on the dump thread while this thread parses) and the
+  // in-thread path, each with its own store, polled alternately so that both see the same load.
+  const paths = [
+    { name: 'thread', dumper: new CtnetlinkDumper() },
+    { name: 'inThread', dumper: new CtnetlinkDumper({ dumpThread: false }) },
+  ];
+  const newStore = (): Store => new ConnectionStore({ activeTimeoutMs: 3_600_000, idleTimeoutMs: 3_600_000, maxConnections: 1_000_000, clock: systemClock });
   const MB = 1024 * 1024;
 
   // A forced GC leaves sweeping to helper threads; their CPU time would be charged to the poll.
@@ -135,99 +165,122 @@ async function measure(polls: number): Promise<void> {
   };
 
   // Dump and scan alone: every entry is "known", so none is made.
-  const dumpOnly: number[] = [];
-  const dumpOnlyCpu: number[] = [];
+  const dumpOnly = new Map<Dumper, { wall: number[]; cpu: number[] }>();
+  for (const { dumper } of paths) dumpOnly.set(dumper, { wall: [], cpu: [] });
   for (let i = 0; i < 5; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    const t = process.hrtime.bigint();
-    const c = process.cpuUsage();
-    await dumper.dumpEach(() => {}, { known: () => true });
-    const used = process.cpuUsage(c);
-    dumpOnlyCpu.push((used.user + used.system) / 1000);
-    dumpOnly.push(Number(process.hrtime.bigint() - t) / 1e6);
+    for (const { dumper } of paths) {
+      await new Promise((r) => setTimeout(r, 100));
+      const t = process.hrtime.bigint();
+      const c = process.cpuUsage();
+      await dumper.dumpEach(() => {}, { known: () => true });
+      const used = process.cpuUsage(c);
+      dumpOnly.get(dumper)!.cpu.push((used.user + used.system) / 1000);
+      dumpOnly.get(dumper)!.wall.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
   }
 
   await settle();
   const emptyHeap = process.memoryUsage().heapUsed;
-  const cpu: number[] = [];
-  const userCpu: number[] = [];
-  const sysCpu: number[] = [];
-  // The exporter's path: the store takes the entries it knows from their numbers (dumpKnown);
-  // the others are made and go to dumpEntry.
-  const known = (d: ConntrackDigest): boolean => store.dumpKnown(d);
+  interface Samples { wall: number[]; cpu: number[]; user: number[]; sys: number[]; mainTicks: number[]; first: number }
+  const samples = new Map<Dumper, Samples>();
+  const stores = new Map<Dumper, Store>();
+  for (const { dumper } of paths) {
+    samples.set(dumper, { wall: [], cpu: [], user: [], sys: [], mainTicks: [], first: 0 });
+    stores.set(dumper, newStore());
+  }
   let n = 0;
   let sample: (n: number) => void = () => {};
-  const onEntry = (e: ConntrackEntry): void => store.dumpEntry(e);
-  // Called for every entry first, so it also samples the heap.
-  const knownSampled = (d: ConntrackDigest): boolean => {
-    if ((++n & 4095) === 0) sample(n);
-    return known(d);
-  };
-  const poll = async (sampleEvery: (n: number) => void): Promise<number> => {
+  // The exporter's path: the store takes the entries it knows from their numbers (dumpKnown);
+  // the others are made and go to dumpEntry.
+  const poll = async (dumper: Dumper, sampleEvery: (n: number) => void): Promise<void> => {
+    const store = stores.get(dumper)!;
+    const s = samples.get(dumper)!;
+    const onEntry = (e: ConntrackEntry): void => store.dumpEntry(e);
+    // Called for every entry first, so it also samples the heap.
+    const known = (d: ConntrackDigest): boolean => {
+      if ((++n & 4095) === 0) sample(n);
+      return store.dumpKnown(d);
+    };
     sample = sampleEvery;
+    const ticks = mainThreadTicks();
     const t = process.hrtime.bigint();
     const c = process.cpuUsage();
     n = 0;
     store.beginDump(systemClock.now());
-    const summary = await dumper.dumpEach(onEntry, { known: knownSampled });
+    const summary = await dumper.dumpEach(onEntry, { known });
     store.endDump();
     if (summary.entries < 1) throw new Error('the dump was empty');
     const used = process.cpuUsage(c);
-    cpu.push((used.user + used.system) / 1000);
-    userCpu.push(used.user / 1000);
-    sysCpu.push(used.system / 1000);
-    return Number(process.hrtime.bigint() - t) / 1e6;
+    s.wall.push(Number(process.hrtime.bigint() - t) / 1e6);
+    s.cpu.push((used.user + used.system) / 1000);
+    s.user.push(used.user / 1000);
+    s.sys.push(used.system / 1000);
+    s.mainTicks.push(mainThreadTicks() - ticks);
   };
-  const firstPollMs = await poll(() => {});
-  cpu.length = 0;
-  userCpu.length = 0;
-  sysCpu.length = 0;
+  for (const { dumper } of paths) {
+    await poll(dumper, () => {});
+    const s = samples.get(dumper)!;
+    s.first = s.wall[0];
+    s.wall.length = s.cpu.length = s.user.length = s.sys.length = s.mainTicks.length = 0;
+  }
   await settle();
-  const retainedMB = (process.memoryUsage().heapUsed - emptyHeap) / MB;
+  // Both stores are full: half of this is one store.
+  const retainedMB = (process.memoryUsage().heapUsed - emptyHeap) / MB / 2;
 
-  const times: number[] = [];
+  // Timed polls, back to back as the exporter runs them, alternating the paths: no heap
+  // sampling (memoryUsage reads /proc and would add its own cost) and no forced GC (the poll
+  // right after one costs ~60 ms more CPU: V8 has just shrunk its young generation).
+  for (let i = 0; i < polls; i++) {
+    for (const { dumper } of paths) {
+      await new Promise((r) => setTimeout(r, 100));
+      await poll(dumper, () => {});
+    }
+  }
+  // Heap polls (default path): heapUsed sampled every 4096 entries.
   const heaps: number[] = [];
   const externals: number[] = [];
-  // Timed polls, back to back as the exporter runs them: no heap sampling (memoryUsage reads
-  // /proc and would add its own cost) and no forced GC (the poll right after one costs ~60 ms
-  // more CPU: V8 has just shrunk its young generation). GCs the polls cause are counted.
-  for (let i = 0; i < polls; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    times.push(await poll(() => {}));
-  }
-  const timedCpu = cpu.slice();
-  const timedUser = userCpu.slice();
-  const timedSys = sysCpu.slice();
-  // Heap polls: heapUsed sampled every 4096 entries.
+  const heapSamples = samples.get(paths[0].dumper)!;
+  const timedLength = heapSamples.wall.length;
   for (let i = 0; i < HEAP_POLLS; i++) {
     await settle();
     const before = process.memoryUsage();
     let peakHeap = before.heapUsed;
     let peakExternal = before.external;
-    const sample = (): void => {
+    const sampleHeap = (): void => {
       const m = process.memoryUsage();
       if (m.heapUsed > peakHeap) peakHeap = m.heapUsed;
       if (m.external > peakExternal) peakExternal = m.external;
     };
-    await poll(sample);
-    sample();
+    await poll(paths[0].dumper, sampleHeap);
+    sampleHeap();
     heaps.push((peakHeap - before.heapUsed) / MB);
     externals.push((peakExternal - before.external) / MB);
   }
-  await dumper.close();
+  heapSamples.wall.length = heapSamples.cpu.length = heapSamples.user.length = heapSamples.sys.length = heapSamples.mainTicks.length = timedLength;
+  for (const { dumper } of paths) await dumper.close();
   const r = (x: number): number => Math.round(x * 10) / 10;
+  const figures = (dumper: Dumper): PathFigures => {
+    const s = samples.get(dumper)!;
+    const d = dumpOnly.get(dumper)!;
+    return {
+      medianMs: r(median(s.wall)),
+      minMs: r(Math.min(...s.wall)),
+      cpuMs: r(median(s.cpu)),
+      minCpuMs: r(Math.min(...s.cpu)),
+      userMs: r(median(s.user)),
+      sysMs: r(median(s.sys)),
+      // Ticks are 10 ms: the mean over the polls.
+      mainThreadCpuMs: r((s.mainTicks.reduce((a, b) => a + b, 0) * 10) / s.mainTicks.length),
+      dumpOnlyMs: r(median(d.wall)),
+      dumpOnlyCpuMs: r(median(d.cpu)),
+      firstPollMs: r(s.first),
+    };
+  };
   process.stdout.write(
     JSON.stringify({
-      entries: store.size,
-      medianMs: r(median(times)),
-      minMs: r(Math.min(...times)),
-      cpuMs: r(median(timedCpu)),
-      minCpuMs: r(Math.min(...timedCpu)),
-      userMs: r(median(timedUser)),
-      sysMs: r(median(timedSys)),
-      dumpOnlyCpuMs: r(median(dumpOnlyCpu)),
-      firstPollMs: r(firstPollMs),
-      dumpOnlyMs: r(median(dumpOnly)),
+      entries: stores.get(paths[0].dumper)!.size,
+      thread: figures(paths[0].dumper),
+      inThread: figures(paths[1].dumper),
       transientHeapMB: r(median(heaps)),
       peakExternalMB: r(median(externals)),
       retainedMB: r(retainedMB),

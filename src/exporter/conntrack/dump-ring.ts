@@ -60,7 +60,11 @@ export interface DumpRingLayout {
   slotBytes: number;
 }
 
-export const DEFAULT_RING_LAYOUT: DumpRingLayout = { slots: 64, slotBytes: 32768 };
+/**
+ * 128 datagrams of 32 KiB (4 MiB, about 17,000 entries): room for what the kernel fills while the
+ * main thread is busy elsewhere or waits for a CPU, so that the dump thread seldom waits for it.
+ */
+export const DEFAULT_RING_LAYOUT: DumpRingLayout = { slots: 128, slotBytes: 32768 };
 
 function byteLengthOf(layout: DumpRingLayout): number {
   return CONTROL_INTS * 4 + layout.slots * HEADER_INTS * 4 + layout.slots * layout.slotBytes;
@@ -127,8 +131,11 @@ export class DumpRing {
   /**
    * Writes one record into the next slot and publishes it. The caller has made sure a slot is
    * free (waitForSpace). `data` longer than a slot is an assertion failure, not input.
+   * `wake` false leaves a waiting reader asleep (it sees the record at its next wake): under
+   * load every wake-up of a sleeping thread waits for a CPU, so the writer wakes the reader
+   * once per batch of records and at the end of a dump, not for every datagram.
    */
-  write(seq: number, kind: number, data: Uint8Array): void {
+  write(seq: number, kind: number, data: Uint8Array, wake = true): void {
     if (data.length > this.slotBytes) throw new RangeError(`record of ${data.length} bytes exceeds the slot size ${this.slotBytes}`);
     const written = Atomics.load(this.control, WRITTEN);
     if (((written - Atomics.load(this.control, CONSUMED)) | 0) >= this.slots) throw new RangeError('ring full: waitForSpace first');
@@ -139,6 +146,11 @@ export class DumpRing {
     this.headers[h + 1] = seq | 0;
     this.headers[h + 2] = kind;
     Atomics.store(this.control, WRITTEN, (written + 1) | 0);
+    if (wake) Atomics.notify(this.control, WRITTEN);
+  }
+
+  /** Wakes a waiting reader (after records written with `wake` false). */
+  wakeReader(): void {
     Atomics.notify(this.control, WRITTEN);
   }
 

@@ -2,6 +2,8 @@
 import { Command } from 'commander';
 import pino from 'pino';
 import { loadAggregatorConfig } from '../aggregator/config.js';
+import { restoreCertificatesFromKubernetes } from '../aggregator/certificates.js';
+import { systemClock } from '../util/clock.js';
 import { FlowAggregator } from '../aggregator/service.js';
 import { buildAggregatorApi } from '../aggregator/api.js';
 import { registerStoreRoutes } from '../api/store-api.js';
@@ -21,6 +23,13 @@ export function aggregatorCommand(): Command {
       const config = loadAggregatorConfig(opts.config);
       // Logs go to stderr: stdout may carry the JSON-lines sink.
       const logger = pino({ level: opts.logLevel, name: 'flowvis-aggregator' }, pino.destination(2));
+      if (config.aggregatorTransportProtocol === 'tls' && config.kubernetes) {
+        // A new Pod (empty certDir) takes the CA its predecessor kept in the cluster, so exporters keep theirs.
+        const { namespace, kubeconfig } = config.kubernetes;
+        const r = await restoreCertificatesFromKubernetes({ dir: config.certDir, namespace, kubeconfig, renewBeforeMs: config.certRenewBeforeMs, clock: systemClock });
+        if (r.kind === 'unusable') logger.warn({ why: r.why }, 'the CA kept in the cluster cannot be used; a new CA is created and exporters restart to take it');
+        else logger.info({ ...r }, r.kind === 'restored' ? 'CA restored from the cluster: exporters keep their certificates' : 'certificate directory');
+      }
       const aggregator = new FlowAggregator(config, { logger });
       await aggregator.start();
       const api = config.api ? buildAggregatorApi(aggregator) : null;

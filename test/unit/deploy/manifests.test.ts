@@ -6,8 +6,6 @@
 // exporter DaemonSet mounts it.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -39,6 +37,7 @@ import {
   type Workload,
 } from './manifest-checks.js';
 import { execForm, last, parseDockerfile, type Stage } from './dockerfile.js';
+import { SecretsApiServer, secretText } from './api-server.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
@@ -113,65 +112,10 @@ function mountOf(c: Container, path: string) {
   return (c.volumeMounts ?? []).find((m) => path === m.mountPath || path.startsWith(`${m.mountPath}/`));
 }
 
-// ---- an in-test API server for Secrets and ConfigMaps (loopback, port 0) ----
-
-interface Recorded {
-  method: string;
-  resource: string;
-  namespace: string;
-  name: string | undefined;
-}
-
-class SecretsApiServer {
-  readonly requests: Recorded[] = [];
-  readonly objects = new Map<string, Record<string, unknown>>();
-  private readonly server: Server = createServer((req, res) => void this.handle(req, res));
-
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const url = new URL(req.url ?? '/', 'http://x');
-    const m = /^\/api\/v1\/namespaces\/([^/]+)\/(secrets|configmaps)(?:\/([^/]+))?$/.exec(url.pathname);
-    const send = (code: number, body: unknown) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    if (!m) {
-      send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `no route ${url.pathname}` });
-      return;
-    }
-    const [, namespace, resource, name] = m;
-    this.requests.push({ method: req.method ?? '', resource, namespace, name });
-    const kind = resource === 'secrets' ? 'Secret' : 'ConfigMap';
-    const body = chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};
-    const bodyName = (body.metadata as { name?: string } | undefined)?.name;
-    if (req.method === 'GET' && name) {
-      const o = this.objects.get(`${resource}/${namespace}/${name}`);
-      if (o) send(200, o);
-      else send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `${resource} "${name}" not found` });
-    } else if (req.method === 'POST' && !name && bodyName) {
-      this.objects.set(`${resource}/${namespace}/${bodyName}`, { ...body, kind, apiVersion: 'v1' });
-      send(201, { ...body, kind, apiVersion: 'v1' });
-    } else if (req.method === 'PUT' && name && bodyName === name) {
-      this.objects.set(`${resource}/${namespace}/${name}`, { ...body, kind, apiVersion: 'v1' });
-      send(200, { ...body, kind, apiVersion: 'v1' });
-    } else {
-      send(405, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'MethodNotAllowed', code: 405 });
-    }
-  }
-}
-
 const VERB_OF_METHOD: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
 const MATERIAL = {
-  ca: { certPem: 'ca certificate PEM', keyPem: 'ca key PEM (never published)' },
+  ca: { certPem: 'ca certificate PEM', keyPem: 'ca key PEM (only in the aggregator\'s own Secret)' },
   server: { certPem: 'server certificate PEM', keyPem: 'server key PEM (never published)' },
   client: { certPem: 'client certificate PEM', keyPem: 'client key PEM' },
 };
@@ -191,26 +135,9 @@ before(async () => {
   writeFileSync(aggregatorFile, embeddedConfig(deployment()).text);
   aggregatorConfig = loadAggregatorConfig(aggregatorFile);
 
-  const url = await api.listen();
+  await api.listen();
   const kubeconfig = join(tmp, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters:',
-      '- name: test',
-      `  cluster: {server: "${url}", insecure-skip-tls-verify: true}`,
-      'users:',
-      '- name: aggregator',
-      '  user: {token: test-token}',
-      'contexts:',
-      '- name: test',
-      '  context: {cluster: test, user: aggregator}',
-      'current-context: test',
-      '',
-    ].join('\n'),
-  );
+  api.writeKubeconfig(kubeconfig);
   const namespace = aggregatorConfig.kubernetes?.namespace;
   assert.ok(namespace, 'the aggregator config turns on kubernetes publishing');
   // First start (nothing there yet), then a renewal (both objects exist).
@@ -218,7 +145,7 @@ before(async () => {
   await publishToKubernetes(MATERIAL, namespace, kubeconfig);
   for (const [key, o] of api.objects) {
     const [resource, , name] = key.split('/');
-    if (resource === 'secrets') published.set(name, Object.keys((o.stringData ?? o.data ?? {}) as object));
+    if (resource === 'secrets') published.set(name, Object.keys((o.data ?? {}) as object));
   }
 });
 
@@ -426,15 +353,30 @@ describe('certificate distribution', () => {
   it('the aggregator publishes the client Secret and the CA ConfigMap in its namespace, first creating then replacing them', () => {
     const summary = api.requests.map((r) => `${r.method} ${r.resource} ${r.namespace} ${r.name ?? '-'}`);
     assert.deepEqual(summary, [
+      `GET secrets ${NS} flow-aggregator-ca-tls`,
+      `POST secrets ${NS} -`,
       `GET secrets ${NS} flow-aggregator-client-tls`,
       `POST secrets ${NS} -`,
       `GET configmaps ${NS} flow-aggregator-ca`,
       `POST configmaps ${NS} -`,
+      `GET secrets ${NS} flow-aggregator-ca-tls`,
+      `PUT secrets ${NS} flow-aggregator-ca-tls`,
       `GET secrets ${NS} flow-aggregator-client-tls`,
       `PUT secrets ${NS} flow-aggregator-client-tls`,
       `GET configmaps ${NS} flow-aggregator-ca`,
       `PUT configmaps ${NS} flow-aggregator-ca`,
     ]);
+  });
+
+  it('the CA pair is kept in the aggregator\'s own Secret for its next Pod, which no exporter mounts', () => {
+    const caSecret = api.objects.get(`secrets/${NS}/flow-aggregator-ca-tls`);
+    assert.equal(secretText(caSecret, 'tls.crt'), MATERIAL.ca.certPem);
+    assert.equal(secretText(caSecret, 'tls.key'), MATERIAL.ca.keyPem);
+    for (const w of workloads()) {
+      const names = (w.spec.template.spec.volumes ?? []).map((v) => v.secret?.secretName);
+      assert.ok(!names.includes('flow-aggregator-ca-tls'), `${w.metadata.name} does not mount the CA key`);
+    }
+    assert.equal(mayRequest(EXPORTER_SA, NS, { apiGroup: '', resource: 'secrets', verb: 'get', name: 'flow-aggregator-ca-tls' }, all), false);
   });
 
   it('every request the publication makes is allowed by the aggregator\'s Role, and the exporter may make none of them', () => {
@@ -450,7 +392,7 @@ describe('certificate distribution', () => {
 
   it('the exporter mounts the published Secret in the same namespace and reads the CA and client pair from it', () => {
     const ds = daemonSet();
-    const secret = api.objects.get(`secrets/${NS}/flow-aggregator-client-tls`) as { type?: string; stringData: Record<string, string> } | undefined;
+    const secret = api.objects.get(`secrets/${NS}/flow-aggregator-client-tls`) as { type?: string; data: Record<string, string> } | undefined;
     assert.ok(secret);
     assert.equal(secret.type, 'kubernetes.io/tls');
     assert.equal(ds.metadata.namespace, aggregatorConfig.kubernetes?.namespace);
@@ -468,9 +410,10 @@ describe('certificate distribution', () => {
     assert.equal(exporterConfig.tls.certFile, fileOf('tls.crt'));
     assert.equal(exporterConfig.tls.keyFile, fileOf('tls.key'));
     // And the keys carry what the exporter needs: the CA that signed the server, the client pair.
-    assert.equal(secret.stringData['ca.crt'], MATERIAL.ca.certPem);
-    assert.equal(secret.stringData['tls.crt'], MATERIAL.client.certPem);
-    assert.equal(secret.stringData['tls.key'], MATERIAL.client.keyPem);
+    assert.equal(secretText(secret, 'ca.crt'), MATERIAL.ca.certPem);
+    assert.equal(secretText(secret, 'tls.crt'), MATERIAL.client.certPem);
+    assert.equal(secretText(secret, 'tls.key'), MATERIAL.client.keyPem);
+    assert.equal(Object.keys(secret.data).length, 3, 'and nothing else: never the CA key');
     const configMap = api.objects.get(`configmaps/${NS}/flow-aggregator-ca`) as { data: Record<string, string> } | undefined;
     assert.deepEqual(configMap?.data, { 'ca.crt': MATERIAL.ca.certPem });
   });

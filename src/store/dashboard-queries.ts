@@ -44,11 +44,84 @@ function endpoint(namespace: string, name: string, fallback = ''): string {
   return namespace === '' ? name : `${namespace}/${name}`;
 }
 
+/** A 64-bit hash of a tuple, as the engine writes it, and the same as text (JS numbers hold 53 bits). */
+interface TupleHash {
+  of(exprs: readonly string[]): string;
+  text(expr: string): string;
+}
+
+function tupleHash(db: SqlRunner): TupleHash | null {
+  switch ((db as { engine?: string }).engine) {
+    case 'duckdb':
+      return { of: (e) => `hash(${e.join(', ')})`, text: (e) => `CAST(${e} AS VARCHAR)` };
+    case 'clickhouse':
+      return { of: (e) => `cityHash64(${e.join(', ')})`, text: (e) => `toString(${e})` };
+    default:
+      return null;
+  }
+}
+
+/** The top-N groups of a grouping with many groups (topGroups). */
+interface TopGroupsQuery {
+  /** The raw-row expressions whose values make a group. */
+  keys: readonly string[];
+  /** The exact query's SELECT list (names and measures) and GROUP BY. */
+  select: string;
+  groupBy: string;
+  /** The output columns GROUP BY names. */
+  groupColumns: readonly string[];
+  where: string;
+  /** The measure ranked by, largest first (an aggregate); the exact ORDER BY starts with it. */
+  rank: string;
+  /** The exact query's ORDER BY: rank DESC, then whatever breaks its ties. */
+  order: string;
+  limit: number;
+}
+
+/** Groups read beyond the limit in the hashed pass, so that ties at the limit are seen. */
+const TOP_SLACK = 32;
+
 export class DashboardQueries {
   private readonly layer: FlowQueries;
+  private readonly hash: TupleHash | null;
 
   constructor(private readonly db: SqlRunner) {
     this.layer = new FlowQueries(db);
+    this.hash = tupleHash(db);
+  }
+
+  /**
+   * The top `limit` groups of a grouping with many groups (Pod pairs, policy and Pod pairs),
+   * exactly as the plain GROUP BY ... ORDER BY ... LIMIT answers them, in two cheaper passes:
+   *   1. rank the groups by a 64-bit hash of their key columns (integers group several times
+   *      faster than the names, which would be built for every row), keeping `limit` + slack;
+   *   2. group by the names only the rows of the hashes whose rank reaches the limit-th one.
+   * Pass 2 also proves pass 1 right: a hash that stands for two groups (a collision) or ties
+   * that run past the rows kept send the query to the plain GROUP BY.
+   */
+  private async topGroups(t: TopGroupsQuery): Promise<Record<string, unknown>[]> {
+    const d = this.db.dialect;
+    const plain = () => this.db.select(`SELECT ${t.select} FROM flows WHERE ${t.where} GROUP BY ${t.groupBy} ORDER BY ${t.order} LIMIT ${t.limit}`);
+    if (!this.hash) return plain();
+    const h = this.hash.of(t.keys);
+    const ranked = await this.db.select(
+      `SELECT ${this.hash.text('h')} AS h, r FROM (SELECT ${h} AS h, ${d.num(t.rank)} AS r FROM flows WHERE ${t.where} GROUP BY h ORDER BY r DESC LIMIT ${t.limit + TOP_SLACK}) AS g`,
+    );
+    if (ranked.length === 0) return [];
+    const byRank = ranked.map((r) => ({ h: str(r.h), r: num(r.r) })).sort((a, b) => b.r - a.r);
+    const cut = byRank[Math.min(t.limit, byRank.length) - 1].r;
+    if (byRank.length === t.limit + TOP_SLACK && byRank[byRank.length - 1].r === cut) return plain();
+    const wanted = byRank.filter((x) => x.r >= cut).map((x) => x.h);
+    if (!wanted.every((x) => /^\d+$/.test(x))) return plain();
+    const rows = await this.db.select(
+      `SELECT ${t.select}, ${this.hash.text(h)} AS groupHash FROM flows WHERE ${t.where} AND ${h} IN (${wanted.join(', ')}) ` +
+        `GROUP BY ${t.groupBy}, groupHash ORDER BY ${t.order}`,
+    );
+    // One row per hash, and one hash per group (names made of the keys could meet otherwise).
+    const hashes = new Set(rows.map((r) => str(r.groupHash)));
+    const groups = new Set(rows.map((r) => JSON.stringify(t.groupColumns.map((c) => r[c]))));
+    if (hashes.size !== rows.length || groups.size !== rows.length) return plain();
+    return rows.slice(0, t.limit).map(({ groupHash: _, ...r }) => r);
   }
 
   private where(q: FlowQuery, extra = ''): string {
@@ -68,25 +141,36 @@ export class DashboardQueries {
     return { ...scan, where: extra === '' ? scan.where : `${scan.where} AND ${extra}` };
   }
 
-  private async series(q: FlowQuery, keyExpr: string, extra = '', top = SERIES_TOP, keys?: string[], rollup?: RollupName): Promise<SeriesSet> {
+  /**
+   * Sums of Tx and Rx per (bucket, key) for the top keys by Tx + Rx (`side` null: one series,
+   * "all"); every bucket present, empty ones 0. Grouped by the side's raw columns, its names
+   * built per group rather than per row; the series read only the top keys' rows.
+   */
+  private async series(q: FlowQuery, side: EdgeSide | null, extra = '', top = SERIES_TOP, rollup?: RollupName): Promise<SeriesSet> {
     const d = this.db.dialect;
     const b = q.bucketSeconds;
-    let wanted = keys;
-    if (!wanted) {
+    const sums = `${d.num('sum(octetDeltaCount)')} AS bytes, ${d.num('sum(reverseOctetDeltaCount)')} AS reverseBytes`;
+    let rows: Record<string, unknown>[];
+    let wanted: string[];
+    if (side === null) {
+      wanted = ['all'];
+      rows = await this.db.select(`SELECT ${d.bucket('flowEndSeconds', b)} AS t, 'all' AS k, ${sums} FROM flows WHERE ${this.where(q, extra)} GROUP BY t ORDER BY t`);
+    } else {
+      const cols = side.keys.map((_, i) => `k${i}`);
+      const keyList = side.keys.map((k, i) => `${k} AS k${i}`).join(', ');
       const scan = this.scan(q, extra, rollup);
       const ranked = await this.db.select(
-        `SELECT ${keyExpr} AS k, ${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS total FROM ${scan.from} ` +
-          `WHERE ${scan.where} GROUP BY k ORDER BY total DESC, k LIMIT ${top}`,
+        `SELECT ${side.name(cols)} AS k, total FROM (SELECT ${keyList}, ${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS total ` +
+          `FROM ${scan.from} WHERE ${scan.where} GROUP BY ${cols.join(', ')}) AS g ORDER BY total DESC, k LIMIT ${top}`,
       );
       wanted = ranked.map((r) => str(r.k));
+      if (wanted.length === 0) return { bucketSeconds: b, series: [] };
+      const list = wanted.map((k) => `SELECT ${side.split(k).map((v) => d.str(v)).join(', ')}`).join(' UNION ALL ');
+      rows = await this.db.select(
+        `SELECT t, ${side.name(cols)} AS k, bytes, reverseBytes FROM (SELECT ${d.bucket('flowEndSeconds', b)} AS t, ${keyList}, ${sums} FROM flows ` +
+          `WHERE ${this.where(q, extra)} AND (${side.keys.join(', ')}) IN (${list}) GROUP BY t, ${cols.join(', ')}) AS g`,
+      );
     }
-    if (wanted.length === 0) return { bucketSeconds: b, series: [] };
-    const inList = wanted.map((k) => d.str(k)).join(', ');
-    const rows = await this.db.select(
-      `SELECT ${d.bucket('flowEndSeconds', b)} AS t, ${keyExpr} AS k, ${d.num('sum(octetDeltaCount)')} AS bytes, ` +
-        `${d.num('sum(reverseOctetDeltaCount)')} AS reverseBytes FROM flows ` +
-        `WHERE ${this.where(q, extra)} AND ${keyExpr} IN (${inList}) GROUP BY t, k ORDER BY t`,
-    );
     const byKey = new Map<string, Map<number, { bytes: number; reverseBytes: number }>>(wanted.map((k) => [k, new Map()]));
     for (const r of rows) byKey.get(str(r.k))?.set(num(r.t), { bytes: num(r.bytes), reverseBytes: num(r.reverseBytes) });
     const start = Math.floor(q.range.from / b) * b;
@@ -102,21 +186,23 @@ export class DashboardQueries {
     return { bucketSeconds: b, series };
   }
 
+  private async ranked(q: FlowQuery, side: EdgeSide, extra: string, top: number, rollup?: RollupName): Promise<Ranked[]> {
+    const d = this.db.dialect;
+    const scan = this.scan(q, extra, rollup);
+    const cols = side.keys.map((_, i) => `k${i}`);
+    const rows = await this.db.select(
+      `SELECT ${side.name(cols)} AS k, bytes, reverseBytes, flows FROM (SELECT ${side.keys.map((k, i) => `${k} AS k${i}`).join(', ')}, ` +
+        `${d.num('sum(octetDeltaCount)')} AS bytes, ${d.num('sum(reverseOctetDeltaCount)')} AS reverseBytes, ${scan.count} AS flows ` +
+        `FROM ${scan.from} WHERE ${scan.where} GROUP BY ${cols.join(', ')}) AS g ORDER BY bytes + reverseBytes DESC, k LIMIT ${top}`,
+    );
+    return rows.map((r) => ({ key: str(r.k), bytes: num(r.bytes), reverseBytes: num(r.reverseBytes), flows: num(r.flows) }));
+  }
+
   private podKey(side: 'source' | 'destination', withIp = false): string {
     const ns = `${side}PodNamespace`;
     const name = `${side}PodName`;
     const pod = `concat(${ns}, '/', ${name})`;
     return withIp ? `CASE WHEN ${name} = '' THEN ${side}IP ELSE ${pod} END` : pod;
-  }
-
-  private async ranked(q: FlowQuery, keyExpr: string, extra: string, top: number, rollup?: RollupName): Promise<Ranked[]> {
-    const d = this.db.dialect;
-    const scan = this.scan(q, extra, rollup);
-    const rows = await this.db.select(
-      `SELECT ${keyExpr} AS k, ${d.num('sum(octetDeltaCount)')} AS bytes, ${d.num('sum(reverseOctetDeltaCount)')} AS reverseBytes, ${scan.count} AS flows ` +
-        `FROM ${scan.from} WHERE ${scan.where} GROUP BY k ORDER BY bytes + reverseBytes DESC, k LIMIT ${top}`,
-    );
-    return rows.map((r) => ({ key: str(r.k), bytes: num(r.bytes), reverseBytes: num(r.reverseBytes), flows: num(r.flows) }));
   }
 
   async totals(q: FlowQuery): Promise<Totals> {
@@ -149,9 +235,9 @@ export class DashboardQueries {
     // The page's queries run side by side (the embedded store reads on several connections).
     const [totals, topNamespaces, topPods, topServices, deniedRows, throughput, completeness] = await Promise.all([
       this.totals(q),
-      this.ranked(q, 'sourcePodNamespace', "sourcePodNamespace != ''", OVERVIEW_TOP, 'pods'),
-      this.ranked(q, this.podKey('source'), "sourcePodName != ''", OVERVIEW_TOP, 'pods'),
-      this.ranked(q, 'destinationServicePortName', "destinationServicePortName != ''", OVERVIEW_TOP),
+      this.ranked(q, columnSide('sourcePodNamespace'), "sourcePodNamespace != ''", OVERVIEW_TOP, 'pods'),
+      this.ranked(q, podSide('source', false), "sourcePodName != ''", OVERVIEW_TOP, 'pods'),
+      this.ranked(q, columnSide('destinationServicePortName'), "destinationServicePortName != ''", OVERVIEW_TOP),
       this.db.select(
         `SELECT ${this.podKey('source', true)} AS src, ${this.podKey('destination', true)} AS dst, destinationTransportPort AS port, protocolIdentifier AS proto, ` +
           `CASE WHEN egressNetworkPolicyRuleAction IN (${RuleAction.drop}, ${RuleAction.reject}) THEN concat('egress ', egressNetworkPolicyNamespace, '/', egressNetworkPolicyName) ` +
@@ -160,7 +246,7 @@ export class DashboardQueries {
           `${d.count()} AS flows, ${d.num('sum(packetDeltaCount)')} AS packets FROM flows WHERE ${this.where(q, DENIED)} ` +
           `GROUP BY src, dst, port, proto, policy, action ORDER BY flows DESC, src, dst, port, proto, policy, action LIMIT ${OVERVIEW_TOP}`,
       ),
-      this.series(q, "'all'", '', 1, ['all']),
+      this.series(q, null),
       this.layer.completeness(q.range),
     ]);
     const denied: DeniedFlow[] = deniedRows.map((r) => ({
@@ -180,11 +266,16 @@ export class DashboardQueries {
     const d = this.db.dialect;
     // Totals per entity pair, summed in full by the database; the addresses behind each edge
     // are asked for separately (edgeAddresses), for the edges a page shows.
-    const rows = await this.db.select(
-      `SELECT ${spec.source.expr} AS src, ${spec.destination.expr} AS dst, ` +
-        `${d.num('sum(octetDeltaCount)')} AS tx, ${d.num('sum(reverseOctetDeltaCount)')} AS rx, ${d.count()} AS flows ` +
-        `FROM flows WHERE ${this.where(q, spec.extra)} GROUP BY src, dst ORDER BY tx + rx DESC, src, dst LIMIT ${q.limit}`,
-    );
+    const rows = await this.topGroups({
+      keys: [...spec.source.keys, ...spec.destination.keys],
+      select: `${spec.source.expr} AS src, ${spec.destination.expr} AS dst, ${d.num('sum(octetDeltaCount)')} AS tx, ${d.num('sum(reverseOctetDeltaCount)')} AS rx, ${d.count()} AS flows`,
+      groupBy: 'src, dst',
+      groupColumns: ['src', 'dst'],
+      where: this.where(q, spec.extra),
+      rank: 'sum(octetDeltaCount) + sum(reverseOctetDeltaCount)',
+      order: 'tx + rx DESC, src, dst',
+      limit: q.limit,
+    });
     return rows.map((r) => ({ source: str(r.src), destination: str(r.dst), txBytes: num(r.tx), rxBytes: num(r.rx), flows: num(r.flows) }));
   }
 
@@ -228,8 +319,8 @@ export class DashboardQueries {
     const [completeness, edges, bySource, byDestination] = await Promise.all([
       this.layer.completeness(q.range),
       this.edges(q, spec),
-      this.series(q, spec.source.expr, spec.extra, SERIES_TOP, undefined, rankings.source),
-      this.series(q, spec.destination.expr, spec.extra, SERIES_TOP, undefined, rankings.destination),
+      this.series(q, spec.source, spec.extra, SERIES_TOP, rankings.source),
+      this.series(q, spec.destination, spec.extra, SERIES_TOP, rankings.destination),
     ]);
     return { range: q.range, completeness, edges, bySource, byDestination };
   }
@@ -251,7 +342,7 @@ export class DashboardQueries {
 
   /** Flow Records: one page of raw records (sort= and offset= apply) and the traffic over time. */
   async flowRecords(q: FlowQuery): Promise<FlowRecordsData> {
-    const [page, throughput] = await Promise.all([this.layer.flows(q), this.series(q, "'all'", '', 1, ['all'])]);
+    const [page, throughput] = await Promise.all([this.layer.flows(q), this.series(q, null)]);
     return {
       range: q.range,
       completeness: page.completeness,
@@ -323,15 +414,25 @@ export class DashboardQueries {
       `CASE WHEN ${side}NetworkPolicyName = '' THEN '' WHEN ${side}NetworkPolicyNamespace = '' THEN ${side}NetworkPolicyName ` +
       `ELSE concat(${side}NetworkPolicyNamespace, '/', ${side}NetworkPolicyName) END`;
     const extra = "(egressNetworkPolicyName != '' OR ingressNetworkPolicyName != '')";
+    const source = podSide('source', true);
+    const destination = podSide('destination', true);
+    const policyKeys = (side: 'ingress' | 'egress') => [`${side}NetworkPolicyNamespace`, `${side}NetworkPolicyName`, `${side}NetworkPolicyRuleAction`];
     const [rows, completeness, throughput] = await Promise.all([
-      this.db.select(
-        `SELECT ${policy('egress')} AS egress, egressNetworkPolicyRuleAction AS egressAction, ${policy('ingress')} AS ingress, ` +
-          `ingressNetworkPolicyRuleAction AS ingressAction, ${this.podKey('source', true)} AS src, ${this.podKey('destination', true)} AS dst, ` +
-          `${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS bytes, ${d.count()} AS flows FROM flows WHERE ${this.where(q, extra)} ` +
-          `GROUP BY egress, egressAction, ingress, ingressAction, src, dst ORDER BY bytes DESC, flows DESC, egress, ingress, src, dst, egressAction, ingressAction LIMIT ${POLICY_POD_EDGES}`,
-      ),
+      this.topGroups({
+        keys: [...policyKeys('egress'), ...policyKeys('ingress'), ...source.keys, ...destination.keys],
+        select:
+          `${policy('egress')} AS egress, egressNetworkPolicyRuleAction AS egressAction, ${policy('ingress')} AS ingress, ` +
+          `ingressNetworkPolicyRuleAction AS ingressAction, ${source.expr} AS src, ${destination.expr} AS dst, ` +
+          `${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS bytes, ${d.count()} AS flows`,
+        groupBy: 'egress, egressAction, ingress, ingressAction, src, dst',
+        groupColumns: ['egress', 'egressAction', 'ingress', 'ingressAction', 'src', 'dst'],
+        where: this.where(q, extra),
+        rank: 'sum(octetDeltaCount) + sum(reverseOctetDeltaCount)',
+        order: 'bytes DESC, flows DESC, egress, ingress, src, dst, egressAction, ingressAction',
+        limit: POLICY_POD_EDGES,
+      }),
       this.layer.completeness(q.range),
-      this.series(q, "'all'", extra, 1, ['all']),
+      this.series(q, null, extra),
     ]);
     const edges: PolicyPodEdge[] = rows.map((r) => ({
       egressPolicy: str(r.egress),
@@ -362,6 +463,8 @@ interface EdgeSide {
   readonly expr: string;
   readonly keys: readonly string[];
   split(name: string): string[];
+  /** expr, written over columns that hold the keys' values (a grouped subquery's). */
+  name(columns: readonly string[]): string;
 }
 
 interface EdgePageSpec {
@@ -378,6 +481,7 @@ function podSide(side: 'source' | 'destination', withIp: boolean): EdgeSide {
   const pod = `concat(${ns}, '/', ${name})`;
   return {
     expr: withIp ? `CASE WHEN ${name} = '' THEN ${side}IP ELSE ${pod} END` : pod,
+    name: (c) => (withIp ? `CASE WHEN ${c[1]} = '' THEN ${c[2]} ELSE concat(${c[0]}, '/', ${c[1]}) END` : `concat(${c[0]}, '/', ${c[1]})`),
     keys: [ns, name, `CASE WHEN ${name} = '' THEN ${side}IP ELSE '' END`],
     // Kubernetes names hold no '/': the first one separates the namespace from the name.
     split: (n) => {
@@ -387,7 +491,7 @@ function podSide(side: 'source' | 'destination', withIp: boolean): EdgeSide {
   };
 }
 
-const columnSide = (column: string): EdgeSide => ({ expr: column, keys: [column], split: (n) => [n] });
+const columnSide = (column: string): EdgeSide => ({ expr: column, keys: [column], split: (n) => [n], name: (c) => c[0] });
 
 export const EDGE_PAGE_SPECS: Readonly<Record<EdgePage, EdgePageSpec>> = Object.freeze({
   'pod-to-pod': { extra: "sourcePodName != '' AND destinationPodName != ''", source: podSide('source', false), destination: podSide('destination', false) },

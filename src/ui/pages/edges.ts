@@ -148,6 +148,7 @@ export function renderEdges(root: HTMLElement, page: PageId, d: EdgesData, ctx: 
       }
       if (a.truncated) edgeTable.after(h('p', { class: 'note' }, 'Too many addresses behind these edges: the IP lists are partial; filter to see them all.'));
       tableEl.dataset.addresses = 'ready';
+      performance.mark(`flowvis:addresses:${page}`);
     })
     .catch((err: Error) => {
       if (err.name === 'AbortError') return;

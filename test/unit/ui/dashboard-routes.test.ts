@@ -185,6 +185,61 @@ describe('dashboard queries on the embedded store', () => {
   });
 });
 
+describe('top groups through a hash of their keys', () => {
+  let repo: DuckDbRepository;
+  before(async () => {
+    repo = await DuckDbRepository.open(':memory:');
+    // 60 Pod pairs; pairs i and i + 30 carry the same bytes, so ties run across the limit. Some
+    // flows under policies, one denied.
+    const records = Array.from({ length: 240 }, (_, i) => {
+      const pair = i % 60;
+      return flow({
+        sourcePodNamespace: `ns-${pair % 3}`, sourcePodName: `web-${pair}`, destinationPodNamespace: 'shop', destinationPodName: `db-${pair % 7}`,
+        sourceAddress: `10.1.0.${pair}`, destinationAddress: `10.2.0.${pair % 7}`, sourceTransportPort: 40000 + i,
+        octetDeltaCount: 100 * (pair % 30) + 1, reverseOctetDeltaCount: 10,
+        ingressNetworkPolicyNamespace: pair % 2 === 0 ? 'shop' : '', ingressNetworkPolicyName: pair % 2 === 0 ? `allow-${pair % 5}` : '',
+        ingressNetworkPolicyRuleAction: pair % 2 === 0 ? (pair === 4 ? 2 : 1) : 0,
+      });
+    });
+    await repo.insertFlows(records, T0 + 1000);
+  });
+  after(() => repo.close());
+
+  /** The same store read without hashing (the plain GROUP BY), or with a hash that collides a lot. */
+  const runner = (rewrite: (sql: string) => string, engine?: string) => ({
+    dialect: repo.dialect,
+    rollups: repo.rollups,
+    engine,
+    select: (sql: string) => repo.select(rewrite(sql)),
+  });
+  const plain = () => new DashboardQueries(runner((sql) => sql));
+  // Keys hold no parentheses, so the regex finds each hash call whole.
+  const colliding = () => new DashboardQueries(runner((sql) => sql.replace(/hash\(([^()]*)\)/g, '(hash($1) % 3)'), 'duckdb'));
+
+  it('answers the Pod pairs and the policy rows exactly as the plain GROUP BY, ties at the limit included', async () => {
+    for (const limit of ['5', '10', '29', '100']) {
+      const q = window({ limit });
+      const hashed = await new DashboardQueries(repo).podToPod(q);
+      const exact = await plain().podToPod(q);
+      assert.deepEqual(hashed.edges, exact.edges, `limit ${limit}`);
+      assert.equal(hashed.edges.length, Math.min(60, Number(limit)));
+    }
+    const hashedPolicies = await new DashboardQueries(repo).networkPolicy(window());
+    assert.deepEqual(hashedPolicies.edges, (await plain().networkPolicy(window())).edges);
+    assert.equal(hashedPolicies.edges.length, 30);
+  });
+
+  it('falls back to the plain GROUP BY when a hash stands for two groups', async () => {
+    const q = window({ limit: '10' });
+    const sqls: string[] = [];
+    const watched = new DashboardQueries(runner((sql) => (sqls.push(sql), sql.replace(/hash\(([^()]*)\)/g, '(hash($1) % 3)')), 'duckdb'));
+    assert.deepEqual((await watched.podToPod(q)).edges, (await plain().podToPod(q)).edges);
+    assert.ok(sqls.some((sql) => sql.includes('groupHash')), 'the hashed passes ran');
+    assert.ok(sqls.some((sql) => /GROUP BY src, dst ORDER BY tx \+ rx DESC, src, dst LIMIT 10$/.test(sql)), 'then the plain GROUP BY');
+    assert.deepEqual((await colliding().networkPolicy(q)).edges, (await plain().networkPolicy(q)).edges);
+  });
+});
+
 describe('dashboard routes', () => {
   let repo: FlowRepository;
   let app: FastifyInstance;

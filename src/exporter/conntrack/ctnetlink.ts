@@ -6,8 +6,16 @@
 // DumpOptions.known, each entry's numbers (ConntrackDigest) go to the consumer first, and the
 // entry object with its address strings is made only when the consumer asks for it.
 //
+// Where the datagrams are received (DumpChannel): by default on the dump thread (dump-thread.ts,
+// dump-worker.ts), because the kernel fills each datagram of a dump inside the recvmsg() that
+// reads the one before: on the dump thread that work, two thirds of a poll of a large table,
+// overlaps with the parsing here. With `dumpThread: false`, or after the thread died, the
+// datagrams are received on this thread (SocketDumpChannel). Either way DumpReader parses them
+// here, so entries, summaries and errors are the same.
+//
 // Everything is per network namespace: the sockets see the conntrack table of the namespace
-// the process runs in. Dumps need CAP_NET_ADMIN there; events need it to join the groups.
+// the process runs in (a worker thread shares the process's namespace). Dumps need
+// CAP_NET_ADMIN there; events need it to join the groups.
 //
 // Events: the kernel attaches its event cache to a connection when it is created while a
 // listener exists (nf_conntrack_events = 2, the default) or always (= 1). A connection that

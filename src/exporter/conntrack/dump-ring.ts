@@ -174,11 +174,14 @@ export class DumpRing {
     return Atomics.load(this.control, WRITTEN);
   }
 
-  /** The oldest record not given back, or null when there is none. Call release() when done with it. */
-  peek(): RingRecord | null {
-    const consumed = Atomics.load(this.control, CONSUMED);
-    if (((Atomics.load(this.control, WRITTEN) - consumed) | 0) <= 0) return null;
-    const slot = consumed & this.mask;
+  /**
+   * The record `ahead` places after the oldest one not given back (0: the oldest), or null when
+   * the writer has not written it yet. Records stay valid until release() gives them back.
+   */
+  peek(ahead = 0): RingRecord | null {
+    const index = (Atomics.load(this.control, CONSUMED) + ahead) | 0;
+    if (((Atomics.load(this.control, WRITTEN) - index) | 0) <= 0) return null;
+    const slot = index & this.mask;
     const h = slot * HEADER_INTS;
     return { length: this.headers[h], seq: this.headers[h + 1], kind: this.headers[h + 2], offset: this.dataStart + slot * this.slotBytes };
   }
@@ -188,9 +191,10 @@ export class DumpRing {
     return Buffer.from(this.buffer, r.offset, r.length);
   }
 
-  /** Gives the record peek() returned back to the writer. */
-  release(): void {
-    Atomics.add(this.control, CONSUMED, 1);
+  /** Gives the `count` oldest records back to the writer (one wake-up for all of them). */
+  release(count = 1): void {
+    if (count <= 0) return;
+    Atomics.add(this.control, CONSUMED, count);
     Atomics.notify(this.control, CONSUMED);
   }
 

@@ -28,6 +28,9 @@ export function failureError(f: DumpThreadFailure): KernelSourceError {
   return socketError(f.what, err);
 }
 
+/** Datagrams read before they are given back to the dump thread at once (a quarter of the default ring). */
+const RELEASE_EVERY = 32;
+
 /** Wakes the reader now and then even without data, so that it sees a dump that ended otherwise. */
 const IDLE_WAKE_MS = 250;
 
@@ -134,14 +137,20 @@ export class DumpThread {
     const ring = this.ring;
     while (this.current === dump) {
       const written = ring.writtenCount();
-      for (let r = ring.peek(); r !== null && this.current === dump; r = ring.peek()) {
+      // Records are given back in batches: a wake-up of the dump thread per batch, not per datagram.
+      let read = 0;
+      for (let r = ring.peek(); r !== null && this.current === dump; r = ring.peek(read)) {
         // Records of an abandoned dump are skipped.
         if (r.seq === (dump.seq | 0)) {
           if (r.kind === SLOT_DATAGRAM) dump.handlers.onDatagram(ring.view(r));
           else dump.handlers.onFailure(failureError(decodeFailure(ring.view(r))));
         }
-        ring.release();
+        if (++read === RELEASE_EVERY) {
+          ring.release(read);
+          read = 0;
+        }
       }
+      ring.release(read);
       if (this.current !== dump) return;
       await ring.waitForData(written, IDLE_WAKE_MS);
     }

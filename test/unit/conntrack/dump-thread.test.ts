@@ -43,6 +43,19 @@ describe('dump ring (dump thread -> main thread)', () => {
     assert.equal(ring.pending(), 0);
   });
 
+  it('lets the reader look ahead and give several records back at once', () => {
+    const ring = new DumpRing(SMALL);
+    ring.begin(2);
+    for (let i = 0; i < 3; i++) ring.write(2, SLOT_DATAGRAM, bytes(i));
+    assert.deepEqual([0, 1, 2].map((a) => ring.view(ring.peek(a)!)[0]), [0, 1, 2]);
+    assert.equal(ring.peek(3), null);
+    ring.release(2);
+    assert.equal(ring.pending(), 1);
+    assert.equal(ring.view(ring.peek()!)[0], 2);
+    ring.release(0);
+    assert.equal(ring.pending(), 1);
+  });
+
   it('refuses a write into a full ring, and stops the writer waiting once the reader ends the dump', () => {
     const ring = new DumpRing(SMALL);
     ring.begin(3);

@@ -17,6 +17,7 @@ import type {
   NodeSeriesData,
   OverviewData,
   PolicyData,
+  PolicyLink,
   PolicyPodEdge,
   Ranked,
   SeriesSet,
@@ -30,8 +31,10 @@ import type { RollupName } from './rollups.js';
 export const SERIES_TOP = 8;
 /** Rankings on the Overview page. */
 export const OVERVIEW_TOP = 10;
-/** Pod pairs listed under the policy edges. */
-export const POLICY_POD_EDGES = 1000;
+/** Pod pairs listed under the policy edges (the Network Policy table). */
+export const POLICY_POD_EDGES = 200;
+/** Policy pairs listed (the sankey draws the largest and sums the others). */
+export const POLICY_LINKS = 500;
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
 const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
@@ -417,7 +420,14 @@ export class DashboardQueries {
     const source = podSide('source', true);
     const destination = podSide('destination', true);
     const policyKeys = (side: 'ingress' | 'egress') => [`${side}NetworkPolicyNamespace`, `${side}NetworkPolicyName`, `${side}NetworkPolicyRuleAction`];
-    const [rows, completeness, throughput] = await Promise.all([
+    // Policy pairs from the policies rollup where the filters allow: few rows, exact totals.
+    const scan = this.scan(q, extra, 'policies');
+    const [linkRows, rows, completeness, throughput] = await Promise.all([
+      this.db.select(
+        `SELECT ${policy('egress')} AS egress, ${policy('ingress')} AS ingress, ${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS bytes, ` +
+          `${scan.count} AS flows, max(CASE WHEN ${DENIED} THEN 1 ELSE 0 END) AS denied FROM ${scan.from} WHERE ${scan.where} ` +
+          `GROUP BY egress, ingress ORDER BY bytes DESC, flows DESC, egress, ingress LIMIT ${POLICY_LINKS}`,
+      ),
       this.topGroups({
         keys: [...policyKeys('egress'), ...policyKeys('ingress'), ...source.keys, ...destination.keys],
         select:
@@ -444,7 +454,8 @@ export class DashboardQueries {
       bytes: num(r.bytes),
       flows: num(r.flows),
     }));
-    return { range: q.range, completeness, edges, throughput };
+    const links: PolicyLink[] = linkRows.map((r) => ({ egressPolicy: str(r.egress), ingressPolicy: str(r.ingress), bytes: num(r.bytes), flows: num(r.flows), denied: num(r.denied) > 0 }));
+    return { range: q.range, completeness, links, edges, throughput };
   }
 }
 
@@ -482,11 +493,13 @@ function podSide(side: 'source' | 'destination', withIp: boolean): EdgeSide {
   return {
     expr: withIp ? `CASE WHEN ${name} = '' THEN ${side}IP ELSE ${pod} END` : pod,
     name: (c) => (withIp ? `CASE WHEN ${c[1]} = '' THEN ${c[2]} ELSE concat(${c[0]}, '/', ${c[1]}) END` : `concat(${c[0]}, '/', ${c[1]})`),
-    keys: [ns, name, `CASE WHEN ${name} = '' THEN ${side}IP ELSE '' END`],
+    // Without IPs the page's flows all have a Pod on this side: namespace and name suffice.
+    keys: withIp ? [ns, name, `CASE WHEN ${name} = '' THEN ${side}IP ELSE '' END`] : [ns, name],
     // Kubernetes names hold no '/': the first one separates the namespace from the name.
     split: (n) => {
       const at = n.indexOf('/');
-      return at < 0 ? ['', '', n] : [n.slice(0, at), n.slice(at + 1), ''];
+      const parts = at < 0 ? ['', '', n] : [n.slice(0, at), n.slice(at + 1), ''];
+      return withIp ? parts : parts.slice(0, 2);
     },
   };
 }

@@ -151,9 +151,22 @@ export interface PolicyPodEdge {
   flows: number;
 }
 
+/** All the traffic from one egress policy to one ingress policy ('' for none on that side). */
+export interface PolicyLink {
+  egressPolicy: string;
+  ingressPolicy: string;
+  bytes: number;
+  flows: number;
+  /** A rule of either policy dropped or rejected some of it. */
+  denied: boolean;
+}
+
 export interface PolicyData {
   range: WireRange;
   completeness: WireCompleteness;
+  /** Every policy pair's totals, largest first. */
+  links: PolicyLink[];
+  /** The largest Pod pairs under policies (with their rules' actions), largest first. */
   edges: PolicyPodEdge[];
   throughput: SeriesSet;
 }

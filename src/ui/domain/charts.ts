@@ -1,7 +1,7 @@
 // Chart data from the dashboard routes' answers: sankey nodes and links from edges, line series
 // from per-entity buckets, heatmap cells from the node matrix. Pure: no DOM, no ECharts; the
 // components hand these to ECharts as they are.
-import type { Edge, NodeSeriesData, PolicyPodEdge, SeriesSet } from '../api/types.js';
+import type { Edge, NodeSeriesData, PolicyLink, PolicyPodEdge, SeriesSet } from '../api/types.js';
 import type { FilterKey } from './state.js';
 import { isDeniedAction } from './format.js';
 
@@ -103,12 +103,12 @@ const NO_POLICY = '(no policy)';
 
 /**
  * Network Policy sankey: egress policy (source side) to ingress policy (destination side),
- * weighted by bytes (by flows where a denied connection carried no bytes). Each link lists
- * its Pod pairs for the tooltip; a link with any denied Pod pair is denied.
+ * weighted by bytes (by flows where a denied connection carried no bytes), from every policy
+ * pair's totals. Each link lists its largest Pod pairs among `pairs` (the table's rows) for the
+ * tooltip, and what the others add up to. Beyond `maxLinks`, the smaller policy pairs are summed
+ * into one "other" link.
  */
-export function policyEdgesToSankey(edges: readonly PolicyPodEdge[], maxPairs = 8, maxLinks = 40): SankeyData {
-  type Acc = { source: string; target: string; bytes: number; flows: number; denied: boolean; pairs: PolicyPodEdge[] };
-  const byPair = new Map<string, Acc>();
+export function policyEdgesToSankey(links: readonly PolicyLink[], pairs: readonly PolicyPodEdge[], maxPairs = 8, maxLinks = 40): SankeyData {
   const nodes = new Map<string, SankeyNode>();
   const node = (side: 'source' | 'destination', policy: string) => {
     const label = policy === '' ? NO_POLICY : policy;
@@ -119,31 +119,46 @@ export function policyEdgesToSankey(edges: readonly PolicyPodEdge[], maxPairs = 
     }
     return name;
   };
-  for (const e of edges) {
-    const source = node('source', e.egressPolicy);
-    const target = node('destination', e.ingressPolicy);
-    const id = `${source}\u0000${target}`;
-    let acc = byPair.get(id);
-    if (!acc) byPair.set(id, (acc = { source, target, bytes: 0, flows: 0, denied: false, pairs: [] }));
-    acc.bytes += e.bytes;
-    acc.flows += e.flows;
-    acc.denied ||= isDeniedAction(e.egressAction) || isDeniedAction(e.ingressAction);
-    acc.pairs.push(e);
+  const pairsOf = new Map<string, PolicyPodEdge[]>();
+  for (const p of pairs) {
+    const id = `${p.egressPolicy}\u0000${p.ingressPolicy}`;
+    const list = pairsOf.get(id);
+    if (list) list.push(p);
+    else pairsOf.set(id, [p]);
   }
+  const weight = (l: PolicyLink) => (l.bytes > 0 ? l.bytes : l.flows);
   // The largest policy pairs only: a sankey of hundreds of links is neither readable nor quick.
-  const kept = [...byPair.values()].sort((x, y) => y.bytes - x.bytes || y.flows - x.flows).slice(0, maxLinks);
-  const used = new Set(kept.flatMap((a) => [a.source, a.target]));
-  const links: SankeyLink[] = kept.map((a) => ({
-    source: a.source,
-    target: a.target,
-    value: a.bytes > 0 ? a.bytes : a.flows,
-    denied: a.denied,
-    details: [
-      ...a.pairs.slice(0, maxPairs).map((p) => `${p.sourcePod} → ${p.destinationPod}: ${p.flows} flow${p.flows === 1 ? '' : 's'}${isDeniedAction(p.egressAction) || isDeniedAction(p.ingressAction) ? ' (denied)' : ''}`),
-      ...(a.pairs.length > maxPairs ? [`… and ${a.pairs.length - maxPairs} more Pod pairs`] : []),
-    ],
-  }));
-  return { nodes: [...nodes.values()].filter((n) => used.has(n.name)), links };
+  const sorted = [...links].sort((x, y) => y.bytes - x.bytes || y.flows - x.flows);
+  const out: SankeyLink[] = sorted.slice(0, maxLinks).map((l) => {
+    const listed = pairsOf.get(`${l.egressPolicy}\u0000${l.ingressPolicy}`) ?? [];
+    const shown = listed.slice(0, maxPairs);
+    const shownFlows = shown.reduce((n, p) => n + p.flows, 0);
+    return {
+      source: node('source', l.egressPolicy),
+      target: node('destination', l.ingressPolicy),
+      value: weight(l),
+      denied: l.denied,
+      details: [
+        `${l.flows} flow${l.flows === 1 ? '' : 's'}${l.denied ? ', some denied' : ''}`,
+        ...shown.map((p) => `${p.sourcePod} → ${p.destinationPod}: ${p.flows} flow${p.flows === 1 ? '' : 's'}${isDeniedAction(p.egressAction) || isDeniedAction(p.ingressAction) ? ' (denied)' : ''}`),
+        ...(l.flows > shownFlows ? [`… other Pod pairs: ${l.flows - shownFlows} flow${l.flows - shownFlows === 1 ? '' : 's'}`] : []),
+      ],
+    };
+  });
+  const rest = sorted.slice(maxLinks);
+  if (rest.length > 0) {
+    nodes.set(OTHER_SOURCES, { name: OTHER_SOURCES, label: `other egress policies (${new Set(rest.map((l) => l.egressPolicy)).size})`, side: 'source', entity: null });
+    nodes.set(OTHER_DESTINATIONS, { name: OTHER_DESTINATIONS, label: `other ingress policies (${new Set(rest.map((l) => l.ingressPolicy)).size})`, side: 'destination', entity: null });
+    const flows = rest.reduce((n, l) => n + l.flows, 0);
+    out.push({
+      source: OTHER_SOURCES,
+      target: OTHER_DESTINATIONS,
+      value: rest.reduce((n, l) => n + weight(l), 0),
+      denied: rest.some((l) => l.denied),
+      details: [`${rest.length} smaller policy pairs, summed (${flows} flows)`],
+    });
+  }
+  return { nodes: [...nodes.values()], links: out };
 }
 
 export interface LineSeries {

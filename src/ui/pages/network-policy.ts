@@ -8,6 +8,9 @@ import type { FilterKey } from '../domain/state.js';
 import { h } from '../components/dom.js';
 import { chartBox, emptyState, entityLink, grid, panel, table, type PageContext } from '../components/widgets.js';
 
+/** Pod pairs the server lists (src/store/dashboard-queries.ts POLICY_POD_EDGES). */
+const POLICY_TABLE_ROWS = 200;
+
 function policyForm(ctx: PageContext): HTMLElement {
   const field = (key: FilterKey, side: string) => {
     const [ns, name] = (ctx.state.filters[key] ?? '').includes('/') ? (ctx.state.filters[key] ?? '').split('/') : ['', ctx.state.filters[key] ?? ''];
@@ -39,16 +42,14 @@ function policyForm(ctx: PageContext): HTMLElement {
   return form;
 }
 
-/** Rows the table shows; the sankey and the throughput cover every row. */
-const TABLE_ROWS = 200;
 
 export function renderNetworkPolicy(root: HTMLElement, d: PolicyData, ctx: PageContext): void {
   root.append(panel('Policy filters', policyForm(ctx)));
-  if (d.edges.length === 0) {
+  if (d.links.length === 0) {
     root.append(emptyState('No flows under a network policy in this range with these filters.'));
     return;
   }
-  const sankey = policyEdgesToSankey(d.edges);
+  const sankey = policyEdgesToSankey(d.links, d.edges);
   const box = chartBox('sankey-policy', sankey.links.length === 0);
   const line = chartBox('throughput', d.throughput.series.length === 0);
   root.append(grid(panel('Egress policy (source) → ingress policy (destination)', box), panel('Throughput under these policies', line)));
@@ -67,12 +68,12 @@ export function renderNetworkPolicy(root: HTMLElement, d: PolicyData, ctx: PageC
           { label: 'Bytes', numeric: true, cell: (e) => formatBytes(e.bytes) },
           { label: 'Flows', numeric: true, cell: (e) => formatCount(e.flows) },
         ],
-        d.edges.slice(0, TABLE_ROWS),
+        d.edges,
         (e) => (isDeniedAction(e.egressAction) || isDeniedAction(e.ingressAction) ? 'denied' : ''),
       ),
     ),
   );
-  if (d.edges.length > TABLE_ROWS) root.append(h('p', { class: 'note' }, `The ${TABLE_ROWS} largest of ${d.edges.length} Pod pairs; filter to see others.`));
+  if (d.edges.length >= POLICY_TABLE_ROWS) root.append(h('p', { class: 'note' }, `The ${d.edges.length} largest Pod pairs; filter to see others.`));
   if (sankey.links.length > 0) ctx.charts.sankey(box, sankey, (e) => ctx.filterBy(e), (v) => formatBytes(v));
   if (d.throughput.series.length > 0) ctx.charts.line(line, [...toLineSeries(d.throughput, 'tx', () => 'Tx'), ...toLineSeries(d.throughput, 'rx', () => 'Rx')]);
 }

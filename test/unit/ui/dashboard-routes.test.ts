@@ -167,8 +167,15 @@ describe('dashboard queries on the embedded store', () => {
         ['shop/deny-dns', 2, '', 0, 'shop/web-2', '8.8.8.8', 600],
       ],
     );
+    // Every policy pair's totals, for the sankey; the denied one says so.
+    assert.deepEqual(p.links, [
+      { egressPolicy: '', ingressPolicy: 'shop/allow-web', bytes: 9000, flows: 1, denied: false },
+      { egressPolicy: '', ingressPolicy: 'shop/allow-db', bytes: 1500, flows: 1, denied: false },
+      { egressPolicy: 'shop/deny-dns', ingressPolicy: '', bytes: 600, flows: 1, denied: true },
+    ]);
     const onlyDb = await q.networkPolicy(window({ ingressPolicy: 'shop/allow-db' }));
     assert.deepEqual(onlyDb.edges.map((e) => e.ingressPolicy), ['shop/allow-db']);
+    assert.deepEqual(onlyDb.links.map((l) => l.ingressPolicy), ['shop/allow-db']);
     const egress = await q.networkPolicy(window({ egressPolicy: 'deny-dns' }));
     assert.deepEqual(egress.edges.map((e) => e.egressPolicy), ['shop/deny-dns']);
   });

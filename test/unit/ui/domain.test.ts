@@ -1,7 +1,7 @@
 // The dashboards' pure domain layer: formats, URL state <-> filters, chart data from edges.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Edge, PolicyPodEdge } from '../../../src/ui/api/types.js';
+import type { Edge, PolicyLink, PolicyPodEdge } from '../../../src/ui/api/types.js';
 import { edgesToSankey, endpointEntity, nodeHeatmap, OTHER_DESTINATIONS, OTHER_SOURCES, policyEdgesToSankey, toLineSeries } from '../../../src/ui/domain/charts.js';
 import { formatBitRate, formatBytes, formatColumn, formatCount, formatEndpoint, formatTime } from '../../../src/ui/domain/format.js';
 import { apiParams, DEFAULT_STATE, nextSort, rangeSeconds, stateFromHash, stateToHash, withFilter, type UiState } from '../../../src/ui/domain/state.js';
@@ -121,21 +121,29 @@ describe('chart data', () => {
     assert.deepEqual(endpointEntity('fd00::5'), { kind: 'ip', value: 'fd00::5' });
   });
 
-  it('groups policy edges by egress and ingress policy, marks denied links and lists their Pod pairs', () => {
+  it('draws one link per policy pair from its totals, marks denied links and lists their largest Pod pairs', () => {
     const p = (egressPolicy: string, egressAction: number, ingressPolicy: string, ingressAction: number, sourcePod: string, bytes: number): PolicyPodEdge => ({
       egressPolicy, egressAction, ingressPolicy, ingressAction, sourcePod, destinationPod: 'shop/db-1', bytes, flows: 1,
     });
-    const s = policyEdgesToSankey([p('shop/out', 1, 'shop/allow-db', 1, 'shop/web-1', 100), p('shop/out', 1, 'shop/allow-db', 1, 'shop/web-2', 50), p('', 0, 'shop/deny', 2, 'shop/x', 0)]);
+    const link = (egressPolicy: string, ingressPolicy: string, bytes: number, flows: number, denied = false): PolicyLink => ({ egressPolicy, ingressPolicy, bytes, flows, denied });
+    // shop/out -> shop/allow-db carries 3 flows; the table lists two of its Pod pairs.
+    const s = policyEdgesToSankey(
+      [link('shop/out', 'shop/allow-db', 170, 3), link('', 'shop/deny', 0, 1, true)],
+      [p('shop/out', 1, 'shop/allow-db', 1, 'shop/web-1', 100), p('shop/out', 1, 'shop/allow-db', 1, 'shop/web-2', 50), p('', 0, 'shop/deny', 2, 'shop/x', 0)],
+    );
     assert.deepEqual(s.links.map((l) => [l.source, l.target, l.value, l.denied]), [
-      ['egress: shop/out', 'ingress: shop/allow-db', 150, false],
+      ['egress: shop/out', 'ingress: shop/allow-db', 170, false],
       ['egress: (no policy)', 'ingress: shop/deny', 1, true],
     ]);
-    assert.deepEqual(s.links[0].details, ['shop/web-1 → shop/db-1: 1 flow', 'shop/web-2 → shop/db-1: 1 flow']);
-    assert.deepEqual(s.links[1].details, ['shop/x → shop/db-1: 1 flow (denied)']);
+    assert.deepEqual(s.links[0].details, ['3 flows', 'shop/web-1 → shop/db-1: 1 flow', 'shop/web-2 → shop/db-1: 1 flow', '… other Pod pairs: 1 flow']);
+    assert.deepEqual(s.links[1].details, ['1 flow, some denied', 'shop/x → shop/db-1: 1 flow (denied)']);
     assert.deepEqual(s.nodes.find((n) => n.name === 'ingress: shop/deny')?.entity, { kind: 'ingressPolicy', value: 'shop/deny' });
     assert.equal(s.nodes.find((n) => n.name === 'egress: (no policy)')?.entity, null);
-    const capped = policyEdgesToSankey([p('a', 1, 'b', 1, 'x', 10), p('c', 1, 'd', 1, 'x', 20)], 8, 1);
-    assert.deepEqual([capped.links.map((l) => l.source), capped.nodes.map((n) => n.name)], [['egress: c'], ['egress: c', 'ingress: d']]);
+    // Beyond maxLinks: the largest, then one "other" link summing the rest.
+    const capped = policyEdgesToSankey([link('a', 'b', 10, 1), link('c', 'd', 20, 1), link('e', 'f', 5, 2, true)], [], 8, 1);
+    assert.deepEqual(capped.links.map((l) => [l.source, l.target, l.value, l.denied]), [['egress: c', 'ingress: d', 20, false], [OTHER_SOURCES, OTHER_DESTINATIONS, 15, true]]);
+    assert.deepEqual(capped.nodes.map((n) => n.label), ['egress c', 'ingress d', 'other egress policies (2)', 'other ingress policies (2)']);
+    assert.match(capped.links[1].details[0], /^2 smaller policy pairs, summed \(3 flows\)/);
   });
 
   it('turns buckets into bits per second per direction', () => {

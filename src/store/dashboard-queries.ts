@@ -210,25 +210,31 @@ export class DashboardQueries {
 
   async totals(q: FlowQuery): Promise<Totals> {
     const d = this.db.dialect;
-    // One scan: sums per connection, then over connections. A connection is still open when
-    // every record of it in the range is an active-timeout export.
-    const [r] = await this.db.select(
-      `SELECT ${d.num('sum(records)')} AS records, ${d.count()} AS connections, ${d.num('sum(1 - ended)')} AS active, ${d.num('sum(denied)')} AS denied, ` +
-        `${d.num('sum(bytes)')} AS bytes, ${d.num('sum(reverseBytes)')} AS reverseBytes, ${d.num('sum(packets)')} AS packets, ${d.num('sum(reversePackets)')} AS reversePackets FROM (` +
-        `SELECT ${CONNECTION}, count(*) AS records, sum(octetDeltaCount) AS bytes, sum(reverseOctetDeltaCount) AS reverseBytes, ` +
-        `sum(packetDeltaCount) AS packets, sum(reversePacketDeltaCount) AS reversePackets, ` +
-        `max(CASE WHEN flowEndReason = 2 THEN 0 ELSE 1 END) AS ended, max(CASE WHEN ${DENIED} THEN 1 ELSE 0 END) AS denied ` +
-        `FROM flows WHERE ${this.where(q)} GROUP BY ${CONNECTION}) AS c`,
-    );
+    // The sums over rows (from the totals rollup where the filters allow), and, apart, the
+    // connections: grouped by connection with only the two flags a connection needs, which costs
+    // a third of grouping the sums along. A connection is still open when every record of it in
+    // the range is an active-timeout export.
+    const scan = this.scan(q, '', 'totals');
+    const [[sums], [connections]] = await Promise.all([
+      this.db.select(
+        `SELECT ${scan.count} AS records, ${d.num('sum(octetDeltaCount)')} AS bytes, ${d.num('sum(reverseOctetDeltaCount)')} AS reverseBytes, ` +
+          `${d.num('sum(packetDeltaCount)')} AS packets, ${d.num('sum(reversePacketDeltaCount)')} AS reversePackets FROM ${scan.from} WHERE ${scan.where}`,
+      ),
+      this.db.select(
+        `SELECT ${d.count()} AS connections, ${d.num('sum(1 - ended)')} AS active, ${d.num('sum(denied)')} AS denied FROM (` +
+          `SELECT max(CASE WHEN flowEndReason = 2 THEN 0 ELSE 1 END) AS ended, max(CASE WHEN ${DENIED} THEN 1 ELSE 0 END) AS denied ` +
+          `FROM flows WHERE ${this.where(q)} GROUP BY ${CONNECTION}) AS c`,
+      ),
+    ]);
     return {
-      records: num(r?.records),
-      connections: num(r?.connections),
-      activeConnections: num(r?.active),
-      deniedConnections: num(r?.denied),
-      bytes: num(r?.bytes),
-      reverseBytes: num(r?.reverseBytes),
-      packets: num(r?.packets),
-      reversePackets: num(r?.reversePackets),
+      records: num(sums?.records),
+      connections: num(connections?.connections),
+      activeConnections: num(connections?.active),
+      deniedConnections: num(connections?.denied),
+      bytes: num(sums?.bytes),
+      reverseBytes: num(sums?.reverseBytes),
+      packets: num(sums?.packets),
+      reversePackets: num(sums?.reversePackets),
     };
   }
 

@@ -420,7 +420,7 @@ export class AggregationProcess {
     t.putString(s, STR.ingressNetworkPolicyName, r.ingressNetworkPolicyName, fromDestination);
     t.putString(s, STR.ingressNetworkPolicyNamespace, r.ingressNetworkPolicyNamespace, fromDestination);
     t.putString(s, STR.ingressNetworkPolicyRuleName, r.ingressNetworkPolicyRuleName, fromDestination);
-    if (fromSource || t.ports[s * 3 + 2] === 0) t.ports[s * 3 + 2] = r.destinationServicePort;
+    if (fromSource || t.port(s, 2) === 0) t.setServicePort(s, r.destinationServicePort);
     if (fromSource || t.getU8(s, U8.egressNetworkPolicyType) === 0) {
       t.setU8(s, U8.egressNetworkPolicyType, r.egressNetworkPolicyType);
       t.setU8(s, U8.egressNetworkPolicyRuleAction, r.egressNetworkPolicyRuleAction);
@@ -623,10 +623,10 @@ export class AggregationProcess {
     const correlated =
       (flags & FLAG.needsCorrelation) === 0 || ((flags & FLAG.seenSource) !== 0 && (flags & FLAG.seenDestination) !== 0);
     return {
-      sourceAddress: t.addressText(s, t.sourceAddress[s]),
-      destinationAddress: t.addressText(s, t.destinationAddress[s]),
-      sourceTransportPort: t.ports[s * 3],
-      destinationTransportPort: t.ports[s * 3 + 1],
+      sourceAddress: t.addressText(s, t.sourceKey(s)),
+      destinationAddress: t.addressText(s, t.destinationKey(s)),
+      sourceTransportPort: t.port(s, 0),
+      destinationTransportPort: t.port(s, 1),
       protocolIdentifier: t.getU8(s, U8.protocolIdentifier),
       ipVersion: t.getU8(s, U8.ipVersion) === 6 ? 6 : 4,
       flowStartSeconds: t.getSec(s, SEC.flowStartSeconds),
@@ -647,7 +647,7 @@ export class AggregationProcess {
       sourceNodeName: t.getString(s, STR.sourceNodeName),
       destinationNodeName: t.getString(s, STR.destinationNodeName),
       destinationClusterIP: t.getString(s, STR.destinationClusterIP),
-      destinationServicePort: t.ports[s * 3 + 2],
+      destinationServicePort: t.port(s, 2),
       destinationServicePortName: t.getString(s, STR.destinationServicePortName),
       ingressNetworkPolicyName: t.getString(s, STR.ingressNetworkPolicyName),
       ingressNetworkPolicyNamespace: t.getString(s, STR.ingressNetworkPolicyNamespace),

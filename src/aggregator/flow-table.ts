@@ -1,17 +1,22 @@
-// The aggregator's flow map, laid out for memory: one slot per tracked flow, every field in a
-// typed-array column (struct of arrays), strings as ids into a StringTable, and an
-// open-addressing hash index from the 5-tuple to the slot. No object, closure or Map entry per
-// flow: at 1,000,000 flows a slot costs about 340 bytes (see bench/aggregator.bench.ts).
+// The aggregator's flow map, laid out for memory and for the cache: one fixed-size record per
+// tracked flow in one ArrayBuffer (typed-array views of every width over the same bytes),
+// strings as ids into a StringTable, and an open-addressing hash index from the 5-tuple to the
+// slot. No object, closure or Map entry per flow: at 1,000,000 flows a slot costs about 340
+// bytes (see bench/aggregator.bench.ts). A record received for a flow touches that flow's
+// SLOT_BYTES contiguous bytes (the key first, to be compared by find), not one cache line in
+// each of nine column arrays.
 //
-// Addresses are keys of their family: an IPv4 address is its 32-bit value (parsed from the
-// text, no Map lookup per record, given back as text through the decoder's IPv4 text cache);
-// an IPv6 address is an id into the string table. The IP version is part of the key.
+// Addresses are keys of their family: an IPv4 address is its 32-bit value (no Map lookup per
+// record, given back as text through the decoder's IPv4 text cache); an IPv6 address is an id
+// into the string table. The IP version is part of the key.
 //
-//   index (Int32Array, power of two, load <= 1/2)        columns (capacity slots each)
-//   +------+------+------+------+                        key:    srcAddr dstAddr ports proto ipVersion
-//   | s+1  |  0   | s+1  | ...  |  linear probing,       strings: 16 x u32 ids (STR.*)
-//   +------+------+------+------+  backward-shift        counters: 2 sides x 8 f64 (CTR.*)
-//                                  deletion               times, flags, enums, baselines
+//   index (Int32Array, power of two, load <= 1/2)     one slot (SLOT_BYTES = 312)
+//   +------+------+------+------+                     0   src u32 | dst u32 | sport dport svcPort u16
+//   | s+1  |  0   | s+1  | ...  |  linear probing,    14  u8 x 9 (U8.*: protocol, ipVersion, enums, flags)
+//   +------+------+------+------+  backward-shift     24  u32 x 9 (SEC.*: times, domain id)
+//                                  deletion           60  u32 x 16 (STR.*: string ids)
+//                                                     128 f64 x 16 (CTR.*: 2 sides x 8 counters)
+//                                                     256 f64 x 7 (F64.*: times, baselines)
 import { StringTable } from './string-table.js';
 import { ipv4Text, parseIpv4 } from '../ipfix/values.js';
 
@@ -108,10 +113,24 @@ export const F64 = {
 } as const;
 const F64_FIELDS = 7;
 
-function grown<T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array>(a: T, length: number): T {
-  const b = new (a.constructor as new (n: number) => T)(length);
-  b.set(a);
-  return b;
+/** Bytes per slot, and where each block starts (in bytes; each a multiple of its width). */
+const SLOT_BYTES = 312;
+const SOURCE_AT = 0;
+const DESTINATION_AT = 4;
+const PORTS_AT = 8;
+const U8_AT = 14;
+const SEC_AT = 24;
+const STR_AT = 60;
+const COUNTERS_AT = 128;
+const F64_AT = 256;
+const U32_STRIDE = SLOT_BYTES / 4;
+const U16_STRIDE = SLOT_BYTES / 2;
+const F64_STRIDE = SLOT_BYTES / 8;
+if (
+  PORTS_AT + 6 > U8_AT || U8_AT + U8_FIELDS > SEC_AT || SEC_AT + 4 * SEC_FIELDS > STR_AT || STR_AT + 4 * STRING_FIELDS > COUNTERS_AT ||
+  COUNTERS_AT + 8 * 2 * COUNTERS_PER_SIDE > F64_AT || F64_AT + 8 * F64_FIELDS > SLOT_BYTES
+) {
+  throw new Error('FlowTable: the blocks of a slot overlap');
 }
 
 function nextPowerOfTwo(n: number): number {
@@ -125,15 +144,12 @@ export class FlowTable {
   capacity: number;
   size = 0;
 
-  sourceAddress: Uint32Array;
-  destinationAddress: Uint32Array;
-  /** sourceTransportPort, destinationTransportPort, destinationServicePort. */
-  ports: Uint16Array;
-  u8: Uint8Array;
-  str: Uint32Array;
+  /** Views of the slot records; index (s * stride + field) in the view of the field's width. */
+  private u8: Uint8Array;
+  private u16: Uint16Array;
+  private u32: Uint32Array;
+  /** The f64 view, counters included: index counterIndex(s, side, counter). */
   counters: Float64Array;
-  sec: Uint32Array;
-  f64: Float64Array;
   /** Bumped whenever a slot is freed, so that stale deadline-heap entries are recognised. */
   generation: Uint32Array;
 
@@ -149,14 +165,11 @@ export class FlowTable {
   ) {
     const cap = Math.max(1, Math.min(initialCapacity, maxCapacity));
     this.capacity = cap;
-    this.sourceAddress = new Uint32Array(cap);
-    this.destinationAddress = new Uint32Array(cap);
-    this.ports = new Uint16Array(cap * 3);
-    this.u8 = new Uint8Array(cap * U8_FIELDS);
-    this.str = new Uint32Array(cap * STRING_FIELDS);
-    this.counters = new Float64Array(cap * 2 * COUNTERS_PER_SIDE);
-    this.sec = new Uint32Array(cap * SEC_FIELDS);
-    this.f64 = new Float64Array(cap * F64_FIELDS);
+    const slots = new ArrayBuffer(cap * SLOT_BYTES);
+    this.u8 = new Uint8Array(slots);
+    this.u16 = new Uint16Array(slots);
+    this.u32 = new Uint32Array(slots);
+    this.counters = new Float64Array(slots);
     this.generation = new Uint32Array(cap);
     this.freeSlots = new Int32Array(cap);
     const indexSize = nextPowerOfTwo(cap * 2);
@@ -183,26 +196,50 @@ export class FlowTable {
     return version === 4 ? parseIpv4(text) : this.strings.peek(text);
   }
 
-  /** The text of an address key (sourceAddress[s] or destinationAddress[s]) of slot s. */
+  /** The text of an address key (sourceKey(s) or destinationKey(s)) of slot s. */
   addressText(s: number, key: number): string {
-    return this.u8[s * U8_FIELDS + U8.ipVersion] === 4 ? ipv4Text(key) : this.strings.get(key);
+    return this.u8[s * SLOT_BYTES + U8_AT + U8.ipVersion] === 4 ? ipv4Text(key) : this.strings.get(key);
+  }
+
+  /** The source address key of slot s (an IPv4 value or an IPv6 string id). */
+  sourceKey(s: number): number {
+    return this.u32[s * U32_STRIDE + SOURCE_AT / 4];
+  }
+
+  destinationKey(s: number): number {
+    return this.u32[s * U32_STRIDE + DESTINATION_AT / 4];
+  }
+
+  /** Port k of slot s: 0 sourceTransportPort, 1 destinationTransportPort, 2 destinationServicePort. */
+  port(s: number, k: number): number {
+    return this.u16[s * U16_STRIDE + PORTS_AT / 2 + k];
+  }
+
+  setServicePort(s: number, value: number): void {
+    this.u16[s * U16_STRIDE + PORTS_AT / 2 + 2] = value;
   }
 
   /** The slot of the 5-tuple (address keys from addressKey), or -1. */
   find(version: 4 | 6, src: number, dst: number, sport: number, dport: number, proto: number): number {
     if (src < 0 || dst < 0) return -1;
+    const u32 = this.u32;
+    const u16 = this.u16;
+    const u8 = this.u8;
     let i = FlowTable.hash(src, dst, sport, dport, proto, version) & this.mask;
     for (;;) {
       const e = this.index[i];
       if (e === 0) return -1;
       const s = e - 1;
+      const w = s * U32_STRIDE;
+      const h = s * U16_STRIDE + PORTS_AT / 2;
+      const b = s * SLOT_BYTES + U8_AT;
       if (
-        this.sourceAddress[s] === src &&
-        this.destinationAddress[s] === dst &&
-        this.ports[s * 3] === sport &&
-        this.ports[s * 3 + 1] === dport &&
-        this.u8[s * U8_FIELDS + U8.protocolIdentifier] === proto &&
-        this.u8[s * U8_FIELDS + U8.ipVersion] === version
+        u32[w] === src &&
+        u32[w + 1] === dst &&
+        u16[h] === sport &&
+        u16[h + 1] === dport &&
+        u8[b + U8.protocolIdentifier] === proto &&
+        u8[b + U8.ipVersion] === version
       ) {
         return s;
       }
@@ -232,19 +269,17 @@ export class FlowTable {
   private insertKey(version: 4 | 6, src: number, dst: number, sport: number, dport: number, proto: number): number {
     if (this.freeCount === 0 && this.highWater === this.capacity) this.grow();
     const s = this.freeCount > 0 ? this.freeSlots[--this.freeCount] : this.highWater++;
-    this.sourceAddress[s] = src;
-    this.destinationAddress[s] = dst;
-    this.ports[s * 3] = sport;
-    this.ports[s * 3 + 1] = dport;
-    this.ports[s * 3 + 2] = 0;
-    this.u8.fill(0, s * U8_FIELDS, (s + 1) * U8_FIELDS);
-    this.u8[s * U8_FIELDS + U8.protocolIdentifier] = proto;
-    this.u8[s * U8_FIELDS + U8.ipVersion] = version;
-    this.u8[s * U8_FIELDS + U8.flags] = FLAG.live;
-    this.str.fill(0, s * STRING_FIELDS, (s + 1) * STRING_FIELDS);
-    this.counters.fill(0, s * 2 * COUNTERS_PER_SIDE, (s + 1) * 2 * COUNTERS_PER_SIDE);
-    this.sec.fill(0, s * SEC_FIELDS, (s + 1) * SEC_FIELDS);
-    this.f64.fill(0, s * F64_FIELDS, (s + 1) * F64_FIELDS);
+    this.u8.fill(0, s * SLOT_BYTES, (s + 1) * SLOT_BYTES);
+    const w = s * U32_STRIDE;
+    this.u32[w + SOURCE_AT / 4] = src;
+    this.u32[w + DESTINATION_AT / 4] = dst;
+    const h = s * U16_STRIDE + PORTS_AT / 2;
+    this.u16[h] = sport;
+    this.u16[h + 1] = dport;
+    const b = s * SLOT_BYTES + U8_AT;
+    this.u8[b + U8.protocolIdentifier] = proto;
+    this.u8[b + U8.ipVersion] = version;
+    this.u8[b + U8.flags] = FLAG.live;
     let i = FlowTable.hash(src, dst, sport, dport, proto, version) & this.mask;
     while (this.index[i] !== 0) i = (i + 1) & this.mask;
     this.index[i] = s + 1;
@@ -254,9 +289,9 @@ export class FlowTable {
 
   /** Frees a slot: releases its strings, unlinks it from the index, bumps its generation. */
   remove(s: number): void {
-    const src = this.sourceAddress[s];
-    const dst = this.destinationAddress[s];
-    const version = this.u8[s * U8_FIELDS + U8.ipVersion];
+    const src = this.sourceKey(s);
+    const dst = this.destinationKey(s);
+    const version = this.getU8(s, U8.ipVersion);
     let i = this.slotHash(s) & this.mask;
     while (this.index[i] !== s + 1) i = (i + 1) & this.mask;
     // Backward-shift deletion keeps every probe chain unbroken without tombstones.
@@ -279,10 +314,10 @@ export class FlowTable {
       this.strings.release(src);
       this.strings.release(dst);
     }
-    const base = s * STRING_FIELDS;
-    for (let k = 0; k < STRING_FIELDS; k++) this.strings.release(this.str[base + k]);
-    this.str.fill(0, base, base + STRING_FIELDS);
-    this.u8[s * U8_FIELDS + U8.flags] = 0;
+    const base = s * U32_STRIDE + STR_AT / 4;
+    for (let k = 0; k < STRING_FIELDS; k++) this.strings.release(this.u32[base + k]);
+    this.u32.fill(0, base, base + STRING_FIELDS);
+    this.u8[s * SLOT_BYTES + U8_AT + U8.flags] = 0;
     this.generation[s]++;
     this.freeSlots[this.freeCount++] = s;
     this.size--;
@@ -295,10 +330,9 @@ export class FlowTable {
    */
   clear(): void {
     for (let s = 0; s < this.highWater; s++) {
-      this.u8[s * U8_FIELDS + U8.flags] = 0;
+      this.u8[s * SLOT_BYTES + U8_AT + U8.flags] = 0;
       this.generation[s]++;
     }
-    this.str.fill(0, 0, this.highWater * STRING_FIELDS);
     this.index.fill(0);
     this.strings.clear();
     this.freeCount = 0;
@@ -308,17 +342,17 @@ export class FlowTable {
 
   private slotHash(s: number): number {
     return FlowTable.hash(
-      this.sourceAddress[s],
-      this.destinationAddress[s],
-      this.ports[s * 3],
-      this.ports[s * 3 + 1],
-      this.u8[s * U8_FIELDS + U8.protocolIdentifier],
-      this.u8[s * U8_FIELDS + U8.ipVersion],
+      this.sourceKey(s),
+      this.destinationKey(s),
+      this.port(s, 0),
+      this.port(s, 1),
+      this.getU8(s, U8.protocolIdentifier),
+      this.getU8(s, U8.ipVersion),
     );
   }
 
   isLive(s: number): boolean {
-    return s < this.highWater && (this.u8[s * U8_FIELDS + U8.flags] & FLAG.live) !== 0;
+    return s < this.highWater && (this.u8[s * SLOT_BYTES + U8_AT + U8.flags] & FLAG.live) !== 0;
   }
 
   /** One past the highest slot ever used; iterate 0..end and test isLive. */
@@ -327,55 +361,55 @@ export class FlowTable {
   }
 
   flags(s: number): number {
-    return this.u8[s * U8_FIELDS + U8.flags];
+    return this.u8[s * SLOT_BYTES + U8_AT + U8.flags];
   }
 
   setFlags(s: number, bits: number): void {
-    this.u8[s * U8_FIELDS + U8.flags] |= bits;
+    this.u8[s * SLOT_BYTES + U8_AT + U8.flags] |= bits;
   }
 
   clearFlags(s: number, bits: number): void {
-    this.u8[s * U8_FIELDS + U8.flags] &= ~bits;
+    this.u8[s * SLOT_BYTES + U8_AT + U8.flags] &= ~bits;
   }
 
   getU8(s: number, field: number): number {
-    return this.u8[s * U8_FIELDS + field];
+    return this.u8[s * SLOT_BYTES + U8_AT + field];
   }
 
   setU8(s: number, field: number, value: number): void {
-    this.u8[s * U8_FIELDS + field] = value;
+    this.u8[s * SLOT_BYTES + U8_AT + field] = value;
   }
 
   getSec(s: number, field: number): number {
-    return this.sec[s * SEC_FIELDS + field];
+    return this.u32[s * U32_STRIDE + SEC_AT / 4 + field];
   }
 
   setSec(s: number, field: number, value: number): void {
-    this.sec[s * SEC_FIELDS + field] = value;
+    this.u32[s * U32_STRIDE + SEC_AT / 4 + field] = value;
   }
 
   getF64(s: number, field: number): number {
-    return this.f64[s * F64_FIELDS + field];
+    return this.counters[s * F64_STRIDE + F64_AT / 8 + field];
   }
 
   setF64(s: number, field: number, value: number): void {
-    this.f64[s * F64_FIELDS + field] = value;
+    this.counters[s * F64_STRIDE + F64_AT / 8 + field] = value;
   }
 
   getString(s: number, field: number): string {
-    return this.strings.get(this.str[s * STRING_FIELDS + field]);
+    return this.strings.get(this.u32[s * U32_STRIDE + STR_AT / 4 + field]);
   }
 
   /** Sets a string field, keeping reference counts right. */
   setString(s: number, field: number, value: string): void {
-    const at = s * STRING_FIELDS + field;
-    this.str[at] = this.strings.swap(this.str[at], value);
+    const at = s * U32_STRIDE + STR_AT / 4 + field;
+    this.u32[at] = this.strings.swap(this.u32[at], value);
   }
 
   /** Sets a string field only when it is empty. */
   fillString(s: number, field: number, value: string): void {
-    const at = s * STRING_FIELDS + field;
-    if (this.str[at] === 0 && value !== '') this.str[at] = this.strings.acquire(value);
+    const at = s * U32_STRIDE + STR_AT / 4 + field;
+    if (this.u32[at] === 0 && value !== '') this.u32[at] = this.strings.acquire(value);
   }
 
   /** Sets a string field when `overwrite`, otherwise fills it only when empty. */
@@ -384,38 +418,26 @@ export class FlowTable {
     else this.fillString(s, field, value);
   }
 
+  /** The index in `counters` of a side's counter (CTR.*) of slot s. */
   counterIndex(s: number, side: number, counter: number): number {
-    return (s * 2 + side) * COUNTERS_PER_SIDE + counter;
+    return s * F64_STRIDE + COUNTERS_AT / 8 + side * COUNTERS_PER_SIDE + counter;
   }
 
-  /** Bytes held by the columns, the index and the free list (not the strings). */
+  /** Bytes held by the slots, the generations, the index and the free list (not the strings). */
   columnBytes(): number {
-    return (
-      this.sourceAddress.byteLength +
-      this.destinationAddress.byteLength +
-      this.ports.byteLength +
-      this.u8.byteLength +
-      this.str.byteLength +
-      this.counters.byteLength +
-      this.sec.byteLength +
-      this.f64.byteLength +
-      this.generation.byteLength +
-      this.freeSlots.byteLength +
-      this.index.byteLength
-    );
+    return this.u8.byteLength + this.generation.byteLength + this.freeSlots.byteLength + this.index.byteLength;
   }
 
   private grow(): void {
     const cap = Math.min(this.maxCapacity, Math.max(this.capacity + 1, this.capacity * 2));
     if (cap <= this.capacity) throw new Error(`flow table is full at ${this.capacity} slots`);
-    this.sourceAddress = grown(this.sourceAddress, cap);
-    this.destinationAddress = grown(this.destinationAddress, cap);
-    this.ports = grown(this.ports, cap * 3);
-    this.u8 = grown(this.u8, cap * U8_FIELDS);
-    this.str = grown(this.str, cap * STRING_FIELDS);
-    this.counters = grown(this.counters, cap * 2 * COUNTERS_PER_SIDE);
-    this.sec = grown(this.sec, cap * SEC_FIELDS);
-    this.f64 = grown(this.f64, cap * F64_FIELDS);
+    const slots = new ArrayBuffer(cap * SLOT_BYTES);
+    const u8 = new Uint8Array(slots);
+    u8.set(this.u8);
+    this.u8 = u8;
+    this.u16 = new Uint16Array(slots);
+    this.u32 = new Uint32Array(slots);
+    this.counters = new Float64Array(slots);
     this.generation = grown(this.generation, cap);
     this.freeSlots = grown(this.freeSlots, cap);
     this.capacity = cap;
@@ -431,4 +453,10 @@ export class FlowTable {
       }
     }
   }
+}
+
+function grown<T extends Uint32Array | Int32Array>(a: T, length: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length);
+  b.set(a);
+  return b;
 }

@@ -65,8 +65,8 @@ describe('FlowTable', () => {
     assert.notEqual(v4, v6);
     assert.equal(table.find(4, v6src, v6dst, 1, 2, 6), v4);
     assert.equal(table.find(6, v6src, v6dst, 1, 2, 6), v6);
-    assert.equal(table.addressText(v4, table.sourceAddress[v4]), text(v6src));
-    assert.equal(table.addressText(v6, table.sourceAddress[v6]), 'fd00::1');
+    assert.equal(table.addressText(v4, table.sourceKey(v4)), text(v6src));
+    assert.equal(table.addressText(v6, table.sourceKey(v6)), 'fd00::1');
     table.remove(v6);
     assert.equal(table.find(4, v6src, v6dst, 1, 2, 6), v4);
     assert.equal(table.find(6, v6src, v6dst, 1, 2, 6), -1);

@@ -87,6 +87,11 @@ function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
+/** A time in ms: compared for equality, so any finite value a source gave is kept as it was. */
+function isTime(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
+}
+
 /**
  * Parses a state file's text. `expect` is this process's Node and boot: a file saved for another
  * Node, or before a reboot (when both boot ids are known), is 'old'.
@@ -114,7 +119,7 @@ export function decodeState(text: string, expect: { nodeName: string; bootId: st
     const row = d.connections[i] as unknown;
     if (
       !Array.isArray(row) || row.length !== 9 || typeof row[0] !== 'string' || row[0] === '' ||
-      !isCount(row[1]) || row[1] > 0xffffffff || !isCount(row[2]) || !isCount(row[3]) ||
+      !isCount(row[1]) || row[1] > 0xffffffff || !isTime(row[2]) || !isTime(row[3]) ||
       !isCount(row[4]) || !isCount(row[5]) || !isCount(row[6]) || !isCount(row[7]) || (row[8] !== 0 && row[8] !== 1)
     ) {
       return { kind: 'corrupt', why: `connection ${i} is not [key, id, startMs, flowStartMs, packets, bytes, reversePackets, reverseBytes, done]` };

@@ -450,3 +450,41 @@ test('an exporter and an aggregator that both restart before the exporter\'s nex
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the other order, the aggregator restarting first and the exporter before its next report, counts every byte once too', async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, 'state.json');
+    const clock = new ManualClock(T0);
+    const out: AggregatedFlowRecord[] = [];
+    const aggregator = () => new AggregationProcess({ clock, activeTimeoutMs: 5000, inactiveTimeoutMs: 60_000, correlationWaitMs: 3000, maxFlows: 100, onExport: (r) => out.push(r) });
+    const session = { address: '10.0.0.9', observationDomainId: 1 };
+    const deliver = (agg: AggregationProcess, records: DataRecord[]) => {
+      for (const d of records) assert.ok(agg.ingest(dataRecordToFlowRecord(d), session));
+    };
+    const exp1 = loopSetup(file, clock);
+    await exp1.exporter.start();
+    exp1.dumper.table = [conn(10, 10_000)];
+    await exp1.exporter.pollOnce();
+    clock.advance(15_000);
+    await exp1.exporter.pollOnce();
+    const agg1 = aggregator();
+    deliver(agg1, exp1.sink.take());
+    agg1.flush();
+    // The aggregator restarted; the exporter's forced end reaches the new one, then it restarts.
+    const agg2 = aggregator();
+    exp1.dumper.table = [conn(40, 40_000)];
+    await exp1.exporter.stop();
+    deliver(agg2, exp1.sink.take());
+    const exp2 = loopSetup(file, clock);
+    exp2.dumper.table = [conn(90, 90_000)];
+    await exp2.exporter.start();
+    await exp2.exporter.stop();
+    deliver(agg2, exp2.sink.take());
+    agg2.flush();
+    assert.equal(out.reduce((s, r) => s + r.octetDeltaCount, 0), 90_000, `deltas ${out.map((r) => r.octetDeltaCount).join(' + ')}`);
+    assert.equal(out.reduce((s, r) => s + r.packetDeltaCount, 0), 90);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -105,6 +105,7 @@ nodeName: node-a
 metadata: {source: inventory, inventoryFile: inventory.yaml}
 podCIDRs: ["10.231.0.0/24", "fd00:231:1::/64"]
 metricsAddress: ""
+stateFile: exporter-state.json
 `,
     );
     exporter = new JsonLines(node.spawn(process.execPath, [FLOWVIS, 'exporter', '--config', join(dir, 'exporter.yaml'), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] }));

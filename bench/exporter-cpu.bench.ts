@@ -108,6 +108,7 @@ nodeName: node-a
 connectionFilter: all
 podCIDRs: ["10.231.0.0/24"]
 metricsAddress: ""
+stateFile: exporter-state.json
 `,
     );
     const exporter = node.spawn(process.execPath, [...NODE_ARGS, FLOWVIS, 'exporter', '--config', join(dir, 'exporter.yaml'), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });

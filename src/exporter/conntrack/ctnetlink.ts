@@ -52,6 +52,9 @@ export interface CtnetlinkOptions {
    * Receive dumps on a worker thread (dump-worker.ts) while this thread parses them, so that
    * the kernel's work of filling the dump and ours of reading it overlap on two cores. Default
    * true; false receives on this thread. Entries, summaries and errors are the same either way.
+   * Costs a worker thread (its own V8 heap) and a 4 MiB shared ring. A process that ends with
+   * process.exit() must close() the dumper first: the netlink addon aborts when a worker that
+   * used it is terminated (a process that ends on its own closes the thread itself).
    */
   dumpThread?: boolean;
 }

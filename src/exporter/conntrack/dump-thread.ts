@@ -34,6 +34,20 @@ const RELEASE_EVERY = 32;
 /** Wakes the reader now and then even without data, so that it sees a dump that ended otherwise. */
 const IDLE_WAKE_MS = 250;
 
+/**
+ * Dump threads not closed yet. A worker thread that the process ends while it still runs is
+ * terminated, and the netlink addon then aborts the process from a finalizer ("terminate called
+ * after throwing an instance of 'Napi::Error'"); a thread that ends by itself is fine. So when
+ * the process is about to end on its own ('beforeExit': nothing left to do), the open threads are
+ * closed first. A process that calls process.exit() must close its dumper before.
+ */
+const openThreads = new Set<DumpThread>();
+let beforeExitHooked = false;
+
+function closeOpenThreadsBeforeExit(): void {
+  for (const t of openThreads) void t.close();
+}
+
 interface RunningDump {
   seq: number;
   handlers: DumpChannelHandlers;
@@ -89,6 +103,7 @@ export class DumpThread {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    openThreads.delete(this);
     this.stop(true);
     const w = this.worker;
     this.worker = null;
@@ -102,12 +117,18 @@ export class DumpThread {
   }
 
   private spawn(): Worker {
+    if (!beforeExitHooked) {
+      beforeExitHooked = true;
+      process.on('beforeExit', closeOpenThreadsBeforeExit);
+    }
+    openThreads.add(this);
     const data: DumpWorkerData = { ring: this.ring.buffer, layout: this.layout };
     const w = new Worker(this.script, { workerData: data, stdout: false, stderr: false });
     w.unref();
     const died = (why: string): void => {
       if (this.worker !== w) return;
       this.worker = null;
+      openThreads.delete(this);
       this.dead = new KernelSourceError('CTNL_ERR_DUMP_THREAD', `the dump thread ${why}; dumps run on the main thread from now on`);
       const dump = this.current;
       this.stop(false);

@@ -2,6 +2,8 @@
 // (`ip netns exec <ns> node thread-probe.js <v4 flows> <v6 flows>`): fills the conntrack table
 // with UDP flows over loopback, then dumps it with the dump thread and on the main thread,
 // alternately, and prints one JSON line comparing what each saw.
+// `thread-probe.js --dump-and-leave`: one dump on the dump thread, then the process ends on its
+// own without closing the dumper (its exit code tells whether that ended cleanly).
 import { createSocket } from 'node:dgram';
 import { CtnetlinkDumper } from '../../../src/exporter/conntrack/ctnetlink.js';
 import type { ConntrackEntry } from '../../../src/exporter/conntrack/types.js';
@@ -28,6 +30,14 @@ function keyed(entries: ConntrackEntry[]): string[] {
   return entries.map(comparable).sort();
 }
 
+if (process.argv[2] === '--dump-and-leave') {
+  const summary = await new CtnetlinkDumper().dumpEach(() => {});
+  process.stdout.write(`${JSON.stringify({ entries: summary.entries })}\n`);
+} else {
+  await compare();
+}
+
+async function compare(): Promise<void> {
 const v4 = Number(process.argv[2]);
 const v6 = Number(process.argv[3]);
 await send('udp4', v4);
@@ -59,3 +69,4 @@ process.stdout.write(
 );
 await onThread.close();
 await onMain.close();
+}

@@ -272,8 +272,14 @@ export class FlowExporter {
       connections: connections ?? this.store.savedConnections(),
     });
     this.lastStateSaveMs = this.opts.clock.now();
+    const why = 'cannot write the exporter state file; a restart will report open connections\' whole totals once';
     this.stateSaving = writeStateFile(state.file, text)
-      .catch((err: unknown) => this.logSometimes('state', 'warn', { stateFile: state.file, err: (err as Error).message }, 'cannot write the exporter state file; a restart will report open connections\' whole totals once'))
+      .catch((err: unknown) => {
+        const obj = { stateFile: state.file, err: (err as Error).message };
+        // The write at shutdown is always logged; periodic ones at most once a minute.
+        if (this.running) this.logSometimes('state', 'warn', obj, why);
+        else this.opts.logger.warn(obj, why);
+      })
       .finally(() => {
         this.stateSaving = null;
       });

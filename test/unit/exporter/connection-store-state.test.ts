@@ -488,3 +488,21 @@ test('the other order, the aggregator restarting first and the exporter before i
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a state file that cannot be written is logged at stop, and the exporter still stops cleanly', async () => {
+  const dir = tempDir();
+  try {
+    const blocker = join(dir, 'not-a-directory');
+    writeFileSync(blocker, '');
+    const clock = new ManualClock(T0);
+    const { dumper, sink, exporter, lines } = loopSetup(join(blocker, 'state.json'), clock);
+    dumper.table = [conn(40, 40_000)];
+    await exporter.start();
+    await exporter.stop();
+    assert.deepEqual(sink.take().map((r) => r.flowEndReason), [FlowEndReason.forcedEnd]);
+    const warn = lines.find((l) => l.level === 'warn' && /cannot write the exporter state file/.test(l.msg));
+    assert.ok(warn, JSON.stringify(lines));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -201,6 +201,8 @@ function drawPage(state: UiState, view: View): void {
     default:
       if (EDGE_PAGES[state.page]) renderEdges(content, state.page, d as EdgesData, ctx);
   }
+  // The page asked for its charts while it was built; they are drawn now, all boxes measured at once.
+  charts.flush();
   drawnKey = key;
   drawnAt = view.loadedAt;
   // First meaningful paint of this page: its data is drawn (charts draw synchronously).

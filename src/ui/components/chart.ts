@@ -1,34 +1,71 @@
 // ECharts, bundled (no CDN), with only the charts the dashboards draw. SVG rendering: the charts
-// are small, text stays crisp and selectable, and tests can read the labels.
+// are small, text stays crisp and selectable, and tests can read the labels; a heatmap of more
+// than CANVAS_HEATMAP_CELLS cells draws on a canvas.
 import * as echarts from 'echarts/core';
 import { HeatmapChart, LineChart, SankeyChart } from 'echarts/charts';
 import { GridComponent, LegendComponent, TooltipComponent, VisualMapComponent } from 'echarts/components';
-import { SVGRenderer } from 'echarts/renderers';
+import { CanvasRenderer, SVGRenderer } from 'echarts/renderers';
 import type { Heatmap as HeatmapData, LineSeries, SankeyData } from '../domain/charts.js';
 import { formatBitRate, formatBytes } from '../domain/format.js';
 import type { Entity } from '../domain/charts.js';
 
-echarts.use([SankeyChart, LineChart, HeatmapChart, GridComponent, LegendComponent, TooltipComponent, VisualMapComponent, SVGRenderer]);
+echarts.use([SankeyChart, LineChart, HeatmapChart, GridComponent, LegendComponent, TooltipComponent, VisualMapComponent, SVGRenderer, CanvasRenderer]);
+
+/** Heatmaps with more cells than this draw on a canvas: thousands of SVG rects take long to lay out. */
+export const CANVAS_HEATMAP_CELLS = 400;
 
 const PALETTE = ['#2f6fde', '#e8833a', '#3aa675', '#9467bd', '#d4a106', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22'];
 const DENIED = '#d62728';
 
-/** The charts on the current page; disposed when the page is drawn again. */
+interface PendingChart {
+  el: HTMLElement;
+  renderer: 'svg' | 'canvas';
+  draw(chart: echarts.ECharts): void;
+}
+
+/**
+ * The charts on the current page; disposed when the page is drawn again. A page asks for its
+ * charts, then flush() draws them all: every box is measured first, in one layout, and each
+ * chart is made at that size. (ECharts measures its box itself otherwise, and each measure after
+ * a chart was drawn lays out the whole page again, large tables included.)
+ */
 export class ChartHost {
   private charts: echarts.ECharts[] = [];
+  private pending: PendingChart[] = [];
+  /** The size each chart was made at: the observer's first report of it is no resize. */
+  private readonly madeAt = new WeakMap<Element, string>();
   private readonly observer = new ResizeObserver((entries) => {
-    for (const e of entries) echarts.getInstanceByDom(e.target as HTMLElement)?.resize();
+    for (const e of entries) {
+      const size = `${Math.round(e.contentRect.width)}x${Math.round(e.contentRect.height)}`;
+      if (this.madeAt.get(e.target) === size) continue;
+      this.madeAt.delete(e.target);
+      echarts.getInstanceByDom(e.target as HTMLElement)?.resize({ width: 'auto', height: 'auto' });
+    }
   });
 
-  private init(el: HTMLElement): echarts.ECharts {
-    const chart = echarts.init(el, null, { renderer: 'svg' });
-    this.charts.push(chart);
-    this.observer.observe(el);
-    return chart;
+  private init(el: HTMLElement, draw: (chart: echarts.ECharts) => void, renderer: 'svg' | 'canvas' = 'svg'): void {
+    this.pending.push({ el, renderer, draw });
+  }
+
+  /** Draws the charts asked for since the last flush. */
+  flush(): void {
+    const boxes = this.pending;
+    this.pending = [];
+    const sizes = boxes.map((p) => ({ width: p.el.clientWidth, height: p.el.clientHeight }));
+    boxes.forEach((p, i) => {
+      const { width, height } = sizes[i];
+      const chart = echarts.init(p.el, null, { renderer: p.renderer, width, height });
+      p.el.dataset.renderer = p.renderer;
+      this.charts.push(chart);
+      this.madeAt.set(p.el, `${width}x${height}`);
+      this.observer.observe(p.el);
+      p.draw(chart);
+    });
   }
 
   disposeAll(): void {
     this.observer.disconnect();
+    this.pending = [];
     for (const c of this.charts) c.dispose();
     this.charts = [];
   }
@@ -43,7 +80,17 @@ export class ChartHost {
   ): void {
     const byName = new Map(data.nodes.map((n) => [n.name, n]));
     el.style.height = `${Math.min(640, Math.max(220, 60 + data.nodes.length * 14))}px`;
-    const chart = this.init(el);
+    this.init(el, (chart) => this.drawSankey(chart, data, byName, onEntity, valueText, lateDetails));
+  }
+
+  private drawSankey(
+    chart: echarts.ECharts,
+    data: SankeyData,
+    byName: Map<string, SankeyData['nodes'][number]>,
+    onEntity: (e: Entity) => void,
+    valueText: (v: number) => string,
+    lateDetails?: (link: { source: string; target: string }) => string[],
+  ): void {
     chart.setOption({
       animation: false,
       color: PALETTE,
@@ -92,7 +139,10 @@ export class ChartHost {
   }
 
   line(el: HTMLElement, series: LineSeries[], onSeries?: (name: string) => void, colors?: string[]): void {
-    const chart = this.init(el);
+    this.init(el, (chart) => this.drawLine(chart, series, onSeries, colors));
+  }
+
+  private drawLine(chart: echarts.ECharts, series: LineSeries[], onSeries?: (name: string) => void, colors?: string[]): void {
     chart.setOption({
       animation: false,
       color: colors ?? PALETTE,
@@ -108,7 +158,10 @@ export class ChartHost {
 
   heatmap(el: HTMLElement, data: HeatmapData, onCell: (source: string, destination: string) => void): void {
     el.style.height = `${Math.max(220, 90 + data.sources.length * 36)}px`;
-    const chart = this.init(el);
+    this.init(el, (chart) => this.drawHeatmap(chart, data, onCell), data.cells.length > CANVAS_HEATMAP_CELLS ? 'canvas' : 'svg');
+  }
+
+  private drawHeatmap(chart: echarts.ECharts, data: HeatmapData, onCell: (source: string, destination: string) => void): void {
     chart.setOption({
       animation: false,
       grid: { left: 96, right: 16, top: 24, bottom: 96 },

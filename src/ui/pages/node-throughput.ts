@@ -3,7 +3,11 @@
 import type { NodeSeriesData } from '../api/types.js';
 import { EXTERNAL, nodeHeatmap, toLineSeries } from '../domain/charts.js';
 import { formatBytes, formatCount } from '../domain/format.js';
+import { h } from '../components/dom.js';
 import { chartBox, emptyState, entityLink, grid, panel, table, type PageContext } from '../components/widgets.js';
+
+/** Node pairs the table lists. */
+const MATRIX_ROWS = 100;
 
 export function renderNodeThroughput(root: HTMLElement, d: NodeSeriesData, ctx: PageContext): void {
   if (d.series.series.length === 0 && d.matrix.length === 0) {
@@ -22,9 +26,11 @@ export function renderNodeThroughput(root: HTMLElement, d: NodeSeriesData, ctx: 
   const mapBoxes = maps.map((m) => ({ ...m, box: chartBox(`heatmap-${m.dir}`, m.data.cells.length === 0) }));
   root.append(grid(...mapBoxes.map((m) => panel(`${m.dir === 'tx' ? 'Tx' : 'Rx'} Mbps by Node pair (average over the range)`, m.box))));
   const node = (name: string) => entityLink(ctx, name === '' ? EXTERNAL : name, name === '' ? null : { kind: 'node', value: name });
+  // The busiest pairs: the heatmaps show every pair, and a table of thousands is slow to lay out.
+  const busiest = [...d.matrix].sort((a, b) => b.txBytes + b.rxBytes - (a.txBytes + a.rxBytes) || a.sourceNode.localeCompare(b.sourceNode) || a.destinationNode.localeCompare(b.destinationNode));
   root.append(
     panel(
-      'Node pairs',
+      'Node pairs, busiest first',
       table(
         'node-matrix',
         [
@@ -34,8 +40,9 @@ export function renderNodeThroughput(root: HTMLElement, d: NodeSeriesData, ctx: 
           { label: 'Rx', numeric: true, cell: (c) => formatBytes(c.rxBytes) },
           { label: 'Flows', numeric: true, cell: (c) => formatCount(c.flows) },
         ],
-        d.matrix,
+        busiest.slice(0, MATRIX_ROWS),
       ),
+      busiest.length > MATRIX_ROWS ? h('p', { class: 'note' }, `The ${MATRIX_ROWS} busiest of ${busiest.length} Node pairs; the heatmaps show them all.`) : null,
     ),
   );
   for (const b of lineBoxes) {

@@ -130,11 +130,12 @@ describe('web dashboards in chromium', { skip: skip ?? false }, () => {
   it('Node Throughput shows inter- and intra-node traffic per Node and the Node-pair heatmaps', async () => {
     const page = await open('#/node-throughput?last=1h');
     await drawn(page, 'node-throughput?');
+    // Busiest first.
     assert.deepEqual(await rows(page, 'node-matrix'), [
+      'node-b\tnode-a\t293 KiB\t2.9 MiB\t1',
+      'node-a\tnode-b\t1.9 MiB\t488 KiB\t1',
       'node-a\t(external)\t48.9 KiB\t684 KiB\t2',
       'node-a\tnode-a\t97.7 KiB\t391 KiB\t1',
-      'node-a\tnode-b\t1.9 MiB\t488 KiB\t1',
-      'node-b\tnode-a\t293 KiB\t2.9 MiB\t1',
     ]);
     const inter = await page.locator('[data-chart="inter-node"] svg').innerHTML();
     assert.ok(inter.includes('node-a') && inter.includes('node-b'));

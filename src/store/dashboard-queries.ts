@@ -74,7 +74,7 @@ interface TopGroupsQuery {
   /** The output columns GROUP BY names. */
   groupColumns: readonly string[];
   where: string;
-  /** The measure ranked by, largest first (an aggregate); the exact ORDER BY starts with it. */
+  /** The measure ranked by, largest first (one aggregate: each more costs per group); the exact ORDER BY starts with it. */
   rank: string;
   /** The exact query's ORDER BY: rank DESC, then whatever breaks its ties. */
   order: string;
@@ -281,7 +281,7 @@ export class DashboardQueries {
       groupBy: 'src, dst',
       groupColumns: ['src', 'dst'],
       where: this.where(q, spec.extra),
-      rank: 'sum(octetDeltaCount) + sum(reverseOctetDeltaCount)',
+      rank: 'sum(octetDeltaCount + reverseOctetDeltaCount)',
       order: 'tx + rx DESC, src, dst',
       limit: q.limit,
     });
@@ -443,7 +443,7 @@ export class DashboardQueries {
         groupBy: 'egress, egressAction, ingress, ingressAction, src, dst',
         groupColumns: ['egress', 'egressAction', 'ingress', 'ingressAction', 'src', 'dst'],
         where: this.where(q, extra),
-        rank: 'sum(octetDeltaCount) + sum(reverseOctetDeltaCount)',
+        rank: 'sum(octetDeltaCount + reverseOctetDeltaCount)',
         order: 'bytes DESC, flows DESC, egress, ingress, src, dst, egressAction, ingressAction',
         limit: POLICY_POD_EDGES,
       }),

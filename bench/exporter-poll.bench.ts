@@ -28,7 +28,7 @@
 // 110-180 ms of kernel CPU for 100k entries here (perf; `conntrack -L` needs the same), and wall
 // time under this load is 1.5-3x CPU time. On an idle 2-core machine a poll is about its CPU time.
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Benchmark, BenchResult } from './harness.js';
@@ -73,7 +73,7 @@ async function run(): Promise<BenchResult | BenchResult[]> {
     const m = JSON.parse(out) as { entries: number; thread: PathFigures; inThread: PathFigures; transientHeapMB: number; peakExternalMB: number; retainedMB: number };
     const line = (name: string, f: PathFigures, goal: number | undefined): BenchResult => ({
       name, value: f.medianMs, unit: 'ms/poll', minMs: f.minMs, cpuMsPerPoll: f.cpuMs, minCpuMsPerPoll: f.minCpuMs, userCpuMs: f.userMs, kernelCpuMs: f.sysMs,
-      mainThreadCpuMs: f.mainThreadCpuMs, entries: m.entries, tableCount: count, polls: POLLS, firstPollMs: f.firstPollMs, dumpScanOnlyMs: f.dumpOnlyMs,
+      mainThreadCpuMs: f.mainThreadCpuMs, dumpThreadCpuMs: f.otherThreadCpuMs, entries: m.entries, tableCount: count, polls: POLLS, firstPollMs: f.firstPollMs, dumpScanOnlyMs: f.dumpOnlyMs,
       dumpScanOnlyCpuMs: f.dumpOnlyCpuMs, loadAverage: loadavg()[0], ...(goal === undefined ? {} : { goal }),
     });
     return [
@@ -119,11 +119,23 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** CPU ticks (utime + stime, 1/100 s) of this process's main thread, from /proc. */
+/** CPU ticks (utime + stime, 1/100 s) of one thread of this process, from /proc. */
+function threadTicks(tid: number | string): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0; // the thread ended
+  }
+}
+
 function mainThreadTicks(): number {
-  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
+  return threadTicks(process.pid);
+}
+
+function threadIds(): string[] {
+  return readdirSync('/proc/self/task');
 }
 
 interface PathFigures {
@@ -134,6 +146,8 @@ interface PathFigures {
   userMs: number;
   sysMs: number;
   mainThreadCpuMs: number;
+  /** CPU of the threads the dumper started (the dump thread), per poll. */
+  otherThreadCpuMs: number;
   dumpOnlyMs: number;
   dumpOnlyCpuMs: number;
   firstPollMs: number;
@@ -149,6 +163,8 @@ async function measure(polls: number): Promise<void> {
   type Store = InstanceType<typeof ConnectionStore>;
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('run with --expose-gc');
+  // Threads that exist before any dump; those the dumpers start (the dump thread) are the others.
+  const initialThreads = new Set(threadIds());
   // The default path (the dump received on the dump thread while this thread parses) and the
   // in-thread path, each with its own store, polled alternately so that both see the same load.
   const paths = [
@@ -181,11 +197,12 @@ async function measure(polls: number): Promise<void> {
 
   await settle();
   const emptyHeap = process.memoryUsage().heapUsed;
-  interface Samples { wall: number[]; cpu: number[]; user: number[]; sys: number[]; mainTicks: number[]; first: number }
+  interface Samples { wall: number[]; cpu: number[]; user: number[]; sys: number[]; mainTicks: number[]; threadTicks: number[]; first: number }
+  const startedThreadsTicks = (): number => threadIds().filter((t) => !initialThreads.has(t)).reduce((a, t) => a + threadTicks(t), 0);
   const samples = new Map<Dumper, Samples>();
   const stores = new Map<Dumper, Store>();
   for (const { dumper } of paths) {
-    samples.set(dumper, { wall: [], cpu: [], user: [], sys: [], mainTicks: [], first: 0 });
+    samples.set(dumper, { wall: [], cpu: [], user: [], sys: [], mainTicks: [], threadTicks: [], first: 0 });
     stores.set(dumper, newStore());
   }
   let n = 0;
@@ -203,6 +220,7 @@ async function measure(polls: number): Promise<void> {
     };
     sample = sampleEvery;
     const ticks = mainThreadTicks();
+    const otherTicks = startedThreadsTicks();
     const t = process.hrtime.bigint();
     const c = process.cpuUsage();
     n = 0;
@@ -216,12 +234,13 @@ async function measure(polls: number): Promise<void> {
     s.user.push(used.user / 1000);
     s.sys.push(used.system / 1000);
     s.mainTicks.push(mainThreadTicks() - ticks);
+    s.threadTicks.push(startedThreadsTicks() - otherTicks);
   };
   for (const { dumper } of paths) {
     await poll(dumper, () => {});
     const s = samples.get(dumper)!;
     s.first = s.wall[0];
-    s.wall.length = s.cpu.length = s.user.length = s.sys.length = s.mainTicks.length = 0;
+    s.wall.length = s.cpu.length = s.user.length = s.sys.length = s.mainTicks.length = s.threadTicks.length = 0;
   }
   await settle();
   // Both stores are full: half of this is one store.
@@ -256,7 +275,7 @@ async function measure(polls: number): Promise<void> {
     heaps.push((peakHeap - before.heapUsed) / MB);
     externals.push((peakExternal - before.external) / MB);
   }
-  heapSamples.wall.length = heapSamples.cpu.length = heapSamples.user.length = heapSamples.sys.length = heapSamples.mainTicks.length = timedLength;
+  heapSamples.wall.length = heapSamples.cpu.length = heapSamples.user.length = heapSamples.sys.length = heapSamples.mainTicks.length = heapSamples.threadTicks.length = timedLength;
   for (const { dumper } of paths) await dumper.close();
   const r = (x: number): number => Math.round(x * 10) / 10;
   const figures = (dumper: Dumper): PathFigures => {
@@ -271,6 +290,7 @@ async function measure(polls: number): Promise<void> {
       sysMs: r(median(s.sys)),
       // Ticks are 10 ms: the mean over the polls.
       mainThreadCpuMs: r((s.mainTicks.reduce((a, b) => a + b, 0) * 10) / s.mainTicks.length),
+      otherThreadCpuMs: r((s.threadTicks.reduce((a, b) => a + b, 0) * 10) / s.threadTicks.length),
       dumpOnlyMs: r(median(d.wall)),
       dumpOnlyCpuMs: r(median(d.cpu)),
       firstPollMs: r(s.first),

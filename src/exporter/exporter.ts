@@ -139,6 +139,7 @@ export class FlowExporter {
   private readonly bootId: string;
   private lastStateSaveMs = 0;
   private stateSaving: Promise<void> | null = null;
+  private stateWriteErrors = 0;
   /** Saved connections were loaded and the first complete dump has not yet said which still exist. */
   private restorePending = false;
 
@@ -180,6 +181,11 @@ export class FlowExporter {
       conntrackMax: () => readProcInteger(`${procSys}/net/netfilter/nf_conntrack_max`),
       storeConnections: () => this.store.size + this.deniedStore.size,
       exportingProcess: () => this.opts.sink.stats(),
+      state: () => {
+        if (!this.opts.state) return undefined;
+        const s = this.store.stats();
+        return { restored: s.restored, discarded: s.restoreDiscarded, writeErrors: this.stateWriteErrors };
+      },
     };
   }
 
@@ -275,6 +281,7 @@ export class FlowExporter {
     const why = 'cannot write the exporter state file; a restart will report open connections\' whole totals once';
     this.stateSaving = writeStateFile(state.file, text)
       .catch((err: unknown) => {
+        this.stateWriteErrors++;
         const obj = { stateFile: state.file, err: (err as Error).message };
         // The write at shutdown is always logged; periodic ones at most once a minute.
         if (this.running) this.logSometimes('state', 'warn', obj, why);

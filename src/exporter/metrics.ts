@@ -20,6 +20,8 @@ export interface MetricsSources {
   exportingProcess():
     | { recordsSent: number; recordsDropped: number; recordsQueued: number; reconnects: number; connected: boolean }
     | undefined;
+  /** The state file (restarts): connections continued from it and saved ones dropped as stale; writes that failed. */
+  state?(): { restored: number; discarded: number; writeErrors: number } | undefined;
 }
 
 /** Reads one integer from a procfs file, or undefined (no conntrack module, no permission). */
@@ -128,6 +130,14 @@ export class ExporterMetrics {
       () => sources.exportingProcess()?.recordsDropped,
     );
     mirrorCounter(this.registry, 'flowvis_exporter_reconnections_total', 'Reconnections to the collector.', () => sources.exportingProcess()?.reconnects);
+    mirrorCounter(this.registry, 'flowvis_exporter_state_restored_total', 'Open connections that continued their deltas from the state file at start.', () => sources.state?.()?.restored);
+    mirrorCounter(
+      this.registry,
+      'flowvis_exporter_state_discarded_total',
+      'Saved connections not used at start: ended meanwhile, or their tuple now belongs to another kernel connection.',
+      () => sources.state?.()?.discarded,
+    );
+    mirrorCounter(this.registry, 'flowvis_exporter_state_write_errors_total', 'State file writes that failed.', () => sources.state?.()?.writeErrors);
     this.pollDuration = new Histogram({
       name: 'flowvis_exporter_poll_duration_seconds',
       help: 'Duration of one conntrack poll: dump, store update, expiry and record building.',

@@ -319,6 +319,9 @@ test('a restarted exporter continues from the state its predecessor wrote at sto
     assert.deepEqual(after.map((r) => [r.flowEndReason, r.octetTotalCount, r.octetDeltaCount, r.packetDeltaCount, r.reverseOctetDeltaCount]), [[FlowEndReason.forcedEnd, 70_000, 30_000, 30, 3000]]);
     assert.equal(after[0].flowStartSeconds, before[0].flowStartSeconds);
     assert.equal(second.exporter.stats().store.restored, 1);
+    const text = await second.exporter.metrics.registry.metrics();
+    assert.match(text, /^flowvis_exporter_state_restored_total 1$/m);
+    assert.match(text, /^flowvis_exporter_state_discarded_total 0$/m);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -502,6 +505,7 @@ test('a state file that cannot be written is logged at stop, and the exporter st
     assert.deepEqual(sink.take().map((r) => r.flowEndReason), [FlowEndReason.forcedEnd]);
     const warn = lines.find((l) => l.level === 'warn' && /cannot write the exporter state file/.test(l.msg));
     assert.ok(warn, JSON.stringify(lines));
+    assert.match(await exporter.metrics.registry.metrics(), /^flowvis_exporter_state_write_errors_total 1$/m);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

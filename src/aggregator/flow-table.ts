@@ -121,13 +121,15 @@ const PORTS_AT = 8;
 const U8_AT = 14;
 const SEC_AT = 24;
 const STR_AT = 60;
+/** The slot's hash (FlowTable.hash of its key), kept for the index rebuild and backward-shift deletion. */
+const HASH_AT = 124;
 const COUNTERS_AT = 128;
 const F64_AT = 256;
 const U32_STRIDE = SLOT_BYTES / 4;
 const U16_STRIDE = SLOT_BYTES / 2;
 const F64_STRIDE = SLOT_BYTES / 8;
 if (
-  PORTS_AT + 6 > U8_AT || U8_AT + U8_FIELDS > SEC_AT || SEC_AT + 4 * SEC_FIELDS > STR_AT || STR_AT + 4 * STRING_FIELDS > COUNTERS_AT ||
+  PORTS_AT + 6 > U8_AT || U8_AT + U8_FIELDS > SEC_AT || SEC_AT + 4 * SEC_FIELDS > STR_AT || STR_AT + 4 * STRING_FIELDS > HASH_AT || HASH_AT + 4 > COUNTERS_AT ||
   COUNTERS_AT + 8 * 2 * COUNTERS_PER_SIDE > F64_AT || F64_AT + 8 * F64_FIELDS > SLOT_BYTES
 ) {
   throw new Error('FlowTable: the blocks of a slot overlap');
@@ -258,7 +260,7 @@ export class FlowTable {
       if (src < 0 || dst < 0) throw new Error(`FlowTable.insert: ${sourceAddress} or ${destinationAddress} is not an IPv4 address`);
       return this.insertKey(4, src, dst, sport, dport, proto);
     }
-    return this.insertKey(6, this.strings.acquire(sourceAddress), this.strings.acquire(destinationAddress), sport, dport, proto);
+    return this.insertKey(6, this.strings.acquire(sourceAddress, STRING_FIELDS), this.strings.acquire(destinationAddress, STRING_FIELDS + 1), sport, dport, proto);
   }
 
   /** insert() for an IPv4 5-tuple whose addresses are numbers already (0 to 2^32 - 1). */
@@ -280,7 +282,9 @@ export class FlowTable {
     this.u8[b + U8.protocolIdentifier] = proto;
     this.u8[b + U8.ipVersion] = version;
     this.u8[b + U8.flags] = FLAG.live;
-    let i = FlowTable.hash(src, dst, sport, dport, proto, version) & this.mask;
+    const hash = FlowTable.hash(src, dst, sport, dport, proto, version);
+    this.u32[w + HASH_AT / 4] = hash;
+    let i = hash & this.mask;
     while (this.index[i] !== 0) i = (i + 1) & this.mask;
     this.index[i] = s + 1;
     this.size++;
@@ -341,14 +345,7 @@ export class FlowTable {
   }
 
   private slotHash(s: number): number {
-    return FlowTable.hash(
-      this.sourceKey(s),
-      this.destinationKey(s),
-      this.port(s, 0),
-      this.port(s, 1),
-      this.getU8(s, U8.protocolIdentifier),
-      this.getU8(s, U8.ipVersion),
-    );
+    return this.u32[s * U32_STRIDE + HASH_AT / 4];
   }
 
   isLive(s: number): boolean {
@@ -403,13 +400,13 @@ export class FlowTable {
   /** Sets a string field, keeping reference counts right. */
   setString(s: number, field: number, value: string): void {
     const at = s * U32_STRIDE + STR_AT / 4 + field;
-    this.u32[at] = this.strings.swap(this.u32[at], value);
+    this.u32[at] = this.strings.swap(this.u32[at], value, field);
   }
 
   /** Sets a string field only when it is empty. */
   fillString(s: number, field: number, value: string): void {
     const at = s * U32_STRIDE + STR_AT / 4 + field;
-    if (this.u32[at] === 0 && value !== '') this.u32[at] = this.strings.acquire(value);
+    if (this.u32[at] === 0 && value !== '') this.u32[at] = this.strings.acquire(value, field);
   }
 
   /** Sets a string field when `overwrite`, otherwise fills it only when empty. */

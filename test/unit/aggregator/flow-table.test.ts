@@ -96,4 +96,28 @@ describe('StringTable', () => {
     assert.equal(st.acquire('y'), x);
     assert.equal(st.swap(x, 'y'), x);
   });
+
+  it('takes the id of the string last acquired at a call site only while the id still holds it', () => {
+    const st = new StringTable();
+    const a = st.acquire('policy-a', 3);
+    assert.equal(st.acquire('policy-a', 3), a);
+    st.release(a);
+    st.release(a);
+    assert.equal(st.peek('policy-a'), -1);
+    // The freed id now holds another string; the call site's memory of policy-a must not hand it out.
+    const b = st.acquire('policy-b', 4);
+    assert.equal(b, a);
+    const a2 = st.acquire('policy-a', 3);
+    assert.notEqual(a2, b);
+    assert.equal(st.get(a2), 'policy-a');
+    assert.equal(st.get(b), 'policy-b');
+    st.release(b);
+    assert.equal(st.get(b), '', 'policy-b had one reference');
+    assert.equal(st.get(a2), 'policy-a');
+    // Equal text in another string object finds the same id.
+    assert.equal(st.acquire(['policy', 'a'].join('-'), 3), a2);
+    st.clear();
+    assert.equal(st.size, 0);
+    assert.equal(st.acquire('policy-a', 3), 1);
+  });
 });

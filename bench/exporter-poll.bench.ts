@@ -4,29 +4,69 @@
 //
 // How: a fresh network namespace gets 100,000 UDP conntrack entries (one datagram each to
 // 127.1.x.y:port from a node script in the namespace; nf_conntrack_udp_timeout raised so they
-// last). A child process in the namespace, with --expose-gc, runs one warm-up poll (it fills the
-// store) and then POLLS steady-state polls back to back, the way the exporter runs them: the
-// dumper's `known` option hands each entry's numbers to store.dumpKnown, and only entries the
-// store does not hold are made and passed to dumpEntry. Wall time and process CPU (user = our
-// code and V8, kernel = mostly ctnetlink filling the dump) per poll; median and minimum.
-// Then HEAP_POLLS polls, each after gc(), with heapUsed sampled every 4096 entries: transient
-// heap = peak heapUsed during the poll minus heapUsed right before it. Receive buffers from the
-// netlink addon are external memory, reported as peakExternalMB. "dumpScanOnly" is a dump whose
-// entries are all taken as known by a no-op consumer (dump + scan, no store). The namespace is
-// deleted afterwards. Needs root; otherwise it prints a "skipped" reason.
+// last). A child process in the namespace, with --expose-gc, polls with two dumpers, each with
+// its own store: the default one, which receives the dump on its dump thread while the main
+// thread parses (exporter.poll.100k), and one with `dumpThread: false`, which receives and
+// parses on the main thread as before (exporter.poll.100k.inThread). One warm-up poll each (it
+// fills the store), then POLLS steady-state polls each, alternating the two so that both see the
+// same load, back to back as the exporter runs them: the dumper's `known` option hands each
+// entry's numbers to store.dumpKnown, and only entries the store does not hold are made and
+// passed to dumpEntry. Per poll: wall time (median, minimum) and process CPU (user = our code
+// and V8, kernel = mostly ctnetlink filling the dump), split by thread from /proc/self/task:
+// mainThreadCpuMs, and dumpThreadCpuMs for the threads the dumper started. On a machine with a
+// free core a poll of the default path takes about max(dumpThreadCpuMs, mainThreadCpuMs), the
+// in-thread path about its mainThreadCpuMs. Then HEAP_POLLS polls of the default path, each after
+// gc(), with heapUsed sampled every 4096 entries: transient heap = peak heapUsed during the poll
+// minus heapUsed right before it (the dump thread's 4 MiB ring is allocated once, not per poll).
+// "dumpScanOnly" is a dump whose entries are all taken as known by a no-op consumer. The
+// namespace is deleted afterwards. Needs root; otherwise it prints a "skipped" reason.
 //
 // Sample (npm run bench -- exporter.poll, Node v20.20.2, Intel(R) Xeon(R) Processor, 2 cores,
-// load average 6.5 from other builds and benchmarks):
-// {"name":"exporter.poll.100k","value":329.7,"unit":"ms/poll","minMs":237,"cpuMsPerPoll":266.9,"minCpuMsPerPoll":169.6,
-//  "userCpuMs":84.1,"kernelCpuMs":179.9,"entries":100000,"tableCount":100000,"polls":9,"firstPollMs":1347.1,
-//  "dumpScanOnlyMs":296.3,"dumpScanOnlyCpuMs":254.7,"loadAverage":6.53,"goal":150}
-// {"name":"exporter.poll.100k.heap","value":4.3,"unit":"MB","retainedStoreMB":96,"peakExternalMB":0,"goal":64}
-// Before the fast path (same machine, load ~10): 768-787 ms/poll, 321-371 ms CPU, 15.8 MB.
-// Same-load A/B, 12 back-to-back polls each (load 7.5-8.6): before 784-866 ms wall, 329-492 ms
-// CPU of which 177-304 ms user; after 199-430 ms wall (min 162), 167-225 ms CPU of which 46-69 ms
-// user (min 20). What is left is the kernel: ctnetlink_dump_table, nla_put and counter reads take
-// 110-180 ms of kernel CPU for 100k entries here (perf; `conntrack -L` needs the same), and wall
-// time under this load is 1.5-3x CPU time. On an idle 2-core machine a poll is about its CPU time.
+// load average 8.9 from the other engineers' builds and benchmarks):
+// {"name":"exporter.poll.100k","value":472.2,"unit":"ms/poll","minMs":324.7,"cpuMsPerPoll":176.2,"minCpuMsPerPoll":164,
+//  "userCpuMs":50.8,"kernelCpuMs":132.4,"mainThreadCpuMs":31.1,"dumpThreadCpuMs":135.6,"entries":100000,"polls":9,
+//  "firstPollMs":1194.1,"dumpScanOnlyMs":360.9,"dumpScanOnlyCpuMs":167.1,"loadAverage":8.9,"goal":150}
+// {"name":"exporter.poll.100k.inThread","value":398.2,"unit":"ms/poll","minMs":239.3,"cpuMsPerPoll":160.1,
+//  "minCpuMsPerPoll":152.5,"userCpuMs":36.1,"kernelCpuMs":127,"mainThreadCpuMs":162.2,"dumpThreadCpuMs":1.1,...}
+// {"name":"exporter.poll.100k.heap","value":3.9,"unit":"MB","retainedStoreMB":99,"peakExternalMB":0,"goal":64}
+//
+// Session 2 (the dump thread). Where a poll goes: the kernel fills each 32 KiB datagram of a
+// dump inside the recvmsg() that reads the one before (netlink_recvmsg -> netlink_dump ->
+// ctnetlink_dump_table), ~110-130 ms of kernel CPU for 100k entries (731 datagrams, 23.6 MB;
+// perf: nla_put/memcpy 26%, ctnetlink_dump_table 21%, dump_acct 9%); our parsing and the store
+// take ~35-50 ms. On one thread they take turns. On the dump thread (src/exporter/conntrack/
+// dump-worker.ts) the recvmsg calls, and with them the kernel's work, overlap with the parsing
+// on the main thread; datagrams cross in a SharedArrayBuffer ring (dump-ring.ts).
+//   Per-thread CPU per poll, same child, alternating (load 6.4-8.9): dump path: dump thread
+//   126-142 ms, main thread 31-46 ms; in-thread path: main thread 155-173 ms. So with a free
+//   core a poll is ~130-140 ms instead of ~160-175 ms. Before (session 1, load 0.5): 192.8 ms
+//   median, 146 ms fastest.
+//   Wall times measured here cannot show it: the machine had no free core all session (load
+//   6-11, 100% busy; a fixed JS spin loop took 141-447 ms of CPU time for the same work), and
+//   with no free core two threads only add their overhead (~10-15 ms CPU: the copy into the
+//   ring, the wake-ups, parsing data written on the other core). Same-child medians, dump thread
+//   vs in-thread, ms: 156/191 (load 8.8), 281/337 (9.3), 366/447 (9.2), 416/383 (11.4),
+//   290/291 (8.3), 503/440 (6.7), 448/440 (6.7), 270/261 (7.9), 401/395 (7.3), 472/398 (8.9).
+//   Starting commit (157b650, in-thread) in alternate runs at load 8.4-11: 258-578 ms median.
+//   Waking the main thread every 16 datagrams cost 10-50 ms per dump under load (the woken
+//   thread preempts the waker); now every 64, when the ring is full, and at the dump's end.
+//   Transient heap stays 3.5-4.1 MB; the ring is 4 MiB of shared memory, once per dumper.
+// Evaluated and not kept:
+//   - Bigger datagrams: the kernel caps a dump datagram at 32 KiB (netlink_recvmsg clamps
+//     max_recvmsg_len to SKB_WITH_OVERHEAD(32768)), which the receive buffer already asks for,
+//     without MSG_PEEK. Nothing more to gain from the socket.
+//   - Handing the addon's receive buffers to the main thread (transfer, no copy): each carries a
+//     finalizer of the dump thread's N-API environment, which would then run from the main
+//     thread's GC, possibly after that environment is gone; copying into the ring costs 3-4 ms.
+//   - Splitting the kernel's work into two concurrent filtered dumps: a filter does skip the fill
+//     (a dump whose CTA_MARK filter matches nothing costs 18-21 ms of kernel CPU, the bucket walk,
+//     vs 105-135 ms for all entries), but the only partition that never misses or repeats an
+//     entry is the address family (mark and status change during a connection's life). A table
+//     of IPv4 only gains nothing, and each extra dump walks every bucket again; on 100k IPv4 +
+//     60k IPv6 entries, two family dumps at once took 214-274 ms CPU vs 192-230 ms for one, and
+//     no less wall time at load 9.
+// Session 1: before the fast path (same machine, load ~10): 768-787 ms/poll, 321-371 ms CPU,
+// 15.8 MB; after it 199-430 ms wall (min 162), 167-225 ms CPU of which 46-69 ms user.
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { loadavg } from 'node:os';

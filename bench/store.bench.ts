@@ -133,7 +133,7 @@ function ingestResult(name: string, n: number, t: { wall: number; cpu: number },
  * Nodes and address prefixes (2,000 rows) and of hex digits (256 rows), so a row costs a few
  * hash probes and concatenations instead of a dozen number-to-text conversions and a printf.
  */
-const GENERATION_TABLES = [
+export const GENERATION_TABLES = [
   `CREATE OR REPLACE TEMP TABLE gen_pods AS SELECT p, 'app-' || p || '-7f9c8d5b4-x2k9p' AS name, 'ns-' || (p % ${NAMESPACES}) AS ns, ` +
     `'node-' || (p % ${NODES}) AS node, p % ${NODES} AS nodeIndex, '10.' || ((p >> 8) & 255) || '.' || (p & 255) || '.' AS ipPrefix, ` +
     `'00000000000000000000ffff0a' || printf('%02x%02x', (p >> 8) & 255, p & 255) AS keyPrefix FROM range(${PODS}) t(p)`,
@@ -141,7 +141,7 @@ const GENERATION_TABLES = [
   `CREATE OR REPLACE TEMP TABLE gen_policies AS SELECT k, 'policy-' || k AS name FROM range(${POLICIES}) t(k)`,
 ];
 
-function generationSql(n: number, from: number, to: number): string {
+export function generationSql(n: number, from: number, to: number): string {
   const has = `(i % 3 = 0)`;
   const expr: Partial<Record<keyof StoredFlow, string>> = {
     timeInserted: `${T0} + (i * ${DAY}) // ${n}`,

@@ -16,7 +16,7 @@ import type { FlowRepository, OpenOptions, RetentionResult } from './repository.
 import { encodeBatch } from './columnar.js';
 import { clickhouseRollupTable, GRAINS, LARGEST_TIER, type RollupName } from './rollups.js';
 import { rowBinary } from './rowbinary.js';
-import { COLUMN_NAMES, COLUMNS, type CounterSnapshot } from './schema.js';
+import { COLUMNS, type Column, type CounterSnapshot } from './schema.js';
 
 export const clickhouseDialect: Dialect = Object.freeze({
   str: (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`,
@@ -69,6 +69,8 @@ export class ClickHouseRepository implements FlowRepository {
   readonly engine = 'clickhouse' as const;
   /** Whether the rollup tables exist (schema 3; a store opened without migrations may be older). */
   rollups = false;
+  /** The flows table's columns (a store at an older schema, opened without migrating, has fewer). */
+  private columns: readonly Column[] = COLUMNS;
   readonly dialect = clickhouseDialect;
   private closed = false;
 
@@ -133,9 +135,10 @@ export class ClickHouseRepository implements FlowRepository {
     this.checkOpen();
     if (records.length === 0) return;
     // RowBinary from a columnar batch: strings encoded once per distinct value, one buffer.
-    const body = rowBinary(encodeBatch(records, insertedAtSeconds, COLUMNS, { dictionariesOnly: true }), COLUMNS);
+    const columns = this.columns;
+    const body = rowBinary(encodeBatch(records, insertedAtSeconds, columns, { dictionariesOnly: true }), columns);
     try {
-      const result = await this.client.exec({ query: `INSERT INTO flows (${COLUMN_NAMES.join(', ')}) FORMAT RowBinary`, values: Readable.from([body], { objectMode: false }) });
+      const result = await this.client.exec({ query: `INSERT INTO flows (${columns.map((c) => c.name).join(', ')}) FORMAT RowBinary`, values: Readable.from([body], { objectMode: false }) });
       result.stream.resume();
     } catch (err) {
       throw unavailable('insert', err);
@@ -219,7 +222,13 @@ export class ClickHouseRepository implements FlowRepository {
   private async refreshRollups(): Promise<void> {
     const tables = GRAINS.map((g) => this.dialect.str(clickhouseRollupTable(g.spec.name, g.tier))).join(', ');
     const [r] = await this.select(`SELECT toFloat64(count()) AS n FROM system.tables WHERE database = currentDatabase() AND name IN (${tables})`);
-    this.rollups = Number(r.n) === GRAINS.length;
+    // Schema 3's Pod rollup has no address networks: only schema 4's rollups answer queries.
+    const [net] = await this.select(
+      `SELECT toFloat64(count()) AS n FROM system.columns WHERE database = currentDatabase() AND table = ${this.dialect.str(clickhouseRollupTable('pods', GRAINS[0].tier))} AND name = 'sourceIPNet'`,
+    );
+    this.rollups = Number(r.n) === GRAINS.length && Number(net.n) === 1;
+    const present = new Set((await this.select("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'flows'")).map((x) => String(x.name)));
+    this.columns = present.size === 0 ? COLUMNS : COLUMNS.filter((c) => present.has(c.name));
   }
 
   async ping(): Promise<void> {

@@ -18,6 +18,8 @@ export type EncodedColumn =
 export interface EncodedBatch {
   readonly rows: number;
   readonly columns: readonly EncodedColumn[];
+  /** The columns' names, when the batch was encoded for named columns (encodeBatch). */
+  readonly names?: readonly string[];
 }
 
 /** Rows per DuckDB output chunk (its vector size); batches up to this size always keep dictionaries. */
@@ -48,13 +50,20 @@ export function encodeBatch(
   for (let c = 0; c < columns.length; c++) {
     const column = columns[c];
     const value = column.value;
+    const source = column.derived ? byName.get(column.derived.from) : undefined;
     if (column.kind !== 'string') {
       const values = new Float64Array(n);
-      for (let i = 0; i < n; i++) values[i] = value(records[i], insertedAtSeconds) as number;
+      if (source && column.derived) {
+        // A number derived from a string column (the address networks): once per distinct value.
+        const perValue = Float64Array.from(source.dictionary, (v) => column.derived!.derive(v) as number);
+        const idx = source.indexes;
+        for (let i = 0; i < n; i++) values[i] = perValue[idx[i]];
+      } else {
+        for (let i = 0; i < n; i++) values[i] = value(records[i], insertedAtSeconds) as number;
+      }
       out[c] = { kind: 'number', values };
       continue;
     }
-    const source = column.derived ? byName.get(column.derived.from) : undefined;
     let dictionary: string[];
     let indexes: Uint32Array;
     if (source && column.derived) {
@@ -65,7 +74,7 @@ export function encodeBatch(
       const seen = new Map<string, number>();
       dictionary = [];
       const remap = source.dictionary.map((v) => {
-        const d = derive(v);
+        const d = derive(v) as string;
         let k = seen.get(d);
         if (k === undefined) {
           k = dictionary.length;
@@ -98,6 +107,6 @@ export function encodeBatch(
       out[c] = { kind: 'dictionary', dictionary, indexes: narrow(indexes, dictionary.length) };
     }
   }
-  return { rows: n, columns: out };
+  return { rows: n, columns: out, names: columns.map((c) => c.name) };
 }
 

@@ -49,7 +49,8 @@ export class BatchSource {
           bind.setError(`${this.functionName}(${id}): no batch is staged under this id`);
           return;
         }
-        for (let c = 0; c < this.names.length; c++) bind.addResultColumn(this.names[c], typeOf(batch.columns[c]));
+        const names = batch.names ?? this.names;
+        for (let c = 0; c < names.length; c++) bind.addResultColumn(names[c], typeOf(batch.columns[c]));
         bind.setCardinality(batch.rows, true);
         bind.setBindData({ batch, offset: 0 } satisfies ScanState);
       },

@@ -17,7 +17,7 @@ import type { Dialect } from './query.js';
 import type { FlowRepository, OpenOptions, RetentionResult } from './repository.js';
 import { rollupBatch } from './rollup-batch.js';
 import { DUCKDB_ROLLUP_COLUMNS, duckdbRollupCompaction, duckdbRollupInsert, GRAINS, LARGEST_TIER } from './rollups.js';
-import { COLUMN_NAMES, type CounterSnapshot } from './schema.js';
+import { COLUMN_NAMES, COLUMNS, type Column, type CounterSnapshot } from './schema.js';
 
 /** Read connections: a dashboard page runs up to this many queries at once. */
 export const READERS = 4;
@@ -49,8 +49,10 @@ function toJs(row: Record<string, unknown>): Record<string, unknown> {
 
 export class DuckDbRepository implements FlowRepository {
   readonly engine = 'duckdb' as const;
-  /** Whether the rollups table exists (schema 3; a store opened read-only may be older). */
+  /** Whether the rollups table exists with the address networks (schema 4; a store opened read-only may be older). */
   rollups = false;
+  /** The flows table's columns (a store at an older schema, opened without migrating, has fewer). */
+  private columns: readonly Column[] = COLUMNS;
   readonly dialect = duckdbDialect;
   private closed = false;
   /** Serializes writes on the writer connection (the appender is not re-entrant). */
@@ -141,7 +143,8 @@ export class DuckDbRepository implements FlowRepository {
   insertFlows(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number): Promise<void> {
     this.checkOpen();
     if (records.length === 0) return Promise.resolve();
-    const batch = encodeBatch(records, insertedAtSeconds);
+    const batch = encodeBatch(records, insertedAtSeconds, this.columns);
+    const names = this.columns.map((c) => c.name);
     const rollups = this.rollups ? rollupBatch(batch) : null;
     const ends = batch.columns[COLUMN_NAMES.indexOf('flowEndSeconds')];
     let earliest = Infinity;
@@ -149,7 +152,7 @@ export class DuckDbRepository implements FlowRepository {
     return this.exclusive(async () => {
       await this.exec('BEGIN TRANSACTION');
       try {
-        await this.batches.with(batch, (source) => this.exec(`INSERT INTO flows (${COLUMN_NAMES.join(', ')}) SELECT * FROM ${source}`));
+        await this.batches.with(batch, (source) => this.exec(`INSERT INTO flows (${names.join(', ')}) SELECT * FROM ${source}`));
         if (rollups) await this.rollupBatches.with(rollups, (source) => this.exec(`INSERT INTO rollups (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT * FROM ${source}`));
         await this.exec('COMMIT');
       } catch (err) {
@@ -262,8 +265,11 @@ export class DuckDbRepository implements FlowRepository {
   }
 
   private async refreshRollups(): Promise<void> {
-    const [r] = await this.select("SELECT CAST(count(*) AS DOUBLE) AS n FROM information_schema.tables WHERE table_name = 'rollups'");
+    // Schema 3's rollups have no address networks: only schema 4's answer queries.
+    const [r] = await this.select("SELECT CAST(count(*) AS DOUBLE) AS n FROM information_schema.columns WHERE table_name = 'rollups' AND column_name = 'sourceIPNet'");
     this.rollups = Number(r.n) > 0;
+    const present = new Set((await this.select("SELECT column_name AS c FROM information_schema.columns WHERE table_name = 'flows'")).map((x) => String(x.c)));
+    this.columns = present.size === 0 ? COLUMNS : COLUMNS.filter((c) => present.has(c.name));
   }
 
   async ping(): Promise<void> {

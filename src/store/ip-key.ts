@@ -105,3 +105,57 @@ export function ipKeyRange(text: string): KeyRange | null {
   }
   return { low, high };
 }
+
+// ---- Address networks: the IP filter's key in the rollups -----------------------------------
+//
+// A row's address network is a number that fits a double exactly (and a BIGINT / Int64):
+//
+//   IPv4 a.b.c.d (also ::ffff:a.b.c.d)   its /24:        a << 16 | b << 8 | c     in [0, 2^24)
+//   other IPv6                            its first 48 bits, plus 2^24             in [2^24, 2^24 + 2^48)
+//   not an address ('')                   -1
+//
+// A Pod's address lies in its Node's Pod CIDR (Antrea: a /24 per Node for IPv4, a /64 for IPv6),
+// so the Pod rollup keeps one network per Pod key and grows by nothing. An `ip` filter whose
+// block is a /24 or shorter (IPv6: /48 or shorter) holds whole networks, so it is answered
+// exactly from the networks: from the rollups, and on raw rows by comparing numbers.
+
+/** Networks at or above this are IPv6; below it, IPv4 /24s. */
+export const V6_NET_BASE = 2 ** 24;
+/** The network of a non-address. */
+export const NO_NET = -1;
+
+/** The network number of an address (see above); -1 when the text is not an IP address. */
+export function ipNet(text: string): number {
+  const key = ipKey(text);
+  if (key === '') return NO_NET;
+  if (key.startsWith(V4_PREFIX)) return parseInt(key.slice(24, 30), 16);
+  return V6_NET_BASE + parseInt(key.slice(0, 12), 16);
+}
+
+/** A range of networks an `ip` filter is answered from; `v4` also when an IPv6 block holds ::ffff:0:0/96. */
+export interface NetRange {
+  low: number;
+  high: number;
+  /** True when the block also holds every IPv4 address (an IPv6 block that holds ::/48). */
+  allV4: boolean;
+}
+
+/**
+ * The networks of an address block, when the block is whole networks: IPv4 /0 to /24, IPv6 /0
+ * to /48. Null otherwise (a single address, a longer prefix, or not a block at all).
+ */
+export function ipNetRange(text: string): NetRange | null {
+  const range = ipKeyRange(text);
+  if (!range) return null;
+  const slash = text.indexOf('/');
+  if (slash < 0) return null;
+  const bits = Number(text.slice(slash + 1));
+  const family = isIP(text.slice(0, slash));
+  const v4 = (): NetRange => ({ low: parseInt(range.low.slice(24, 30), 16), high: parseInt(range.high.slice(24, 30), 16), allV4: false });
+  if (family === 4) return bits <= 24 ? v4() : null;
+  // An IPv6 block inside ::ffff:0:0/96 (its first 96 bits are kept, so bits >= 96) is IPv4.
+  if (range.low.startsWith(V4_PREFIX)) return bits <= 96 + 24 ? v4() : null;
+  if (bits > 48) return null;
+  const low = parseInt(range.low.slice(0, 12), 16);
+  return { low: V6_NET_BASE + low, high: V6_NET_BASE + parseInt(range.high.slice(0, 12), 16), allV4: low === 0 };
+}

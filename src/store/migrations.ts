@@ -1,8 +1,8 @@
 // Numbered up/down migrations for both engines, applied at start. The applied versions live in
 // an append-only log table (`flowvis_migrations`: one row per step, +1 up, -1 down), because
 // ClickHouse 18 cannot delete a row synchronously; a version is applied when its steps sum to 1.
-import { clickhouseRollupMigration, DUCKDB_ROLLUP_TABLE, duckdbRollupInsert } from './rollups.js';
-import { COLUMNS, type ColumnKind } from './schema.js';
+import { clickhouseRollupMigration, duckdbRollupInsert, duckdbRollupTable, ROLLUPS, ROLLUPS_V3 } from './rollups.js';
+import { columnsAt, type ColumnKind } from './schema.js';
 import { StoreError } from './errors.js';
 
 export interface Migration {
@@ -29,6 +29,7 @@ const DUCKDB_TYPES: Record<ColumnKind, string> = {
   u16: 'USMALLINT',
   u32: 'UINTEGER',
   u64: 'UBIGINT',
+  i64: 'BIGINT',
   string: 'VARCHAR',
 };
 
@@ -38,11 +39,12 @@ const CLICKHOUSE_TYPES: Record<ColumnKind, string> = {
   u16: 'UInt16',
   u32: 'UInt32',
   u64: 'UInt64',
+  i64: 'Int64',
   string: 'String',
 };
 
-const duckdbFlowColumns = COLUMNS.map((c) => `  ${c.name} ${DUCKDB_TYPES[c.kind]} NOT NULL`).join(',\n');
-const clickhouseFlowColumns = COLUMNS.map((c) => `  ${c.name} ${CLICKHOUSE_TYPES[c.kind]}${c.name === 'timeInserted' ? ' DEFAULT now()' : ''}`).join(',\n');
+const duckdbFlowColumns = columnsAt(1).map((c) => `  ${c.name} ${DUCKDB_TYPES[c.kind]} NOT NULL`).join(',\n');
+const clickhouseFlowColumns = columnsAt(1).map((c) => `  ${c.name} ${CLICKHOUSE_TYPES[c.kind]}${c.name === 'timeInserted' ? ' DEFAULT now()' : ''}`).join(',\n');
 
 export const DUCKDB_MIGRATIONS: readonly Migration[] = Object.freeze([
   {
@@ -69,8 +71,29 @@ export const DUCKDB_MIGRATIONS: readonly Migration[] = Object.freeze([
     version: 3,
     name: 'rollups',
     // Filled from the rows already stored; from then on each insert adds its batch (rollups.ts).
-    up: [DUCKDB_ROLLUP_TABLE, duckdbRollupInsert('flows')],
+    up: [duckdbRollupTable(ROLLUPS_V3), duckdbRollupInsert('flows', '', ROLLUPS_V3)],
     down: ['DROP TABLE rollups'],
+  },
+  {
+    version: 4,
+    name: 'ip_networks',
+    // The address networks (ip-key.ts ipNet), derived from the stored IP keys, and the Pod rollup
+    // rebuilt with them, so that an IP filter on whole networks reads numbers and the rollup.
+    up: [
+      'ALTER TABLE flows ADD COLUMN sourceIPNet BIGINT DEFAULT -1',
+      'ALTER TABLE flows ADD COLUMN destinationIPNet BIGINT DEFAULT -1',
+      `UPDATE flows SET sourceIPNet = ${duckdbNetOfKey('sourceIPKey')}, destinationIPNet = ${duckdbNetOfKey('destinationIPKey')}`,
+      'DROP TABLE rollups',
+      duckdbRollupTable(ROLLUPS),
+      duckdbRollupInsert('flows', '', ROLLUPS),
+    ],
+    down: [
+      'DROP TABLE rollups',
+      duckdbRollupTable(ROLLUPS_V3),
+      duckdbRollupInsert('flows', '', ROLLUPS_V3),
+      'ALTER TABLE flows DROP COLUMN sourceIPNet',
+      'ALTER TABLE flows DROP COLUMN destinationIPNet',
+    ],
   },
 ]);
 
@@ -106,9 +129,41 @@ ORDER BY (toStartOfHour(flowEndSeconds), sourcePodNamespace, destinationPodNames
     version: 3,
     name: 'rollups',
     // SummingMergeTree per rollup and tier, backfilled, then fed by a materialized view on flows.
-    ...clickhouseRollupMigration(),
+    ...clickhouseRollupMigration(ROLLUPS_V3),
+  },
+  {
+    version: 4,
+    name: 'ip_networks',
+    // Parts written before compute the networks from the IP keys when read (the DEFAULT); new
+    // inserts carry them. The Pod rollup tables are rebuilt with them.
+    up: [
+      `ALTER TABLE flows ADD COLUMN sourceIPNet Int64 DEFAULT ${clickhouseNetOfKey('sourceIPKey')}, ADD COLUMN destinationIPNet Int64 DEFAULT ${clickhouseNetOfKey('destinationIPKey')}`,
+      ...clickhouseRollupMigration(ROLLUPS_V3, ['pods']).down,
+      ...clickhouseRollupMigration(ROLLUPS, ['pods']).up,
+    ],
+    down: [
+      ...clickhouseRollupMigration(ROLLUPS, ['pods']).down,
+      ...clickhouseRollupMigration(ROLLUPS_V3, ['pods']).up,
+      'ALTER TABLE flows DROP COLUMN sourceIPNet, DROP COLUMN destinationIPNet',
+    ],
   },
 ]);
+
+/** ipNet() in SQL, from a stored 32-hex-digit IP key (ip-key.ts): '' gives -1, ::ffff:a.b.c.d its /24, IPv6 2^24 + its first 48 bits. */
+function duckdbNetOfKey(key: string): string {
+  return (
+    `CASE WHEN ${key} = '' THEN -1 WHEN substr(${key}, 1, 24) = '${'0'.repeat(20)}ffff' THEN CAST('0x' || substr(${key}, 25, 6) AS BIGINT) ` +
+    `ELSE ${2 ** 24} + CAST('0x' || substr(${key}, 1, 12) AS BIGINT) END`
+  );
+}
+
+function clickhouseNetOfKey(key: string): string {
+  // unhex gives big-endian bytes; reinterpretAsUInt* reads little-endian, hence reverse.
+  return (
+    `if(${key} = '', toInt64(-1), if(substring(${key}, 1, 24) = '${'0'.repeat(20)}ffff', toInt64(reinterpretAsUInt32(reverse(unhex(substring(${key}, 25, 6))))), ` +
+    `toInt64(${2 ** 24} + reinterpretAsUInt64(reverse(unhex(substring(${key}, 1, 12)))))))`
+  );
+}
 
 export function latestVersion(migrations: readonly Migration[]): number {
   return migrations.reduce((v, m) => Math.max(v, m.version), 0);

@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { FlowType, RuleAction } from '../flow/record.js';
 import { parseDuration } from '../util/duration.js';
 import { StoreError } from './errors.js';
-import { ipKeyRange, type KeyRange } from './ip-key.js';
+import { ipKeyRange, ipNetRange, V6_NET_BASE, type KeyRange, type NetRange } from './ip-key.js';
 import { planSegments, rollup, rollupCanFilter, ROLLUP_MEASURES, type RollupName } from './rollups.js';
 import { COLUMN_NAMES, type StoredFlow } from './schema.js';
 
@@ -67,7 +67,8 @@ export interface FlowFilter {
   action?: RuleAction;
   protocol?: number;
   flowType?: FlowType;
-  ip?: KeyRange & { text: string };
+  /** Key range of the address or block; `net`: its networks when it is whole networks (ip-key.ts ipNetRange), else null. */
+  ip?: KeyRange & { text: string; net?: NetRange | null };
   port?: number;
 }
 
@@ -257,7 +258,7 @@ export function parseFlowQuery(params: Record<string, unknown>, nowSeconds: numb
       case 'ip': {
         const range = ipKeyRange(v);
         if (!range) bad(`ip=${v} is not an IP address or CIDR block; write e.g. ip=10.10.0.5, ip=10.10.0.0/16 or ip=fd00::/64`);
-        filter.ip = { ...range, text: v };
+        filter.ip = { ...range, text: v, net: ipNetRange(v) };
         break;
       }
       case 'port':
@@ -336,7 +337,12 @@ export function filterClause(d: Dialect, q: Pick<FlowQuery, 'filter' | 'inserted
   if (f.action !== undefined) parts.push(either(`ingressNetworkPolicyRuleAction = ${f.action}`, `egressNetworkPolicyRuleAction = ${f.action}`));
   if (f.protocol !== undefined) parts.push(`protocolIdentifier = ${f.protocol}`);
   if (f.flowType !== undefined) parts.push(`flowType = ${f.flowType}`);
-  if (f.ip) {
+  if (f.ip?.net) {
+    // Whole networks: numbers, which the Pod rollup also keeps.
+    const net = f.ip.net;
+    const within = (c: string) => `${c} BETWEEN ${net.low} AND ${net.high}${net.allV4 ? ` OR ${c} BETWEEN 0 AND ${V6_NET_BASE - 1}` : ''}`;
+    parts.push(either(within('sourceIPNet'), within('destinationIPNet')));
+  } else if (f.ip) {
     parts.push(
       either(`sourceIPKey >= ${s(f.ip.low)} AND sourceIPKey <= ${s(f.ip.high)}`, `destinationIPKey >= ${s(f.ip.low)} AND destinationIPKey <= ${s(f.ip.high)}`),
     );

@@ -92,6 +92,17 @@ export function rollupBatch(batch: EncodedBatch): EncodedBatch {
       for (let i = 0; i < n; i++) part[i] = v[i];
       return { part, width: 256 };
     }
+    if (key.kind === 'i64') {
+      // Few distinct values (the address networks): numbered in order of appearance.
+      const v = numbers(keyName);
+      const ids = new Map<number, number>();
+      for (let i = 0; i < n; i++) {
+        let id = ids.get(v[i]);
+        if (id === undefined) ids.set(v[i], (id = ids.size));
+        part[i] = id;
+      }
+      return { part, width: ids.size };
+    }
     if (key.expr === key.name) {
       const c = codesFor(keyName);
       for (let i = 0; i < n; i++) part[i] = c.indexes[i];
@@ -158,9 +169,11 @@ export function rollupBatch(batch: EncodedBatch): EncodedBatch {
   columns.push(fill((g, k) => Math.floor(ends[g.first[k]] / g.tier) * g.tier));
   for (const key of ALL_KEYS) {
     const has = new Set(GRAINS.filter((g) => g.spec.keys.some((k) => k.name === key.name)).map((g) => g.grain));
-    if (key.kind === 'u8') {
+    if (key.kind !== 'string') {
+      // Grains without the key: 0 for a u8, -1 for an i64 (rollups.ts NO_KEY).
       const v = numbers(key.name);
-      columns.push(fill((g, k) => (has.has(g.grain) ? v[g.first[k]] : 0)));
+      const none = key.kind === 'i64' ? -1 : 0;
+      columns.push(fill((g, k) => (has.has(g.grain) ? v[g.first[k]] : none)));
       continue;
     }
     // The source column's dictionary (endpoint IPs: the IP column, which has the key's name),

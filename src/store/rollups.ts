@@ -27,7 +27,7 @@ export interface RollupKey {
   readonly name: string;
   /** The raw-row expression that fills it. */
   readonly expr: string;
-  readonly kind: 'string' | 'u8';
+  readonly kind: 'string' | 'u8' | 'i64';
 }
 
 export interface RollupSpec {
@@ -40,13 +40,25 @@ export interface RollupSpec {
 
 const str = (name: string, expr = name): RollupKey => ({ name, expr, kind: 'string' });
 const u8 = (name: string): RollupKey => ({ name, expr: name, kind: 'u8' });
+const i64 = (name: string): RollupKey => ({ name, expr: name, kind: 'i64' });
 const endpointIp = (side: 'source' | 'destination'): RollupKey => str(`${side}IP`, `CASE WHEN ${side}PodName = '' THEN ${side}IP ELSE '' END`);
 
 export const ROLLUPS: readonly RollupSpec[] = Object.freeze([
   {
     name: 'pods',
-    keys: [str('sourcePodNamespace'), str('sourcePodName'), endpointIp('source'), str('destinationPodNamespace'), str('destinationPodName'), endpointIp('destination')],
-    filters: ['namespace', 'pod'],
+    // The address networks (ip-key.ts ipNet: a Pod's /24 or /48, from its Node's Pod CIDR) add
+    // almost no groups and let an `ip` filter on whole networks read the rollup.
+    keys: [
+      str('sourcePodNamespace'),
+      str('sourcePodName'),
+      endpointIp('source'),
+      i64('sourceIPNet'),
+      str('destinationPodNamespace'),
+      str('destinationPodName'),
+      endpointIp('destination'),
+      i64('destinationIPNet'),
+    ],
+    filters: ['namespace', 'pod', 'ip'],
     tiers: [21600, 3600, 600],
   },
   { name: 'nodes', keys: [str('sourceNodeName'), str('destinationNodeName'), u8('flowType')], filters: ['node', 'flowType'], tiers: [21600, 3600, 600] },
@@ -66,6 +78,11 @@ export const ROLLUPS: readonly RollupSpec[] = Object.freeze([
   { name: 'totals', keys: [], filters: [], tiers: [3600, 60] },
 ] satisfies RollupSpec[]);
 
+/** The rollups as schema version 3 created them (migrations.ts): before the address networks. */
+export const ROLLUPS_V3: readonly RollupSpec[] = Object.freeze(
+  ROLLUPS.map((r) => ({ ...r, keys: r.keys.filter((k) => k.kind !== 'i64'), filters: r.filters.filter((f) => f !== 'ip') })),
+);
+
 export const ROLLUP_MEASURES = ['octetDeltaCount', 'reverseOctetDeltaCount', 'packetDeltaCount', 'reversePacketDeltaCount'] as const;
 
 /** The largest tier: retention cuts at a multiple of it, so that no bucket is half deleted. */
@@ -76,14 +93,16 @@ export function rollup(name: RollupName): RollupSpec {
 }
 
 /** Every (rollup, tier) pair, numbered: the embedded store's `grain` column. */
-export const GRAINS: readonly { readonly spec: RollupSpec; readonly tier: number; readonly grain: number }[] = Object.freeze(
-  ROLLUPS.flatMap((spec) => spec.tiers.map((tier) => ({ spec, tier }))).map((g, grain) => Object.freeze({ ...g, grain })),
-);
+function grainsOf(specs: readonly RollupSpec[]): readonly { readonly spec: RollupSpec; readonly tier: number; readonly grain: number }[] {
+  return Object.freeze(specs.flatMap((spec) => spec.tiers.map((tier) => ({ spec, tier }))).map((g, grain) => Object.freeze({ ...g, grain })));
+}
+export const GRAINS = grainsOf(ROLLUPS);
 
 /** The distinct key columns of all rollups, in a fixed order (the embedded store's table). */
-export const ALL_KEYS: readonly RollupKey[] = Object.freeze(
-  ROLLUPS.flatMap((r) => r.keys).filter((k, i, all) => all.findIndex((x) => x.name === k.name) === i),
-);
+function keysOf(specs: readonly RollupSpec[]): readonly RollupKey[] {
+  return Object.freeze(specs.flatMap((r) => r.keys).filter((k, i, all) => all.findIndex((x) => x.name === k.name) === i));
+}
+export const ALL_KEYS = keysOf(ROLLUPS);
 
 export interface Segment {
   /** 0: raw rows; otherwise the tier in seconds. */
@@ -123,39 +142,52 @@ export function planSegments(from: number, to: number, tiers: readonly number[],
 /** Whether a rollup can answer a query with these filters. */
 export function rollupCanFilter(spec: RollupSpec, filter: FlowFilter, insertedAfter: number | null): boolean {
   if (insertedAfter !== null) return false;
+  // An address filter reads the networks: only a block of whole networks (ip-key.ts ipNetRange).
+  if (filter.ip !== undefined && !filter.ip.net) return false;
   return (Object.keys(filter) as (keyof FlowFilter)[]).every((k) => filter[k] === undefined || spec.filters.includes(k));
 }
 
 // ---- Embedded store (DuckDB): one table, every grain -----------------------------------------
 
 /** Columns of the embedded store's `rollups` table, in order. */
-export const DUCKDB_ROLLUP_COLUMNS: readonly string[] = Object.freeze(['grain', 'bucket', ...ALL_KEYS.map((k) => k.name), ...ROLLUP_MEASURES, 'flows']);
+function rollupColumns(specs: readonly RollupSpec[]): readonly string[] {
+  return Object.freeze(['grain', 'bucket', ...keysOf(specs).map((k) => k.name), ...ROLLUP_MEASURES, 'flows']);
+}
+export const DUCKDB_ROLLUP_COLUMNS = rollupColumns(ROLLUPS);
 
-export const DUCKDB_ROLLUP_TABLE = `CREATE TABLE rollups (
+const DUCKDB_KEY_TYPES = { string: 'VARCHAR', u8: 'UTINYINT', i64: 'BIGINT' } as const;
+/** A key's value in the rows of a grain without that key. */
+const NO_KEY = { string: "''", u8: 'CAST(0 AS UTINYINT)', i64: 'CAST(-1 AS BIGINT)' } as const;
+
+/** The embedded store's `rollups` table (`specs`: ROLLUPS_V3 for schema version 3). */
+export function duckdbRollupTable(specs: readonly RollupSpec[] = ROLLUPS): string {
+  return `CREATE TABLE rollups (
   grain USMALLINT NOT NULL,
   bucket BIGINT NOT NULL,
-${ALL_KEYS.map((k) => `  ${k.name} ${k.kind === 'string' ? 'VARCHAR' : 'UTINYINT'} NOT NULL,`).join('\n')}
+${keysOf(specs).map((k) => `  ${k.name} ${DUCKDB_KEY_TYPES[k.kind]} NOT NULL,`).join('\n')}
 ${ROLLUP_MEASURES.map((m) => `  ${m} UBIGINT NOT NULL,`).join('\n')}
   flows UBIGINT NOT NULL
 )`;
+}
 
 /**
  * One INSERT that adds every grain's groups of `source` (the flows table, or a staged batch) to
  * `rollups`: the source is read once (a materialized CTE), then grouped once per grain.
  */
-export function duckdbRollupInsert(source: string, where = ''): string {
-  const needed = [...new Set(['flowEndSeconds', 'sourceIP', 'destinationIP', ...ALL_KEYS.map((k) => k.name), ...ROLLUP_MEASURES])];
-  const selects = GRAINS.map(({ spec, tier, grain }) => {
-    const keys = ALL_KEYS.map((k) => {
+export function duckdbRollupInsert(source: string, where = '', specs: readonly RollupSpec[] = ROLLUPS): string {
+  const allKeys = keysOf(specs);
+  const needed = [...new Set(['flowEndSeconds', 'sourceIP', 'destinationIP', ...allKeys.map((k) => k.name), ...ROLLUP_MEASURES])];
+  const selects = grainsOf(specs).map(({ spec, tier, grain }) => {
+    const keys = allKeys.map((k) => {
       const own = spec.keys.find((x) => x.name === k.name);
       if (own) return `${own.expr} AS ${k.name}`;
-      return k.kind === 'string' ? `'' AS ${k.name}` : `CAST(0 AS UTINYINT) AS ${k.name}`;
+      return `${NO_KEY[k.kind]} AS ${k.name}`;
     });
     const sums = ROLLUP_MEASURES.map((m) => `sum(${m}) AS ${m}`);
     return `SELECT ${grain} AS grain, (flowEndSeconds // ${tier}) * ${tier} AS bucket, ${[...keys, ...sums].join(', ')}, count(*) AS flows FROM b GROUP BY ALL`;
   });
   return (
-    `INSERT INTO rollups (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) ` +
+    `INSERT INTO rollups (${rollupColumns(specs).join(', ')}) ` +
     `WITH b AS MATERIALIZED (SELECT ${needed.join(', ')} FROM ${source}${where === '' ? '' : ` WHERE ${where}`}) ${selects.join(' UNION ALL ')}`
   );
 }
@@ -186,15 +218,19 @@ function clickhouseRollupSelect(spec: RollupSpec, tier: number): string {
   return `SELECT toDateTime(intDiv(toUInt32(flowEndSeconds), ${tier}) * ${tier}) AS bucket, ${[...keys, ...sums].join(', ')}, count() AS flows FROM flows GROUP BY ${groupBy}`;
 }
 
-/** The migration steps that create, backfill and feed every ClickHouse rollup table (up), and drop them (down). */
-export function clickhouseRollupMigration(): { up: string[]; down: string[] } {
+/**
+ * The migration steps that create, backfill and feed the ClickHouse rollup tables of `specs`
+ * (up), and drop them (down); `only`: these rollups of them.
+ */
+export function clickhouseRollupMigration(specs: readonly RollupSpec[] = ROLLUPS, only?: readonly RollupName[]): { up: string[]; down: string[] } {
   const up: string[] = [];
   const down: string[] = [];
-  for (const { spec, tier } of GRAINS) {
+  for (const { spec, tier } of grainsOf(specs)) {
+    if (only && !only.includes(spec.name)) continue;
     const table = clickhouseRollupTable(spec.name, tier);
     const columns = [
       'bucket DateTime',
-      ...spec.keys.map((k) => `${k.name} ${k.kind === 'string' ? 'String' : 'UInt8'}`),
+      ...spec.keys.map((k) => `${k.name} ${CLICKHOUSE_KEY_TYPES[k.kind]}`),
       ...ROLLUP_MEASURES.map((m) => `${m} UInt64`),
       'flows UInt64',
     ];
@@ -209,3 +245,5 @@ export function clickhouseRollupMigration(): { up: string[]; down: string[] } {
   }
   return { up, down };
 }
+
+const CLICKHOUSE_KEY_TYPES = { string: 'String', u8: 'UInt8', i64: 'Int64' } as const;

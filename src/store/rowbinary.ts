@@ -2,6 +2,7 @@
 // no header (https://clickhouse.com/docs/en/interfaces/formats#rowbinary; Debian's 18.16 reads it).
 //
 //   UInt8 / UInt16 / UInt32 / UInt64   little-endian, 1 / 2 / 4 / 8 bytes
+//   Int64                              little-endian two's complement, 8 bytes
 //   DateTime                           UInt32, unix seconds
 //   String                             LEB128 length, then the UTF-8 bytes
 //
@@ -11,7 +12,7 @@
 import type { EncodedBatch } from './columnar.js';
 import type { Column, ColumnKind } from './schema.js';
 
-const WIDTH: Record<Exclude<ColumnKind, 'string'>, number> = { time: 4, u8: 1, u16: 2, u32: 4, u64: 8 };
+const WIDTH: Record<Exclude<ColumnKind, 'string'>, number> = { time: 4, u8: 1, u16: 2, u32: 4, u64: 8, i64: 8 };
 
 /** A string as RowBinary: LEB128 length + UTF-8 bytes. */
 function encodeString(value: string): Uint8Array {
@@ -115,6 +116,16 @@ export function rowBinary(batch: EncodedBatch, columns: readonly Column[]): Buff
         for (let i = 0; i < n; i++) {
           view.setUint32(cursor[i], unsigned(v[i], 0xffffffff), true);
           cursor[i] += 4;
+        }
+        break;
+      case 'i64':
+        for (let i = 0; i < n; i++) {
+          const x = Number.isFinite(v[i]) ? Math.max(-Number.MAX_SAFE_INTEGER, Math.min(Number.MAX_SAFE_INTEGER, Math.trunc(v[i]))) : 0;
+          const high = Math.floor(x / 0x1_0000_0000);
+          const at = cursor[i];
+          view.setUint32(at, x - high * 0x1_0000_0000, true);
+          view.setInt32(at + 4, high, true);
+          cursor[i] = at + 8;
         }
         break;
       default:

@@ -2,11 +2,10 @@
 // ClickHouse, the same types), plus what an AggregatedFlowRecord carries beyond them. Both
 // engines and both insert paths read this one list, so a column is added in one place.
 import type { AggregatedFlowRecord } from '../flow/record.js';
-import { ipKey } from './ip-key.js';
+import { ipKey, ipNet } from './ip-key.js';
 
 /** Storage kind; each engine maps it to its own type. `time` is seconds since the epoch. */
-export type ColumnKind = 'time' | 'u8' | 'u16' | 'u32' | 'u64' | 'string';
-
+export type ColumnKind = 'time' | 'u8' | 'u16' | 'u32' | 'u64' | 'i64' | 'string';
 
 /** One row of the flows table, as every query returns it. */
 export interface StoredFlow {
@@ -64,6 +63,9 @@ export interface StoredFlow {
   correlated: number;
   originalExporterAddress: string;
   originalObservationDomainId: number;
+  /** ipNet() of sourceIP / destinationIP (the /24 of IPv4, the /48 of IPv6): IP filters on whole networks compare these, also in the Pod rollup. */
+  sourceIPNet: number;
+  destinationIPNet: number;
 }
 
 export interface Column {
@@ -73,10 +75,12 @@ export interface Column {
   readonly theia: boolean;
   readonly value: (r: AggregatedFlowRecord, insertedAtSeconds: number) => number | string;
   /**
-   * A string column computed from another string column of the same row (the IP keys from the
+   * A column computed from a string column of the same row (the IP keys and networks from the
    * addresses): writers that dictionary-encode a batch derive it once per distinct source value.
    */
-  readonly derived?: { readonly from: keyof StoredFlow; readonly derive: (source: string) => string };
+  readonly derived?: { readonly from: keyof StoredFlow; readonly derive: (source: string) => string | number };
+  /** The schema version (migrations.ts) that added the column; absent: the first. Added columns come last. */
+  readonly since?: number;
 }
 
 // Addresses repeat across records (the same Pods talk again and again): keys are cached.
@@ -91,14 +95,26 @@ export function cachedIpKey(address: string): string {
   return k;
 }
 
+const netCache = new Map<string, number>();
+function cachedIpNet(address: string): number {
+  let k = netCache.get(address);
+  if (k === undefined) {
+    if (netCache.size >= 65_536) netCache.clear();
+    k = ipNet(address);
+    netCache.set(address, k);
+  }
+  return k;
+}
+
 const u64 = (v: number) => (Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
 const n = (v: unknown) => Number(v) || 0;
 const s = (v: string | undefined | null) => (typeof v === 'string' ? v : v == null ? '' : String(v));
 
 // Each column reads its field through its own small function, so every property read stays
 // monomorphic: one generic r[name] reader shared by 52 columns costs about 100 ns a value.
-function col(name: keyof StoredFlow, kind: ColumnKind, value: Column['value'], theia = true, derived?: Column['derived']): Column {
-  return Object.freeze(derived ? { name, kind, theia, value, derived: Object.freeze(derived) } : { name, kind, theia, value });
+function col(name: keyof StoredFlow, kind: ColumnKind, value: Column['value'], theia = true, derived?: Column['derived'], since?: number): Column {
+  const c: Column = derived ? { name, kind, theia, value, derived: Object.freeze(derived) } : { name, kind, theia, value };
+  return Object.freeze(since === undefined ? c : { ...c, since });
 }
 
 export const COLUMNS: readonly Column[] = Object.freeze([
@@ -154,7 +170,14 @@ export const COLUMNS: readonly Column[] = Object.freeze([
   col('correlated', 'u8', (r) => (r.correlated ? 1 : 0), false),
   col('originalExporterAddress', 'string', (r) => s(r.originalExporterAddress), false),
   col('originalObservationDomainId', 'u32', (r) => n(r.originalObservationDomainId), false),
+  col('sourceIPNet', 'i64', (r) => cachedIpNet(s(r.sourceAddress)), false, { from: 'sourceIP', derive: ipNet }, 4),
+  col('destinationIPNet', 'i64', (r) => cachedIpNet(s(r.destinationAddress)), false, { from: 'destinationIP', derive: ipNet }, 4),
 ]);
+
+/** The columns of the flows table at a schema version (migration 1 creates the first ones; later ones add theirs). */
+export function columnsAt(version: number): readonly Column[] {
+  return COLUMNS.filter((c) => (c.since ?? 1) <= version);
+}
 
 export const COLUMN_NAMES: readonly (keyof StoredFlow)[] = COLUMNS.map((c) => c.name);
 

@@ -2,17 +2,20 @@
 import { after } from 'node:test';
 import { createClient } from '@clickhouse/client';
 import { ClickHouseRepository, parseClickHouseUrl } from '../../../src/store/clickhouse.js';
+import { ipNetContract } from '../../unit/store/ip-net-contract.js';
 import { rollupContract } from '../../unit/store/rollup-contract.js';
 import { clickhouseSkipReason, testDatabaseUrl } from './clickhouse-env.js';
 
 const skip = await clickhouseSkipReason();
 const url = testDatabaseUrl('rollups');
+const netsUrl = testDatabaseUrl('nets');
 
 after(async () => {
   if (skip) return;
   const t = parseClickHouseUrl(url);
   const c = createClient({ url: t.url });
   await c.command({ query: `DROP DATABASE IF EXISTS ${t.database}` });
+  await c.command({ query: `DROP DATABASE IF EXISTS ${parseClickHouseUrl(netsUrl).database}` });
   await c.close();
 });
 
@@ -24,3 +27,5 @@ rollupContract('ClickHouse', {
   },
   skip,
 });
+
+ipNetContract('ClickHouse', { open: () => ClickHouseRepository.open(netsUrl), skip });

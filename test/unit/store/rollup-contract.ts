@@ -76,6 +76,9 @@ const FILTERS: Record<string, string>[] = [
   { action: 'drop' },
   { protocol: 'udp' },
   { port: '53' },
+  { ip: '10.0.0.0/22' },
+  { ip: '93.184.0.0/16', namespace: 'ns-2' },
+  { ip: '10.0.3.2' },
 ];
 
 export function rollupContract(name: string, opts: RollupContractOptions): void {
@@ -103,6 +106,9 @@ export function rollupContract(name: string, opts: RollupContractOptions): void 
       assert.match(scan.from, /UNION ALL/);
       assert.equal(scanFor(repo.dialect, parseFlowQuery({ ...RANGES[1][1], port: '53' }, H0), 'pods').rollup, false, 'a port filter needs raw rows');
       assert.equal(scanFor(repo.dialect, parseFlowQuery({ ...RANGES[1][1], insertedAfter: '0' }, H0), 'pods').rollup, false);
+      assert.equal(scanFor(repo.dialect, parseFlowQuery({ ...RANGES[1][1], ip: '10.0.0.0/16' }, H0), 'pods').rollup, true, 'a block of whole /24s reads the networks');
+      assert.equal(scanFor(repo.dialect, parseFlowQuery({ ...RANGES[1][1], ip: '10.0.0.0/25' }, H0), 'pods').rollup, false, 'a block inside a /24 needs raw rows');
+      assert.equal(scanFor(repo.dialect, parseFlowQuery({ ...RANGES[1][1], ip: '10.0.0.0/16' }, H0), 'nodes').rollup, false, 'the Node rollup keeps no addresses');
     });
 
     it('lists the newest flows of a long range as a scan of the whole range would', async () => {

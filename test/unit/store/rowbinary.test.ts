@@ -31,6 +31,10 @@ function readRows(buf: Buffer, columns: readonly Column[]): (number | string)[][
           row.push(Number(buf.readBigUInt64LE(off)));
           off += 8;
           break;
+        case 'i64':
+          row.push(Number(buf.readBigInt64LE(off)));
+          off += 8;
+          break;
         case 'string': {
           let len = 0;
           let shift = 0;
@@ -47,6 +51,7 @@ function readRows(buf: Buffer, columns: readonly Column[]): (number | string)[][
     }
     rows.push(row);
   }
+  assert.equal(off, buf.length, 'the body ends with its last row');
   return rows;
 }
 
@@ -56,7 +61,7 @@ describe('rowBinary', () => {
     const records = [
       flow({ sourcePodName: 'web-1', octetDeltaCount: 2 ** 40 + 5, destinationTransportPort: 65535, ingressNetworkPolicyRuleName: "rule'x\\y\tz" }),
       flow({ sourcePodName: long, octetDeltaCount: Number.MAX_SAFE_INTEGER, sourceAddress: 'fd00::5', ipVersion: 6 }),
-      flow({ sourcePodName: 'web-1', flowEndSeconds: T0 + 9 }),
+      flow({ sourcePodName: 'web-1', flowEndSeconds: T0 + 9, destinationAddress: '' }),
     ];
     const buf = rowBinary(encodeBatch(records, T0 + 1, COLUMNS, { dictionariesOnly: true }), COLUMNS);
     const rows = readRows(buf, COLUMNS);

@@ -75,10 +75,13 @@ export class AppStore {
     this.inFlight = controller;
     this.armTimer();
     const key = this.queryKey();
+    // The request goes out first; the shell draws its loading state while it is under way.
+    const request = fetchDashboard<unknown>(this.state.page, apiParams(this.state), controller.signal);
+    request.catch(() => undefined);
     this.view = { ...this.view, status: 'loading', error: null };
     this.emit();
     try {
-      const data = await fetchDashboard<unknown>(this.state.page, apiParams(this.state), controller.signal);
+      const data = await request;
       if (controller.signal.aborted) return;
       this.view = { status: 'ready', data, dataKey: key, error: null, loadedAt: Date.now() };
     } catch (err) {

@@ -127,6 +127,30 @@ describe('web dashboards in chromium', { skip: skip ?? false }, () => {
     await svc.close();
   });
 
+  it('a sankey of many edges draws the largest and one labelled "other" link; the table lists every edge', async () => {
+    // A large answer, made here in the test: 40 Pod pairs, more than the 30 links a sankey draws.
+    const page = await browser.context.newPage();
+    page.on('pageerror', (e) => consoleErrors.push(`many edges: ${e.message}`));
+    const edges = Array.from({ length: 40 }, (_, i) => ({ source: `shop/web-${i}`, destination: `shop/db-${i % 4}`, txBytes: 1000 * (40 - i), rxBytes: 10, flows: 1 }));
+    const range = { from: T_END - 3600, to: T_END };
+    const empty = { bucketSeconds: 60, series: [] };
+    await page.route('**/api/v1/dashboard/pod-to-pod?*', (route) =>
+      route.fulfill({ json: { range, completeness: { recordsDropped: 0, recordsLost: 0, storeDropped: 0, snapshots: 0, complete: false }, edges, bySource: empty, byDestination: empty } }),
+    );
+    await page.route('**/api/v1/dashboard/pod-to-pod/addresses?*', (route) =>
+      route.fulfill({ json: { edges: edges.map((e) => ({ source: e.source, destination: e.destination, sourceIps: ['10.0.0.1'], destinationIps: ['10.0.0.2'] })), truncated: false } }),
+    );
+    await page.goto(`${server.url}/ui/#/pod-to-pod?last=1h`);
+    await drawn(page, 'pod-to-pod?');
+    await addressesIn(page);
+    const sankey = await page.locator('[data-chart="sankey-tx"] svg').innerHTML();
+    assert.ok(sankey.includes('other sources (10)') && sankey.includes('other destinations (4)'), 'the other link is labelled with what it stands for');
+    assert.ok(sankey.includes('shop/web-0') && !sankey.includes('shop/web-39'), 'the largest edges are drawn, the smallest summed');
+    assert.equal((await rows(page, 'edges')).length, 40);
+    await shot(page, 'pod-to-pod-other-link');
+    await page.close();
+  });
+
   it('Node Throughput shows inter- and intra-node traffic per Node and the Node-pair heatmaps', async () => {
     const page = await open('#/node-throughput?last=1h');
     await drawn(page, 'node-throughput?');

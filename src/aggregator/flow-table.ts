@@ -10,13 +10,16 @@
 // record, given back as text through the decoder's IPv4 text cache); an IPv6 address is an id
 // into the string table. The IP version is part of the key.
 //
-//   index (Int32Array, power of two, load <= 1/2)     one slot (SLOT_BYTES = 312)
-//   +------+------+------+------+                     0   src u32 | dst u32 | sport dport svcPort u16
-//   | s+1  |  0   | s+1  | ...  |  linear probing,    14  u8 x 9 (U8.*: protocol, ipVersion, enums, flags)
-//   +------+------+------+------+  backward-shift     24  u32 x 9 (SEC.*: times, domain id)
-//                                  deletion           60  u32 x 16 (STR.*: string ids)
-//                                                     128 f64 x 16 (CTR.*: 2 sides x 8 counters)
-//                                                     256 f64 x 7 (F64.*: times, baselines)
+//   index (Int32Array, power of two       one slot (SLOT_BYTES = 312)
+//   entries, load <= 1/2)                 0   src u32 | dst u32 | sport dport svcPort u16
+//   +------+------+------+------+         14  u8 x 9 (U8.*: protocol, ipVersion, enums, flags)
+//   | s+1  |  0   | s+1  | ...  |         24  u32 x 9 (SEC.*: times, domain id)
+//   | hash |      | hash |      |         60  u32 x 16 (STR.*: string ids)
+//   +------+------+------+------+         124 u32 hash of the key
+//                                         128 f64 x 16 (CTR.*: 2 sides x 8 counters)
+//                                         256 f64 x 7 (F64.*: times, baselines)
+// Linear probing, backward-shift deletion. Each index entry keeps its slot's hash, so that
+// probing past other flows, deleting, and rebuilding the index on growth read no slot.
 import { StringTable } from './string-table.js';
 import { ipv4Text, parseIpv4 } from '../ipfix/values.js';
 
@@ -175,7 +178,7 @@ export class FlowTable {
     this.generation = new Uint32Array(cap);
     this.freeSlots = new Int32Array(cap);
     const indexSize = nextPowerOfTwo(cap * 2);
-    this.index = new Int32Array(indexSize);
+    this.index = new Int32Array(2 * indexSize);
     this.mask = indexSize - 1;
   }
 
@@ -227,10 +230,13 @@ export class FlowTable {
     const u32 = this.u32;
     const u16 = this.u16;
     const u8 = this.u8;
-    let i = FlowTable.hash(src, dst, sport, dport, proto, version) & this.mask;
-    for (;;) {
-      const e = this.index[i];
+    const hash = FlowTable.hash(src, dst, sport, dport, proto, version) | 0;
+    const index = this.index;
+    let i = hash & this.mask;
+    for (;; i = (i + 1) & this.mask) {
+      const e = index[2 * i];
       if (e === 0) return -1;
+      if (index[2 * i + 1] !== hash) continue;
       const s = e - 1;
       const w = s * U32_STRIDE;
       const h = s * U16_STRIDE + PORTS_AT / 2;
@@ -245,7 +251,6 @@ export class FlowTable {
       ) {
         return s;
       }
-      i = (i + 1) & this.mask;
     }
   }
 
@@ -284,11 +289,17 @@ export class FlowTable {
     this.u8[b + U8.flags] = FLAG.live;
     const hash = FlowTable.hash(src, dst, sport, dport, proto, version);
     this.u32[w + HASH_AT / 4] = hash;
-    let i = hash & this.mask;
-    while (this.index[i] !== 0) i = (i + 1) & this.mask;
-    this.index[i] = s + 1;
+    this.link(s + 1, hash | 0);
     this.size++;
     return s;
+  }
+
+  /** Puts an index entry (slot + 1, hash) at the first free position from its home. */
+  private link(entry: number, hash: number): void {
+    let i = hash & this.mask;
+    while (this.index[2 * i] !== 0) i = (i + 1) & this.mask;
+    this.index[2 * i] = entry;
+    this.index[2 * i + 1] = hash;
   }
 
   /** Frees a slot: releases its strings, unlinks it from the index, bumps its generation. */
@@ -296,23 +307,24 @@ export class FlowTable {
     const src = this.sourceKey(s);
     const dst = this.destinationKey(s);
     const version = this.getU8(s, U8.ipVersion);
+    const index = this.index;
     let i = this.slotHash(s) & this.mask;
-    while (this.index[i] !== s + 1) i = (i + 1) & this.mask;
+    while (index[2 * i] !== s + 1) i = (i + 1) & this.mask;
     // Backward-shift deletion keeps every probe chain unbroken without tombstones.
     let hole = i;
     let j = (i + 1) & this.mask;
-    while (this.index[j] !== 0) {
-      const t = this.index[j] - 1;
-      const home = this.slotHash(t) & this.mask;
-      // Move t into the hole when its home position is not cyclically within (hole, j].
+    while (index[2 * j] !== 0) {
+      const home = index[2 * j + 1] & this.mask;
+      // Move entry j into the hole when its home position is not cyclically within (hole, j].
       const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!inRange) {
-        this.index[hole] = this.index[j];
+        index[2 * hole] = index[2 * j];
+        index[2 * hole + 1] = index[2 * j + 1];
         hole = j;
       }
       j = (j + 1) & this.mask;
     }
-    this.index[hole] = 0;
+    index[2 * hole] = 0;
 
     if (version !== 4) {
       this.strings.release(src);
@@ -439,15 +451,13 @@ export class FlowTable {
     this.freeSlots = grown(this.freeSlots, cap);
     this.capacity = cap;
     const indexSize = nextPowerOfTwo(cap * 2);
-    if (indexSize !== this.index.length) {
-      this.index = new Int32Array(indexSize);
+    if (2 * indexSize !== this.index.length) {
+      // Rebuilt from the old index in its order: the entries' hashes are there, and their new
+      // positions (home or home + old size) advance with it, so no slot is read.
+      const old = this.index;
+      this.index = new Int32Array(2 * indexSize);
       this.mask = indexSize - 1;
-      for (let s = 0; s < this.highWater; s++) {
-        if (!this.isLive(s)) continue;
-        let i = this.slotHash(s) & this.mask;
-        while (this.index[i] !== 0) i = (i + 1) & this.mask;
-        this.index[i] = s + 1;
-      }
+      for (let k = 0; k < old.length; k += 2) if (old[k] !== 0) this.link(old[k], old[k + 1]);
     }
   }
 }

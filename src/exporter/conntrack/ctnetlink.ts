@@ -9,8 +9,8 @@
 // Where the datagrams are received (DumpChannel): by default on the dump thread (dump-thread.ts,
 // dump-worker.ts), because the kernel fills each datagram of a dump inside the recvmsg() that
 // reads the one before: on the dump thread that work, two thirds of a poll of a large table,
-// overlaps with the parsing here. With `dumpThread: false`, or after the thread died, the
-// datagrams are received on this thread (SocketDumpChannel). Either way DumpReader parses them
+// overlaps with the parsing here. With `dumpThread: false`, when no core is free ('auto'), or
+// after the thread died, the datagrams are received on this thread (SocketDumpChannel). Either way DumpReader parses them
 // here, so entries, summaries and errors are the same.
 //
 // Everything is per network namespace: the sockets see the conntrack table of the namespace
@@ -24,7 +24,8 @@
 import { RawNetlinkSocket, type ErrnoException, type MessageInfo, type RawNetlinkSocketOptions } from 'netlink';
 import type { ConntrackDigest, ConntrackDumper, ConntrackEntry, ConntrackEvent } from './types.js';
 import { KernelSourceError } from './errors.js';
-import { DumpThread, type DumpChannelHandlers } from './dump-thread.js';
+import { availableParallelism, loadavg } from 'node:os';
+import { DumpThread, dumpThreadPays, type DumpChannelHandlers } from './dump-thread.js';
 import {
   AF_UNSPEC, NETLINK_NETFILTER, NFNL_SUBSYS_CTNETLINK, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN,
   NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST,
@@ -50,13 +51,16 @@ export interface CtnetlinkOptions {
   onError?: (err: KernelSourceError) => void;
   /**
    * Receive dumps on a worker thread (dump-worker.ts) while this thread parses them, so that
-   * the kernel's work of filling the dump and ours of reading it overlap on two cores. Default
-   * true; false receives on this thread. Entries, summaries and errors are the same either way.
-   * Costs a worker thread (its own V8 heap) and a 4 MiB shared ring. A process that ends with
-   * process.exit() must close() the dumper first: the netlink addon aborts when a worker that
-   * used it is terminated (a process that ends on its own closes the thread itself).
+   * the kernel's work of filling the dump and ours of reading it overlap on two cores: true
+   * always, false never (receive on this thread), 'auto' (the default) for each dump whose
+   * start finds a core free (dumpThreadPays: 1-minute load average <= cores - 1). On a machine
+   * with no free core the two threads only take turns and add their overhead, so there the dump
+   * runs on this thread. Entries, summaries and errors are the same either way. Costs a worker
+   * thread (its own V8 heap, started at the first dump on it) and a 4 MiB shared ring. A process
+   * that ends with process.exit() must close() the dumper first: the netlink addon aborts when a
+   * worker that used it is terminated (a process that ends on its own closes the thread itself).
    */
-  dumpThread?: boolean;
+  dumpThread?: boolean | 'auto';
 }
 
 /** Counters for metrics; they only grow. */
@@ -109,7 +113,7 @@ const DEFAULT_DUMP_TIMEOUT_MS = 30_000;
 const DUMP_SOCKET_OPTIONS = { messagePeeking: false, msgBufferSize: 32768 } as RawNetlinkSocketOptions;
 const DEFAULT_EVENT_RCVBUF = 4 * 1024 * 1024;
 
-function checkOptions(o: CtnetlinkOptions): { zone: number | null; dumpTimeoutMs: number; eventRcvBuf: number; dumpThread: boolean } {
+function checkOptions(o: CtnetlinkOptions): { zone: number | null; dumpTimeoutMs: number; eventRcvBuf: number; dumpThread: boolean | 'auto' } {
   const zone = o.zone ?? null;
   if (zone !== null && (!Number.isInteger(zone) || zone < 0 || zone > 0xffff)) {
     throw new KernelSourceError('KERNEL_ERR_OPTION', `zone ${zone} is not 0-65535; leave it out to dump every zone`);
@@ -120,8 +124,10 @@ function checkOptions(o: CtnetlinkOptions): { zone: number | null; dumpTimeoutMs
   if (!Number.isInteger(eventRcvBuf) || eventRcvBuf < 4096) {
     throw new KernelSourceError('KERNEL_ERR_OPTION', `eventReceiveBufferBytes ${eventRcvBuf} must be an integer >= 4096, e.g. 4194304`);
   }
-  const dumpThread = o.dumpThread ?? true;
-  if (typeof dumpThread !== 'boolean') throw new KernelSourceError('KERNEL_ERR_OPTION', `dumpThread ${String(dumpThread)} must be true or false`);
+  const dumpThread = o.dumpThread ?? 'auto';
+  if (typeof dumpThread !== 'boolean' && dumpThread !== 'auto') {
+    throw new KernelSourceError('KERNEL_ERR_OPTION', `dumpThread ${String(dumpThread)} must be true, false or 'auto'`);
+  }
   return { zone, dumpTimeoutMs, eventRcvBuf, dumpThread };
 }
 
@@ -305,8 +311,9 @@ export class CtnetlinkDumper implements ConntrackDumper {
   private readonly onError: (err: KernelSourceError) => void;
   /** Dumps on this thread: the fallback, and the path with `dumpThread: false`. */
   private readonly socketChannel = new SocketDumpChannel();
-  /** Dumps received on a worker thread while this one parses (dumpThread, the default). */
+  /** Dumps received on a worker thread while this one parses (dumpThread true or 'auto'). */
   private thread: DumpThread | null;
+  private readonly threadOnlyWhenCoreFree: boolean;
   private retiredThread: DumpThread | null = null;
   /** Keeps the compiled message shapes from one dump to the next. */
   private readonly scanner = new EntryScanner();
@@ -321,7 +328,8 @@ export class CtnetlinkDumper implements ConntrackDumper {
     this.dumpTimeoutMs = o.dumpTimeoutMs;
     this.eventRcvBuf = o.eventRcvBuf;
     this.onError = options.onError ?? (() => {});
-    this.thread = o.dumpThread ? new DumpThread() : null;
+    this.thread = o.dumpThread === false ? null : new DumpThread();
+    this.threadOnlyWhenCoreFree = o.dumpThread === 'auto';
   }
 
   async dump(): Promise<ConntrackEntry[]> {
@@ -402,14 +410,16 @@ export class CtnetlinkDumper implements ConntrackDumper {
     });
   }
 
-  /** The dump thread, unless it is off or died (then this thread's socket). */
+  /** The dump thread, unless it is off, died, or ('auto') no core is free; else this thread's socket. */
   private channel(): DumpChannel {
     if (this.thread !== null && this.thread.failed !== null) {
       this.onError(this.thread.failed);
       this.retiredThread = this.thread;
       this.thread = null;
     }
-    return this.thread ?? this.socketChannel;
+    if (this.thread === null) return this.socketChannel;
+    if (this.threadOnlyWhenCoreFree && !dumpThreadPays(loadavg()[0], availableParallelism())) return this.socketChannel;
+    return this.thread;
   }
 
   async subscribe(onEvent: (event: ConntrackEvent) => void, onOverflow: () => void): Promise<() => Promise<void>> {

@@ -31,7 +31,7 @@ function keyed(entries: ConntrackEntry[]): string[] {
 }
 
 if (process.argv[2] === '--dump-and-leave') {
-  const summary = await new CtnetlinkDumper().dumpEach(() => {});
+  const summary = await new CtnetlinkDumper({ dumpThread: true }).dumpEach(() => {});
   process.stdout.write(`${JSON.stringify({ entries: summary.entries })}\n`);
 } else {
   await compare();
@@ -43,7 +43,7 @@ const v6 = Number(process.argv[3]);
 await send('udp4', v4);
 await send('udp6', v6);
 
-const onThread = new CtnetlinkDumper();
+const onThread = new CtnetlinkDumper({ dumpThread: true });
 const onMain = new CtnetlinkDumper({ dumpThread: false });
 const rounds: Array<{ thread: number; main: number; same: boolean; firstDifference: string | null }> = [];
 for (let i = 0; i < 3; i++) {

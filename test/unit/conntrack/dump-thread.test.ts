@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DumpRing, SLOT_DATAGRAM, SLOT_FAILURE, decodeFailure, encodeFailure } from '../../../src/exporter/conntrack/dump-ring.js';
-import { DumpThread, failureError } from '../../../src/exporter/conntrack/dump-thread.js';
+import { DumpThread, dumpThreadPays, failureError } from '../../../src/exporter/conntrack/dump-thread.js';
 import { endsDump } from '../../../src/exporter/conntrack/dump-worker.js';
-import { DumpReader } from '../../../src/exporter/conntrack/ctnetlink.js';
+import { CtnetlinkDumper, DumpReader } from '../../../src/exporter/conntrack/ctnetlink.js';
 import { KernelSourceError } from '../../../src/exporter/conntrack/errors.js';
 import { socketError } from '../../../src/exporter/conntrack/netlink.js';
 import type { ConntrackEntry } from '../../../src/exporter/conntrack/types.js';
@@ -106,6 +106,25 @@ describe('dump ring (dump thread -> main thread)', () => {
     const f = { what: 'conntrack dump', message: 'recvmsg: No buffer space available', code: 'ENOBUFS' };
     assert.deepEqual(decodeFailure(encodeFailure(f)), f);
     assert.equal(decodeFailure(bytes(0x7b, 0x7b)).message, 'unreadable failure report from the dump thread');
+  });
+});
+
+describe("when the dump thread is used ('auto')", () => {
+  it('only with a core free for it: 1-minute load average at most cores - 1', () => {
+    assert.equal(dumpThreadPays(0.5, 2), true);
+    assert.equal(dumpThreadPays(1, 2), true);
+    assert.equal(dumpThreadPays(1.01, 2), false);
+    assert.equal(dumpThreadPays(8.9, 2), false);
+    assert.equal(dumpThreadPays(8.9, 16), true);
+    assert.equal(dumpThreadPays(0, 1), false, 'one core: nothing to overlap on');
+  });
+
+  it('accepts true, false and auto, and says so for anything else', () => {
+    for (const dumpThread of [true, false, 'auto'] as const) assert.ok(new CtnetlinkDumper({ dumpThread }));
+    assert.throws(
+      () => new CtnetlinkDumper({ dumpThread: 'yes' as unknown as boolean }),
+      (err: unknown) => err instanceof KernelSourceError && err.code === 'KERNEL_ERR_OPTION' && /true, false or 'auto'/.test(err.message),
+    );
   });
 });
 

@@ -207,6 +207,34 @@ describe('dump thread on a worker (with a fake kernel)', () => {
     }
   });
 
+  it('serves the next dump in full after one was abandoned half way (as after a timeout)', async () => {
+    const thread = new DumpThread(SMALL, FAKE);
+    try {
+      const abandoned = await new Promise<number>((resolve) => {
+        let datagrams = 0;
+        thread.start(1, Buffer.alloc(20), {
+          onDatagram: () => {
+            // The dumper gives up after the first datagram, as its timeout would.
+            if (++datagrams === 1) {
+              thread.stop(false);
+              resolve(datagrams);
+            }
+          },
+          onFailure: () => resolve(-1),
+        });
+      });
+      assert.equal(abandoned, 1);
+      const next = await dumpThrough(thread, 17);
+      assert.equal(next.err, null);
+      assert.deepEqual(
+        next.entries.map((e) => e.original.sourcePort),
+        Array.from({ length: MANY_DATAGRAMS * PER_DATAGRAM }, (_, i) => i + 1),
+      );
+    } finally {
+      await thread.close();
+    }
+  });
+
   it('skips what an abandoned dump left in the ring', async () => {
     const thread = new DumpThread(SMALL, FAKE);
     try {

@@ -41,12 +41,6 @@ const str = (v: unknown): string => (v === null || v === undefined ? '' : String
 const DENIED = `(ingressNetworkPolicyRuleAction IN (${RuleAction.drop}, ${RuleAction.reject}) OR egressNetworkPolicyRuleAction IN (${RuleAction.drop}, ${RuleAction.reject}))`;
 const CONNECTION = 'sourceIP, destinationIP, sourceTransportPort, destinationTransportPort, protocolIdentifier, flowStartSeconds';
 
-/** "ns/name", or the fallback (an IP) when there is no name. */
-function endpoint(namespace: string, name: string, fallback = ''): string {
-  if (name === '') return fallback;
-  return namespace === '' ? name : `${namespace}/${name}`;
-}
-
 /** A 64-bit hash of a tuple, as the engine writes it, and the same as text (JS numbers hold 53 bits). */
 interface TupleHash {
   of(exprs: readonly string[]): string;
@@ -73,6 +67,8 @@ interface TopGroupsQuery {
   groupBy: string;
   /** The output columns GROUP BY names. */
   groupColumns: readonly string[];
+  /** The rows read: flows, or a rollup's scan (scanFor), whose WHERE is `where`. */
+  from: string;
   where: string;
   /** The measure ranked by, largest first (one aggregate: each more costs per group); the exact ORDER BY starts with it. */
   rank: string;
@@ -104,11 +100,11 @@ export class DashboardQueries {
    */
   private async topGroups(t: TopGroupsQuery): Promise<Record<string, unknown>[]> {
     const d = this.db.dialect;
-    const plain = () => this.db.select(`SELECT ${t.select} FROM flows WHERE ${t.where} GROUP BY ${t.groupBy} ORDER BY ${t.order} LIMIT ${t.limit}`);
+    const plain = () => this.db.select(`SELECT ${t.select} FROM ${t.from} WHERE ${t.where} GROUP BY ${t.groupBy} ORDER BY ${t.order} LIMIT ${t.limit}`);
     if (!this.hash) return plain();
     const h = this.hash.of(t.keys);
     const ranked = await this.db.select(
-      `SELECT ${this.hash.text('h')} AS h, r FROM (SELECT ${h} AS h, ${d.num(t.rank)} AS r FROM flows WHERE ${t.where} GROUP BY h ORDER BY r DESC LIMIT ${t.limit + TOP_SLACK}) AS g`,
+      `SELECT ${this.hash.text('h')} AS h, r FROM (SELECT ${h} AS h, ${d.num(t.rank)} AS r FROM ${t.from} WHERE ${t.where} GROUP BY h ORDER BY r DESC LIMIT ${t.limit + TOP_SLACK}) AS g`,
     );
     if (ranked.length === 0) return [];
     const byRank = ranked.map((r) => ({ h: str(r.h), r: num(r.r) })).sort((a, b) => b.r - a.r);
@@ -117,7 +113,7 @@ export class DashboardQueries {
     const wanted = byRank.filter((x) => x.r >= cut).map((x) => x.h);
     if (!wanted.every((x) => /^\d+$/.test(x))) return plain();
     const rows = await this.db.select(
-      `SELECT ${t.select}, ${this.hash.text(h)} AS groupHash FROM flows WHERE ${t.where} AND ${h} IN (${wanted.join(', ')}) ` +
+      `SELECT ${t.select}, ${this.hash.text(h)} AS groupHash FROM ${t.from} WHERE ${t.where} AND ${h} IN (${wanted.join(', ')}) ` +
         `GROUP BY ${t.groupBy}, groupHash ORDER BY ${t.order}`,
     );
     // One row per hash, and one hash per group (names made of the keys could meet otherwise).
@@ -132,7 +128,6 @@ export class DashboardQueries {
     return extra === '' ? w : `${w} AND ${extra}`;
   }
 
-  /** Sums of Tx and Rx per (bucket, key) for the top keys; every bucket present, empty ones 0. */
   /**
    * What a ranking over `rollup`'s keys reads: whole buckets from the rollup when the store has
    * it and the query's filters allow (query.ts scanFor), else raw rows. `extra` must name only
@@ -275,12 +270,15 @@ export class DashboardQueries {
     const d = this.db.dialect;
     // Totals per entity pair, summed in full by the database; the addresses behind each edge
     // are asked for separately (edgeAddresses), for the edges a page shows.
+    // Pod pairs are a rollup's keys: whole buckets from it where the filters allow.
+    const scan = this.scan(q, spec.extra, spec.rollup);
     const rows = await this.topGroups({
       keys: [...spec.source.keys, ...spec.destination.keys],
-      select: `${spec.source.expr} AS src, ${spec.destination.expr} AS dst, ${d.num('sum(octetDeltaCount)')} AS tx, ${d.num('sum(reverseOctetDeltaCount)')} AS rx, ${d.count()} AS flows`,
+      select: `${spec.source.expr} AS src, ${spec.destination.expr} AS dst, ${d.num('sum(octetDeltaCount)')} AS tx, ${d.num('sum(reverseOctetDeltaCount)')} AS rx, ${scan.count} AS flows`,
       groupBy: 'src, dst',
       groupColumns: ['src', 'dst'],
-      where: this.where(q, spec.extra),
+      from: scan.from,
+      where: scan.where,
       rank: 'sum(octetDeltaCount + reverseOctetDeltaCount)',
       order: 'tx + rx DESC, src, dst',
       limit: q.limit,
@@ -442,6 +440,7 @@ export class DashboardQueries {
           `${d.num('sum(octetDeltaCount) + sum(reverseOctetDeltaCount)')} AS bytes, ${d.count()} AS flows`,
         groupBy: 'egress, egressAction, ingress, ingressAction, src, dst',
         groupColumns: ['egress', 'egressAction', 'ingress', 'ingressAction', 'src', 'dst'],
+        from: 'flows',
         where: this.where(q, extra),
         rank: 'sum(octetDeltaCount + reverseOctetDeltaCount)',
         order: 'bytes DESC, flows DESC, egress, ingress, src, dst, egressAction, ingressAction',
@@ -487,6 +486,8 @@ interface EdgeSide {
 interface EdgePageSpec {
   /** Which flows the page draws. */
   readonly extra: string;
+  /** A rollup whose keys name both sides (and hold `extra`'s columns), if any. */
+  readonly rollup?: RollupName;
   readonly source: EdgeSide;
   readonly destination: EdgeSide;
 }
@@ -513,7 +514,7 @@ function podSide(side: 'source' | 'destination', withIp: boolean): EdgeSide {
 const columnSide = (column: string): EdgeSide => ({ expr: column, keys: [column], split: (n) => [n], name: (c) => c[0] });
 
 export const EDGE_PAGE_SPECS: Readonly<Record<EdgePage, EdgePageSpec>> = Object.freeze({
-  'pod-to-pod': { extra: "sourcePodName != '' AND destinationPodName != ''", source: podSide('source', false), destination: podSide('destination', false) },
+  'pod-to-pod': { extra: "sourcePodName != '' AND destinationPodName != ''", rollup: 'pods', source: podSide('source', false), destination: podSide('destination', false) },
   'pod-to-external': { extra: `flowType = ${FlowType.toExternal} AND sourcePodName != ''`, source: podSide('source', false), destination: columnSide('destinationIP') },
   'pod-to-service': { extra: "destinationServicePortName != ''", source: podSide('source', true), destination: columnSide('destinationServicePortName') },
 });

@@ -20,9 +20,15 @@ const store = new AppStore(window);
 // ECharts is most of the code: it loads as its own chunk while the page's data is fetched, and
 // a page is drawn once both are here.
 let charts: ChartHost | null = null;
-const chartsLoaded = import('./components/chart.js').then((m) => {
-  charts = new m.ChartHost();
-});
+let chartsFailed: Error | null = null;
+const chartsLoaded = import('./components/chart.js').then(
+  (m) => {
+    charts = new m.ChartHost();
+  },
+  (err: Error) => {
+    chartsFailed = err;
+  },
+);
 const painted = new Set<string>();
 
 const nav = h('nav', { class: 'pages', 'aria-label': 'Dashboards' });
@@ -175,6 +181,12 @@ function drawPage(state: UiState, view: View): void {
     return;
   }
   if (drawnKey === key && drawnAt === view.loadedAt) return;
+  if (chartsFailed) {
+    clear(content);
+    content.append(errorState('UI_ERR_NETWORK', `the charts' code did not load: ${chartsFailed.message}`, () => window.location.reload()));
+    document.documentElement.dataset.state = 'error';
+    return;
+  }
   if (!charts) {
     // The data came before the charts' code: draw when it is here (with the state of then).
     void chartsLoaded.then(() => drawPage(store.state, store.view));

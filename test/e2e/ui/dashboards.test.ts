@@ -286,6 +286,16 @@ describe('web dashboards in chromium', { skip: skip ?? false }, () => {
     await page.close();
   });
 
+  it('says so when the charts\' code does not load, and offers to load again', async () => {
+    const page = await browser.context.newPage();
+    await page.route('**/ui/chart-*.js', (route) => route.abort());
+    await page.goto(`${server.url}/ui/#/overview?last=1h`);
+    await page.waitForSelector('.error');
+    assert.match(await text(page, '.error'), /UI_ERR_NETWORK\s+the charts’ code did not load|UI_ERR_NETWORK\s+the charts' code did not load/);
+    assert.equal(await page.locator('.error button').innerText(), 'Retry');
+    await page.close();
+  });
+
   it('is usable on a narrow screen: nothing overflows sideways', async () => {
     for (const hash of ['#/overview?last=1h', '#/pod-to-pod?last=1h', '#/flow-records?last=1h&row=0']) {
       const page = await open(hash, { width: 390, height: 844 });

@@ -55,8 +55,11 @@
 //   Waking the main thread every 16 datagrams cost 10-50 ms per dump under load (the woken
 //   thread preempts the waker); now every 64, when the ring is full, and at the dump's end.
 //   Transient heap stays 2.9-4.1 MB; the ring is 4 MiB of shared memory, once per dumper.
-//   So the default is dumpThread 'auto': the dump thread when the 1-minute load average leaves a
-//   core free (<= cores - 1), else the main thread, which on a saturated machine is the faster.
+//   So the default is dumpThread 'auto': the dump thread when the 1-minute load average, less the
+//   process's own part (its CPU time averaged the same way, so that these back-to-back polls do
+//   not count against themselves), leaves a core free (<= cores - 1), else the main thread, which
+//   on a saturated machine is the faster. Noise floor here: in one run at load 8.4 the default
+//   (which chose the main thread) and .inThread ran the same code and gave 477 and 344 ms.
 //   Plan reads through a DataView (parse.ts) cut parsing a captured 100k dump with a no-op
 //   consumer from 21 to 14 ms (best of 30); the main thread's share on the dump path is now
 //   26-30 ms/poll (dump thread 136-149 ms at load 7-11), and the in-thread path gains the same.

@@ -25,7 +25,7 @@ import { RawNetlinkSocket, type ErrnoException, type MessageInfo, type RawNetlin
 import type { ConntrackDigest, ConntrackDumper, ConntrackEntry, ConntrackEvent } from './types.js';
 import { KernelSourceError } from './errors.js';
 import { availableParallelism, loadavg } from 'node:os';
-import { DumpThread, dumpThreadPays, type DumpChannelHandlers } from './dump-thread.js';
+import { DumpThread, OwnLoadEstimate, dumpThreadPays, type DumpChannelHandlers } from './dump-thread.js';
 import {
   AF_UNSPEC, NETLINK_NETFILTER, NFNL_SUBSYS_CTNETLINK, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN,
   NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST,
@@ -53,9 +53,9 @@ export interface CtnetlinkOptions {
    * Receive dumps on a worker thread (dump-worker.ts) while this thread parses them, so that
    * the kernel's work of filling the dump and ours of reading it overlap on two cores: true
    * always, false never (receive on this thread), 'auto' (the default) for each dump whose
-   * start finds a core free (dumpThreadPays: 1-minute load average <= cores - 1). On a machine
-   * with no free core the two threads only take turns and add their overhead, so there the dump
-   * runs on this thread. Entries, summaries and errors are the same either way. Costs a worker
+   * start finds a core free (dumpThreadPays: the 1-minute load average, less this process's own
+   * part (OwnLoadEstimate), <= cores - 1). On a machine with no free core the two threads only
+   * take turns and add their overhead, so there the dump runs on this thread. Entries, summaries and errors are the same either way. Costs a worker
    * thread (its own V8 heap, started at the first dump on it) and a 4 MiB shared ring. A process
    * that ends with process.exit() must close() the dumper first: the netlink addon aborts when a
    * worker that used it is terminated (a process that ends on its own closes the thread itself).
@@ -314,6 +314,7 @@ export class CtnetlinkDumper implements ConntrackDumper {
   /** Dumps received on a worker thread while this one parses (dumpThread true or 'auto'). */
   private thread: DumpThread | null;
   private readonly threadOnlyWhenCoreFree: boolean;
+  private readonly ownLoad = new OwnLoadEstimate();
   private retiredThread: DumpThread | null = null;
   /** Keeps the compiled message shapes from one dump to the next. */
   private readonly scanner = new EntryScanner();
@@ -418,7 +419,11 @@ export class CtnetlinkDumper implements ConntrackDumper {
       this.thread = null;
     }
     if (this.thread === null) return this.socketChannel;
-    if (this.threadOnlyWhenCoreFree && !dumpThreadPays(loadavg()[0], availableParallelism())) return this.socketChannel;
+    if (this.threadOnlyWhenCoreFree) {
+      const cpu = process.cpuUsage();
+      const own = this.ownLoad.update(performance.now(), (cpu.user + cpu.system) / 1000);
+      if (!dumpThreadPays(loadavg()[0] - own, availableParallelism())) return this.socketChannel;
+    }
     return this.thread;
   }
 

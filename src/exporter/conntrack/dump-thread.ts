@@ -36,7 +36,33 @@ export function failureError(f: DumpThreadFailure): KernelSourceError {
  * 100,000 entries. `load1` is the 1-minute load average, `cores` the CPUs this process may use.
  */
 export function dumpThreadPays(load1: number, cores: number): boolean {
+  // load1 here is the others' load: the 1-minute load average less this process's own part.
   return cores >= 2 && load1 <= cores - 1;
+}
+
+/**
+ * This process's own part of the load average, estimated from its CPU time the way the kernel
+ * averages runnable threads (an exponential average with a 1-minute time constant), so that
+ * 'auto' asks whether *other* work leaves a core free: polling a large table back to back (a
+ * benchmark, a very short poll interval) would otherwise count its own polls against itself.
+ */
+export class OwnLoadEstimate {
+  private lastMs = -1;
+  private lastCpuMs = 0;
+  /** Threads of this process busy on average over about the last minute. */
+  value = 0;
+
+  /** `nowMs` a monotonic clock, `cpuMs` this process's CPU time (user + system) so far. */
+  update(nowMs: number, cpuMs: number): number {
+    if (this.lastMs >= 0 && nowMs > this.lastMs) {
+      const dt = nowMs - this.lastMs;
+      const busy = Math.max(0, (cpuMs - this.lastCpuMs) / dt);
+      this.value += (1 - Math.exp(-dt / 60_000)) * (busy - this.value);
+    }
+    this.lastMs = nowMs;
+    this.lastCpuMs = cpuMs;
+    return this.value;
+  }
 }
 
 /** Datagrams read before they are given back to the dump thread at once (a quarter of the default ring). */

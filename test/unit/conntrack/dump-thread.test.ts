@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DumpRing, SLOT_DATAGRAM, SLOT_FAILURE, decodeFailure, encodeFailure } from '../../../src/exporter/conntrack/dump-ring.js';
-import { DumpThread, dumpThreadPays, failureError } from '../../../src/exporter/conntrack/dump-thread.js';
+import { DumpThread, OwnLoadEstimate, dumpThreadPays, failureError } from '../../../src/exporter/conntrack/dump-thread.js';
 import { endsDump } from '../../../src/exporter/conntrack/dump-worker.js';
 import { CtnetlinkDumper, DumpReader } from '../../../src/exporter/conntrack/ctnetlink.js';
 import { KernelSourceError } from '../../../src/exporter/conntrack/errors.js';
@@ -117,6 +117,20 @@ describe("when the dump thread is used ('auto')", () => {
     assert.equal(dumpThreadPays(8.9, 2), false);
     assert.equal(dumpThreadPays(8.9, 16), true);
     assert.equal(dumpThreadPays(0, 1), false, 'one core: nothing to overlap on');
+  });
+
+  it("estimates this process's own part of the load average from its CPU time, over about a minute", () => {
+    const own = new OwnLoadEstimate();
+    assert.equal(own.update(0, 0), 0, 'the first sample only sets the baseline');
+    // One thread busy all the time for a minute, sampled every 5 s: 1 - 1/e of the way to 1.
+    for (let t = 5_000; t <= 60_000; t += 5_000) own.update(t, t);
+    assert.ok(Math.abs(own.value - (1 - Math.exp(-1))) < 1e-9, `${own.value}`);
+    // Then idle for five minutes: almost nothing left.
+    for (let t = 65_000; t <= 360_000; t += 5_000) own.update(t, 60_000);
+    assert.ok(own.value < 0.01 && own.value > 0, `${own.value}`);
+    // A clock that does not move changes nothing.
+    const before = own.value;
+    assert.equal(own.update(360_000, 70_000), before);
   });
 
   it('accepts true, false and auto, and says so for anything else', () => {

@@ -353,7 +353,8 @@ function generateDecoder(fields: readonly CompiledField[], fixedLength: number |
         `var n${i} = b[p++];`,
         `if (n${i} === 255) { if (end - p < 2) throw h.overrun(p, end, ${key}); n${i} = b[p] << 8 | b[p + 1]; p += 2; }`,
         `if (end - p < n${i}) throw h.overrun(p, end, ${key});`,
-        f.dataType === 'string' ? `var v${i} = h.str(b, dv, p, p + n${i});` : `var v${i} = h.bytes(b, p, p + n${i});`,
+        // An empty string (a field the exporter had no value for) costs no call.
+        f.dataType === 'string' ? `var v${i} = n${i} === 0 ? '' : h.str(b, dv, p, p + n${i});` : `var v${i} = h.bytes(b, p, p + n${i});`,
         `p += n${i};`,
       );
       return;

@@ -368,7 +368,13 @@ function generateDecoder(fields: readonly CompiledField[], fixedLength: number |
       lines.push(`var u${i} = (b[${at}]*16777216+(b[${at}+1]<<16|b[${at}+2]<<8|b[${at}+3]));`);
       if (plan.asValue.has(i)) lines.push(`var v${i} = h.ipv4Text(u${i});`);
     } else {
-      lines.push(`var v${i} = ${readExpression(f, at)};`);
+      if (f.dataType === 'unsigned64' && f.length === 8) {
+        // Inline while the high word keeps the value a safe integer (as readUnsigned64 does).
+        const w = (x: number) => `(b[${at}+${x}]*16777216+(b[${at}+${x + 1}]<<16|b[${at}+${x + 2}]<<8|b[${at}+${x + 3}]))`;
+        lines.push(`var v${i} = ${w(0)};`, `v${i} = v${i} < 2097152 ? v${i}*4294967296+${w(4)} : h.u64(b,${at});`);
+      } else {
+        lines.push(`var v${i} = ${readExpression(f, at)};`);
+      }
     }
     k += f.length;
   });

@@ -33,10 +33,10 @@ export function failureError(f: DumpThreadFailure): KernelSourceError {
  * for it. The overlap turns a poll of kernel time K plus parsing time P into about max(K, P); on
  * a machine whose cores are all busy the two threads take turns like one, and the hand-over
  * (copy into the ring, wake-ups, parsing data another core wrote) costs 10-20 ms more per
- * 100,000 entries. `load1` is the 1-minute load average, `cores` the CPUs this process may use.
+ * 100,000 entries. `load1` is the 1-minute load average of other work (the load average less
+ * OwnLoadEstimate), `cores` the CPUs this process may use.
  */
 export function dumpThreadPays(load1: number, cores: number): boolean {
-  // load1 here is the others' load: the 1-minute load average less this process's own part.
   return cores >= 2 && load1 <= cores - 1;
 }
 

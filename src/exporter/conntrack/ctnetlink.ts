@@ -352,7 +352,8 @@ export class CtnetlinkDumper implements ConntrackDumper {
 
   private runDump(onEntry: (entry: ConntrackEntry) => void, options: DumpOptions): Promise<DumpSummary> {
     if (this.closed) return Promise.reject(new KernelSourceError('CTNL_ERR_CLOSED', 'dump() after close()'));
-    this.seq = (this.seq + 1) >>> 0;
+    // Never 0: the dump thread and its ring take seq 0 for "no dump".
+    this.seq = ((this.seq + 1) >>> 0) || 1;
     const seq = this.seq;
     const reader = new DumpReader(
       seq,

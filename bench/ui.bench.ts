@@ -96,7 +96,10 @@ export function generationSql(from: number, to: number, n: number): string {
     flowType: `CASE WHEN ${ext} THEN 3 WHEN ${s} % ${NODES} = ${d} % ${NODES} THEN 1 ELSE 2 END`,
     ipVersion: '4',
     sourceIPKey: v4key('10', `(${s} >> 8) & 255`, `${s} & 255`, '1 + i % 250'),
-    destinationIPKey: v4key('10', `(${d} >> 8) & 255`, `${d} & 255`, '7'),
+    destinationIPKey: `CASE WHEN ${ext} THEN ${v4key('93', '184', `(hash(i + 5) % ${EXTERNALS}) >> 8`, `(hash(i + 5) % ${EXTERNALS}) & 255`)} ELSE ${v4key('10', `(${d} >> 8) & 255`, `${d} & 255`, '7')} END`,
+    // The /24 of each address as a number (ip-key.ts ipNet): the first three bytes.
+    sourceIPNet: `10 * 65536 + ((${s} >> 8) & 255) * 256 + (${s} & 255)`,
+    destinationIPNet: `CASE WHEN ${ext} THEN 93 * 65536 + 184 * 256 + ((hash(i + 5) % ${EXTERNALS}) >> 8) ELSE 10 * 65536 + ((${d} >> 8) & 255) * 256 + (${d} & 255) END`,
     correlated: '1',
   };
   const cols = COLUMNS.map((c) => expr[c.name] ?? (c.kind === 'string' ? "''" : '0'));

@@ -464,7 +464,7 @@ export class DashboardQueries {
   }
 }
 
-/** Edges one addresses request may ask for (a page's table shows up to 100). */
+/** Edges one addresses request may ask for (an edge page shows 50). */
 export const MAX_ADDRESS_EDGES = 200;
 /** Address-pair rows one addresses answer lists; beyond them it says it is truncated. */
 export const MAX_ADDRESS_ROWS = 20_000;

@@ -310,6 +310,12 @@ export function writeIpv4(b: Buffer, o: number, text: string): boolean {
 
 /** Writes IPv6 text (RFC 4291 2.2 forms, with an optional trailing dotted quad) as 16 bytes. */
 export function writeIpv6(b: Buffer, o: number, text: string): boolean {
+  // The unspecified address, which every IPv4 flow's originalExporterIPv6Address is, without
+  // the parse below.
+  if (text === '::') {
+    for (let i = 0; i < 16; i++) b[o + i] = 0;
+    return true;
+  }
   if (text.length < 2 || text.length > 45) return false;
   const doubleColon = text.indexOf('::');
   if (doubleColon >= 0 && text.indexOf('::', doubleColon + 1) >= 0) return false;

@@ -1,5 +1,6 @@
 // ShapeConversion 'ipv4Number': an ipv4Address field decoded as its 32-bit value, alone or next
-// to the same field's text, and -1 for a field that is absent or of another type.
+// to the same field's text, and -1 for a field that is absent or of another type. Also the
+// writer's shortcut for the unspecified IPv6 address, which every IPv4 aggregated record carries.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageDecoder, MessageWriter, ieByName } from '../../../src/ipfix/index.js';
@@ -48,4 +49,16 @@ describe("decodeAs with 'ipv4Number'", () => {
       assert.deepEqual(r, { src: c.srcValue, dst: c.dstValue, dstText: c.dst, port: -1, name: -1, absent: -1 });
     });
   }
+});
+
+describe('writeIpv6 of the unspecified address', () => {
+  it('writes 16 zero bytes over whatever was there, as the parse of "::" does', async () => {
+    const { writeIpv6 } = await import('../../../src/ipfix/values.js');
+    const b = Buffer.alloc(20, 0xff);
+    assert.equal(writeIpv6(b, 2, '::'), true);
+    assert.deepEqual([...b], [0xff, 0xff, ...new Array<number>(16).fill(0), 0xff, 0xff]);
+    const c = Buffer.alloc(16, 0xff);
+    assert.equal(writeIpv6(c, 0, '0:0:0:0:0:0:0:0'), true);
+    assert.deepEqual(c, b.subarray(2, 18));
+  });
 });

@@ -61,6 +61,11 @@ export function parseClickHouseUrl(text: string): ClickHouseTarget {
   };
 }
 
+function isStaleSocket(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EPIPE' || code === 'ECONNRESET';
+}
+
 function unavailable(what: string, err: unknown): StoreError {
   return new StoreError('STORE_ERR_UNAVAILABLE', `ClickHouse ${what} failed: ${(err as Error).message || String(err)}`, { cause: err });
 }
@@ -137,11 +142,20 @@ export class ClickHouseRepository implements FlowRepository {
     // RowBinary from a columnar batch: strings encoded once per distinct value, one buffer.
     const columns = this.columns;
     const body = rowBinary(encodeBatch(records, insertedAtSeconds, columns, { dictionariesOnly: true }), columns);
-    try {
-      const result = await this.client.exec({ query: `INSERT INTO flows (${columns.map((c) => c.name).join(', ')}) FORMAT RowBinary`, values: Readable.from([body], { objectMode: false }) });
-      result.stream.resume();
-    } catch (err) {
-      throw unavailable('insert', err);
+    const query = `INSERT INTO flows (${columns.map((c) => c.name).join(', ')}) FORMAT RowBinary`;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await this.client.exec({ query, values: Readable.from([body], { objectMode: false }) });
+        result.stream.resume();
+        return;
+      } catch (err) {
+        // Encoding a large batch can block the event loop past the server's keep-alive timeout
+        // (18.16: 3 s) before the client's idle-socket timer runs; the client then writes to a
+        // socket the server has closed. The server received nothing of this request, so one
+        // retry on a new connection is safe.
+        if (attempt === 0 && isStaleSocket(err)) continue;
+        throw unavailable('insert', err);
+      }
     }
   }
 

@@ -29,6 +29,38 @@
 //     larger than any difference from before): decode 830-1,050 ns, ingest 1,190-1,900 ns,
 //     export 1,040-1,290 ns per received record = 4,700-5,800 ns per exported record, of which
 //     flush (build the AggregatedFlowRecord, free the slot) 2,400-2,950 ns.
+// Round 3 (360644a..13d5e7d: IPv4 addresses decoded as numbers for the key, no text until export
+// (WIRE_FLOW_RECORD_SHAPE); the flow table as one 312-byte record per slot with the key hash
+// kept in the index entries; per-call-site string memory in the string table; shutdown flush in
+// chunks of 4096 with the sinks draining in between, then the table cleared at once; inline
+// unsigned64 reads; no call for empty strings; '::' written without a parse). Same machine,
+// Node v20.20.2, 2 cores shared with four other engineers' runs; before = a worktree build of
+// 157b650, alternating before/after, load average (1 min) with each pair:
+//   npm run bench -- aggregator.throughput
+//     load 9.5-12.7   before 237,440 / 252,067 / 276,558 / 259,138 / 282,867
+//                     after  282,367 / 279,398 / 282,344 / 299,198 / 247,522
+//     load 2.0-3.5    before 237,965 / 240,350 / 265,299
+//                     after  272,331 / 289,381 / 294,755
+//     load 3.0-4.3    before 260,710 / 271,748 / 265,133 / 227,832
+//                     after  277,202 / 271,017 / 257,720 / 198,575
+//     all 12 pairs: median before 260,000, after 278,000 records/s/core (+7%; user CPU 5.4-6.2 s
+//     against 6.0-6.9 s in most pairs). Still below the 300,000 goal: the spread between runs
+//     (+-15%) is larger than what is left to gain per stage.
+//   npm run bench -- aggregator.pipeline  (best of 5, load 5-9)
+//     before 320,619 / 299,848 records/s/core: decode 756-889, aggregate 1,265-1,345,
+//       export 4,531-4,861 ns per exported record (flush 2,478-2,749)
+//     after  392,508 / 386,228 records/s/core: decode 728-777, aggregate 705-756,
+//       export 4,182-4,280 ns per exported record (flush 2,164-2,274)   (+25%; ingest -44%)
+//   npm run bench -- aggregator.memory   354 bytes/flow (was 341: the index entries keep the
+//     slot's hash, +8), goal <= 512.
+// --cpu-prof of aggregator.throughput after round 3 (load 2.3; shares of busy time, startup
+// excluded, about 6.2 s): readStringAt 14%, string table (putString, lookup) 16%, the IPFIX
+// sink's encoding (varStrTo, generated writer) 13%, ingest + merge + counters 15%, GC 6.5%,
+// generated decoder 7%, build + sideCounters + sideThroughput 7%, table growth 2.7%; system
+// time (socket reads) 0.6-0.8 s. What is left is names: reading ~9 of them per record from the
+// wire and interning ~14 per new flow (a Map lookup each). The next step would decode names
+// straight into string-table ids (a byte-keyed interner owned by the aggregator) and skip
+// names of re-reports whose bytes equal what the flow holds.
 // Round 2 (6e6446d: IPFIX sink encodes AggregatedFlowRecords with MessageWriter.encodeAs, no
 // DataRecord per exported record; then no pair arrays in build), same machine, load average
 // 3.2-5.3, alternating with a build of the commit before (git worktree):

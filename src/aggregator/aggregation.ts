@@ -21,9 +21,15 @@
 //            is a stale report (a restarted exporter that first sends zero or old counters):
 //            nothing is counted and the higher total is kept, so the deltas of a connection
 //            always add up to its final total.
-// The record's own counters and throughput are those of the primary side: the source node
+// The record's own totals and throughput are those of the primary side: the source node
 // when it has reported, otherwise the destination node. Summing both sides would count
-// every packet twice.
+// every packet twice. The record's own deltas are that side's deltas until the first export;
+// after it, what the primary totals grew by beyond the highest totals the flow's records
+// carried. The two agree while one side supplies the counters; they differ when the
+// destination node's half went out alone (correlationWait passed, or an aggregator restart
+// lost the source half) and the source node reports later: its own delta would count again
+// packets the destination's records already counted. So the deltas of a flow's records add
+// up to its final totals in every arrival order.
 import type { Clock } from '../util/clock.js';
 import {
   FlowEndReason,
@@ -569,6 +575,15 @@ export class AggregationProcess {
     if ((t.flags(s) & FLAG.seenDestination) !== 0) {
       t.setSec(s, SEC.previousEndFromDestinationNode, t.getSec(s, SEC.flowEndSecondsFromDestinationNode));
     }
+    // The record's own baseline: the highest totals its records carried.
+    if (record.packetTotalCount > t.getF64(s, F64.exportedPacketTotal)) t.setF64(s, F64.exportedPacketTotal, record.packetTotalCount);
+    if (record.octetTotalCount > t.getF64(s, F64.exportedOctetTotal)) t.setF64(s, F64.exportedOctetTotal, record.octetTotalCount);
+    if (record.reversePacketTotalCount > t.getF64(s, F64.exportedReversePacketTotal)) {
+      t.setF64(s, F64.exportedReversePacketTotal, record.reversePacketTotalCount);
+    }
+    if (record.reverseOctetTotalCount > t.getF64(s, F64.exportedReverseOctetTotal)) {
+      t.setF64(s, F64.exportedReverseOctetTotal, record.reverseOctetTotalCount);
+    }
     t.setF64(s, F64.lastExportMs, now);
     t.setFlags(s, FLAG.everExported);
     t.clearFlags(s, FLAG.unsent);
@@ -609,6 +624,17 @@ export class AggregationProcess {
     return Math.round((Math.max(0, octets - previous) * 8) / seconds);
   }
 
+  /**
+   * The record's delta of one counter once it has been exported: what the primary total grew
+   * by since the highest total the flow's records carried. While one side supplies the
+   * counters this equals that side's own delta; when the source node reports after records
+   * made of the destination node's counters went out, it counts only what the source's total
+   * adds to them (never negative, never the same packets twice).
+   */
+  private recordDelta(s: number, exportedField: number, total: number): number {
+    return Math.max(0, total - this.table.getF64(s, exportedField));
+  }
+
   private build(s: number): AggregatedFlowRecord {
     const t = this.table;
     const flags = t.flags(s);
@@ -620,6 +646,7 @@ export class AggregationProcess {
     const destinationReverseThroughput = this.sideThroughput(s, SIDE_DESTINATION, true);
     const sourceIsPrimary = (flags & FLAG.seenSource) !== 0;
     const primary = sourceIsPrimary ? fromSourceNode : fromDestinationNode;
+    const everExported = (flags & FLAG.everExported) !== 0;
     const correlated =
       (flags & FLAG.needsCorrelation) === 0 || ((flags & FLAG.seenSource) !== 0 && (flags & FLAG.seenDestination) !== 0);
     return {
@@ -634,12 +661,16 @@ export class AggregationProcess {
       flowEndReason: t.getU8(s, U8.flowEndReason) as FlowEndReason,
       packetTotalCount: primary.packetTotalCount,
       octetTotalCount: primary.octetTotalCount,
-      packetDeltaCount: primary.packetDeltaCount,
-      octetDeltaCount: primary.octetDeltaCount,
+      packetDeltaCount: everExported ? this.recordDelta(s, F64.exportedPacketTotal, primary.packetTotalCount) : primary.packetDeltaCount,
+      octetDeltaCount: everExported ? this.recordDelta(s, F64.exportedOctetTotal, primary.octetTotalCount) : primary.octetDeltaCount,
       reversePacketTotalCount: primary.reversePacketTotalCount,
       reverseOctetTotalCount: primary.reverseOctetTotalCount,
-      reversePacketDeltaCount: primary.reversePacketDeltaCount,
-      reverseOctetDeltaCount: primary.reverseOctetDeltaCount,
+      reversePacketDeltaCount: everExported
+        ? this.recordDelta(s, F64.exportedReversePacketTotal, primary.reversePacketTotalCount)
+        : primary.reversePacketDeltaCount,
+      reverseOctetDeltaCount: everExported
+        ? this.recordDelta(s, F64.exportedReverseOctetTotal, primary.reverseOctetTotalCount)
+        : primary.reverseOctetDeltaCount,
       sourcePodNamespace: t.getString(s, STR.sourcePodNamespace),
       sourcePodName: t.getString(s, STR.sourcePodName),
       destinationPodNamespace: t.getString(s, STR.destinationPodNamespace),

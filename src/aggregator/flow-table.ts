@@ -1,7 +1,7 @@
 // The aggregator's flow map, laid out for memory and for the cache: one fixed-size record per
 // tracked flow in one ArrayBuffer (typed-array views of every width over the same bytes),
 // strings as ids into a StringTable, and an open-addressing hash index from the 5-tuple to the
-// slot. No object, closure or Map entry per flow: at 1,000,000 flows a slot costs about 340
+// slot. No object, closure or Map entry per flow: at 1,000,000 flows a slot costs about 375
 // bytes (see bench/aggregator.bench.ts). A record received for a flow touches that flow's
 // SLOT_BYTES contiguous bytes (the key first, to be compared by find), not one cache line in
 // each of nine column arrays.
@@ -10,14 +10,14 @@
 // record, given back as text through the decoder's IPv4 text cache); an IPv6 address is an id
 // into the string table. The IP version is part of the key.
 //
-//   index (Int32Array, power of two       one slot (SLOT_BYTES = 312)
+//   index (Int32Array, power of two       one slot (SLOT_BYTES = 344)
 //   entries, load <= 1/2)                 0   src u32 | dst u32 | sport dport svcPort u16
 //   +------+------+------+------+         14  u8 x 9 (U8.*: protocol, ipVersion, enums, flags)
 //   | s+1  |  0   | s+1  | ...  |         24  u32 x 9 (SEC.*: times, domain id)
 //   | hash |      | hash |      |         60  u32 x 16 (STR.*: string ids)
 //   +------+------+------+------+         124 u32 hash of the key
 //                                         128 f64 x 16 (CTR.*: 2 sides x 8 counters)
-//                                         256 f64 x 7 (F64.*: times, baselines)
+//                                         256 f64 x 11 (F64.*: times, baselines)
 // Linear probing, backward-shift deletion. Each index entry keeps its slot's hash, so that
 // probing past other flows, deleting, and rebuilding the index on growth read no slot.
 import { StringTable } from './string-table.js';
@@ -113,11 +113,20 @@ export const F64 = {
   previousReverseOctetsFromSourceNode: 4,
   previousOctetsFromDestinationNode: 5,
   previousReverseOctetsFromDestinationNode: 6,
+  /**
+   * The highest primary totals (packets, octets, reverse packets, reverse octets) the flow's
+   * exported records carried: the record's own baseline, so that its deltas stay right when the
+   * side that supplies its counters changes (destination node first, source node later).
+   */
+  exportedPacketTotal: 7,
+  exportedOctetTotal: 8,
+  exportedReversePacketTotal: 9,
+  exportedReverseOctetTotal: 10,
 } as const;
-const F64_FIELDS = 7;
+const F64_FIELDS = 11;
 
 /** Bytes per slot, and where each block starts (in bytes; each a multiple of its width). */
-const SLOT_BYTES = 312;
+const SLOT_BYTES = 344;
 const SOURCE_AT = 0;
 const DESTINATION_AT = 4;
 const PORTS_AT = 8;

@@ -36,6 +36,7 @@ import { DuckDbRepository } from '../src/store/duckdb.js';
 import { FlowQueries, parseFlowQuery, type FlowQuery } from '../src/store/query.js';
 import type { FlowRepository } from '../src/store/repository.js';
 import { COLUMNS, type StoredFlow } from '../src/store/schema.js';
+import { DEFAULT_STORE_BATCH } from '../src/sinks/store-sink.js';
 import { flow } from '../test/unit/store/fixtures.js';
 
 const T0 = 1_700_000_040;
@@ -93,12 +94,12 @@ export function syntheticRecords(n: number, seed = 1, spanSeconds = DAY): Aggreg
   return out.map((r) => JSON.parse(JSON.stringify(r)) as AggregatedFlowRecord);
 }
 
-async function ingest(repo: FlowRepository, rows: AggregatedFlowRecord[], batch = 50_000): Promise<number> {
+async function ingest(repo: FlowRepository, rows: AggregatedFlowRecord[], batch = DEFAULT_STORE_BATCH): Promise<number> {
   return (await timedIngest(repo, rows, batch)).wall;
 }
 
 /** Wall seconds and this process's CPU seconds (every thread, DuckDB's included) for inserting `rows`. */
-async function timedIngest(repo: FlowRepository, rows: AggregatedFlowRecord[], batch = 50_000): Promise<{ wall: number; cpu: number }> {
+async function timedIngest(repo: FlowRepository, rows: AggregatedFlowRecord[], batch = DEFAULT_STORE_BATCH): Promise<{ wall: number; cpu: number }> {
   const cpu0 = process.cpuUsage();
   const start = process.hrtime.bigint();
   for (let off = 0; off < rows.length; off += batch) await repo.insertFlows(rows.slice(off, off + batch), T0);
@@ -113,7 +114,7 @@ async function timedIngest(repo: FlowRepository, rows: AggregatedFlowRecord[], b
  */
 function ingestRows(): { rows: AggregatedFlowRecord[]; span: number } {
   const span = Number(process.env.FLOWVIS_BENCH_INGEST_SPAN ?? 10);
-  return { rows: syntheticRecords(500_000, 1, span), span };
+  return { rows: syntheticRecords(600_000, 1, span), span };
 }
 
 function ingestResult(name: string, n: number, t: { wall: number; cpu: number }, span: number, extra: Record<string, unknown> = {}): BenchResult {
@@ -123,7 +124,7 @@ function ingestResult(name: string, n: number, t: { wall: number; cpu: number },
     unit: 'rows/s',
     rows_per_cpu_second: Math.round(n / t.cpu),
     rows: n,
-    batch: 50_000,
+    batch: DEFAULT_STORE_BATCH,
     span_s: span,
     load: Number(loadavg()[0].toFixed(1)),
     ...extra,
@@ -239,7 +240,7 @@ export const benchmarks: Benchmark[] = [
       try {
         const { rows, span } = ingestRows();
         const repo = await DuckDbRepository.open(join(dir, 'store'));
-        await ingest(repo, rows.slice(0, 150_000)); // warm-up: three batches, so the JIT has compiled the encoders
+        await ingest(repo, rows.slice(0, 150_000)); // warm-up: one batch, so the JIT has compiled the encoders
         const t = await timedIngest(repo, rows);
         await repo.close();
         return ingestResult('store.ingest.embedded', rows.length, t, span);

@@ -126,7 +126,11 @@ export const NO_NET = -1;
 
 /** The network number of an address (see above); -1 when the text is not an IP address. */
 export function ipNet(text: string): number {
-  const key = ipKey(text);
+  return netOfKey(ipKey(text));
+}
+
+/** The network of an address from its key (ipKey): a slice and a parseInt, no address parsing. */
+export function netOfKey(key: string): number {
   if (key === '') return NO_NET;
   if (key.startsWith(V4_PREFIX)) return parseInt(key.slice(24, 30), 16);
   return V6_NET_BASE + parseInt(key.slice(0, 12), 16);

@@ -2,7 +2,7 @@
 // ClickHouse, the same types), plus what an AggregatedFlowRecord carries beyond them. Both
 // engines and both insert paths read this one list, so a column is added in one place.
 import type { AggregatedFlowRecord } from '../flow/record.js';
-import { ipKey, ipNet } from './ip-key.js';
+import { ipKey, ipNet, netOfKey } from './ip-key.js';
 
 /** Storage kind; each engine maps it to its own type. `time` is seconds since the epoch. */
 export type ColumnKind = 'time' | 'u8' | 'u16' | 'u32' | 'u64' | 'i64' | 'string';
@@ -170,8 +170,8 @@ export const COLUMNS: readonly Column[] = Object.freeze([
   col('correlated', 'u8', (r) => (r.correlated ? 1 : 0), false),
   col('originalExporterAddress', 'string', (r) => s(r.originalExporterAddress), false),
   col('originalObservationDomainId', 'u32', (r) => n(r.originalObservationDomainId), false),
-  col('sourceIPNet', 'i64', (r) => cachedIpNet(s(r.sourceAddress)), false, { from: 'sourceIP', derive: ipNet }, 4),
-  col('destinationIPNet', 'i64', (r) => cachedIpNet(s(r.destinationAddress)), false, { from: 'destinationIP', derive: ipNet }, 4),
+  col('sourceIPNet', 'i64', (r) => cachedIpNet(s(r.sourceAddress)), false, { from: 'sourceIPKey', derive: netOfKey }, 4),
+  col('destinationIPNet', 'i64', (r) => cachedIpNet(s(r.destinationAddress)), false, { from: 'destinationIPKey', derive: netOfKey }, 4),
 ]);
 
 /** The columns of the flows table at a schema version (migration 1 creates the first ones; later ones add theirs). */

@@ -59,8 +59,8 @@ export function readSignedN(b: Buffer, o: number, len: number): number | bigint 
 // Flow records repeat the same short names (namespaces, Nodes, Pods, policies) over and over,
 // and a runtime call that builds a string costs more than reading the bytes. So strings of up
 // to 64 bytes go through a direct-mapped cache keyed by their bytes: the bytes are read as
-// 32-bit words (the last word overlaps the one before it, so every byte is covered), hashed,
-// and compared word by word with the bytes kept for the slot; on a hit the cached string is
+// 32-bit words (the last word overlaps the one before it, so every byte is covered); four of
+// them and the length are hashed, and every word is compared with the bytes kept for the slot; on a hit the cached string is
 // returned. Nothing is invented: a hit means the bytes are equal, and equal UTF-8 bytes decode
 // to equal text. Memory is bounded: 32768 slots of 64 bytes plus their strings. Repeated
 // strings also come back as the same object, so a Map keyed by them finds them by pointer.
@@ -90,25 +90,23 @@ export function readStringAt(b: Buffer, dv: DataView, s: number, e: number): str
   if (n === 0) return '';
   if (n > STRING_CACHE_MAX_LENGTH) return (b as unknown as BufferInternals).utf8Slice(s, e);
   const words = cacheWords ?? allocateStringCache();
-  // Words at s, s+4, ... and a last one ending at e; for n < 4 the bytes form one word.
+  // The slot comes from the length and four of the words (the first, the last, and two
+  // between, so that names differing only at the start, the end or the middle spread); the
+  // comparison below reads every word. For n < 4 the bytes form one word.
   const last = n >= 4 ? e - 4 : s;
   let h = n;
-  let high = 0; // OR of every word: bit 7 of some byte set = not ASCII
+  let small = 0;
   if (n >= 4) {
-    for (let o = s; o < last; o += 4) {
-      const w = dv.getInt32(o);
-      high |= w;
-      h = Math.imul(h ^ w, 0x9e3779b1);
-      h ^= h >>> 15;
-    }
-    const w = dv.getInt32(last);
-    high |= w;
-    h = Math.imul(h ^ w, 0x9e3779b1);
+    h = Math.imul(h ^ dv.getInt32(s), 0x9e3779b1);
+    h ^= h >>> 15;
+    h = Math.imul(h ^ dv.getInt32(last), 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h ^ dv.getInt32(s + ((n - 4) >>> 1)), 0xc2b2ae35);
+    h ^= h >>> 16;
+    h = Math.imul(h ^ dv.getInt32(s + ((n - 4) >>> 2)), 0x27d4eb2f);
   } else {
-    let w = 0;
-    for (let o = s; o < e; o++) w = (w << 8) | b[o];
-    high = w;
-    h = Math.imul(h ^ w, 0x9e3779b1);
+    for (let o = s; o < e; o++) small = (small << 8) | b[o];
+    h = Math.imul(h ^ small, 0x9e3779b1);
   }
   const slot = (h ^ (h >>> 16)) & (STRING_CACHE_SLOTS - 1);
   const k = slot * WORDS_PER_SLOT;
@@ -123,21 +121,29 @@ export function readStringAt(b: Buffer, dv: DataView, s: number, e: number): str
         }
       }
       if (equal && words[i] !== dv.getInt32(last)) equal = false;
-    } else if (words[i] !== high) {
+    } else if (words[i] !== small) {
       equal = false;
     }
     if (equal) return cacheStrings[slot];
   }
+  // A miss: keep the bytes for the slot, noting whether any has bit 7 set (not ASCII).
+  let high = small;
+  let i = k;
+  if (n >= 4) {
+    for (let o = s; o < last; o += 4) {
+      const w = dv.getInt32(o);
+      high |= w;
+      words[i++] = w;
+    }
+    const w = dv.getInt32(last);
+    high |= w;
+    words[i] = w;
+  } else {
+    words[i] = small;
+  }
   const text = (high & 0x80808080) === 0
     ? (b as unknown as BufferInternals).latin1Slice(s, e)
     : (b as unknown as BufferInternals).utf8Slice(s, e);
-  let i = k;
-  if (n >= 4) {
-    for (let o = s; o < last; o += 4) words[i++] = dv.getInt32(o);
-    words[i] = dv.getInt32(last);
-  } else {
-    words[i] = high;
-  }
   cacheLengths[slot] = n;
   cacheStrings[slot] = text;
   return text;

@@ -298,9 +298,12 @@ const encodeHelpers = {
 // No Map, nothing allocated per name, and bounded: NAME_SLOTS x (NAME_MAX bytes + a reference).
 const NAME_MAX = 64;
 const NAME_WORDS = NAME_MAX / 4;
-const NAME_SLOTS = 4096;
-const nameText: string[] = new Array<string>(NAME_SLOTS).fill('');
-const nameWords = new Int32Array(NAME_SLOTS * NAME_WORDS);
+// 32768 slots: an aggregator's export names tens of thousands of Pods, and at 4096 slots most
+// of them missed (2 MiB of words, allocated on the first name written, so processes that
+// write few names do not pay for it).
+const NAME_SLOTS = 32768;
+let nameText: string[] = [];
+let nameWords = new Int32Array(0);
 
 function nameSlot(v: string, n: number): number {
   let h = Math.imul(n, 0x9e3779b1) ^ v.charCodeAt(0);
@@ -313,6 +316,10 @@ function nameSlot(v: string, n: number): number {
 
 /** Keeps the n ASCII bytes just written at b[o..] as the words of the slot's name v. */
 function rememberName(slot: number, v: string, b: Buffer, o: number, n: number): void {
+  if (nameWords.length === 0) {
+    nameText = new Array<string>(NAME_SLOTS).fill('');
+    nameWords = new Int32Array(NAME_SLOTS * NAME_WORDS);
+  }
   const w = slot * NAME_WORDS;
   const words = (n + 3) >>> 2;
   for (let i = 0; i < words; i++) {

@@ -1,6 +1,6 @@
 // Flow store benchmarks.
 //   store.ingest.embedded    rows/s into the embedded store (DuckDB) from one process, in the
-//                            store sink's batches (50,000 rows per insert)
+//                            store sink's batches (the repository's insertBatch: 150,000 rows)
 //   store.ingest.clickhouse  the same into ClickHouse (FLOWVIS_BENCH_CLICKHOUSE, default
 //                            http://127.0.0.1:8123); Theia documents about 4,000/s
 //   store.query.p95          each dashboard query over 10,000,000 flows in the embedded store
@@ -10,8 +10,10 @@
 //
 // Sample results (2-core Intel Xeon shared with other builds; Node v20.20.2; load average given):
 //   npm run bench -- store.ingest          (rows end over 10 s; FLOWVIS_BENCH_INGEST_SPAN=86400 spreads them over a day)
-//   {"name":"store.ingest.embedded","value":28969,"unit":"rows/s","rows_per_cpu_second":22404,"rows":500000,"batch":50000,"span_s":10,"load":4.7}
-//   {"name":"store.ingest.clickhouse","value":43908,"unit":"rows/s","rows_per_cpu_second":72430,"rows":500000,"batch":50000,"span_s":10,"load":5.2}
+//   {"name":"store.ingest.embedded","value":31009,"unit":"rows/s","rows_per_cpu_second":29587,"rows":600000,"batch":150000,"span_s":10,"load":3.7}
+//   {"name":"store.ingest.clickhouse","value":52302,"unit":"rows/s","rows_per_cpu_second":56805,"rows":500000,"batch":50000,"span_s":10,"load":2.7}
+//   (session 2; embedded at 50,000-row batches, same runs: 26,152 rows/s, 23,050 per CPU-s; before
+//   this session 34,073 / 24,326 at load 2.7 and 12,474 / 21,109 at load 5.5)
 //   before this round (appender / TabSeparated, rows over 24 h, load 6-15): 17,510 and 12,965 rows/s;
 //   alternating before/after runs at load 3-5: docs/store.md, "Figures"
 //   npm run bench -- store.query.p95        (stderr shows progress and p50/p95 per query; load 4-6)
@@ -19,7 +21,8 @@
 //   {"name":"store.query.rollups","value":55.5,"unit":"s","rollupRows":3187653}
 //   {"name":"store.query.p95.24h.top.bytes","value":88.8,"unit":"ms","p50":80.4,"iterations":10}   (before: 4162.8)
 //   {"name":"store.query.p95.24h.pod-edges","value":191.8,"unit":"ms","p50":180.1,"iterations":10} (before: 5966)
-//   {"name":"store.query.p95.24h.top.bytes.cidr","value":1302.8,"unit":"ms","p50":1084.5,"iterations":10} (raw rows: above the goal)
+//   {"name":"store.query.p95.24h.top.bytes.cidr","value":322.9,"unit":"ms","p50":69.9,"iterations":10}  (load 7.4-7.9; before the
+//   address networks: p50 1084.5, p95 1302.8 at load 4-6)
 //   {"name":"store.query.p95.1h.pod-edges","value":68.2,"unit":"ms","p50":64.3,"iterations":10}
 //   FLOWVIS_BENCH_SQLITE_MODULE=.../better-sqlite3/lib/index.js FLOWVIS_BENCH_CHOICE_ROWS=500000 npm run bench -- store.choice
 //   {"name":"store.choice.duckdb.ingest","value":17620,"unit":"rows/s"}  {"name":"store.choice.sqlite.ingest","value":32217,"unit":"rows/s"}
@@ -94,12 +97,12 @@ export function syntheticRecords(n: number, seed = 1, spanSeconds = DAY): Aggreg
   return out.map((r) => JSON.parse(JSON.stringify(r)) as AggregatedFlowRecord);
 }
 
-async function ingest(repo: FlowRepository, rows: AggregatedFlowRecord[], batch = DEFAULT_STORE_BATCH): Promise<number> {
+async function ingest(repo: FlowRepository, rows: AggregatedFlowRecord[], batch = repo.insertBatch ?? DEFAULT_STORE_BATCH): Promise<number> {
   return (await timedIngest(repo, rows, batch)).wall;
 }
 
 /** Wall seconds and this process's CPU seconds (every thread, DuckDB's included) for inserting `rows`. */
-async function timedIngest(repo: FlowRepository, rows: AggregatedFlowRecord[], batch = DEFAULT_STORE_BATCH): Promise<{ wall: number; cpu: number }> {
+async function timedIngest(repo: FlowRepository, rows: AggregatedFlowRecord[], batch = repo.insertBatch ?? DEFAULT_STORE_BATCH): Promise<{ wall: number; cpu: number }> {
   const cpu0 = process.cpuUsage();
   const start = process.hrtime.bigint();
   for (let off = 0; off < rows.length; off += batch) await repo.insertFlows(rows.slice(off, off + batch), T0);
@@ -117,14 +120,14 @@ function ingestRows(): { rows: AggregatedFlowRecord[]; span: number } {
   return { rows: syntheticRecords(600_000, 1, span), span };
 }
 
-function ingestResult(name: string, n: number, t: { wall: number; cpu: number }, span: number, extra: Record<string, unknown> = {}): BenchResult {
+function ingestResult(name: string, n: number, t: { wall: number; cpu: number }, span: number, batch: number, extra: Record<string, unknown> = {}): BenchResult {
   return {
     name,
     value: Math.round(n / t.wall),
     unit: 'rows/s',
     rows_per_cpu_second: Math.round(n / t.cpu),
     rows: n,
-    batch: DEFAULT_STORE_BATCH,
+    batch,
     span_s: span,
     load: Number(loadavg()[0].toFixed(1)),
     ...extra,
@@ -243,7 +246,7 @@ export const benchmarks: Benchmark[] = [
         await ingest(repo, rows.slice(0, 150_000)); // warm-up: one batch, so the JIT has compiled the encoders
         const t = await timedIngest(repo, rows);
         await repo.close();
-        return ingestResult('store.ingest.embedded', rows.length, t, span);
+        return ingestResult('store.ingest.embedded', rows.length, t, span, repo.insertBatch);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -260,7 +263,7 @@ export const benchmarks: Benchmark[] = [
         await ingest(repo, rows.slice(0, 150_000));
         const t = await timedIngest(repo, rows);
         // rows_per_cpu_second counts this process only; the server works on the same cores.
-        return ingestResult('store.ingest.clickhouse', rows.length, t, span, { server: base });
+        return ingestResult('store.ingest.clickhouse', rows.length, t, span, repo.insertBatch, { server: base });
       } finally {
         await repo.close();
         const t = parseClickHouseUrl(url);

@@ -17,12 +17,8 @@ import type { Sink, SinkLogger } from './sink.js';
 
 export const DEFAULT_COMMIT_INTERVAL_MS = 1000;
 export const DEFAULT_STORE_BUFFER = 1_000_000;
-/**
- * Largest insert. At least one DuckDB row group (122,880 rows), so that when records arrive that
- * fast, each insert is written straight to blocks instead of through the WAL (optimistic writes):
- * 33,000-37,000 rows per CPU-second at 150,000 against 20,000-24,000 at 50,000 (docs/store.md).
- */
-export const DEFAULT_STORE_BATCH = 150_000;
+/** Largest insert, unless the repository names its own (FlowRepository.insertBatch) or the options do. */
+export const DEFAULT_STORE_BATCH = 50_000;
 /** Counter snapshots kept while the database is down (one per commit interval). */
 const MAX_PENDING_SNAPSHOTS = 10_000;
 
@@ -40,7 +36,7 @@ export interface StoreSinkOptions {
   commitIntervalMs?: number;
   /** Records held while the database is down; beyond it new records are dropped and counted. */
   capacity?: number;
-  /** Largest insert. */
+  /** Largest insert; default the repository's insertBatch, else DEFAULT_STORE_BATCH. */
   batchSize?: number;
   clock?: Clock;
   /** The aggregator's loss counters, snapshotted at each commit. */
@@ -76,7 +72,7 @@ export interface FlushResult {
 export class StoreSink implements Sink {
   readonly name = 'store';
   private readonly capacity: number;
-  private readonly batchSize: number;
+  private readonly batchSize: number | undefined;
   private readonly clock: Clock;
   private readonly instance: string;
   /** FIFO of batches as written; `head` skips the part of pending[0] already stored. */
@@ -97,9 +93,9 @@ export class StoreSink implements Sink {
 
   constructor(private readonly options: StoreSinkOptions) {
     this.capacity = options.capacity ?? DEFAULT_STORE_BUFFER;
-    this.batchSize = options.batchSize ?? DEFAULT_STORE_BATCH;
+    this.batchSize = options.batchSize;
     if (!Number.isInteger(this.capacity) || this.capacity < 1) throw new RangeError(`store sink capacity ${this.capacity} must be a positive integer`);
-    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new RangeError(`store sink batch size ${this.batchSize} must be a positive integer`);
+    if (this.batchSize !== undefined && (!Number.isInteger(this.batchSize) || this.batchSize < 1)) throw new RangeError(`store sink batch size ${this.batchSize} must be a positive integer`);
     this.clock = options.clock ?? systemClock;
     this.instance = options.instance ?? randomUUID();
     const interval = options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS;
@@ -138,7 +134,7 @@ export class StoreSink implements Sink {
     try {
       this.repo ??= await this.options.open();
       while (this.pendingCount > 0) {
-        const batch = this.peek(this.batchSize);
+        const batch = this.peek(this.batchSize ?? this.repo.insertBatch ?? DEFAULT_STORE_BATCH);
         await this.repo.insertFlows(batch, nowSeconds);
         this.consume(batch.length);
         written += batch.length;

@@ -72,6 +72,8 @@ function unavailable(what: string, err: unknown): StoreError {
 
 export class ClickHouseRepository implements FlowRepository {
   readonly engine = 'clickhouse' as const;
+  /** 150,000-row bodies cost the client more per row than 50,000 (docs/store.md, Figures). */
+  readonly insertBatch = 50_000;
   /** Whether the rollup tables exist (schema 3; a store opened without migrations may be older). */
   rollups = false;
   /** The flows table's columns (a store at an older schema, opened without migrating, has fewer). */

@@ -18,6 +18,8 @@ export interface RetentionResult {
 
 export interface FlowRepository extends SqlRunner {
   readonly engine: EngineName;
+  /** The insert size this engine writes best (the store sink's batches); absent: the sink's default. */
+  readonly insertBatch?: number;
   readonly dialect: Dialect;
   /** Where the data is: a directory, ':memory:', or the server URL without credentials. */
   readonly location: string;

@@ -6,6 +6,7 @@ import { parseHostPort } from '../util/address.js';
 import { registerStoreRoutes } from '../api/store-api.js';
 import { registerUiRoutes, UI_PREFIX } from '../api/ui-routes.js';
 import { StoreError } from '../store/errors.js';
+import { DUCKDB_MIGRATIONS, latestVersion } from '../store/migrations.js';
 import { isClickHouseUrl, openRepository } from '../store/repository.js';
 
 export const DEFAULT_UI_LISTEN = '127.0.0.1:10350';
@@ -21,6 +22,19 @@ export function uiCommand(): Command {
       if (!at) throw new StoreError('STORE_ERR_INVALID_OPTION', `--listen ${opts.listen} is not HOST:PORT; write e.g. ${DEFAULT_UI_LISTEN}`);
       // The dashboards only read: the embedded store is opened read-only.
       const repo = await openRepository(opts.store, isClickHouseUrl(opts.store) ? {} : { readOnly: true });
+      // Read-only, it cannot be migrated here, and the pages read the latest schema's columns.
+      if (repo.engine === 'duckdb') {
+        const at = await repo.schemaVersion();
+        const latest = latestVersion(DUCKDB_MIGRATIONS);
+        if (at !== latest) {
+          await repo.close();
+          throw new StoreError(
+            'STORE_ERR_MIGRATION',
+            `the store ${repo.location} is at schema ${at} and this flowvis reads schema ${latest}: ` +
+              `run \`flowvis store migrate --store ${opts.store}\` (or start the aggregator on it) first`,
+          );
+        }
+      }
       const app = Fastify({ logger: false });
       await registerStoreRoutes(app, { repository: () => repo });
       await registerUiRoutes(app, { repository: () => repo });

@@ -246,7 +246,12 @@ export class DuckDbRepository implements FlowRepository {
     return {
       migrations: DUCKDB_MIGRATIONS,
       exec: (sql) => this.exec(sql),
-      ensureLog: () => this.exec('CREATE TABLE IF NOT EXISTS flowvis_migrations (version INTEGER NOT NULL, name VARCHAR NOT NULL, step INTEGER NOT NULL, appliedAt BIGINT NOT NULL)'),
+      // Created only when absent, so that a store opened read-only can tell its version.
+      ensureLog: async () => {
+        const reader = await this.writer.runAndReadAll("SELECT count(*) FROM information_schema.tables WHERE table_name = 'flowvis_migrations'");
+        if (Number(reader.getRows()[0][0]) > 0) return;
+        await this.exec('CREATE TABLE flowvis_migrations (version INTEGER NOT NULL, name VARCHAR NOT NULL, step INTEGER NOT NULL, appliedAt BIGINT NOT NULL)');
+      },
       readLog: async () => {
         const reader = await this.writer.runAndReadAll('SELECT version, CAST(sum(step) AS INTEGER) AS s FROM flowvis_migrations GROUP BY version');
         return new Map(reader.getRows().map((r) => [Number(r[0]), Number(r[1])]));

@@ -29,6 +29,36 @@
 //     larger than any difference from before): decode 830-1,050 ns, ingest 1,190-1,900 ns,
 //     export 1,040-1,290 ns per received record = 4,700-5,800 ns per exported record, of which
 //     flush (build the AggregatedFlowRecord, free the slot) 2,400-2,950 ns.
+// Round 4 (H6, 2df957c..4a020c7): the record's exported totals kept per slot (the
+// correctness fix for a record whose counters switch from the destination node to the source
+// node; slot 312 -> 344 bytes); the decoder's string cache hashes the length and four words of
+// a name instead of every word (all words are still compared); the writer's name cache grown
+// from 4096 to 32768 slots (with 20,000 Pods most names missed it). Same machine, Node
+// v20.20.2, 2 cores shared with another engineer's store benchmarks; before = a worktree
+// build of a9b944b, alternating after/before, load average (1 min) with each pair:
+//   npm run bench -- aggregator.throughput
+//     load 3.7  after 236,579  before 169,895      load 4.6  after 247,023  before 218,998
+//     load 4.5  after 249,872  before 199,225      load 5.5  after 274,148  before 262,789
+//     load 5.3  after 232,627  before 233,554      load 5.0  after 243,193  before 204,096
+//     load 5.3  after 248,025  before 233,999      load 5.1  after 168,257  before 159,187
+//     a second series, minutes later:
+//     load 2.0  after 202,230  before 238,338      load 2.4  after 174,205  before 174,717
+//     load 3.6  after 195,960  before 231,794      load 5.1  after 201,393  before 210,309
+//     all 12 pairs: median after 234,600, before 214,700 records/s/core (+9%), but the after
+//     run was ahead in only 7 of 12 pairs: the gain is within the noise of this machine. The
+//     after build also gave 299,118 and 297,745 (load 3.5 and 5.1) in a third series. Under
+//     this load neither side reaches the 278,000 of round 3's quieter runs; the 300,000 goal
+//     is met only in the quietest runs, not as a median. Not done: decoding names straight
+//     into string-table ids (a byte-keyed interner owned by the aggregator) and skipping the
+//     names of re-reports whose bytes equal what the flow holds - what is left of the profile
+//     (readStringAt 8.5%, putString + string-table lookup 10% of busy time).
+//     Tried and dropped: a direct-mapped id cache in front of the string table's Map (slower
+//     in 2 of 3 pairs: 226,177 / 245,910 / 196,958 against 299,118 / 297,745 / 171,830).
+//   npm run bench -- aggregator.pipeline  (best of 5; the same within noise)
+//     load 4.4  after 294,596 (decode 888, aggregate 894 ns)  before 293,432 (961, 691)
+//     load 2.8  after 308,139 (decode 829, aggregate 933 ns)  before 309,474 (846, 998)
+//   npm run bench -- aggregator.memory   386 bytes/flow (was 354: +32 for the record's
+//     exported totals), goal <= 512.
 // Round 3 (360644a..13d5e7d: IPv4 addresses decoded as numbers for the key, no text until export
 // (WIRE_FLOW_RECORD_SHAPE); the flow table as one 312-byte record per slot with the key hash
 // kept in the index entries; per-call-site string memory in the string table; shutdown flush in

@@ -1,7 +1,7 @@
 // The aggregator's flow map, laid out for memory and for the cache: one fixed-size record per
 // tracked flow in one ArrayBuffer (typed-array views of every width over the same bytes),
 // strings as ids into a StringTable, and an open-addressing hash index from the 5-tuple to the
-// slot. No object, closure or Map entry per flow: at 1,000,000 flows a slot costs about 375
+// slot. No object, closure or Map entry per flow: at 1,000,000 flows a slot costs about 386
 // bytes (see bench/aggregator.bench.ts). A record received for a flow touches that flow's
 // SLOT_BYTES contiguous bytes (the key first, to be compared by find), not one cache line in
 // each of nine column arrays.

@@ -7,6 +7,11 @@
 //   ui.fill          how long filling the store took (generated in-database with SQL).
 // FLOWVIS_BENCH_UI_ROWS overrides the row count. Needs /usr/bin/chromium.
 //
+// Latest (end of session 2, 2a9d949, the machine otherwise idle: load 1.3-1.8; fill 12.3 s):
+//   overview 558, pod-to-pod 625, pod-to-external 534, pod-to-service 591, flow-records 228,
+//   node-throughput 476, network-policy 531 ms (api 413, 358, 187, 281, 85, 182, 325; the edge
+//   pages' addresses in at 566-668 ms). Every page meets the 1 s goal at this load.
+//
 // SAMPLE_RESULT (session 2, H4): alternating runs of the starting commit (157b650, "before") and of
 // this round (0531a42, "after"), each built in its own worktree, on the same machine (Node
 // v20.20.2, Intel(R) Xeon(R) Processor, 2 cores) shared with four other jobs: load average 7.6-11.5

@@ -13,7 +13,7 @@ import { StoreError } from './errors.js';
 import { CLICKHOUSE_MIGRATIONS, currentVersion, latestVersion, migrate, type MigrationTarget } from './migrations.js';
 import type { Dialect } from './query.js';
 import type { FlowRepository, OpenOptions, RetentionResult } from './repository.js';
-import { encodeBatch } from './columnar.js';
+import { encodeBatch, EncodeScratch } from './columnar.js';
 import { clickhouseRollupTable, GRAINS, LARGEST_TIER, type RollupName } from './rollups.js';
 import { rowBinary } from './rowbinary.js';
 import { COLUMNS, type Column, type CounterSnapshot } from './schema.js';
@@ -80,6 +80,8 @@ export class ClickHouseRepository implements FlowRepository {
   private columns: readonly Column[] = COLUMNS;
   readonly dialect = clickhouseDialect;
   private closed = false;
+  /** Memory reused from one insert to the next (columnar.ts, EncodeScratch); null while an insert holds it. */
+  private scratch: EncodeScratch | null = new EncodeScratch();
 
   private constructor(
     readonly location: string,
@@ -142,8 +144,24 @@ export class ClickHouseRepository implements FlowRepository {
     this.checkOpen();
     if (records.length === 0) return;
     // RowBinary from a columnar batch: strings encoded once per distinct value, one buffer.
+    // The body lives in the scratch until the server has answered; an insert that overlaps
+    // another (the sink sends one at a time) gets memory of its own.
     const columns = this.columns;
-    const body = rowBinary(encodeBatch(records, insertedAtSeconds, columns, { dictionariesOnly: true }), columns);
+    // A failed insert's scratch is left to the GC: a request the client gave up on may still
+    // hold its body.
+    const scratch = this.scratch ?? undefined;
+    this.scratch = null;
+    const body = rowBinary(encodeBatch(records, insertedAtSeconds, columns, { dictionariesOnly: true, scratch }), columns, scratch);
+    let sent = false;
+    try {
+      await this.send(columns, body);
+      sent = true;
+    } finally {
+      if (scratch) this.scratch = sent ? scratch : new EncodeScratch();
+    }
+  }
+
+  private async send(columns: readonly Column[], body: Buffer): Promise<void> {
     const query = `INSERT INTO flows (${columns.map((c) => c.name).join(', ')}) FORMAT RowBinary`;
     for (let attempt = 0; ; attempt++) {
       try {

@@ -9,7 +9,7 @@
 // Built from a columnar batch (columnar.ts): each distinct string is encoded once, the buffer is
 // sized first and allocated once, then filled row by row. The server parses this with no
 // text-to-number conversion, and JS builds no per-field strings.
-import type { EncodedBatch } from './columnar.js';
+import type { EncodedBatch, EncodeScratch } from './columnar.js';
 import type { Column, ColumnKind } from './schema.js';
 
 const WIDTH: Record<Exclude<ColumnKind, 'string'>, number> = { time: 4, u8: 1, u16: 2, u32: 4, u64: 8, i64: 8 };
@@ -45,9 +45,11 @@ function unsigned(v: number, max: number): number {
  * Filled column by column, with a write cursor per row: each column's loop is small and
  * monomorphic, where a row-by-row loop would switch on the column kind 52 times a row.
  */
-export function rowBinary(batch: EncodedBatch, columns: readonly Column[]): Buffer {
+export function rowBinary(batch: EncodedBatch, columns: readonly Column[], scratch?: EncodeScratch): Buffer {
   const n = batch.rows;
-  const cursor = new Uint32Array(n);
+  // With a scratch (the batch's own, see EncodeScratch), the body lives in the scratch's memory
+  // too: valid until the scratch is used again. Its last slot is past the batch's columns.
+  const cursor = scratch ? scratch.u32(columns.length, n).fill(0) : new Uint32Array(n);
   // Row sizes: the fixed widths, plus each row's strings. Each string column's encoded values
   // go into one pool, addressed by start and length per dictionary entry.
   let fixed = 0;
@@ -81,7 +83,7 @@ export function rowBinary(batch: EncodedBatch, columns: readonly Column[]): Buff
     cursor[i] = size;
     size += rowSize;
   }
-  const buf = Buffer.allocUnsafe(size);
+  const buf = scratch ? scratch.bytes(size) : Buffer.allocUnsafe(size);
   const out = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   for (let c = 0; c < columns.length; c++) {

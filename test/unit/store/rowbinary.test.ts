@@ -1,7 +1,7 @@
 // RowBinary bodies for ClickHouse: the layout read back field by field.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeBatch } from '../../../src/store/columnar.js';
+import { encodeBatch, EncodeScratch } from '../../../src/store/columnar.js';
 import { rowBinary } from '../../../src/store/rowbinary.js';
 import { COLUMNS, type Column } from '../../../src/store/schema.js';
 import { flow, T0 } from './fixtures.js';
@@ -75,5 +75,23 @@ describe('rowBinary', () => {
     assert.equal(batch.columns[COLUMNS.findIndex((c) => c.name === 'sourceIP')].kind, 'strings');
     const rows = readRows(rowBinary(batch, COLUMNS), COLUMNS);
     assert.deepEqual(rows[4321], COLUMNS.map((c) => c.value(records[4321], T0)));
+  });
+
+  it('writes the same bytes with a reused scratch as without, batch after batch of different sizes and contents', () => {
+    const scratch = new EncodeScratch();
+    // Bigger, smaller, then bigger again: a reused buffer holds the previous batch's bytes past
+    // the new one's end, and its cursors and indexes hold the previous values.
+    const batches = [
+      Array.from({ length: 700 }, (_, i) => flow({ sourcePodName: `a-${i % 13}`, sourceAddress: `10.1.${i >> 8}.${i & 255}`, octetDeltaCount: i * 1000 })),
+      Array.from({ length: 3 }, (_, i) => flow({ sourcePodName: 'x'.repeat(300 + i), destinationAddress: i === 1 ? 'fd00:0::1' : 'fd00::1', ipVersion: 6 })),
+      Array.from({ length: 1200 }, (_, i) => flow({ destinationPodName: `b-${i % 7}`, sourceTransportPort: i, ingressNetworkPolicyName: i % 3 ? '' : 'p' })),
+    ];
+    for (const [k, records] of batches.entries()) {
+      const plain = rowBinary(encodeBatch(records, T0 + k, COLUMNS, { dictionariesOnly: true }), COLUMNS);
+      const reused = rowBinary(encodeBatch(records, T0 + k, COLUMNS, { dictionariesOnly: true, scratch }), COLUMNS, scratch);
+      assert.equal(reused.length, plain.length, `batch ${k}`);
+      assert.ok(reused.equals(plain), `batch ${k}: the bytes differ`);
+      assert.deepEqual(readRows(reused, COLUMNS)[records.length - 1], COLUMNS.map((c) => c.value(records[records.length - 1], T0 + k)));
+    }
   });
 });

@@ -14,25 +14,54 @@ import type { Column, ColumnKind } from './schema.js';
 
 const WIDTH: Record<Exclude<ColumnKind, 'string'>, number> = { time: 4, u8: 1, u16: 2, u32: 4, u64: 8, i64: 8 };
 
-/** A string as RowBinary: LEB128 length + UTF-8 bytes. */
-function encodeString(value: string): Uint8Array {
-  const bytes = Buffer.from(value, 'utf8');
-  let len = bytes.length;
+/** The length of a LEB128-encoded number. */
+function lebLength(len: number): number {
   let prefix = 1;
   while (len >= 0x80) {
     len >>>= 7;
     prefix++;
   }
-  const out = Buffer.allocUnsafe(prefix + bytes.length);
-  let off = 0;
-  len = bytes.length;
-  while (len >= 0x80) {
-    out[off++] = (len & 0x7f) | 0x80;
-    len >>>= 7;
+  return prefix;
+}
+
+/** The UTF-8 length of a string: its length when it is ASCII (no call into the runtime), else Buffer.byteLength. */
+function utf8Length(value: string): number {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) >= 0x80) return Buffer.byteLength(value, 'utf8');
+  return value.length;
+}
+
+/**
+ * A column's distinct strings as RowBinary (LEB128 length, then the UTF-8 bytes), one after
+ * another in one buffer, addressed by start and length per dictionary entry. Written in place:
+ * ASCII strings byte by byte, others with Buffer#write, no buffer per string.
+ */
+function encodePool(dictionary: readonly string[]): { bytes: Buffer; start: Uint32Array; length: Uint32Array } {
+  const m = dictionary.length;
+  const start = new Uint32Array(m);
+  const length = new Uint32Array(m);
+  const utf8 = new Uint32Array(m);
+  let total = 0;
+  for (let k = 0; k < m; k++) {
+    const u = utf8Length(dictionary[k]);
+    utf8[k] = u;
+    start[k] = total;
+    length[k] = lebLength(u) + u;
+    total += length[k];
   }
-  out[off++] = len;
-  bytes.copy(out, off);
-  return out;
+  const bytes = Buffer.allocUnsafe(total);
+  for (let k = 0; k < m; k++) {
+    const value = dictionary[k];
+    let len = utf8[k];
+    let off = start[k];
+    while (len >= 0x80) {
+      bytes[off++] = (len & 0x7f) | 0x80;
+      len >>>= 7;
+    }
+    bytes[off++] = len;
+    if (utf8[k] === value.length) for (let i = 0; i < value.length; i++) bytes[off + i] = value.charCodeAt(i);
+    else bytes.write(value, off, 'utf8');
+  }
+  return { bytes, start, length };
 }
 
 /** Clamps a JS number into an unsigned integer range (the schema's readers already floor and zero bad values). */
@@ -53,7 +82,7 @@ export function rowBinary(batch: EncodedBatch, columns: readonly Column[], scrat
   // Row sizes: the fixed widths, plus each row's strings. Each string column's encoded values
   // go into one pool, addressed by start and length per dictionary entry.
   let fixed = 0;
-  const pools: ({ bytes: Uint8Array; start: Uint32Array; length: Uint32Array } | null)[] = [];
+  const pools: ({ bytes: Buffer; start: Uint32Array; length: Uint32Array } | null)[] = [];
   for (let c = 0; c < columns.length; c++) {
     const col = batch.columns[c];
     if (col.kind === 'number') {
@@ -61,17 +90,7 @@ export function rowBinary(batch: EncodedBatch, columns: readonly Column[], scrat
       pools.push(null);
       continue;
     }
-    const encoded = col.dictionary.map(encodeString);
-    const start = new Uint32Array(encoded.length);
-    const length = new Uint32Array(encoded.length);
-    let total = 0;
-    for (let k = 0; k < encoded.length; k++) {
-      start[k] = total;
-      length[k] = encoded[k].length;
-      total += encoded[k].length;
-    }
-    const bytes = new Uint8Array(total);
-    for (let k = 0; k < encoded.length; k++) bytes.set(encoded[k], start[k]);
+    const { bytes, start, length } = encodePool(col.dictionary);
     pools.push({ bytes, start, length });
     const idx = col.indexes;
     for (let i = 0; i < n; i++) cursor[i] += length[idx[i]];
@@ -96,8 +115,9 @@ export function rowBinary(batch: EncodedBatch, columns: readonly Column[], scrat
         const from = start[k];
         const len = length[k];
         const at = cursor[i];
-        if (len <= 32) for (let b = 0; b < len; b++) out[at + b] = bytes[from + b];
-        else out.set(bytes.subarray(from, from + len), at);
+        // Short strings (names, IP keys: 33 bytes) byte by byte; longer ones with one native copy.
+        if (len <= 64) for (let b = 0; b < len; b++) out[at + b] = bytes[from + b];
+        else bytes.copy(buf, at, from, from + len);
         cursor[i] = at + len;
       }
       continue;

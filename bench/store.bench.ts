@@ -12,6 +12,11 @@
 //   npm run bench -- store.ingest          (rows end over 10 s; FLOWVIS_BENCH_INGEST_SPAN=86400 spreads them over a day)
 //   {"name":"store.ingest.embedded","value":31009,"unit":"rows/s","rows_per_cpu_second":29587,"rows":600000,"batch":150000,"span_s":10,"load":3.7}
 //   {"name":"store.ingest.clickhouse","value":52302,"unit":"rows/s","rows_per_cpu_second":56805,"rows":500000,"batch":50000,"span_s":10,"load":2.7}
+//   session 3 (H7, 23:05-23:17 UTC, load 1.5-2.5; the ClickHouse client reuses its batch memory, strings pooled in place),
+//   node dist/bench/run.js store.ingest, 3 alternating runs each (rows/s / rows per CPU-s):
+//   {"name":"store.ingest.clickhouse","value":108918,"unit":"rows/s","rows_per_cpu_second":214926,"rows":600000,"batch":50000,"span_s":10,"load":1.6}
+//   clickhouse after: 63,279 / 131,949; 76,817 / 151,244; 108,918 / 214,926   before: 67,213 / 69,998; 68,497 / 69,606; 59,248 / 61,869
+//   embedded   after: 41,231 / 27,444; 47,549 / 32,068; 54,056 / 35,178      before: 53,442 / 34,899; 52,305 / 35,639; 39,443 / 24,972 (same code: noise)
 //   (session 2; embedded at 50,000-row batches, same runs: 26,152 rows/s, 23,050 per CPU-s; before
 //   this session 34,073 / 24,326 at load 2.7 and 12,474 / 21,109 at load 5.5)
 //   before this round (appender / TabSeparated, rows over 24 h, load 6-15): 17,510 and 12,965 rows/s;

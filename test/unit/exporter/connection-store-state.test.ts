@@ -32,8 +32,14 @@ import { entry, type EntrySpec } from './entries.js';
 const T0 = 1_700_000_000_000;
 const NODE = { nodeName: 'node-a', bootId: 'boot-1' };
 
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'flowvis-state-'));
+/** Runs fn with a fresh temporary directory, removed afterwards even when fn fails. */
+async function withTempDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'flowvis-state-'));
+  try {
+    await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function saved(spec: EntrySpec, over: Partial<SavedConnection> = {}): SavedConnection {
@@ -59,8 +65,7 @@ function state(connections: SavedConnection[], over: Partial<ExporterState> = {}
 // ---- the file ----
 
 test('a state file round-trips: what is written is what is read back', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const file = join(dir, 'sub', 'state.json');
     const s = state([
       saved({ id: 7, startMs: T0 - 5000, packets: 10, bytes: 1000, replyPackets: 4, replyBytes: 400 }),
@@ -72,14 +77,11 @@ test('a state file round-trips: what is written is what is read back', async () 
     assert.equal(got.kind, 'loaded');
     assert.deepEqual(got.kind === 'loaded' ? got.state : null, s);
     assert.deepEqual(readFileSync(file, 'utf8'), encodeState(s), 'the temporary file was renamed over it');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
-test('an absent file is a first start; an unreadable or malformed one is corrupt, with the reason', () => {
-  const dir = tempDir();
-  try {
+test('an absent file is a first start; an unreadable or malformed one is corrupt, with the reason', async () => {
+  await withTempDir(async (dir) => {
     assert.deepEqual(loadStateFile(join(dir, 'none.json'), NODE), { kind: 'absent' });
     const good = encodeState(state([saved({ id: 1, packets: 3 })]));
     const cases: [string, RegExp][] = [
@@ -102,9 +104,7 @@ test('an absent file is a first start; an unreadable or malformed one is corrupt
     // A directory where the file should be: unreadable, not a crash.
     const got = loadStateFile(dir, NODE);
     assert.equal(got.kind, 'corrupt');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a file of another format version, another Node or from before a reboot is old and not used', () => {
@@ -293,8 +293,7 @@ function loopSetup(file: string, clock: ManualClock, yaml: Record<string, unknow
 const conn = (packets: number, bytes: number) => entry({ ...open, packets, bytes, replyPackets: packets, replyBytes: bytes / 10 });
 
 test('a restarted exporter continues from the state its predecessor wrote at stop: the deltas add up to the total', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const file = join(dir, 'state.json');
     const clock = new ManualClock(T0);
     const first = loopSetup(file, clock);
@@ -322,14 +321,11 @@ test('a restarted exporter continues from the state its predecessor wrote at sto
     const text = await second.exporter.metrics.registry.metrics();
     assert.match(text, /^flowvis_exporter_state_restored_total 1$/m);
     assert.match(text, /^flowvis_exporter_state_discarded_total 0$/m);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a corrupt state file is logged and ignored: a fresh start that reports the whole total, and no crash', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const file = join(dir, 'state.json');
     writeFileSync(file, '{"format":"flowvis-exporter-state","version":1,"nodeName":"node-a","bootId":"boot-1","savedAtMs":1,"connections":[["0/6/x",');
     const clock = new ManualClock(T0);
@@ -342,14 +338,11 @@ test('a corrupt state file is logged and ignored: a fresh start that reports the
     assert.match(String(warn.obj.why), /not JSON/);
     assert.deepEqual(sink.take().map((r) => r.octetDeltaCount), [40_000]);
     assert.equal(loadStateFile(file, NODE).kind, 'loaded', 'and the stop wrote a good one over it');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('when the forced-end records cannot be delivered, the state keeps the totals exported before them', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const file = join(dir, 'state.json');
     const clock = new ManualClock(T0);
     const { dumper, sink, exporter } = loopSetup(file, clock);
@@ -364,14 +357,11 @@ test('when the forced-end records cannot be delivered, the state keeps the total
     const got = loadStateFile(file, NODE);
     assert.equal(got.kind, 'loaded');
     assert.deepEqual(got.kind === 'loaded' ? got.state.connections.map((c) => c.bytes) : [], [10_000]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('the state file is written every stateSaveInterval while running, with what was exported', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const file = join(dir, 'state.json');
     const clock = new ManualClock(T0);
     const { dumper, exporter } = loopSetup(file, clock);
@@ -389,14 +379,11 @@ test('the state file is written every stateSaveInterval while running, with what
     const got = loadStateFile(file, NODE);
     assert.deepEqual(got.kind === 'loaded' ? got.state.connections.map((c) => c.bytes) : got, [10_000]);
     await exporter.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('with connectionFilter localPods, a restored connection is followed before the metadata knows its Pod', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const file = join(dir, 'state.json');
     await writeStateFile(file, encodeState(state([saved({ ...open, packets: 10, bytes: 10_000, replyPackets: 10, replyBytes: 1000 })])));
     const clock = new ManualClock(T0);
@@ -405,24 +392,27 @@ test('with connectionFilter localPods, a restored connection is followed before 
     await exporter.start();
     await exporter.stop();
     assert.deepEqual(sink.take().map((r) => [r.octetTotalCount, r.octetDeltaCount]), [[40_000, 30_000]]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 // ---- why: both restarts before the exporter's next report ----
 
+/** Aggregators on one clock that all export into `out`, and delivery of an exporter's records to one. */
+function aggregatorHarness(clock: ManualClock) {
+  const out: AggregatedFlowRecord[] = [];
+  const aggregator = () => new AggregationProcess({ clock, activeTimeoutMs: 5000, inactiveTimeoutMs: 60_000, correlationWaitMs: 3000, maxFlows: 100, onExport: (r) => out.push(r) });
+  const session = { address: '10.0.0.9', observationDomainId: 1 };
+  const deliver = (agg: AggregationProcess, records: DataRecord[]): void => {
+    for (const d of records) assert.ok(agg.ingest(dataRecordToFlowRecord(d), session));
+  };
+  return { out, aggregator, deliver };
+}
+
 test('an exporter and an aggregator that both restart before the exporter\'s next report count every byte once', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const file = join(dir, 'state.json');
     const clock = new ManualClock(T0);
-    const out: AggregatedFlowRecord[] = [];
-    const aggregator = () => new AggregationProcess({ clock, activeTimeoutMs: 5000, inactiveTimeoutMs: 60_000, correlationWaitMs: 3000, maxFlows: 100, onExport: (r) => out.push(r) });
-    const session = { address: '10.0.0.9', observationDomainId: 1 };
-    const deliver = (agg: AggregationProcess, records: DataRecord[]) => {
-      for (const d of records) assert.ok(agg.ingest(dataRecordToFlowRecord(d), session));
-    };
+    const { out, aggregator, deliver } = aggregatorHarness(clock);
 
     const agg1 = aggregator();
     const exp1 = loopSetup(file, clock);
@@ -449,22 +439,14 @@ test('an exporter and an aggregator that both restart before the exporter\'s nex
     assert.equal(out.reduce((s, r) => s + r.octetDeltaCount, 0), 90_000, `deltas ${out.map((r) => r.octetDeltaCount).join(' + ')}`);
     assert.equal(out.reduce((s, r) => s + r.reverseOctetDeltaCount, 0), 9000);
     assert.equal(out[out.length - 1].octetTotalCount, 90_000);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('the other order, the aggregator restarting first and the exporter before its next report, counts every byte once too', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const file = join(dir, 'state.json');
     const clock = new ManualClock(T0);
-    const out: AggregatedFlowRecord[] = [];
-    const aggregator = () => new AggregationProcess({ clock, activeTimeoutMs: 5000, inactiveTimeoutMs: 60_000, correlationWaitMs: 3000, maxFlows: 100, onExport: (r) => out.push(r) });
-    const session = { address: '10.0.0.9', observationDomainId: 1 };
-    const deliver = (agg: AggregationProcess, records: DataRecord[]) => {
-      for (const d of records) assert.ok(agg.ingest(dataRecordToFlowRecord(d), session));
-    };
+    const { out, aggregator, deliver } = aggregatorHarness(clock);
     const exp1 = loopSetup(file, clock);
     await exp1.exporter.start();
     exp1.dumper.table = [conn(10, 10_000)];
@@ -487,14 +469,11 @@ test('the other order, the aggregator restarting first and the exporter before i
     agg2.flush();
     assert.equal(out.reduce((s, r) => s + r.octetDeltaCount, 0), 90_000, `deltas ${out.map((r) => r.octetDeltaCount).join(' + ')}`);
     assert.equal(out.reduce((s, r) => s + r.packetDeltaCount, 0), 90);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a state file that cannot be written is logged at stop, and the exporter still stops cleanly', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const blocker = join(dir, 'not-a-directory');
     writeFileSync(blocker, '');
     const clock = new ManualClock(T0);
@@ -506,7 +485,5 @@ test('a state file that cannot be written is logged at stop, and the exporter st
     const warn = lines.find((l) => l.level === 'warn' && /cannot write the exporter state file/.test(l.msg));
     assert.ok(warn, JSON.stringify(lines));
     assert.match(await exporter.metrics.registry.metrics(), /^flowvis_exporter_state_write_errors_total 1$/m);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

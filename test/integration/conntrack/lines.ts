@@ -62,3 +62,25 @@ export class JsonLines {
     return new Promise((resolve) => this.child.once('exit', () => resolve()));
   }
 }
+
+/** Resolves once the child's stderr matches pattern; rejects if it exits first or after limitMs. */
+export async function waitForStderr(lines: JsonLines, pattern: RegExp, limitMs = 20_000): Promise<void> {
+  const child = lines.child;
+  let text = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`exporter did not log ${pattern}: ${text.slice(0, 3000)}`)), limitMs);
+    const onData = (d: Buffer) => {
+      text += d.toString();
+      if (pattern.test(text)) {
+        clearTimeout(timer);
+        child.stderr?.off('data', onData);
+        resolve();
+      }
+    };
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exporter exited with ${code}: ${text.slice(0, 3000)}`));
+    });
+  });
+}

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { NetnsBed, netnsSkipReason, type Netns, type VethLink } from '../../helpers/netns.js';
-import { JsonLines } from '../conntrack/lines.js';
+import { JsonLines, waitForStderr } from '../conntrack/lines.js';
 import { observationDomainId } from '../../../src/exporter/flow-builder.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -220,24 +220,3 @@ stateFile: exporter-state.json
     assert.deepEqual(own, []);
   });
 });
-
-async function waitForStderr(lines: JsonLines, pattern: RegExp, limitMs = 20_000): Promise<void> {
-  const child = lines.child;
-  let text = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`exporter did not log ${pattern}: ${text.slice(0, 3000)}`)), limitMs);
-    const onData = (d: Buffer) => {
-      text += d.toString();
-      if (pattern.test(text)) {
-        clearTimeout(timer);
-        child.stderr?.off('data', onData);
-        resolve();
-      }
-    };
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exporter exited with ${code}: ${text.slice(0, 3000)}`));
-    });
-  });
-}

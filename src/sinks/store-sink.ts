@@ -1,10 +1,17 @@
 // The aggregator's storage sink: records go to a flow repository (embedded DuckDB or ClickHouse)
 // in batches, committed every interval (default 1 s).
 //
-//   SinkPump --write()--> pending (bounded, FIFO) --every commitInterval--> repository.insertFlows
-//                             |  full: new records dropped and counted     | fails: kept, retried
+//   SinkPump --write()--> queued (FIFO) --every commitInterval--> in flight (up to K inserts) --> repository
+//                          |  queued + in flight > capacity:         | a failed batch goes back to the
+//                          |  new records dropped and counted        | front of the queue, retried first
 //
 // write() only appends, so the pump (and collection behind it) never waits for the database.
+// A commit keeps up to `insertsInFlight` inserts (K, default 2) going at once: while the database
+// stores batch N, the client encodes batch N+1 (ClickHouse: the server parses and runs its
+// materialized views while Node builds the next RowBinary body; DuckDB: its threads write while
+// JS encodes the next batch). When an insert fails, no new one starts; those in flight finish,
+// the ones that succeeded count as written, and the failed batches return to the front of the
+// queue in their order (a later batch that succeeded is stored before an earlier one that failed).
 // When the database is down, records wait in `pending` up to `capacity`; nothing within that
 // bound is lost, and every record beyond it is counted in `dropped`. Each commit also writes a
 // snapshot of the aggregator's loss counters, from which queries report their completeness.
@@ -19,6 +26,8 @@ export const DEFAULT_COMMIT_INTERVAL_MS = 1000;
 export const DEFAULT_STORE_BUFFER = 1_000_000;
 /** Largest insert, unless the repository names its own (FlowRepository.insertBatch) or the options do. */
 export const DEFAULT_STORE_BATCH = 50_000;
+/** Inserts a commit keeps going at once (store.insertsInFlight). */
+export const DEFAULT_INSERTS_IN_FLIGHT = 2;
 /** Counter snapshots kept while the database is down (one per commit interval). */
 const MAX_PENDING_SNAPSHOTS = 10_000;
 
@@ -38,6 +47,8 @@ export interface StoreSinkOptions {
   capacity?: number;
   /** Largest insert; default the repository's insertBatch, else DEFAULT_STORE_BATCH. */
   batchSize?: number;
+  /** Inserts a commit keeps going at once; 1: one after another. Default DEFAULT_INSERTS_IN_FLIGHT. */
+  insertsInFlight?: number;
   clock?: Clock;
   /** The aggregator's loss counters, snapshotted at each commit. */
   counters?: () => LossCounters;
@@ -51,6 +62,7 @@ export interface StoreSinkOptions {
 }
 
 export interface StoreSinkStats {
+  /** Records held: queued, plus those in inserts not yet answered. */
   pending: number;
   written: number;
   /** Records dropped because `pending` was full. */
@@ -73,11 +85,14 @@ export class StoreSink implements Sink {
   readonly name = 'store';
   private readonly capacity: number;
   private readonly batchSize: number | undefined;
+  private readonly insertsInFlight: number;
   private readonly clock: Clock;
   private readonly instance: string;
-  /** FIFO of batches as written; `head` skips the part of pending[0] already stored. */
-  private pending: AggregatedFlowRecord[][] = [];
+  /** FIFO of batches as written, not yet handed to an insert; `head` skips the part of queue[0] already taken. */
+  private queue: AggregatedFlowRecord[][] = [];
   private head = 0;
+  private queuedCount = 0;
+  /** Queued records plus those in inserts not yet answered: what `capacity` bounds. */
   private pendingCount = 0;
   private snapshots: CounterSnapshot[] = [];
   private repo: FlowRepository | null = null;
@@ -96,6 +111,10 @@ export class StoreSink implements Sink {
     this.batchSize = options.batchSize;
     if (!Number.isInteger(this.capacity) || this.capacity < 1) throw new RangeError(`store sink capacity ${this.capacity} must be a positive integer`);
     if (this.batchSize !== undefined && (!Number.isInteger(this.batchSize) || this.batchSize < 1)) throw new RangeError(`store sink batch size ${this.batchSize} must be a positive integer`);
+    this.insertsInFlight = options.insertsInFlight ?? DEFAULT_INSERTS_IN_FLIGHT;
+    if (!Number.isInteger(this.insertsInFlight) || this.insertsInFlight < 1) {
+      throw new RangeError(`store sink inserts in flight ${this.insertsInFlight} must be a positive integer (1: one insert at a time)`);
+    }
     this.clock = options.clock ?? systemClock;
     this.instance = options.instance ?? randomUUID();
     const interval = options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS;
@@ -112,7 +131,8 @@ export class StoreSink implements Sink {
     const take = Math.max(0, Math.min(room, records.length));
     this.dropped += records.length - take;
     if (take === 0) return;
-    this.pending.push(take === records.length ? [...records] : records.slice(0, take));
+    this.queue.push(take === records.length ? [...records] : records.slice(0, take));
+    this.queuedCount += take;
     this.pendingCount += take;
   }
 
@@ -130,32 +150,59 @@ export class StoreSink implements Sink {
     const counters = this.options.counters?.() ?? { recordsDropped: 0, recordsLost: 0 };
     this.snapshots.push({ at: nowSeconds, instance: this.instance, recordsDropped: counters.recordsDropped, recordsLost: counters.recordsLost, storeDropped: this.dropped });
     if (this.snapshots.length > MAX_PENDING_SNAPSHOTS) this.snapshots.splice(0, this.snapshots.length - MAX_PENDING_SNAPSHOTS);
-    let written = 0;
+    const progress = { written: 0 };
     try {
       this.repo ??= await this.options.open();
-      while (this.pendingCount > 0) {
-        const batch = this.peek(this.batchSize ?? this.repo.insertBatch ?? DEFAULT_STORE_BATCH);
-        await this.repo.insertFlows(batch, nowSeconds);
-        this.consume(batch.length);
-        written += batch.length;
-        this.written += batch.length;
-      }
+      await this.insertQueued(this.repo, nowSeconds, progress);
       await this.repo.insertSnapshots(this.snapshots);
       this.snapshots = [];
       await this.retainIfDue();
-      if (this.lastError !== '') this.options.logger?.warn(`sink store: the database answers again; ${written} pending records written`);
+      if (this.lastError !== '') this.options.logger?.warn(`sink store: the database answers again; ${progress.written} pending records written`);
       this.lastError = '';
-      return { written, pending: this.pendingCount, error: null };
+      return { written: progress.written, pending: this.pendingCount, error: null };
     } catch (err) {
       this.failedCommits++;
       const message = err instanceof Error ? err.message : String(err);
       // Log once per outage, not once per interval.
       if (message !== this.lastError) this.options.logger?.warn(`sink store: commit failed, ${this.pendingCount} records kept for retry (bound ${this.capacity}): ${message}`);
       this.lastError = message;
-      return { written, pending: this.pendingCount, error: message };
+      return { written: progress.written, pending: this.pendingCount, error: message };
     }
   }
 
+  /**
+   * Inserts what is queued (and what arrives meanwhile), up to `insertsInFlight` batches at a
+   * time, answered in order. Rejects with the first failure once every insert started has
+   * settled; the failed batches are queued again, in front.
+   */
+  private async insertQueued(repo: FlowRepository, nowSeconds: number, progress: { written: number }): Promise<void> {
+    const size = this.batchSize ?? repo.insertBatch ?? DEFAULT_STORE_BATCH;
+    const window: { batch: AggregatedFlowRecord[]; outcome: Promise<{ error: unknown } | null> }[] = [];
+    const failed: AggregatedFlowRecord[][] = [];
+    let failure: { error: unknown } | null = null;
+    for (;;) {
+      while (failure === null && window.length < this.insertsInFlight && this.queuedCount > 0) {
+        const batch = this.take(size);
+        // A repository that throws instead of rejecting fails this batch the same way.
+        const started = (async () => repo.insertFlows(batch, nowSeconds))();
+        window.push({ batch, outcome: started.then(() => null, (error: unknown) => ({ error })) });
+      }
+      const oldest = window.shift();
+      if (oldest === undefined) break;
+      const outcome = await oldest.outcome;
+      if (outcome === null) {
+        this.pendingCount -= oldest.batch.length;
+        this.written += oldest.batch.length;
+        progress.written += oldest.batch.length;
+      } else {
+        failure ??= outcome;
+        failed.push(oldest.batch);
+      }
+    }
+    if (failure === null) return;
+    this.requeue(failed);
+    throw failure.error;
+  }
   private async retainIfDue(): Promise<void> {
     const retentionMs = this.options.retentionMs ?? 0;
     const now = this.clock.now();
@@ -165,33 +212,47 @@ export class StoreSink implements Sink {
     this.retainedFlows += r.deletedFlows;
   }
 
-  /** Up to `max` pending records, oldest first, without removing them. */
-  private peek(max: number): AggregatedFlowRecord[] {
-    const first = this.pending[0];
-    if (first.length - this.head >= max || this.pending.length === 1) return first.slice(this.head, this.head + max);
-    const out: AggregatedFlowRecord[] = [];
-    let off = this.head;
-    for (const chunk of this.pending) {
-      for (let i = off; i < chunk.length && out.length < max; i++) out.push(chunk[i]);
-      off = 0;
-      if (out.length >= max) break;
+  /** Up to `max` queued records, oldest first, taken off the queue (still counted in pendingCount). */
+  private take(max: number): AggregatedFlowRecord[] {
+    const first = this.queue[0];
+    let out: AggregatedFlowRecord[];
+    if (this.head === 0 && first.length <= max && (first.length === max || this.queue.length === 1)) {
+      out = first;
+    } else if (first.length - this.head >= max || this.queue.length === 1) {
+      out = first.slice(this.head, this.head + max);
+    } else {
+      out = [];
+      let off = this.head;
+      for (const chunk of this.queue) {
+        for (let i = off; i < chunk.length && out.length < max; i++) out.push(chunk[i]);
+        off = 0;
+        if (out.length >= max) break;
+      }
+    }
+    this.queuedCount -= out.length;
+    let left = out.length;
+    while (left > 0) {
+      const avail = this.queue[0].length - this.head;
+      if (left < avail) {
+        this.head += left;
+        break;
+      }
+      left -= avail;
+      this.queue.shift();
+      this.head = 0;
     }
     return out;
   }
 
-  private consume(n: number): void {
-    this.pendingCount -= n;
-    let left = n;
-    while (left > 0) {
-      const avail = this.pending[0].length - this.head;
-      if (left < avail) {
-        this.head += left;
-        return;
-      }
-      left -= avail;
-      this.pending.shift();
+  /** Puts batches whose insert failed back at the front of the queue, in their order. */
+  private requeue(batches: AggregatedFlowRecord[][]): void {
+    if (batches.length === 0) return;
+    if (this.head > 0) {
+      this.queue[0] = this.queue[0].slice(this.head);
       this.head = 0;
     }
+    this.queue.unshift(...batches);
+    for (const b of batches) this.queuedCount += b.length;
   }
 
   stats(): StoreSinkStats {

@@ -2,7 +2,8 @@
 // The flows table has Antrea Theia's column names and types where they overlap, so Theia-style
 // queries run unchanged. It works with Debian's clickhouse-server 18.16: no query parameters
 // (values are validated, then escaped into literals by the dialect), no TTL (retention drops
-// daily partitions). Inserts are RowBinary (rowbinary.ts), one body per batch.
+// daily partitions). Inserts are RowBinary (rowbinary.ts), one body per batch; several may be in
+// flight, each encoded once the one before it has been sent.
 //
 // --store forms: http://[user:password@]host:8123[/database], https://..., clickhouse://host:8123/db
 // (clickhouse:// means http://). The database is created when missing; default "default".
@@ -61,6 +62,22 @@ export function parseClickHouseUrl(text: string): ClickHouseTarget {
   };
 }
 
+/** Views of the body handed to the HTTP request (see bodyChunks). */
+const BODY_CHUNK = 256 * 1024;
+/** Scratches kept for the next inserts (one per insert in flight; more are left to the GC). */
+const MAX_SPARE_SCRATCHES = 4;
+
+/**
+ * The body in views of BODY_CHUNK bytes (no copies). The request takes the next one only when
+ * the socket has drained the last, so when it asks past the end, all but the last chunk has
+ * reached the kernel: `sent` is called then, and the next insert may block the event loop to
+ * encode without holding back more than one chunk of this body.
+ */
+function* bodyChunks(body: Buffer, sent: () => void): Generator<Buffer> {
+  for (let off = 0; off < body.length; off += BODY_CHUNK) yield body.subarray(off, Math.min(body.length, off + BODY_CHUNK));
+  sent();
+}
+
 function isStaleSocket(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === 'EPIPE' || code === 'ECONNRESET';
@@ -80,8 +97,10 @@ export class ClickHouseRepository implements FlowRepository {
   private columns: readonly Column[] = COLUMNS;
   readonly dialect = clickhouseDialect;
   private closed = false;
-  /** Memory reused from one insert to the next (columnar.ts, EncodeScratch); null while an insert holds it. */
-  private scratch: EncodeScratch | null = new EncodeScratch();
+  /** Memory reused from one insert to the next (columnar.ts, EncodeScratch); an insert in flight holds one. */
+  private readonly scratches: EncodeScratch[] = [];
+  /** Resolves when the latest insert's body has left the process (or that insert has ended). */
+  private lastBodySent: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly location: string,
@@ -140,32 +159,43 @@ export class ClickHouseRepository implements FlowRepository {
     }
   }
 
+  /**
+   * One INSERT ... FORMAT RowBinary. Inserts may overlap (the store sink keeps up to K going):
+   * each waits until the body before it has left the process before encoding its own, so that
+   * the server reads the earlier body while Node encodes the next one, instead of the encode
+   * (which blocks the event loop) holding back the earlier body's last megabytes.
+   */
   async insertFlows(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number): Promise<void> {
     this.checkOpen();
     if (records.length === 0) return;
-    // RowBinary from a columnar batch: strings encoded once per distinct value, one buffer.
-    // The body lives in the scratch until the server has answered; an insert that overlaps
-    // another (the sink sends one at a time) gets memory of its own.
-    const columns = this.columns;
-    // A failed insert's scratch is left to the GC: a request the client gave up on may still
-    // hold its body.
-    const scratch = this.scratch ?? undefined;
-    this.scratch = null;
-    const body = rowBinary(encodeBatch(records, insertedAtSeconds, columns, { dictionariesOnly: true, scratch }), columns, scratch);
+    const previous = this.lastBodySent;
+    let bodySent!: () => void;
+    this.lastBodySent = new Promise<void>((resolve) => (bodySent = resolve));
+    let scratch: EncodeScratch | undefined;
     let sent = false;
     try {
-      await this.send(columns, body);
+      await previous;
+      this.checkOpen();
+      // RowBinary from a columnar batch: strings encoded once per distinct value, one buffer,
+      // in memory reused from an earlier insert (one scratch per insert in flight).
+      const columns = this.columns;
+      scratch = this.scratches.pop() ?? new EncodeScratch();
+      const body = rowBinary(encodeBatch(records, insertedAtSeconds, columns, { dictionariesOnly: true, scratch }), columns, scratch);
+      await this.send(columns, body, bodySent);
       sent = true;
     } finally {
-      if (scratch) this.scratch = sent ? scratch : new EncodeScratch();
+      bodySent();
+      // A failed insert's scratch is left to the GC: a request the client gave up on may still
+      // hold its body.
+      if (scratch && sent && this.scratches.length < MAX_SPARE_SCRATCHES) this.scratches.push(scratch);
     }
   }
 
-  private async send(columns: readonly Column[], body: Buffer): Promise<void> {
+  private async send(columns: readonly Column[], body: Buffer, bodySent: () => void): Promise<void> {
     const query = `INSERT INTO flows (${columns.map((c) => c.name).join(', ')}) FORMAT RowBinary`;
     for (let attempt = 0; ; attempt++) {
       try {
-        const result = await this.client.exec({ query, values: Readable.from([body], { objectMode: false }) });
+        const result = await this.client.exec({ query, values: Readable.from(bodyChunks(body, bodySent), { objectMode: false }) });
         result.stream.resume();
         return;
       } catch (err) {

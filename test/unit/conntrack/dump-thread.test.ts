@@ -180,6 +180,31 @@ describe('where a dump ends (endsDump, read by the dump thread)', () => {
     assert.equal(endsDump(broken, 5), false);
     assert.equal(endsDump(Buffer.alloc(7), 5), false);
   });
+
+  it('answers the same whether the datagram starts on a word (read as words) or not (read as bytes)', () => {
+    const placed = (bytes: Buffer, shift: number): Buffer => {
+      const out = Buffer.from(new ArrayBuffer(bytes.length + 8), shift, bytes.length);
+      bytes.copy(out);
+      return out;
+    };
+    const truncatedHeader = Buffer.concat([ctMessage(flow, { seq: 5 }), controlMessage(3, 5)]);
+    truncatedHeader.writeUInt32LE(9999, 0);
+    const cases: [Buffer, boolean][] = [
+      [Buffer.concat([ctMessage(flow, { seq: 5 }), ctMessage(flow, { seq: 5 }), controlMessage(3, 5)]), true],
+      [Buffer.concat([ctMessage(flow, { seq: 5 }), controlMessage(4, 5)]), true],
+      [controlMessage(2, 5, 1), true],
+      [controlMessage(2, 5, 0), false],
+      [Buffer.concat([ctMessage(flow, { seq: 5 }), controlMessage(3, 4)]), false],
+      [Buffer.concat([ctMessage(flow, { seq: 0x80000005 }), controlMessage(3, 0x80000005 | 0)]), true],
+      [truncatedHeader, false],
+      [Buffer.concat([controlMessage(3, 5)]).subarray(0, 19), false],
+    ];
+    for (const [bytes, ends] of cases) {
+      const seq = bytes.length >= 12 && bytes.readUInt32LE(8) === 0x80000005 ? 0x80000005 : 5;
+      assert.equal(endsDump(placed(bytes, 0), seq), ends, `aligned ${bytes.toString('hex').slice(0, 40)}`);
+      assert.equal(endsDump(placed(bytes, 1), seq), ends, `unaligned ${bytes.toString('hex').slice(0, 40)}`);
+    }
+  });
 });
 
 /** Runs one dump through a DumpThread on the fake worker, parsing as CtnetlinkDumper does. */

@@ -129,7 +129,8 @@ import { FlowEndReason, FlowType, PolicyType, RuleAction, type AggregatedFlowRec
 import { AggregationProcess } from '../src/aggregator/aggregation.js';
 import { parseAggregatorConfig } from '../src/aggregator/config.js';
 import { FlowAggregator } from '../src/aggregator/service.js';
-import { WIRE_FLOW_RECORD_SHAPE } from '../src/aggregator/wire-record.js';
+import { StringTable } from '../src/aggregator/string-table.js';
+import { wireFlowRecordShape } from '../src/aggregator/wire-record.js';
 import type { DataRecord } from '../src/ipfix/api.js';
 import type { Benchmark, BenchResult } from './harness.js';
 
@@ -342,11 +343,12 @@ async function pipeline(): Promise<BenchResult> {
   const runs: { decode: number; aggregate: number; export: number; flush: number; exported: number }[] = [];
   for (let run = 0; run < PIPELINE_RUNS; run++) {
     collectGarbage();
-    // Decode alone.
+    // Decode alone (names interned into a string table of their own).
     let decoders = perExporter.map(() => new MessageDecoder());
+    const decodeShape = wireFlowRecordShape(new StringTable());
     let c0 = process.cpuUsage();
     let n = 0;
-    for (const { me, message } of interleaved) for (const set of decoders[me].decodeAs(message, WIRE_FLOW_RECORD_SHAPE).dataSets) n += set.records.length;
+    for (const { me, message } of interleaved) for (const set of decoders[me].decodeAs(message, decodeShape).dataSets) n += set.records.length;
     const decodeMs = cpuMs(c0);
     if (n !== total) throw new Error(`decoded ${n} of ${total} records`);
     // Decode and aggregate.
@@ -364,7 +366,8 @@ async function pipeline(): Promise<BenchResult> {
     collectGarbage();
     c0 = process.cpuUsage();
     for (const { me, message } of interleaved) {
-      for (const set of decoders[me].decodeAs(message, WIRE_FLOW_RECORD_SHAPE).dataSets) for (const r of set.records) agg.ingest(r, sessions[me]);
+      for (const set of decoders[me].decodeAs(message, agg.wireShape).dataSets) for (const r of set.records) agg.ingestWire(r, sessions[me]);
+      agg.sweep();
     }
     const aggregateMs = cpuMs(c0);
     // Export every flow and encode it as the IPFIX sink does.

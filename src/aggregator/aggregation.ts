@@ -41,7 +41,8 @@ import {
 } from '../flow/record.js';
 import { parseIpv4 } from '../ipfix/values.js';
 import { DeadlineHeap } from './deadline-heap.js';
-import { hasIpv4Numbers, type WireFlowRecord } from './wire-record.js';
+import type { RecordShape } from '../ipfix/template.js';
+import { hasIpv4Numbers, wireFlowRecordShape, type FlowFacts, type WireFlowRecord } from './wire-record.js';
 import {
   CTR,
   F64,
@@ -51,6 +52,7 @@ import {
   SIDE_DESTINATION,
   SIDE_SOURCE,
   STR,
+  STRING_FIELDS,
   U8,
 } from './flow-table.js';
 
@@ -103,7 +105,7 @@ type Side = typeof SIDE_SOURCE | typeof SIDE_DESTINATION | typeof BOTH_SIDES;
 const TOTALS = [CTR.packetTotalCount, CTR.octetTotalCount, CTR.reversePacketTotalCount, CTR.reverseOctetTotalCount] as const;
 const DELTA_OF_TOTAL = [CTR.packetDeltaCount, CTR.octetDeltaCount, CTR.reversePacketDeltaCount, CTR.reverseOctetDeltaCount] as const;
 
-function isDenied(r: FlowRecord): boolean {
+function isDenied(r: FlowFacts): boolean {
   return (
     r.ingressNetworkPolicyRuleAction === RuleAction.drop ||
     r.ingressNetworkPolicyRuleAction === RuleAction.reject ||
@@ -112,13 +114,16 @@ function isDenied(r: FlowRecord): boolean {
   );
 }
 
-/** Which node's view a record is: an exporter knows only the Pods local to its node. */
-function sideOf(r: FlowRecord): Side {
+/**
+ * Which node's view a record is: an exporter knows only the Pods local to its node. `names` are
+ * the record's name ids by STR field (0 for '').
+ */
+function sideOf(r: FlowFacts, names: Int32Array): Side {
   if (r.flowType === FlowType.toExternal) return SIDE_SOURCE;
   if (r.flowType === FlowType.fromExternal) return SIDE_DESTINATION;
   if (r.flowType === FlowType.interNode) {
-    const hasSource = r.sourcePodName !== '';
-    const hasDestination = r.destinationPodName !== '';
+    const hasSource = names[STR.sourcePodName] !== 0;
+    const hasDestination = names[STR.destinationPodName] !== 0;
     if (hasSource && !hasDestination) return SIDE_SOURCE;
     if (hasDestination && !hasSource) return SIDE_DESTINATION;
   }
@@ -132,14 +137,14 @@ function isCount(n: unknown): n is number {
 // The hot path (one call per received record) reads counters field by field: no arrays per record.
 
 /** The record's total of counter k (0-3: packets, octets, reverse packets, reverse octets). */
-function totalOf(r: FlowRecord, k: number): number {
+function totalOf(r: FlowFacts, k: number): number {
   if (k === 0) return r.packetTotalCount;
   if (k === 1) return r.octetTotalCount;
   if (k === 2) return r.reversePacketTotalCount;
   return r.reverseOctetTotalCount;
 }
 
-function deltaOf(r: FlowRecord, k: number): number {
+function deltaOf(r: FlowFacts, k: number): number {
   if (k === 0) return r.packetDeltaCount;
   if (k === 1) return r.octetDeltaCount;
   if (k === 2) return r.reversePacketDeltaCount;
@@ -155,11 +160,11 @@ function isSeconds(n: number): boolean {
 }
 
 /** Why a record cannot be aggregated, or '' when it can. */
-export function recordProblem(r: FlowRecord): string {
+export function recordProblem(r: FlowFacts): string {
   return addressProblem(r) || valueProblem(r);
 }
 
-function addressProblem(r: FlowRecord): string {
+function addressProblem(r: FlowFacts): string {
   if (hasIpv4Numbers(r)) {
     if (!(r.sourceIPv4 >= 0)) return 'sourceIPv4Address is missing';
     if (!(r.destinationIPv4 >= 0)) return 'destinationIPv4Address is missing';
@@ -177,7 +182,7 @@ function addressProblem(r: FlowRecord): string {
 }
 
 /** Everything but the addresses. */
-function valueProblem(r: FlowRecord): string {
+function valueProblem(r: FlowFacts): string {
   if (!isPort(r.sourceTransportPort)) return 'sourceTransportPort is not 0-65535';
   if (!isPort(r.destinationTransportPort)) return 'destinationTransportPort is not 0-65535';
   if (!Number.isInteger(r.protocolIdentifier) || r.protocolIdentifier < 0 || r.protocolIdentifier > 255) return 'protocolIdentifier is not 0-255';
@@ -214,6 +219,9 @@ export class AggregationProcess {
   private expiredInactive = 0;
   /** Where an unfinished flush(limit) goes on. */
   private flushFrom = 0;
+  /** The name ids of the record being ingested, by STR field (0 for ''); reused for every record. */
+  private readonly names = new Int32Array(STRING_FIELDS);
+  private wire: RecordShape<WireFlowRecord> | null = null;
 
   constructor(options: AggregationOptions) {
     if (!(options.maxFlows >= 1)) throw new RangeError('maxFlows must be at least 1');
@@ -229,6 +237,15 @@ export class AggregationProcess {
   }
 
   /**
+   * The decode shape for this aggregation's collecting process (ingestWire): IPv4 addresses as
+   * numbers, names as ids of this aggregation's string table.
+   */
+  get wireShape(): RecordShape<WireFlowRecord> {
+    if (this.wire === null) this.wire = wireFlowRecordShape(this.table.strings);
+    return this.wire;
+  }
+
+  /**
    * Takes one exporter record. Returns false (and counts it) when the record is invalid. `now`
    * (the clock's time) lets a caller read the clock once for all the records of a message.
    */
@@ -239,16 +256,7 @@ export class AggregationProcess {
     const version = r.ipVersion;
     let src = -1;
     let dst = -1;
-    const wire = r as Partial<WireFlowRecord>;
-    if (version === 4 && typeof wire.sourceIPv4 === 'number' && typeof wire.destinationIPv4 === 'number') {
-      // Decoded with WIRE_FLOW_RECORD_SHAPE: the addresses are numbers already.
-      src = wire.sourceIPv4;
-      dst = wire.destinationIPv4;
-      if (src < 0 || dst < 0 || valueProblem(r) !== '') {
-        this.invalid++;
-        return false;
-      }
-    } else if (version === 4 && typeof r.sourceAddress === 'string' && typeof r.destinationAddress === 'string') {
+    if (version === 4 && typeof r.sourceAddress === 'string' && typeof r.destinationAddress === 'string') {
       // The common case: each address parsed once, as validation and as the key.
       src = parseIpv4(r.sourceAddress);
       dst = parseIpv4(r.destinationAddress);
@@ -264,9 +272,87 @@ export class AggregationProcess {
       src = t.addressKey(version, r.sourceAddress);
       dst = t.addressKey(version, r.destinationAddress);
     }
-    const side = sideOf(r);
+    const names = this.names;
+    const strings = t.strings;
+    names[STR.sourcePodNamespace] = strings.intern(r.sourcePodNamespace, STR.sourcePodNamespace);
+    names[STR.sourcePodName] = strings.intern(r.sourcePodName, STR.sourcePodName);
+    names[STR.destinationPodNamespace] = strings.intern(r.destinationPodNamespace, STR.destinationPodNamespace);
+    names[STR.destinationPodName] = strings.intern(r.destinationPodName, STR.destinationPodName);
+    names[STR.sourceNodeName] = strings.intern(r.sourceNodeName, STR.sourceNodeName);
+    names[STR.destinationNodeName] = strings.intern(r.destinationNodeName, STR.destinationNodeName);
+    names[STR.destinationClusterIP] = strings.intern(r.destinationClusterIP, STR.destinationClusterIP);
+    names[STR.destinationServicePortName] = strings.intern(r.destinationServicePortName, STR.destinationServicePortName);
+    names[STR.ingressNetworkPolicyName] = strings.intern(r.ingressNetworkPolicyName, STR.ingressNetworkPolicyName);
+    names[STR.ingressNetworkPolicyNamespace] = strings.intern(r.ingressNetworkPolicyNamespace, STR.ingressNetworkPolicyNamespace);
+    names[STR.ingressNetworkPolicyRuleName] = strings.intern(r.ingressNetworkPolicyRuleName, STR.ingressNetworkPolicyRuleName);
+    names[STR.egressNetworkPolicyName] = strings.intern(r.egressNetworkPolicyName, STR.egressNetworkPolicyName);
+    names[STR.egressNetworkPolicyNamespace] = strings.intern(r.egressNetworkPolicyNamespace, STR.egressNetworkPolicyNamespace);
+    names[STR.egressNetworkPolicyRuleName] = strings.intern(r.egressNetworkPolicyRuleName, STR.egressNetworkPolicyRuleName);
+    names[STR.tcpState] = strings.intern(r.tcpState, STR.tcpState);
+    this.aggregate(r, src, dst, from, now);
+    return true;
+  }
+
+  /**
+   * ingest() for a record decoded with wireShape: its IPv4 addresses are numbers and its names
+   * ids already. Call sweep() after the records of each message, never between decoding a
+   * message and ingesting its records.
+   */
+  ingestWire(r: WireFlowRecord, from: ExporterSession, now = this.clock.now()): boolean {
+    this.received++;
+    this.flushFrom = 0;
+    const t = this.table;
+    let src = -1;
+    let dst = -1;
+    if (r.ipVersion === 4) {
+      src = r.sourceIPv4;
+      dst = r.destinationIPv4;
+      if (!(src >= 0) || !(dst >= 0) || valueProblem(r) !== '') {
+        this.invalid++;
+        return false;
+      }
+    } else {
+      if (recordProblem(r) !== '') {
+        this.invalid++;
+        return false;
+      }
+      src = t.addressKey(r.ipVersion, r.sourceAddress);
+      dst = t.addressKey(r.ipVersion, r.destinationAddress);
+    }
+    const names = this.names;
+    names[STR.sourcePodNamespace] = r.sourcePodNamespaceId;
+    names[STR.sourcePodName] = r.sourcePodNameId;
+    names[STR.destinationPodNamespace] = r.destinationPodNamespaceId;
+    names[STR.destinationPodName] = r.destinationPodNameId;
+    names[STR.sourceNodeName] = r.sourceNodeNameId;
+    names[STR.destinationNodeName] = r.destinationNodeNameId;
+    names[STR.destinationClusterIP] = t.strings.intern(r.destinationClusterIP, STR.destinationClusterIP);
+    names[STR.destinationServicePortName] = r.destinationServicePortNameId;
+    names[STR.ingressNetworkPolicyName] = r.ingressNetworkPolicyNameId;
+    names[STR.ingressNetworkPolicyNamespace] = r.ingressNetworkPolicyNamespaceId;
+    names[STR.ingressNetworkPolicyRuleName] = r.ingressNetworkPolicyRuleNameId;
+    names[STR.egressNetworkPolicyName] = r.egressNetworkPolicyNameId;
+    names[STR.egressNetworkPolicyNamespace] = r.egressNetworkPolicyNamespaceId;
+    names[STR.egressNetworkPolicyRuleName] = r.egressNetworkPolicyRuleNameId;
+    names[STR.tcpState] = r.tcpStateId;
+    this.aggregate(r, src, dst, from, now);
+    return true;
+  }
+
+  /**
+   * Frees the names that no tracked flow holds any more. Between messages only: the name ids of
+   * records decoded with wireShape stay valid until this runs. expire() and flush() sweep too.
+   */
+  sweep(): void {
+    this.table.strings.sweep();
+  }
+
+  /** A valid record, its address keys and its name ids (this.names) into its flow. */
+  private aggregate(r: FlowFacts, src: number, dst: number, from: ExporterSession, now: number): void {
+    const t = this.table;
+    const side = sideOf(r, this.names);
     let s = t.find(
-      version,
+      r.ipVersion,
       src,
       dst,
       r.sourceTransportPort,
@@ -281,7 +367,6 @@ export class AggregationProcess {
     }
     if (s < 0) s = this.create(r, side, src, dst, now);
     this.merge(s, r, from, side, now);
-    return true;
   }
 
   /** Exports every flow whose active, inactive or correlation timeout has passed. Returns the count exported. */
@@ -289,6 +374,7 @@ export class AggregationProcess {
     const now = this.clock.now();
     const before = this.exported;
     const t = this.table;
+    t.strings.sweep();
     const heap = this.heap;
     while (heap.size > 0 && heap.peekDeadline() <= now) {
       const s = heap.peekSlot();
@@ -377,7 +463,7 @@ export class AggregationProcess {
   }
 
   /** A new slot for the record's 5-tuple; src and dst are IPv4 keys (for IPv6 the text is interned). */
-  private create(r: FlowRecord, side: Side, src: number, dst: number, now: number): number {
+  private create(r: FlowFacts, side: Side, src: number, dst: number, now: number): number {
     if (this.table.size >= this.maxFlows) this.evictOne(now);
     const t = this.table;
     const s = r.ipVersion === 4
@@ -387,7 +473,7 @@ export class AggregationProcess {
     t.setSec(s, SEC.flowStartSeconds, r.flowStartSeconds);
     t.setSec(s, SEC.flowEndSeconds, r.flowEndSeconds);
     t.setU8(s, U8.flowEndReason, r.flowEndReason);
-    t.setString(s, STR.tcpState, r.tcpState);
+    t.putId(s, STR.tcpState, this.names[STR.tcpState], true);
     t.setF64(s, F64.firstSeenMs, now);
     t.setF64(s, F64.lastExportMs, now);
     if (r.flowType === FlowType.interNode && side !== BOTH_SIDES && !isDenied(r)) {
@@ -399,33 +485,34 @@ export class AggregationProcess {
     return s;
   }
 
-  private merge(s: number, r: FlowRecord, from: ExporterSession, side: Side, now: number): void {
+  private merge(s: number, r: FlowFacts, from: ExporterSession, side: Side, now: number): void {
     const t = this.table;
+    const names = this.names;
     if (r.flowStartSeconds < t.getSec(s, SEC.flowStartSeconds)) t.setSec(s, SEC.flowStartSeconds, r.flowStartSeconds);
     if (r.flowEndSeconds >= t.getSec(s, SEC.flowEndSeconds)) {
       t.setSec(s, SEC.flowEndSeconds, r.flowEndSeconds);
       t.setU8(s, U8.flowEndReason, r.flowEndReason);
-      t.setString(s, STR.tcpState, r.tcpState);
+      t.putId(s, STR.tcpState, names[STR.tcpState], true);
     }
     if (t.getU8(s, U8.flowType) === FlowType.unknown) t.setU8(s, U8.flowType, r.flowType);
 
     const fromSource = side !== SIDE_DESTINATION;
     const fromDestination = side !== SIDE_SOURCE;
     // Fields a side knows for sure are taken from it; the other side only fills gaps.
-    t.putString(s, STR.sourcePodNamespace, r.sourcePodNamespace, fromSource);
-    t.putString(s, STR.sourcePodName, r.sourcePodName, fromSource);
-    t.putString(s, STR.sourceNodeName, r.sourceNodeName, fromSource);
-    t.putString(s, STR.destinationClusterIP, r.destinationClusterIP, fromSource);
-    t.putString(s, STR.destinationServicePortName, r.destinationServicePortName, fromSource);
-    t.putString(s, STR.egressNetworkPolicyName, r.egressNetworkPolicyName, fromSource);
-    t.putString(s, STR.egressNetworkPolicyNamespace, r.egressNetworkPolicyNamespace, fromSource);
-    t.putString(s, STR.egressNetworkPolicyRuleName, r.egressNetworkPolicyRuleName, fromSource);
-    t.putString(s, STR.destinationPodNamespace, r.destinationPodNamespace, fromDestination);
-    t.putString(s, STR.destinationPodName, r.destinationPodName, fromDestination);
-    t.putString(s, STR.destinationNodeName, r.destinationNodeName, fromDestination);
-    t.putString(s, STR.ingressNetworkPolicyName, r.ingressNetworkPolicyName, fromDestination);
-    t.putString(s, STR.ingressNetworkPolicyNamespace, r.ingressNetworkPolicyNamespace, fromDestination);
-    t.putString(s, STR.ingressNetworkPolicyRuleName, r.ingressNetworkPolicyRuleName, fromDestination);
+    t.putId(s, STR.sourcePodNamespace, names[STR.sourcePodNamespace], fromSource);
+    t.putId(s, STR.sourcePodName, names[STR.sourcePodName], fromSource);
+    t.putId(s, STR.sourceNodeName, names[STR.sourceNodeName], fromSource);
+    t.putId(s, STR.destinationClusterIP, names[STR.destinationClusterIP], fromSource);
+    t.putId(s, STR.destinationServicePortName, names[STR.destinationServicePortName], fromSource);
+    t.putId(s, STR.egressNetworkPolicyName, names[STR.egressNetworkPolicyName], fromSource);
+    t.putId(s, STR.egressNetworkPolicyNamespace, names[STR.egressNetworkPolicyNamespace], fromSource);
+    t.putId(s, STR.egressNetworkPolicyRuleName, names[STR.egressNetworkPolicyRuleName], fromSource);
+    t.putId(s, STR.destinationPodNamespace, names[STR.destinationPodNamespace], fromDestination);
+    t.putId(s, STR.destinationPodName, names[STR.destinationPodName], fromDestination);
+    t.putId(s, STR.destinationNodeName, names[STR.destinationNodeName], fromDestination);
+    t.putId(s, STR.ingressNetworkPolicyName, names[STR.ingressNetworkPolicyName], fromDestination);
+    t.putId(s, STR.ingressNetworkPolicyNamespace, names[STR.ingressNetworkPolicyNamespace], fromDestination);
+    t.putId(s, STR.ingressNetworkPolicyRuleName, names[STR.ingressNetworkPolicyRuleName], fromDestination);
     if (fromSource || t.port(s, 2) === 0) t.setServicePort(s, r.destinationServicePort);
     if (fromSource || t.getU8(s, U8.egressNetworkPolicyType) === 0) {
       t.setU8(s, U8.egressNetworkPolicyType, r.egressNetworkPolicyType);
@@ -459,7 +546,7 @@ export class AggregationProcess {
     t.setF64(s, F64.lastUpdateMs, now);
   }
 
-  private addCounters(s: number, side: number, r: FlowRecord): void {
+  private addCounters(s: number, side: number, r: FlowFacts): void {
     const t = this.table;
     const c = t.counters;
     const base = t.counterIndex(s, side, 0);
@@ -499,7 +586,7 @@ export class AggregationProcess {
    * flowStartSeconds differs from the one that side reported first and some total went down.
    * A lower total with the same start is a stale report (see addCounters).
    */
-  private isNewConnection(s: number, r: FlowRecord, side: Side): boolean {
+  private isNewConnection(s: number, r: FlowFacts, side: Side): boolean {
     const t = this.table;
     for (let sd = SIDE_SOURCE; sd <= SIDE_DESTINATION; sd++) {
       if (side !== BOTH_SIDES && side !== sd) continue;

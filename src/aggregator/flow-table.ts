@@ -430,6 +430,25 @@ export class FlowTable {
     if (this.u32[at] === 0 && value !== '') this.u32[at] = this.strings.acquire(value, field);
   }
 
+  /** The string-table id in a string field. */
+  getId(s: number, field: number): number {
+    return this.u32[s * U32_STRIDE + STR_AT / 4 + field];
+  }
+
+  /**
+   * Puts a string-table id (from intern or idOf; 0 for '') into a string field, taking a
+   * reference to it and releasing the one it replaces: when `overwrite`, or when the field is
+   * empty. Equal ids cost one comparison.
+   */
+  putId(s: number, field: number, id: number, overwrite: boolean): void {
+    const at = s * U32_STRIDE + STR_AT / 4 + field;
+    const old = this.u32[at];
+    if (old === id || (!overwrite && old !== 0)) return;
+    this.strings.acquireId(id);
+    this.strings.release(old);
+    this.u32[at] = id;
+  }
+
   /** Sets a string field when `overwrite`, otherwise fills it only when empty. */
   putString(s: number, field: number, value: string, overwrite: boolean): void {
     if (overwrite) this.setString(s, field, value);

@@ -16,7 +16,7 @@ import { openRepository, type FlowRepository } from '../store/repository.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { AggregationProcess, recordProblem, type AggregationStats } from './aggregation.js';
 import { CertificateManager, publishToKubernetes } from './certificates.js';
-import { WIRE_FLOW_RECORD_SHAPE, type WireFlowRecord } from './wire-record.js';
+import type { WireFlowRecord } from './wire-record.js';
 import type { AggregatorConfig } from './config.js';
 
 export interface AggregatorLogger extends TransportLogger {
@@ -244,9 +244,10 @@ export class FlowAggregator {
       ...(material ? { tls: { cert: material.server.certPem, key: material.server.keyPem, ca: material.ca.certPem, requireClientCert: true } } : {}),
       clock: this.clock,
       logger: this.log,
-      // Exporter records straight into FlowRecords with numeric IPv4 addresses: no DataRecord
-      // per record, no address text until a flow is exported.
-      decodeAs: WIRE_FLOW_RECORD_SHAPE,
+      // Exporter records straight into WireFlowRecords: numeric IPv4 addresses and names as
+      // string-table ids. No DataRecord per record, no address text until a flow is exported,
+      // no string for a name the table knows.
+      decodeAs: this.aggregation.wireShape,
     });
     collecting.onMessage((m) => this.onMessage(m));
     collecting.on('badMessage', (info) => this.log.warn(info, 'malformed IPFIX from an exporter'));
@@ -268,13 +269,18 @@ export class FlowAggregator {
   private onMessage(m: CollectedMessage<WireFlowRecord>): void {
     const from = { address: m.exporterAddress, observationDomainId: m.observationDomainId };
     const now = this.clock.now();
-    for (const set of m.message.dataSets) {
-      for (const r of set.records) {
-        if (!this.aggregation.ingest(r, from, now) && !this.invalidLogged.has(m.exporterAddress) && this.invalidLogged.size < 4096) {
-          this.invalidLogged.add(m.exporterAddress);
-          this.log.warn({ exporter: m.exporterAddress, templateId: set.templateId, problem: recordProblem(r) }, 'record refused (logged once per exporter)');
+    try {
+      for (const set of m.message.dataSets) {
+        for (const r of set.records) {
+          if (!this.aggregation.ingestWire(r, from, now) && !this.invalidLogged.has(m.exporterAddress) && this.invalidLogged.size < 4096) {
+            this.invalidLogged.add(m.exporterAddress);
+            this.log.warn({ exporter: m.exporterAddress, templateId: set.templateId, problem: recordProblem(r) }, 'record refused (logged once per exporter)');
+          }
         }
       }
+    } finally {
+      // The message's name ids were valid until now: names no flow took are freed.
+      this.aggregation.sweep();
     }
   }
 }

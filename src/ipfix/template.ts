@@ -232,7 +232,12 @@ export type ShapeConversion =
    * (ipv4Text gives it when needed); -1 when the template has no such field or it is not an
    * ipv4Address.
    */
-  | 'ipv4Number';
+  | 'ipv4Number'
+  /**
+   * A string field as the shape's interner's id of its bytes (RecordShape.interner): no JS
+   * string per record for a name the interner knows. 0 for an empty value or a missing key.
+   */
+  | 'id';
 
 export type ShapeProperty =
   | { readonly name: string; readonly key: string; readonly as: ShapeConversion }
@@ -247,8 +252,21 @@ export type ShapeProperty =
 export interface RecordShape<T> {
   readonly name: string;
   properties(keys: ReadonlySet<string>): readonly ShapeProperty[];
+  /** Gives the ids of 'id' properties; required when any property is read `as: 'id'`. */
+  readonly interner?: NameInterner;
   /** Only for typing: never set. */
   readonly _type?: T;
+}
+
+/**
+ * Turns names into numbers for a record shape's 'id' properties. The ids are the interner's
+ * business (the aggregator's string table); 0 stands for ''.
+ */
+export interface NameInterner {
+  /** The id of the UTF-8 text b[start, end), end > start; dv is a DataView over b's bytes. */
+  idOf(b: Buffer, dv: DataView, start: number, end: number): number;
+  /** The id of a non-empty text (for a fixed-length string field). */
+  intern(text: string): number;
 }
 
 /** What a field's decoded value can be at run time, from its wire type. */
@@ -283,6 +301,8 @@ interface ShapePlan {
   readonly asIpv4Number: ReadonlySet<number>;
   /** Fields whose decoded value (locals v0..vN) some property reads. */
   readonly asValue: ReadonlySet<number>;
+  /** String fields read as interner ids (locals d0..dN). */
+  readonly asId: ReadonlySet<number>;
 }
 
 function shapePlan(fields: readonly CompiledField[], shape: RecordShape<unknown>): ShapePlan {
@@ -291,17 +311,26 @@ function shapePlan(fields: readonly CompiledField[], shape: RecordShape<unknown>
   const properties = shape.properties(new Set(index.keys()));
   const asIpv4Number = new Set<number>();
   const asValue = new Set<number>();
+  const asId = new Set<number>();
   for (const prop of properties) {
     if ('value' in prop) continue;
+    if (prop.as === 'id' && shape.interner === undefined) {
+      throw new IpfixError('IPFIX_ERR_BAD_OPTION', `record shape ${shape.name} reads ${prop.name} as an id but has no interner`);
+    }
     const i = index.get(prop.key);
     if (i === undefined) continue;
     if (prop.as === 'ipv4Number') {
       if (fields[i].dataType === 'ipv4Address') asIpv4Number.add(i);
+    } else if (prop.as === 'id') {
+      if (fields[i].dataType !== 'string') continue;
+      asId.add(i);
+      // A fixed-length string is read as text first (its NUL padding is trimmed), then interned.
+      if (fields[i].length !== VARIABLE_LENGTH) asValue.add(i);
     } else {
       asValue.add(i);
     }
   }
-  return { properties, index, asIpv4Number, asValue };
+  return { properties, index, asIpv4Number, asValue, asId };
 }
 
 /** The `name: expression` parts of the shape's object literal, over the locals v0..vN and u0..uN. */
@@ -314,6 +343,7 @@ function shapeProperties(fields: readonly CompiledField[], plan: ShapePlan): str
     const kind = i === undefined ? 'missing' : valueKind(fields[i]);
     const v = `v${i}`;
     if (prop.as === 'ipv4Number') return `${name}: ${i !== undefined && plan.asIpv4Number.has(i) ? `u${i}` : '-1'}`;
+    if (prop.as === 'id') return `${name}: ${i !== undefined && plan.asId.has(i) ? `d${i}` : '0'}`;
     if (prop.as === 'number') {
       if (kind === 'number') return `${name}: ${v}`;
       if (kind === 'maybeBigint') return `${name}: (typeof ${v} === 'bigint' ? Number(${v}) : ${v})`;
@@ -353,10 +383,14 @@ function generateDecoder(fields: readonly CompiledField[], fixedLength: number |
         `var n${i} = b[p++];`,
         `if (n${i} === 255) { if (end - p < 2) throw h.overrun(p, end, ${key}); n${i} = b[p] << 8 | b[p + 1]; p += 2; }`,
         `if (end - p < n${i}) throw h.overrun(p, end, ${key});`,
-        // An empty string (a field the exporter had no value for) costs no call.
-        f.dataType === 'string' ? `var v${i} = n${i} === 0 ? '' : h.str(b, dv, p, p + n${i});` : `var v${i} = h.bytes(b, p, p + n${i});`,
-        `p += n${i};`,
       );
+      // An empty string (a field the exporter had no value for) costs no call. A shape reads
+      // only the fields its properties name, as text or as interner ids.
+      if (plan === undefined || plan.asValue.has(i)) {
+        lines.push(f.dataType === 'string' ? `var v${i} = n${i} === 0 ? '' : h.str(b, dv, p, p + n${i});` : `var v${i} = h.bytes(b, p, p + n${i});`);
+      }
+      if (plan !== undefined && plan.asId.has(i)) lines.push(`var d${i} = n${i} === 0 ? 0 : x.idOf(b, dv, p, p + n${i});`);
+      lines.push(`p += n${i};`);
       return;
     }
     if (fixedLength === undefined && k === 0 && (i === 0 || fields[i - 1].length === VARIABLE_LENGTH)) {
@@ -375,6 +409,7 @@ function generateDecoder(fields: readonly CompiledField[], fixedLength: number |
       } else {
         lines.push(`var v${i} = ${readExpression(f, at)};`);
       }
+      if (plan !== undefined && plan.asId.has(i)) lines.push(`var d${i} = v${i} === '' ? 0 : x.intern(v${i});`);
     }
     k += f.length;
   });
@@ -387,7 +422,7 @@ function generateDecoder(fields: readonly CompiledField[], fixedLength: number |
     lines.push(`return {${shapeProperties(fields, plan as ShapePlan).join(', ')}};`);
   }
   const body = `"use strict";\nreturn function decodeRecord(b, o, end, c, dv) {\n${lines.join('\n')}\n};`;
-  return new Function('h', body)(decodeHelpers) as RecordDecoder;
+  return new Function('h', 'x', body)(decodeHelpers, shape?.interner) as RecordDecoder;
 }
 
 /** A template compiled once: its fields, record length bounds and generated record decoder. */

@@ -49,6 +49,9 @@ describe('FlowTable', () => {
     table.remove(a);
     assert.equal(table.strings.peek('web-1') > 0, true);
     table.remove(b);
+    // Freed by the next sweep (between messages), not at once.
+    assert.equal(table.strings.peek('web-1') > 0, true);
+    table.strings.sweep();
     assert.equal(table.strings.size, 0);
     assert.equal(table.strings.peek('web-1'), -1);
     assert.equal(table.strings.peek('fd00::1'), -1);
@@ -92,6 +95,8 @@ describe('StringTable', () => {
     st.release(x);
     assert.equal(st.get(x), 'x');
     st.release(x);
+    assert.equal(st.peek('x'), x, 'kept until the next sweep');
+    st.sweep();
     assert.equal(st.peek('x'), -1);
     assert.equal(st.acquire('y'), x);
     assert.equal(st.swap(x, 'y'), x);
@@ -103,6 +108,7 @@ describe('StringTable', () => {
     assert.equal(st.acquire('policy-a', 3), a);
     st.release(a);
     st.release(a);
+    st.sweep();
     assert.equal(st.peek('policy-a'), -1);
     // The freed id now holds another string; the call site's memory of policy-a must not hand it out.
     const b = st.acquire('policy-b', 4);
@@ -112,6 +118,7 @@ describe('StringTable', () => {
     assert.equal(st.get(a2), 'policy-a');
     assert.equal(st.get(b), 'policy-b');
     st.release(b);
+    st.sweep();
     assert.equal(st.get(b), '', 'policy-b had one reference');
     assert.equal(st.get(a2), 'policy-a');
     // Equal text in another string object finds the same id.

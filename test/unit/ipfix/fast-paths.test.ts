@@ -244,6 +244,24 @@ describe('codec fast paths', () => {
     }
   });
 
+  it('writes right after more names than the encode cache holds (it starts afresh), and for equal text in another string', () => {
+    const { w, d } = writerAndDecoder();
+    // 40,000 distinct names: past the 32,768 the cache holds, so it is emptied mid-encode.
+    const records = Array.from({ length: 40_000 }, (_, i) => ({
+      sourceIPv4Address: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`,
+      octetDeltaCount: i,
+      interfaceName: `service-${i % 997}-deployment-7d9c8b6f5-${i.toString(36)}`,
+      interfaceDescription: `namespace-${i % 50}`,
+    }));
+    for (let round = 0; round < 2; round++) {
+      const got = w.encodeRecords(300, records).flatMap((m) => d.decode(m).dataSets[0].records);
+      assert.deepEqual(got, records);
+    }
+    // The same text as a different string object (the cache compares text, not identity).
+    const rebuilt = records.slice(0, 100).map((r) => ({ ...r, interfaceName: ['service', r.interfaceName.slice(8)].join('-') }));
+    assert.deepEqual(w.encodeRecords(300, rebuilt).flatMap((m) => d.decode(m).dataSets[0].records), records.slice(0, 100));
+  });
+
   it('still refuses bad addresses and non-strings once good ones are cached', () => {
     const { w } = writerAndDecoder();
     const good = { sourceIPv4Address: '1.2.3.4', octetDeltaCount: 1, interfaceName: 'eth0', interfaceDescription: 'uplink' };

@@ -29,7 +29,7 @@ import { DumpThread, OwnLoadEstimate, dumpThreadPays, type DumpChannelHandlers }
 import {
   AF_UNSPEC, NETLINK_NETFILTER, NFNL_SUBSYS_CTNETLINK, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN,
   NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST,
-  align4, buildNfnlRequest, checkedMessageLength, errnoName, forEachMessage, hostU16, hostU32, parseOrReport, readNlmsgError, socketError,
+  HOST_IS_LE, align4, buildNfnlRequest, checkedMessageLength, errnoName, forEachMessage, hostU16, hostU32, hostWords, parseOrReport, readNlmsgError, socketError,
 } from './netlink.js';
 import {
   CTA_ZONE, EntryDigest, EntryScanner, IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_GET, IPCTNL_MSG_CT_NEW, buildConntrackEntry, parseConntrackEntry,
@@ -156,19 +156,35 @@ export class DumpReader {
   /** Consumes one datagram; true once NLMSG_DONE arrived. Throws NETLINK_ERR_KERNEL on NLMSG_ERROR. */
   feed(buf: Buffer): boolean {
     const end = buf.length;
+    // Headers read as host-order words where the datagram starts on one (always, from the
+    // socket or the ring): a few ms less per 100,000 entries than Buffer reads.
+    const words = hostWords(buf);
     let off = 0;
     while (off < end) {
       let len: number;
-      try {
-        len = checkedMessageLength(buf, off, end);
-      } catch (err) {
-        // The framing is broken: the rest of this datagram cannot be delimited.
-        this.malformed(err);
-        return false;
+      let type: number;
+      let flags: number;
+      let seq: number;
+      const w = off >>> 2;
+      if (words !== null && end - off >= NLMSG_HDRLEN && words[w] >= NLMSG_HDRLEN && words[w] <= end - off) {
+        len = words[w];
+        const typeAndFlags = words[w + 1];
+        type = HOST_IS_LE ? typeAndFlags & 0xffff : typeAndFlags >>> 16;
+        flags = HOST_IS_LE ? typeAndFlags >>> 16 : typeAndFlags & 0xffff;
+        seq = words[w + 2];
+      } else {
+        try {
+          len = checkedMessageLength(buf, off, end);
+        } catch (err) {
+          // The framing is broken: the rest of this datagram cannot be delimited.
+          this.malformed(err);
+          return false;
+        }
+        type = hostU16(buf, off + 4);
+        flags = hostU16(buf, off + 6);
+        seq = hostU32(buf, off + 8);
       }
-      const type = hostU16(buf, off + 4);
-      const flags = hostU16(buf, off + 6);
-      if (hostU32(buf, off + 8) === this.seq) {
+      if (seq === this.seq) {
         if ((flags & NLM_F_DUMP_INTR) !== 0) this.summary.interrupted = true;
         if (type === NLMSG_DONE) return true;
         if (type === NLMSG_ERROR || type === NLMSG_OVERRUN) {

@@ -17,11 +17,12 @@
 //   { type: 'dump', seq, request }   open the socket if needed, send the request, forward
 //   { type: 'reset' }                close the socket (after a failed dump; the next opens anew)
 //   { type: 'close' }                close the socket and end the thread
-import { endianness } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RawNetlinkSocket, type ErrnoException, type MessageInfo, type RawNetlinkSocketOptions } from 'netlink';
 import { DumpRing, SLOT_DATAGRAM, SLOT_FAILURE, encodeFailure, type DumpRingLayout } from './dump-ring.js';
-import { NETLINK_NETFILTER, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN, align4, hostU16, hostU32, readNlmsgError } from './netlink.js';
+import {
+  HOST_IS_LE, NETLINK_NETFILTER, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN, align4, hostU16, hostU32, hostWords, readNlmsgError,
+} from './netlink.js';
 
 /**
  * The reader (main thread) is woken once per this many datagrams (about 8,700 entries, a few ms
@@ -45,7 +46,8 @@ export type DumpWorkerMessage = { type: 'dump'; seq: number; request: Uint8Array
 export function endsDump(buf: Uint8Array, seq: number): boolean {
   // The addon's receive buffers start on a malloc boundary: their headers are read as host-order
   // words (about 10x faster than Buffer reads, 1-2 ms of a 100k-entry dump on this thread).
-  if ((buf.byteOffset & 3) === 0) return endsDumpAligned(new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2), buf.length, seq >>> 0);
+  const words = hostWords(buf);
+  if (words !== null) return endsDumpAligned(words, buf.length, seq >>> 0);
   const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
   const end = b.length;
   let off = 0;
@@ -62,8 +64,6 @@ export function endsDump(buf: Uint8Array, seq: number): boolean {
   return false;
 }
 
-const hostIsLE = endianness() === 'LE';
-
 /**
  * endsDump over the datagram's words (host order, as netlink headers are). Messages are 4-byte
  * aligned, so every header starts on a word: [len] [type | flags << 16] [seq] [pid] [error].
@@ -76,7 +76,7 @@ function endsDumpAligned(words: Uint32Array, end: number, seq: number): boolean 
     if (len < NLMSG_HDRLEN || len > end - off) return false;
     if (words[w + 2] === seq) {
       const typeAndFlags = words[w + 1];
-      const type = hostIsLE ? typeAndFlags & 0xffff : typeAndFlags >>> 16;
+      const type = HOST_IS_LE ? typeAndFlags & 0xffff : typeAndFlags >>> 16;
       if (type === NLMSG_DONE || type === NLMSG_OVERRUN) return true;
       // struct nlmsgerr: the (negative) errno right after the header; 0 is an ACK.
       if (type === NLMSG_ERROR && (len < NLMSG_HDRLEN + 4 || words[w + 4] !== 0)) return true;

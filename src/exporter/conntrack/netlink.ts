@@ -57,6 +57,17 @@ export function align4(n: number): number {
 }
 
 const hostIsLE = endianness() === 'LE';
+/** Whether this host is little endian: netlink headers are in host order. */
+export const HOST_IS_LE = hostIsLE;
+
+/**
+ * A datagram's 32-bit words in host order, for reading its netlink headers (every message
+ * starts on a word), or null when the buffer does not start on a word (then use hostU32/hostU16).
+ * The addon's receive buffers and the dump ring's slots start on a word.
+ */
+export function hostWords(buf: Uint8Array): Uint32Array | null {
+  return (buf.byteOffset & 3) === 0 ? new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2) : null;
+}
 
 /** Reads a host-order u16 (netlink header fields). */
 export function hostU16(buf: Buffer, off: number): number {

@@ -51,6 +51,31 @@ describe('ctnetlink dump reader', () => {
     assert.equal(r.feed(controlMessage(3, SEQ)), true);
   });
 
+  it('reads the same entries, summary and errors from a datagram that starts on a word and from one that does not', () => {
+    const placed = (bytes: Buffer, shift: number): Buffer => {
+      const out = Buffer.from(new ArrayBuffer(bytes.length + 8), shift, bytes.length);
+      bytes.copy(out);
+      return out;
+    };
+    const bad = nfMessage({ type: CT_NEW_TYPE, flags: 2, seq: SEQ, family: 2, body: [attr(3, be32(1))] });
+    const broken = nfMessage({ type: CT_NEW_TYPE, seq: SEQ, family: 2, body: [], lenOverride: 4000 });
+    const datagrams = [
+      Buffer.concat([ctMessage(flow(1), { seq: SEQ }), ctMessage(flow(9), { seq: SEQ - 1 }), bad, ctMessage(flow(2), { seq: SEQ })]),
+      Buffer.concat([ctMessage(flow(3), { seq: SEQ, flags: 2 | 0x10 }), broken, ctMessage(flow(4), { seq: SEQ })]),
+      Buffer.concat([ctMessage(flow(5), { seq: SEQ }), controlMessage(3, SEQ)]),
+    ];
+    const runs = [0, 1].map((shift) => {
+      const { r, entries, errors } = reader();
+      const done = datagrams.map((d) => r.feed(placed(d, shift)));
+      return { done, ports: entries.map((e) => e.original.sourcePort), summary: r.summary, codes: errors.map((e) => e.code) };
+    });
+    assert.deepEqual(runs[0], runs[1]);
+    assert.deepEqual(runs[0].done, [false, false, true]);
+    assert.deepEqual(runs[0].ports, [1, 2, 3, 5]);
+    assert.deepEqual(runs[0].summary, { entries: 4, malformed: 2, otherZone: 0, interrupted: true });
+    assert.deepEqual(runs[0].codes, ['CTNL_ERR_MISSING_ATTRIBUTE', 'NETLINK_ERR_SHORT_BUFFER']);
+  });
+
   it('ignores messages of another sequence number (a late answer to an abandoned dump)', () => {
     const { r, entries } = reader();
     assert.equal(r.feed(Buffer.concat([ctMessage(flow(1), { seq: SEQ - 1 }), controlMessage(3, SEQ - 1)])), false);

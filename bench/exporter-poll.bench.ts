@@ -138,7 +138,8 @@ async function run(): Promise<BenchResult | BenchResult[]> {
     };
     const line = (name: string, f: PathFigures, goal: number | undefined): BenchResult => ({
       name, value: f.medianMs, unit: 'ms/poll', minMs: f.minMs, cpuMsPerPoll: f.cpuMs, minCpuMsPerPoll: f.minCpuMs, userCpuMs: f.userMs, kernelCpuMs: f.sysMs,
-      mainThreadCpuMs: f.mainThreadCpuMs, dumpThreadCpuMs: f.otherThreadCpuMs, entries: m.entries, tableCount: count, polls: POLLS, firstPollMs: f.firstPollMs, dumpScanOnlyMs: f.dumpOnlyMs,
+      mainThreadCpuMs: f.mainThreadCpuMs, dumpThreadCpuMs: f.otherThreadCpuMs, dumpThreadKernelCpuMs: f.otherThreadKernelCpuMs, mainThreadRunMs: f.mainThreadRunMs, dumpThreadRunMs: f.dumpThreadRunMs,
+      receiverWaitMs: f.receiverWaitMs, wallLessWaitMs: f.wallLessWaitMs, entries: m.entries, tableCount: count, polls: POLLS, firstPollMs: f.firstPollMs, dumpScanOnlyMs: f.dumpOnlyMs,
       dumpScanOnlyCpuMs: f.dumpOnlyCpuMs, loadAverage: loadavg()[0], ...(goal === undefined ? {} : { goal }),
     });
     return [
@@ -185,12 +186,12 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** CPU ticks (utime + stime, 1/100 s) of one thread of this process, from /proc. */
-function threadTicks(tid: number | string): number {
+/** CPU ticks (utime + stime, or stime alone with `kernelOnly`; 1/100 s) of one thread of this process, from /proc. */
+function threadTicks(tid: number | string, kernelOnly = false): number {
   try {
     const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
+    return (kernelOnly ? 0 : Number(f[11])) + Number(f[12]);
   } catch {
     return 0; // the thread ended
   }
@@ -198,6 +199,20 @@ function threadTicks(tid: number | string): number {
 
 function mainThreadTicks(): number {
   return threadTicks(process.pid);
+}
+
+/**
+ * A thread's time on a CPU and its time runnable but waiting for one (ns, /proc/<tid>/schedstat:
+ * "run_ns wait_ns timeslices"), or null without CONFIG_SCHED_INFO. The wait is what other work
+ * on the machine costs the poll; the ticks above have a 10 ms grain, these are exact.
+ */
+function threadSched(tid: number | string): { runNs: number; waitNs: number } | null {
+  try {
+    const f = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ');
+    return { runNs: Number(f[0]), waitNs: Number(f[1]) };
+  } catch {
+    return null;
+  }
 }
 
 function threadIds(): string[] {
@@ -214,6 +229,15 @@ interface PathFigures {
   mainThreadCpuMs: number;
   /** CPU of the threads the dumper started (the dump thread), per poll. */
   otherThreadCpuMs: number;
+  /** Of it, in the kernel (filling the dump's datagrams, mostly). */
+  otherThreadKernelCpuMs: number;
+  /** Median per poll of the time the receiving thread (the dump thread, or the main thread for a dump received there) waited for a CPU. */
+  receiverWaitMs: number | null;
+  /** Median per poll of wall time less receiverWaitMs: the poll with a core to itself (an estimate). */
+  wallLessWaitMs: number | null;
+  /** Medians per poll from schedstat (ns grain): the dump thread's CPU and the main thread's CPU. */
+  dumpThreadRunMs: number | null;
+  mainThreadRunMs: number | null;
   dumpOnlyMs: number;
   dumpOnlyCpuMs: number;
   firstPollMs: number;
@@ -264,12 +288,30 @@ async function measure(polls: number): Promise<void> {
 
   await settle();
   const emptyHeap = process.memoryUsage().heapUsed;
-  interface Samples { wall: number[]; cpu: number[]; user: number[]; sys: number[]; mainTicks: number[]; threadTicks: number[]; first: number }
-  const startedThreadsTicks = (): number => threadIds().filter((t) => !initialThreads.has(t)).reduce((a, t) => a + threadTicks(t), 0);
+  interface Samples {
+    wall: number[]; cpu: number[]; user: number[]; sys: number[]; mainTicks: number[]; threadTicks: number[]; threadKernelTicks: number[];
+    /** schedstat, per poll (ms): receiving thread's wait for a CPU, dump threads' and main thread's run time. */
+    receiverWait: number[]; threadRun: number[]; mainRun: number[];
+    first: number;
+  }
+  const startedThreads = (): string[] => threadIds().filter((t) => !initialThreads.has(t));
+  const startedThreadsTicks = (kernelOnly = false): number => startedThreads().reduce((a, t) => a + threadTicks(t, kernelOnly), 0);
+  /** Summed schedstat of the threads the dumpers started, or null where schedstat is missing. */
+  const startedThreadsSched = (): { runNs: number; waitNs: number } | null => {
+    let runNs = 0;
+    let waitNs = 0;
+    for (const t of startedThreads()) {
+      const st = threadSched(t);
+      if (st === null) continue;
+      runNs += st.runNs;
+      waitNs += st.waitNs;
+    }
+    return threadSched(process.pid) === null ? null : { runNs, waitNs };
+  };
   const samples = new Map<Dumper, Samples>();
   const stores = new Map<Dumper, Store>();
   for (const { dumper } of paths) {
-    samples.set(dumper, { wall: [], cpu: [], user: [], sys: [], mainTicks: [], threadTicks: [], first: 0 });
+    samples.set(dumper, { wall: [], cpu: [], user: [], sys: [], mainTicks: [], threadTicks: [], threadKernelTicks: [], receiverWait: [], threadRun: [], mainRun: [], first: 0 });
     stores.set(dumper, newStore());
   }
   let n = 0;
@@ -286,8 +328,12 @@ async function measure(polls: number): Promise<void> {
       return store.dumpKnown(d);
     };
     sample = sampleEvery;
+    const onThreadBefore = dumper.stats.dumpsOnThread;
+    const mainSched = threadSched(process.pid);
+    const otherSched = startedThreadsSched();
     const ticks = mainThreadTicks();
     const otherTicks = startedThreadsTicks();
+    const otherKernelTicks = startedThreadsTicks(true);
     const t = process.hrtime.bigint();
     const c = process.cpuUsage();
     n = 0;
@@ -302,12 +348,22 @@ async function measure(polls: number): Promise<void> {
     s.sys.push(used.system / 1000);
     s.mainTicks.push(mainThreadTicks() - ticks);
     s.threadTicks.push(startedThreadsTicks() - otherTicks);
+    s.threadKernelTicks.push(startedThreadsTicks(true) - otherKernelTicks);
+    const mainAfter = threadSched(process.pid);
+    const otherAfter = startedThreadsSched();
+    if (mainSched !== null && mainAfter !== null && otherSched !== null && otherAfter !== null) {
+      const onThread = dumper.stats.dumpsOnThread > onThreadBefore;
+      s.receiverWait.push((onThread ? otherAfter.waitNs - otherSched.waitNs : mainAfter.waitNs - mainSched.waitNs) / 1e6);
+      s.threadRun.push((otherAfter.runNs - otherSched.runNs) / 1e6);
+      s.mainRun.push((mainAfter.runNs - mainSched.runNs) / 1e6);
+    }
   };
   for (const { dumper } of paths) {
     await poll(dumper, () => {});
     const s = samples.get(dumper)!;
     s.first = s.wall[0];
-    s.wall.length = s.cpu.length = s.user.length = s.sys.length = s.mainTicks.length = s.threadTicks.length = 0;
+    s.wall.length = s.cpu.length = s.user.length = s.sys.length = s.mainTicks.length = s.threadTicks.length = s.threadKernelTicks.length = 0;
+    s.receiverWait.length = s.threadRun.length = s.mainRun.length = 0;
   }
   await settle();
   // Every store is full: one store is this share of it.
@@ -342,7 +398,8 @@ async function measure(polls: number): Promise<void> {
     heaps.push((peakHeap - before.heapUsed) / MB);
     externals.push((peakExternal - before.external) / MB);
   }
-  heapSamples.wall.length = heapSamples.cpu.length = heapSamples.user.length = heapSamples.sys.length = heapSamples.mainTicks.length = heapSamples.threadTicks.length = timedLength;
+  heapSamples.wall.length = heapSamples.cpu.length = heapSamples.user.length = heapSamples.sys.length = heapSamples.mainTicks.length = heapSamples.threadTicks.length = heapSamples.threadKernelTicks.length = timedLength;
+  heapSamples.receiverWait.length = heapSamples.threadRun.length = heapSamples.mainRun.length = Math.min(timedLength, heapSamples.receiverWait.length);
   // Of the default dumper's dumps (all phases), how many ran on the dump thread ('auto').
   const defaultStats = paths[0].dumper.stats;
   const onThreadShare = `${defaultStats.dumpsOnThread}/${defaultStats.dumps}`;
@@ -361,6 +418,11 @@ async function measure(polls: number): Promise<void> {
       // Ticks are 10 ms: the mean over the polls.
       mainThreadCpuMs: r((s.mainTicks.reduce((a, b) => a + b, 0) * 10) / s.mainTicks.length),
       otherThreadCpuMs: r((s.threadTicks.reduce((a, b) => a + b, 0) * 10) / s.threadTicks.length),
+      otherThreadKernelCpuMs: r((s.threadKernelTicks.reduce((a, b) => a + b, 0) * 10) / s.threadKernelTicks.length),
+      receiverWaitMs: s.receiverWait.length === 0 ? null : r(median(s.receiverWait)),
+      wallLessWaitMs: s.receiverWait.length === 0 ? null : r(median(s.wall.map((w, i) => w - s.receiverWait[i]))),
+      dumpThreadRunMs: s.threadRun.length === 0 ? null : r(median(s.threadRun)),
+      mainThreadRunMs: s.mainRun.length === 0 ? null : r(median(s.mainRun)),
       dumpOnlyMs: r(median(d.wall)),
       dumpOnlyCpuMs: r(median(d.cpu)),
       firstPollMs: r(s.first),

@@ -9,11 +9,14 @@
 //             comparison of its bytes: no JS string is built for it and no Map is searched. The
 //             aggregator's decoder (wireFlowRecordShape) gives records their names as these ids.
 //
-//   byte index (Int32Array, power of two,      per id: UTF-8 length (0: not in the byte index),
-//   load <= 1/2, linear probing)               hash of the bytes, and the bytes as up to 16
-//   +------+------+------+                     big-endian 32-bit words (names of 1-64 bytes;
-//   |  id  |  0   |  id  | ...                 longer ones go by text)
-//   +------+------+------+
+//   byte index (Int32Array, power of two        per id: the bytes as up to 16 big-endian
+//   entries, load <= 1/2, linear probing)       32-bit words (names of 1-64 bytes; longer ones
+//   +------+------+------+                      go by text), one cache line
+//   |  id  |  0   |  id  | ...
+//   | tag  |      | tag  |                      tag: the hash's upper 25 bits and the length;
+//   +------+------+------+                      the home position is tag >>> 7
+// A lookup reads one index entry and, when its tag matches, one id's words: the hash and
+// length sit in the entry, so probing past other names reads nothing else.
 //
 // Ids are freed late. A decoded record holds name ids without references (the flow table takes
 // them when the record is ingested), so between decoding a message and ingesting its last
@@ -44,12 +47,11 @@ export class StringTable implements NameInterner {
   private pending: number[] = [];
   private isPending = new Uint8Array(64);
 
-  // The byte index (see the header).
-  private byteLength = new Int32Array(64);
-  private byteHash = new Int32Array(64);
+  // The byte index (see the header): entries (id, tag), and per id its tag (0: not indexed).
+  private tags = new Int32Array(64);
   private words = new Int32Array(64 * WORDS_PER_ID);
-  private slots = new Int32Array(1024);
-  private slotMask = 1023;
+  private entries = new Int32Array(2 * 1024);
+  private entryMask = 1023;
   private indexed = 0;
 
   /** The id of `s` without taking a reference, or -1 when no tracked flow names it. */
@@ -135,11 +137,13 @@ export class StringTable implements NameInterner {
       h = Math.imul(h ^ small, 0x9e3779b1);
     }
     h ^= h >>> 16;
-    const slots = this.slots;
-    const mask = this.slotMask;
-    let i = h & mask;
-    for (let id = slots[i]; id !== 0; id = slots[i]) {
-      if (this.byteHash[id] === h && this.byteLength[id] === n && this.sameBytes(id, b, dv, s, n, small)) return id;
+    // n <= 64 fits the low 7 bits; a tag is never 0.
+    const tag = (h & ~127) | n;
+    const entries = this.entries;
+    const mask = this.entryMask;
+    let i = (tag >>> 7) & mask;
+    for (let id = entries[2 * i]; id !== 0; id = entries[2 * i]) {
+      if (entries[2 * i + 1] === tag && this.sameBytes(id, b, dv, s, n, small)) return id;
       i = (i + 1) & mask;
     }
     // Not indexed: the text (latin1 when every byte is ASCII, which Kubernetes names are).
@@ -154,7 +158,7 @@ export class StringTable implements NameInterner {
     if (id === undefined) id = this.add(text);
     // Invalid UTF-8 decodes to U+FFFD, so different bytes can name one text: only the first
     // bytes seen are indexed, the others take this path each time.
-    if (this.byteLength[id] === 0) this.index(id, h, b, dv, s, n, small);
+    if (this.tags[id] === 0) this.index(id, tag, b, dv, s, n, small);
     return id;
   }
 
@@ -168,7 +172,7 @@ export class StringTable implements NameInterner {
       if (this.refs[id] !== 0) continue;
       this.ids.delete(this.strings[id]);
       this.strings[id] = '';
-      if (this.byteLength[id] !== 0) this.unindex(id);
+      if (this.tags[id] !== 0) this.unindex(id);
       this.free.push(id);
     }
     pending.length = 0;
@@ -183,8 +187,8 @@ export class StringTable implements NameInterner {
     this.free.length = 0;
     this.pending.length = 0;
     this.isPending.fill(0);
-    this.byteLength.fill(0);
-    this.slots.fill(0);
+    this.tags.fill(0);
+    this.entries.fill(0);
     this.indexed = 0;
   }
 
@@ -208,7 +212,7 @@ export class StringTable implements NameInterner {
     if (id >= this.refs.length) this.growIds(this.refs.length * 2);
     this.strings[id] = s;
     this.refs[id] = 0;
-    this.byteLength[id] = 0;
+    this.tags[id] = 0;
     this.ids.set(s, id);
     this.note(id);
     return id;
@@ -230,7 +234,7 @@ export class StringTable implements NameInterner {
   }
 
   /** Keeps the bytes of id and links it into the byte index at its first free position. */
-  private index(id: number, h: number, b: Buffer, dv: DataView, s: number, n: number, small: number): void {
+  private index(id: number, tag: number, b: Buffer, dv: DataView, s: number, n: number, small: number): void {
     const words = this.words;
     let w = id * WORDS_PER_ID;
     if (n < 4) {
@@ -240,49 +244,50 @@ export class StringTable implements NameInterner {
       for (let o = s; o < last; o += 4) words[w++] = dv.getInt32(o);
       words[w] = dv.getInt32(last);
     }
-    this.byteLength[id] = n;
-    this.byteHash[id] = h;
-    if (2 * (this.indexed + 1) > this.slots.length) this.growIndex();
-    this.link(id, h);
+    this.tags[id] = tag;
+    if (4 * (this.indexed + 1) > this.entries.length) this.growIndex();
+    this.link(id, tag);
     this.indexed++;
   }
 
-  private link(id: number, h: number): void {
-    const slots = this.slots;
-    const mask = this.slotMask;
-    let i = h & mask;
-    while (slots[i] !== 0) i = (i + 1) & mask;
-    slots[i] = id;
+  private link(id: number, tag: number): void {
+    const entries = this.entries;
+    const mask = this.entryMask;
+    let i = (tag >>> 7) & mask;
+    while (entries[2 * i] !== 0) i = (i + 1) & mask;
+    entries[2 * i] = id;
+    entries[2 * i + 1] = tag;
   }
 
   /** Removes id from the byte index; backward-shift deletion keeps every probe chain whole. */
   private unindex(id: number): void {
-    const slots = this.slots;
-    const mask = this.slotMask;
-    let i = this.byteHash[id] & mask;
-    while (slots[i] !== id) i = (i + 1) & mask;
+    const entries = this.entries;
+    const mask = this.entryMask;
+    let i = (this.tags[id] >>> 7) & mask;
+    while (entries[2 * i] !== id) i = (i + 1) & mask;
     let hole = i;
     let j = (i + 1) & mask;
-    while (slots[j] !== 0) {
-      const home = this.byteHash[slots[j]] & mask;
+    while (entries[2 * j] !== 0) {
+      const home = (entries[2 * j + 1] >>> 7) & mask;
       // Move entry j into the hole when its home position is not cyclically within (hole, j].
       const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!inRange) {
-        slots[hole] = slots[j];
+        entries[2 * hole] = entries[2 * j];
+        entries[2 * hole + 1] = entries[2 * j + 1];
         hole = j;
       }
       j = (j + 1) & mask;
     }
-    slots[hole] = 0;
-    this.byteLength[id] = 0;
+    entries[2 * hole] = 0;
+    this.tags[id] = 0;
     this.indexed--;
   }
 
   private growIndex(): void {
-    const old = this.slots;
-    this.slots = new Int32Array(old.length * 2);
-    this.slotMask = this.slots.length - 1;
-    for (let k = 0; k < old.length; k++) if (old[k] !== 0) this.link(old[k], this.byteHash[old[k]]);
+    const old = this.entries;
+    this.entries = new Int32Array(old.length * 2);
+    this.entryMask = this.entries.length / 2 - 1;
+    for (let k = 0; k < old.length; k += 2) if (old[k] !== 0) this.link(old[k], old[k + 1]);
   }
 
   private growIds(length: number): void {
@@ -292,12 +297,9 @@ export class StringTable implements NameInterner {
     const isPending = new Uint8Array(length);
     isPending.set(this.isPending);
     this.isPending = isPending;
-    const byteLength = new Int32Array(length);
-    byteLength.set(this.byteLength);
-    this.byteLength = byteLength;
-    const byteHash = new Int32Array(length);
-    byteHash.set(this.byteHash);
-    this.byteHash = byteHash;
+    const tags = new Int32Array(length);
+    tags.set(this.tags);
+    this.tags = tags;
     const words = new Int32Array(length * WORDS_PER_ID);
     words.set(this.words);
     this.words = words;

@@ -97,7 +97,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Benchmark, BenchResult } from './harness.js';
 
 const ENTRIES = 100_000;
-const POLLS = 9;
+const POLLS = 15;
 const HEAP_POLLS = 3;
 const NAME = 'exporter.poll.100k';
 const self = fileURLToPath(import.meta.url);
@@ -372,10 +372,11 @@ async function measure(polls: number): Promise<void> {
   // Timed polls, back to back as the exporter runs them, alternating the paths: no heap
   // sampling (memoryUsage reads /proc and would add its own cost) and no forced GC (the poll
   // right after one costs ~60 ms more CPU: V8 has just shrunk its young generation).
+  // The order turns each round, so that no path always polls first after the pause.
   for (let i = 0; i < polls; i++) {
-    for (const { dumper } of paths) {
+    for (let j = 0; j < paths.length; j++) {
       await new Promise((r) => setTimeout(r, 100));
-      await poll(dumper, () => {});
+      await poll(paths[(i + j) % paths.length].dumper, () => {});
     }
   }
   // Heap polls (default path): heapUsed sampled every 4096 entries.

@@ -12,15 +12,61 @@
 // before, .inThread. One warm-up poll each (it fills the store), then POLLS steady-state polls
 // each, back to back as the exporter runs them: the dumper's `known` option hands each entry's
 // numbers to store.dumpKnown, and only entries the store does not hold are made and passed to
-// dumpEntry. Per poll: wall time (median, minimum) and process CPU (user = our code and V8,
-// kernel = mostly ctnetlink filling the dump), split by thread from /proc/self/task:
-// mainThreadCpuMs, and dumpThreadCpuMs for the threads the dumpers started. With a free core a
-// poll on the dump thread takes about max(dumpThreadCpuMs, mainThreadCpuMs), one on the main
-// thread about its mainThreadCpuMs. Then HEAP_POLLS polls of the default dumper, each after
+// dumpEntry. The order of the three turns each round. Per poll: wall time (median, minimum) and
+// process CPU (user = our code and V8, kernel = mostly ctnetlink filling the dump), split by
+// thread from /proc/self/task: mainThreadCpuMs, and dumpThreadCpuMs (of it in the kernel:
+// dumpThreadKernelCpuMs) for the threads the dumpers started, in 10 ms ticks, averaged; and from
+// /proc/self/task/<tid>/schedstat (ns grain, medians): mainThreadRunMs and dumpThreadRunMs (time on
+// a CPU), receiverWaitMs (the time the thread that received the dump was runnable but waited for a
+// CPU: what other work on the machine cost the poll) and wallLessWaitMs (wall time less that wait:
+// the poll with a core to itself, an estimate). With a free core a poll on the dump thread takes
+// about max(dumpThreadRunMs, mainThreadRunMs), one on the main thread about its mainThreadRunMs.
+// Then HEAP_POLLS polls of the default dumper, each after
 // gc(), with heapUsed sampled every 4096 entries: transient heap = peak heapUsed during the poll
 // minus heapUsed right before it (the dump thread's 4 MiB ring is allocated once, not per poll).
 // "dumpScanOnly" is a dump whose entries are all taken as known by a no-op consumer. The
 // namespace is deleted afterwards. Needs root; otherwise it prints a "skipped" reason.
+//
+// Session 3 (Node v20.20.2, 2-core "Intel(R) Xeon(R) Processor" Firecracker VM; the other
+// engineers' benchmarks kept the load average at 4-9 all session, so 'auto' chose the main thread
+// and the wall times are mostly waiting for a CPU; the per-thread figures are the ones to compare).
+// Where the time of a poll goes, with perf (cpu-clock, 2 kHz, steady-state polls) and schedstat:
+//   - The dump thread spends ~93 % of its time in the kernel filling datagrams: ctnetlink_dump_table
+//     20 % (the walk of all 262,144 buckets of the global conntrack hash: a dump that matches
+//     nothing costs 18-21 ms), nla_put's memcpy 20 %, ctnetlink_dump_acct 8 %, __nla_reserve and
+//     its memset 8 %, the CTA_ID siphash 3 %, bucket locks 3 %; copy_to_user 0.3 %. The kernel
+//     fills exactly one datagram per recvmsg() (netlink_recvmsg calls netlink_dump once), so the
+//     fill is serial: no receive buffer size lets it fill ahead on another core.
+//   - The dump thread's user side, ~9 ms: the ring copy (v8 relaxed_memmove, 3-4 ms), the addon's
+//     zeroed 32 KiB buffer per datagram (memset + malloc, ~3 ms), endsDump (1.6 ms, now a word
+//     walk), the 'message' callback and the worker's GC of the addon's buffers.
+//   - Not the cause: the ring never filled in steady state (a counter in the worker: 0 waits for
+//     space per poll after the first); the dump thread took 15-40 minor faults per poll; the main
+//     thread wakes ~11 times per dump (every 64 datagrams and at the end; ~95 reschedule IPIs per
+//     poll more than in-thread, all sources); one scavenge per poll on the main thread (2-6 ms,
+//     12.6 MB allocated per poll with the three stores' 300 MB heap); endDump 0.01-0.2 ms; no entry
+//     expires during the bench. The thread path's extra CPU over in-thread is 5-12 ms per poll.
+//   Alternating runs, same bench file (9 polls, before the turning order) on the starting build (deed5f9) and on this
+//   one, load 6.5-8 (per-thread CPU medians, ms; "alone" = wallLessWaitMs):
+//     after:  thread: dump thread 127.5 / 119.5 / 128.8, main 23.4 / 20.8 / 23.5, alone 128.5 /
+//             119.8 / 130.5; inThread: main 147.4 / 135.3 / 156.3, alone 147 / 134.9 / 156
+//     before: thread: dump thread 126.2 / 119.6 / 129.2, main 22.6 / 23.3 / 28.1, alone 127.4 /
+//             119.9 / 129.9; inThread: main 139.8 / 135.9 / 153.3, alone 139.9 / 135.5 / 153
+//   i.e. no change beyond the noise: the header walks (feed, endsDump) save ~1.5 ms each (scanning
+//   a captured 100k dump: 12.8-13.2 -> 11.4 ms, best of 40), and the VM's speed drifts +-15 % from
+//   run to run (one run later: dump thread 147.4 ms, in-thread main 164 ms). With a core to itself
+//   a poll on the dump thread takes 120-130 ms here, on the main thread 135-156 ms.
+//   Sample (`npm run bench -- exporter.poll`, load 7.1-7.3, 'auto' chose the main thread):
+// {"name":"exporter.poll.100k","value":328.7,"unit":"ms/poll","minMs":190.9,"cpuMsPerPoll":162.9,"minCpuMsPerPoll":151,
+//  "userCpuMs":35.6,"kernelCpuMs":127.2,"mainThreadCpuMs":165.3,"dumpThreadCpuMs":0,"dumpThreadKernelCpuMs":0,
+//  "mainThreadRunMs":163.2,"dumpThreadRunMs":0,"receiverWaitMs":156.3,"wallLessWaitMs":163.5,"entries":100000,
+//  "polls":15,"firstPollMs":1228.5,"dumpScanOnlyMs":165.7,"dumpScanOnlyCpuMs":148.5,"loadAverage":7.29,"goal":150,"dumpsOnThread":"0/24",...}
+// {"name":"exporter.poll.100k.thread","value":333.7,"unit":"ms/poll","minMs":220.2,"cpuMsPerPoll":177,"userCpuMs":28.4,
+//  "kernelCpuMs":146.4,"mainThreadCpuMs":26,"dumpThreadCpuMs":148,"dumpThreadKernelCpuMs":138,"mainThreadRunMs":25,
+//  "dumpThreadRunMs":147.4,"receiverWaitMs":187.5,"wallLessWaitMs":157.2,...}
+// {"name":"exporter.poll.100k.inThread","value":309.7,"unit":"ms/poll","minMs":214.7,"cpuMsPerPoll":167.9,"userCpuMs":29.9,
+//  "kernelCpuMs":137.7,"mainThreadCpuMs":168,"mainThreadRunMs":164,"receiverWaitMs":141.8,"wallLessWaitMs":164,...}
+// {"name":"exporter.poll.100k.heap","value":2.9,"unit":"MB","retainedStoreMB":98.8,"peakExternalMB":0,"goal":64}
 //
 // End of session 2 (the machine otherwise idle), 5 runs of `node dist/bench/run.js exporter.poll`,
 // median / fastest ms per poll:

@@ -44,7 +44,8 @@ import { DuckDbRepository } from '../src/store/duckdb.js';
 import { FlowQueries, parseFlowQuery, type FlowQuery } from '../src/store/query.js';
 import type { FlowRepository } from '../src/store/repository.js';
 import { COLUMNS, type StoredFlow } from '../src/store/schema.js';
-import { DEFAULT_STORE_BATCH } from '../src/sinks/store-sink.js';
+import { SinkPump } from '../src/sinks/sink.js';
+import { DEFAULT_INSERTS_IN_FLIGHT, DEFAULT_STORE_BATCH, StoreSink } from '../src/sinks/store-sink.js';
 import { flow } from '../test/unit/store/fixtures.js';
 
 const T0 = 1_700_000_040;
@@ -125,18 +126,104 @@ function ingestRows(): { rows: AggregatedFlowRecord[]; span: number } {
   return { rows: syntheticRecords(600_000, 1, span), span };
 }
 
-function ingestResult(name: string, n: number, t: { wall: number; cpu: number }, span: number, batch: number, extra: Record<string, unknown> = {}): BenchResult {
+/** The aggregator's default sink buffer (aggregator config sinkBufferSize) and the pump's batches. */
+const PUMP_CAPACITY = 100_000;
+/** Records the producer offers per turn of the event loop, as aggregation exports them between I/O. */
+const PRODUCER_CHUNK = 10_000;
+
+interface SinkIngest {
+  wall: number;
+  cpu: number;
+  /** Seconds from the first insert's start to the last one's end: the sink's rate while it works. */
+  inserting: number;
+  written: number;
+  dropped: number;
+}
+
+/**
+ * Rows through the product's path: a producer offers records to a SinkPump (as aggregation does)
+ * in front of a StoreSink with its default commit interval, batch size and inserts in flight;
+ * the producer offers only while the pump and the sink have room (as fast as the sink accepts),
+ * and the clock stops when the sink has committed every row. `passes` offers the rows that many
+ * times (the same objects), so a run lasts several commit intervals.
+ */
+async function sinkIngest(open: () => Promise<FlowRepository>, rows: AggregatedFlowRecord[], passes: number, repoOut: { repo: FlowRepository | null }): Promise<SinkIngest> {
+  const timing = { first: 0n, last: 0n };
+  const insertsInFlight = process.env.FLOWVIS_BENCH_INSERTS_IN_FLIGHT ? Number(process.env.FLOWVIS_BENCH_INSERTS_IN_FLIGHT) : undefined;
+  // The repository as opened, with each insert's start and end noted (nothing else changes).
+  const timed = async (): Promise<FlowRepository> => {
+    const repo = await open();
+    repoOut.repo = repo;
+    return Object.assign(Object.create(repo) as FlowRepository, {
+      insertFlows: async (records: readonly AggregatedFlowRecord[], at: number) => {
+        if (timing.first === 0n) timing.first = process.hrtime.bigint();
+        await repo.insertFlows(records, at);
+        timing.last = process.hrtime.bigint();
+      },
+      close: () => repo.close(),
+    });
+  };
+  const batchSize = process.env.FLOWVIS_BENCH_INGEST_BATCH ? Number(process.env.FLOWVIS_BENCH_INGEST_BATCH) : undefined;
+  const sink = new StoreSink({ open: timed, ...(insertsInFlight ? { insertsInFlight } : {}), ...(batchSize ? { batchSize } : {}) });
+  const pump = new SinkPump(sink, { capacity: PUMP_CAPACITY });
+  pump.start();
+  const total = rows.length * passes;
+  const sinkCapacity = 1_000_000;
+  const cpu0 = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  let offered = 0;
+  while (offered < total) {
+    const room = Math.min(PUMP_CAPACITY - pump.stats().buffered, sinkCapacity - sink.stats().pending - pump.stats().buffered, PRODUCER_CHUNK, total - offered);
+    for (let i = 0; i < room; i++) pump.offer(rows[(offered + i) % rows.length]);
+    offered += Math.max(0, room);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  while (sink.stats().written < total) await new Promise((resolve) => setTimeout(resolve, 5));
+  const wall = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const s = sink.stats();
+  await pump.close();
+  return { wall, cpu: (cpu.user + cpu.system) / 1e6, inserting: Number(timing.last - timing.first) / 1e9, written: s.written, dropped: s.dropped + pump.stats().droppedBufferFull };
+}
+
+/** Times the rows are offered to the sink in store.ingest (FLOWVIS_BENCH_INGEST_PASSES; 600,000 rows a pass). */
+const INGEST_PASSES = Number(process.env.FLOWVIS_BENCH_INGEST_PASSES ?? 2);
+
+/** The sink's insert size in store.ingest: FLOWVIS_BENCH_INGEST_BATCH, else the repository's, else the sink's default. */
+function ingestBatch(repo: FlowRepository | null): number {
+  return Number(process.env.FLOWVIS_BENCH_INGEST_BATCH ?? repo?.insertBatch ?? DEFAULT_STORE_BATCH);
+}
+
+function sinkIngestResult(name: string, t: SinkIngest, span: number, batch: number, extra: Record<string, unknown> = {}): BenchResult {
+  if (t.dropped > 0) throw new Error(`${name}: the sink dropped ${t.dropped} records; the producer should offer only what it has room for`);
   return {
     name,
-    value: Math.round(n / t.wall),
+    value: Math.round(t.written / t.wall),
     unit: 'rows/s',
-    rows_per_cpu_second: Math.round(n / t.cpu),
-    rows: n,
+    rows_per_cpu_second: Math.round(t.written / t.cpu),
+    rows_per_s_inserting: Math.round(t.written / t.inserting),
+    rows: t.written,
     batch,
+    inserts_in_flight: Number(process.env.FLOWVIS_BENCH_INSERTS_IN_FLIGHT ?? DEFAULT_INSERTS_IN_FLIGHT),
     span_s: span,
     load: Number(loadavg()[0].toFixed(1)),
     ...extra,
   };
+}
+
+/**
+ * The server's query threads' CPU seconds so far (system.events; background merges not
+ * included), so that a figure can say what a row costs the server too.
+ */
+async function serverCpuSeconds(serverUrl: string): Promise<number> {
+  const c = createClient({ url: parseClickHouseUrl(serverUrl).url });
+  try {
+    const rs = await c.query({ query: "SELECT toFloat64(sum(value)) AS us FROM system.events WHERE event IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds')", format: 'JSONEachRow' });
+    const [r] = await rs.json<{ us: number }>();
+    return Number(r.us) / 1e6;
+  } finally {
+    await c.close();
+  }
 }
 
 /**
@@ -247,11 +334,12 @@ export const benchmarks: Benchmark[] = [
       const dir = mkdtempSync(join(tmpdir(), 'flowvis-bench-'));
       try {
         const { rows, span } = ingestRows();
-        const repo = await DuckDbRepository.open(join(dir, 'store'));
-        await ingest(repo, rows.slice(0, 150_000)); // warm-up: one batch, so the JIT has compiled the encoders
-        const t = await timedIngest(repo, rows);
-        await repo.close();
-        return ingestResult('store.ingest.embedded', rows.length, t, span, repo.insertBatch);
+        const warm = await DuckDbRepository.open(join(dir, 'warm'));
+        await ingest(warm, rows.slice(0, 150_000)); // warm-up: one batch, so the JIT has compiled the encoders
+        await warm.close();
+        const out: { repo: FlowRepository | null } = { repo: null };
+        const t = await sinkIngest(() => DuckDbRepository.open(join(dir, 'store')), rows, INGEST_PASSES, out);
+        return sinkIngestResult('store.ingest.embedded', t, span, ingestBatch(out.repo));
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -263,14 +351,27 @@ export const benchmarks: Benchmark[] = [
       const base = process.env.FLOWVIS_BENCH_CLICKHOUSE ?? 'http://127.0.0.1:8123';
       const url = `${base.replace(/\/+$/, '')}/flowvis_bench_${process.pid}`;
       const { rows, span } = ingestRows();
-      const repo = await ClickHouseRepository.open(url);
+      const direct = await ClickHouseRepository.open(url);
       try {
-        await ingest(repo, rows.slice(0, 150_000));
-        const t = await timedIngest(repo, rows);
-        // rows_per_cpu_second counts this process only; the server works on the same cores.
-        return ingestResult('store.ingest.clickhouse', rows.length, t, span, repo.insertBatch, { server: base });
+        await ingest(direct, rows.slice(0, 150_000)); // warm-up
+        // The earlier figure: the repository called directly, one insert after another.
+        const d = await timedIngest(direct, rows);
+        await direct.close();
+        const out: { repo: FlowRepository | null } = { repo: null };
+        const server0 = await serverCpuSeconds(base);
+        const t = await sinkIngest(() => ClickHouseRepository.open(url), rows, INGEST_PASSES, out);
+        const serverCpu = (await serverCpuSeconds(base)) - server0;
+        // rows_per_cpu_second counts this process only; the server works on the same cores
+        // (server_cpu_us_per_row: its query threads, from system.events).
+        return sinkIngestResult('store.ingest.clickhouse', t, span, ingestBatch(out.repo), {
+          client_cpu_us_per_row: Number(((t.cpu * 1e6) / t.written).toFixed(2)),
+          server_cpu_us_per_row: Number(((serverCpu * 1e6) / t.written).toFixed(2)),
+          direct_rows_per_s: Math.round(rows.length / d.wall),
+          direct_rows_per_cpu_second: Math.round(rows.length / d.cpu),
+          server: base,
+        });
       } finally {
-        await repo.close();
+        await direct.close();
         const t = parseClickHouseUrl(url);
         const c = createClient({ url: t.url });
         await c.command({ query: `DROP DATABASE IF EXISTS ${t.database}` });

@@ -16,6 +16,40 @@
 //   of 5: decode into FlowRecords, ingest, then flush and encode every flow as the IPFIX sink
 //   does; CPU ns per stage.
 //
+// Session 3 (H1, 47f6bc8..c20a43d): names decoded straight into string-table ids (a byte-keyed
+// index in the string table, StringTable.idOf: a known name builds no JS string and merging
+// compares ids; ids freed by a sweep after each message); the writer's name cache found through
+// a Map keyed by the name (its direct-mapped slots, keyed by five characters, put 20,000 Pod
+// names of one pattern into 1,500 slots: nearly every name missed); byte-index entries that
+// carry the hash and length beside the id. Same machine, Node v20.20.2, 2 cores shared with
+// three other engineers' benchmarks (load average 7-10 throughout); before = a worktree build
+// of deed5f9 (the start of the session), alternating after/before, load average (1 min) with
+// each run:
+//   npm run bench -- aggregator.throughput
+//     after  358,385 (7.9)  388,294 (7.4)  406,593 (7.6)  380,987 (8.8)  374,362 (9.1)
+//     before 303,828 (7.8)  349,387 (7.1)  312,055 (7.8)  321,110 (8.5)  294,753 (10.1)
+//     median after 380,987, before 312,055 records/s/core (+22%), after ahead in 5 of 5 pairs;
+//     user CPU 3.8-4.3 s against 4.5-5.3 s, system 0.6-0.7 s on both sides. At the start of
+//     the session, on an idle machine (load 0.5), before gave 274,404. Two earlier series of 3
+//     pairs at load 8-9, with the writer change but not the index tags: after 273,256 /
+//     321,521 / 306,113 / 367,411 / 313,419 / 311,863, before 253,020 / 310,837 / 220,099 /
+//     276,680 / 217,695 / 305,832 (after ahead in 6 of 6).
+//   npm run bench -- aggregator.pipeline  (best of 5, load 9.9 / 9.3)
+//     after  506,814 records/s/core: decode 567 ns (names interned), aggregate 544 ns,
+//            export 3,800 ns per exported record (flush 2,035)
+//     before 380,722 records/s/core: decode 611, aggregate 971, export 4,126 (flush 2,112)
+//   npm run bench -- aggregator.memory   389 bytes/flow (before 386: the string table's bytes
+//     per distinct name), goal <= 512.
+//   Encoding alone (MessageWriter.encodeAs of 200,000 aggregated records, 20,000 Pods, 7 runs
+//   each, alternating): 1.8-1.9 us per record before the Map-keyed name cache, 1.2-1.4 after.
+//   --cpu-prof after (load 9.4, shares of busy time, startup included): GC 13.6% (7% in a
+//   quieter run), idOf 9.6%, the writer's names (varStrTo: the Map lookup and word stores)
+//   8.7%, generated decoder 6.6%, FlowTable.find 5.5% (nearly all of it the first index load:
+//   a cache miss into a table far larger than the caches), build 4.5%, generated writer 4.1%,
+//   merge 3.8%. Tried and dropped: a prefetch pass that reads each record's index entry and
+//   slot before ingesting a message (no difference beyond the noise, 3 alternating pairs), and
+//   copying names of up to 24 characters instead of looking them up (encode 1.45-1.6 us
+//   against 1.2-1.4).
 // Sample (Node v20.20.2, Intel(R) Xeon(R) Processor, 2 cores, load average 4-7 from the rest of
 // the team's runs). Before = the aggregator of 3672e4d (DataRecords from the collecting process,
 // addresses interned in the string table), measured with this file's harness, alternating runs:

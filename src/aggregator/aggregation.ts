@@ -1,6 +1,7 @@
 // Correlation and aggregation: the Flow Aggregator's intermediate process. Pure and
-// clock-injected: records go in through ingest(), due records come out through onExport when
-// expire() runs. No sockets, no timers.
+// clock-injected: records go in through ingest() (FlowRecords) or ingestWire() (records the
+// collecting process decoded with wireShape: names as string-table ids), due records come out
+// through onExport when expire() runs. No sockets, no timers.
 //
 // Each connection is one slot in a FlowTable keyed by 5-tuple. An inter-node connection is
 // reported twice: by the source node (with the source Pod, the Service and the egress policy)
@@ -257,7 +258,7 @@ export class AggregationProcess {
     let src = -1;
     let dst = -1;
     if (version === 4 && typeof r.sourceAddress === 'string' && typeof r.destinationAddress === 'string') {
-      // The common case: each address parsed once, as validation and as the key.
+      // Text addresses: each parsed once, as validation and as the key.
       src = parseIpv4(r.sourceAddress);
       dst = parseIpv4(r.destinationAddress);
       if (src < 0 || dst < 0 || valueProblem(r) !== '') {

@@ -33,7 +33,11 @@
 //     the session, on an idle machine (load 0.5), before gave 274,404. Two earlier series of 3
 //     pairs at load 8-9, with the writer change but not the index tags: after 273,256 /
 //     321,521 / 306,113 / 367,411 / 313,419 / 311,863, before 253,020 / 310,837 / 220,099 /
-//     276,680 / 217,695 / 305,832 (after ahead in 6 of 6).
+//     276,680 / 217,695 / 305,832 (after ahead in 6 of 6). A last series of 3 pairs while
+//     another engineer's DuckDB ingest (2.7 GB resident) ran beside it, load 4.8-6.0: after
+//     293,446 / 345,633 / 253,547, before 276,451 / 275,978 / 248,232 (after ahead in 3 of 3,
+//     by 2-25%): what is left per record is mostly cache misses (the flow index and slot, the
+//     name index, the writer's Map), which a memory-heavy neighbour makes dearer on both sides.
 //   npm run bench -- aggregator.pipeline  (best of 5, load 9.9 / 9.3)
 //     after  506,814 records/s/core: decode 567 ns (names interned), aggregate 544 ns,
 //            export 3,800 ns per exported record (flush 2,035)

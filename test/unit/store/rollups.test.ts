@@ -2,6 +2,7 @@
 // test/integration/store/clickhouse-rollups.test.ts).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { AggregatedFlowRecord } from '../../../src/flow/record.js';
 import { DuckDbRepository } from '../../../src/store/duckdb.js';
 import { planSegments, rollupCanFilter, rollup } from '../../../src/store/rollups.js';
 import { rollupContract } from './rollup-contract.js';
@@ -49,6 +50,25 @@ rollupContract('embedded (DuckDB)', {
 });
 
 describe('embedded store rollup rows', () => {
+  it('numbers groups of key parts whose widths multiply past 2^53 without merging neighbours', async () => {
+    const { groupRows } = await import('../../../src/store/rollup-batch.js');
+    // (a, b) and (a, b + 1) for large a: as one 60-bit number they differ in bits a double drops.
+    const width = 2 ** 30;
+    const a = Int32Array.from([width - 1, width - 1, width - 1, 5, width - 1]);
+    const b = Int32Array.from([7, 8, 7, 8, 9]);
+    const c = Int32Array.from([0, 0, 0, 0, 1]);
+    const g = groupRows(
+      [
+        { part: a, width },
+        { part: b, width },
+        { part: c, width: 2 },
+      ],
+      5,
+    );
+    assert.equal(g.count, 4);
+    assert.deepEqual([...g.ids], [0, 1, 0, 2, 3]);
+  });
+
   it('grouped in JS from each batch equal the SQL grouping of the stored rows', async () => {
     const { rollupRecords, H0 } = await import('./rollup-contract.js');
     const { DUCKDB_ROLLUP_COLUMNS, ROLLUP_MEASURES } = await import('../../../src/store/rollups.js');
@@ -63,6 +83,47 @@ describe('embedded store rollup rows', () => {
       assert.ok(fromBatches.length > 100);
       await repo.rebuildRollups();
       assert.deepEqual(fromBatches, await snapshot());
+    } finally {
+      await repo.close();
+    }
+  });
+  it('grouped in JS from one large batch equal the SQL grouping: thousands of groups, and key parts too wide to combine in one number', async () => {
+    const { DUCKDB_ROLLUP_COLUMNS, ROLLUP_MEASURES } = await import('../../../src/store/rollups.js');
+    const { flow, T0 } = await import('./fixtures.js');
+    const repo = await DuckDbRepository.open(':memory:');
+    try {
+      // 30,000 distinct addresses a side in one /48 each; half the sources and a quarter of the
+      // destinations without a Pod (their rollup key is the address): the Pod rollup's key parts
+      // multiply past 2^53, and its groups outgrow the grouping table's first size.
+      const records = Array.from({ length: 30_000 }, (_, i) =>
+        flow({
+          sourcePodNamespace: i % 2 ? `ns-${i % 3}` : '',
+          sourcePodName: i % 2 ? `p-${i % 50}` : '',
+          sourceAddress: `fd00::${i.toString(16)}`,
+          destinationPodNamespace: i % 4 === 1 ? '' : `ns-${i % 4}`,
+          destinationPodName: i % 4 === 1 ? '' : `q-${i % 20000}`,
+          destinationAddress: `fd01::${i.toString(16)}`,
+          sourceNodeName: `n-${i % 13}`,
+          destinationNodeName: `n-${i % 11}`,
+          flowType: (1 + (i % 3)) as AggregatedFlowRecord['flowType'],
+          egressNetworkPolicyName: i % 5 ? '' : `pol-${i % 40}`,
+          egressNetworkPolicyNamespace: i % 5 ? '' : 'ns-0',
+          egressNetworkPolicyRuleAction: (i % 5 ? 0 : 1 + (i % 3)) as AggregatedFlowRecord['egressNetworkPolicyRuleAction'],
+          flowEndSeconds: T0 + ((i * 7919) % (2 * 86400)),
+          octetDeltaCount: i,
+          packetDeltaCount: i % 17,
+          reverseOctetDeltaCount: 3 * i,
+          reversePacketDeltaCount: i % 5,
+        }),
+      );
+      await repo.insertFlows(records, T0);
+      const keys = DUCKDB_ROLLUP_COLUMNS.filter((c) => !(ROLLUP_MEASURES as readonly string[]).includes(c) && c !== 'flows');
+      const sums = [...ROLLUP_MEASURES, 'flows'].map((m) => `CAST(sum(${m}) AS DOUBLE) AS ${m}`);
+      const snapshot = () => repo.select(`SELECT ${keys.join(', ')}, ${sums.join(', ')} FROM rollups GROUP BY ALL ORDER BY ALL`);
+      const fromBatch = await snapshot();
+      assert.ok(fromBatch.length > 20_000, `${fromBatch.length} rollup rows`);
+      await repo.rebuildRollups();
+      assert.deepEqual(fromBatch, await snapshot());
     } finally {
       await repo.close();
     }

@@ -1,14 +1,31 @@
 // Flow store benchmarks.
-//   store.ingest.embedded    rows/s into the embedded store (DuckDB) from one process, in the
-//                            store sink's batches (the repository's insertBatch: 150,000 rows)
+//   store.ingest.embedded    rows/s into the embedded store (DuckDB) from one process, through the
+//                            product's path: producer -> SinkPump -> StoreSink (default commit
+//                            interval, the repository's insertBatch: 150,000 rows, 2 inserts in
+//                            flight) -> repository, until every row is committed
 //   store.ingest.clickhouse  the same into ClickHouse (FLOWVIS_BENCH_CLICKHOUSE, default
-//                            http://127.0.0.1:8123); Theia documents about 4,000/s
+//                            http://127.0.0.1:8123; batches of 50,000); also the repository called
+//                            directly, one insert at a time (direct_rows_per_s), and the server's
+//                            query-thread CPU per row (system.events); Theia documents about 4,000/s
+//   knobs: FLOWVIS_BENCH_INSERTS_IN_FLIGHT, FLOWVIS_BENCH_INGEST_BATCH, FLOWVIS_BENCH_INGEST_PASSES (2 x 600,000 rows)
 //   store.query.p95          each dashboard query over 10,000,000 flows in the embedded store
 //                            (generated in-database with SQL; the time it took is reported)
 //   store.choice             the engine decision: DuckDB against SQLite (better-sqlite3@12, from
 //                            FLOWVIS_BENCH_SQLITE_MODULE or node_modules) on the same rows
 //
 // Sample results (2-core Intel Xeon shared with other builds; Node v20.20.2; load average given):
+//   session 3 (H3, 00:53-01:15 UTC, load 2-7.6: three other helpers benchmarking), through the sink,
+//   node dist/bench/run.js store.ingest.clickhouse (and .embedded), 3 alternating runs each, "before" = the
+//   commit before this work (deed5f9: one insert at a time) with this bench file; rows/s / rows per client CPU-s:
+//   {"name":"store.ingest.clickhouse","value":82456,"unit":"rows/s","rows_per_cpu_second":185957,"rows_per_s_inserting":85381,"rows":1200000,"batch":50000,"inserts_in_flight":2,"span_s":10,"load":5.7,"client_cpu_us_per_row":5.38,"server_cpu_us_per_row":7.74,"direct_rows_per_s":75487,"direct_rows_per_cpu_second":169126}
+//   clickhouse after (K=2): 82,456 / 185,957; 80,769 / 174,997; 54,058 / 171,578 (load 5.7, 4.3, 7.1)
+//              before (K=1): 60,510 / 169,294; 71,773 / 186,980; 53,951 / 145,161 (load 4.5, 4.0, 4.8)
+//              server query-thread CPU per row 7.1-7.7 us after, 7.4-10.4 us before; the direct path in the same runs 63,000-75,000
+//   embedded   after (K=2): 34,613 / 33,663; 14,466 / 22,475 (tests running alongside, load 7.6); 36,928 / 24,798 (load 4.2, 7.6, 3.2)
+//              before (K=1): 29,492 / 29,199; 27,845 / 27,414; 36,559 / 25,979 (load 5.0, 4.9, 2.1): within the noise
+//   Best so far through the sink at load 1.9-3.4 (00:33): 102,250 rows/s (112,013 while inserting), direct 86,933.
+//   The first sink figures (before 00:50) were lower in client CPU per row (8-13 us): the producer spun on
+//   setImmediate while the sink had no room; it now waits 2 ms.
 //   npm run bench -- store.ingest          (rows end over 10 s; FLOWVIS_BENCH_INGEST_SPAN=86400 spreads them over a day)
 //   {"name":"store.ingest.embedded","value":31009,"unit":"rows/s","rows_per_cpu_second":29587,"rows":600000,"batch":150000,"span_s":10,"load":3.7}
 //   {"name":"store.ingest.clickhouse","value":52302,"unit":"rows/s","rows_per_cpu_second":56805,"rows":500000,"batch":50000,"span_s":10,"load":2.7}

@@ -24,7 +24,7 @@
 //   embedded   after (K=2): 34,613 / 33,663; 14,466 / 22,475 (tests running alongside, load 7.6); 36,928 / 24,798 (load 4.2, 7.6, 3.2)
 //              before (K=1): 29,492 / 29,199; 27,845 / 27,414; 36,559 / 25,979 (load 5.0, 4.9, 2.1): within the noise
 //   Best so far through the sink at load 1.9-3.4 (00:33): 102,250 rows/s (112,013 while inserting), direct 86,933.
-//   The first sink figures (before 00:50) were lower in client CPU per row (8-13 us): the producer spun on
+//   The first sink figures (before 00:50) cost more client CPU per row (8-13 us): the producer spun on
 //   setImmediate while the sink had no room; it now waits 2 ms.
 //   npm run bench -- store.ingest          (rows end over 10 s; FLOWVIS_BENCH_INGEST_SPAN=86400 spreads them over a day)
 //   {"name":"store.ingest.embedded","value":31009,"unit":"rows/s","rows_per_cpu_second":29587,"rows":600000,"batch":150000,"span_s":10,"load":3.7}

@@ -11,6 +11,7 @@ import { parseDuration, formatDuration } from '../util/duration.js';
 import { parseCollectorAddress, parseHostPort, IPFIX_PORT, type CollectorAddress, type TransportProtocol } from '../util/address.js';
 import { deepFreeze } from '../util/freeze.js';
 import { AggregatorError } from './errors.js';
+import { DEFAULT_INSERTS_IN_FLIGHT } from '../sinks/store-sink.js';
 
 export const SINK_NAMES = ['ipfix', 'log'] as const;
 export type SinkName = (typeof SINK_NAMES)[number];
@@ -80,6 +81,8 @@ export interface StoreConfig {
   readonly commitIntervalMs: number;
   /** Records held while the database is down. */
   readonly bufferSize: number;
+  /** Inserts kept going at once: while the database stores one batch the next is encoded (1: one at a time). */
+  readonly insertsInFlight: number;
   /** Records older than this are deleted, then the store is compacted; 0: keep everything. */
   readonly retentionMs: number;
   readonly retentionCheckIntervalMs: number;
@@ -117,6 +120,7 @@ const SCHEMA = {
         url: { type: 'string', minLength: 1 },
         commitInterval: duration,
         bufferSize: { type: 'integer', minimum: 1, maximum: 100_000_000 },
+        insertsInFlight: { type: 'integer', minimum: 1, maximum: 8 },
         retention: { type: 'string', minLength: 1 },
         retentionCheckInterval: duration,
       },
@@ -153,10 +157,11 @@ const HINTS: Record<string, string> = {
   certRenewBefore: 'a duration string shorter than certValidity, e.g. "720h"',
   certCheckInterval: 'a duration string, e.g. "1h"',
   kubernetes: 'a map with enabled, namespace and kubeconfig',
-  store: 'a map with url (a directory or http://host:8123/database), commitInterval, bufferSize, retention, retentionCheckInterval',
+  store: 'a map with url (a directory or http://host:8123/database), commitInterval, bufferSize, insertsInFlight, retention, retentionCheckInterval',
   'store.url': 'a directory for the embedded store, e.g. "/var/lib/flowvis/store", or a ClickHouse URL, e.g. "http://clickhouse:8123/flowvis"',
   'store.commitInterval': 'a duration string, e.g. "1s"',
   'store.bufferSize': 'a whole number from 1 to 100000000, e.g. 1000000',
+  'store.insertsInFlight': 'a whole number from 1 to 8, e.g. 2',
   'store.retention': 'a duration string, e.g. "168h", or "0" to keep everything',
   'store.retentionCheckInterval': 'a duration string, e.g. "1h"',
   'kubernetes.enabled': 'true or false',
@@ -288,7 +293,9 @@ export function parseAggregatorConfig(doc: unknown, baseDir = process.cwd()): Ag
       ? { namespace: k8s.namespace ?? DEFAULTS.kubernetesNamespace, kubeconfig: k8s.kubeconfig ? resolve(baseDir, k8s.kubeconfig) : null }
       : null;
 
-  const st = raw.store as { url: string; commitInterval?: string; bufferSize?: number; retention?: string; retentionCheckInterval?: string } | undefined;
+  const st = raw.store as
+    | { url: string; commitInterval?: string; bufferSize?: number; insertsInFlight?: number; retention?: string; retentionCheckInterval?: string }
+    | undefined;
   let store: StoreConfig | null = null;
   if (st) {
     const isUrl = /^(https?|clickhouse):\/\//i.test(st.url);
@@ -303,6 +310,7 @@ export function parseAggregatorConfig(doc: unknown, baseDir = process.cwd()): Ag
       url: isUrl ? st.url : resolve(baseDir, st.url),
       commitIntervalMs: durationOf(st as Record<string, unknown>, 'commitInterval', '1s'),
       bufferSize: st.bufferSize ?? 1_000_000,
+      insertsInFlight: st.insertsInFlight ?? DEFAULT_INSERTS_IN_FLIGHT,
       retentionMs,
       retentionCheckIntervalMs: durationOf(st as Record<string, unknown>, 'retentionCheckInterval', '1h'),
     };

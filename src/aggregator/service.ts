@@ -87,6 +87,7 @@ export class FlowAggregator {
         open: () => openRepository(st.url),
         commitIntervalMs: st.commitIntervalMs,
         capacity: st.bufferSize,
+        insertsInFlight: st.insertsInFlight,
         retentionMs: st.retentionMs,
         retentionCheckIntervalMs: st.retentionCheckIntervalMs,
         clock: this.clock,

@@ -79,6 +79,15 @@ describe('aggregator config', () => {
     rejects([1, 2], 'AGG_ERR_INVALID_CONFIG', 'YAML map');
   });
 
+  it('reads the store map: insertsInFlight defaults to 2, takes 1-8 and names the key otherwise', () => {
+    const d = parseAggregatorConfig({ sinks: ['log'], store: { url: 'store' } }, '/etc/flowvis');
+    assert.equal(d.store?.url, '/etc/flowvis/store');
+    assert.equal(d.store?.insertsInFlight, 2);
+    assert.equal(parseAggregatorConfig({ sinks: ['log'], store: { url: 'store', insertsInFlight: 1 } }, '/etc/flowvis').store?.insertsInFlight, 1);
+    rejects({ sinks: ['log'], store: { url: 'store', insertsInFlight: 0 } }, 'AGG_ERR_INVALID_CONFIG', 'store.insertsInFlight', '1 to 8');
+    rejects({ sinks: ['log'], store: { url: 'store', insertsInFlight: 2.5 } }, 'AGG_ERR_INVALID_CONFIG', 'store.insertsInFlight');
+  });
+
   it('names both settings when the exporter and aggregator protocols differ', () => {
     assert.doesNotThrow(() => checkExporterProtocol('flow-aggregator.flow-aggregator.svc:4739:tls', 'tls'));
     assert.doesNotThrow(() => checkExporterProtocol('flow-aggregator.flow-aggregator.svc', 'tls'));

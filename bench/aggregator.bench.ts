@@ -16,6 +16,11 @@
 //   of 5: decode into FlowRecords, ingest, then flush and encode every flow as the IPFIX sink
 //   does; CPU ns per stage.
 //
+// End of the session on the idle machine (2026-11-27 01:17-01:23 UTC, load 1.1-1.8), six runs of
+//   `node dist/bench/run.js aggregator.throughput`: 220,852 (right after the build), 297,253,
+//   271,821, 277,114, 333,315, 332,053 records/s/core (cpuSeconds 5.4-8.15); at the start of the
+//   session, before the changes below, 274,404 (load 0.5). Idle runs spread more than loaded ones,
+//   and are not faster: the goal is not met reliably. aggregator.memory 389 B/flow.
 // Session 3 (H1, 47f6bc8..c20a43d): names decoded straight into string-table ids (a byte-keyed
 // index in the string table, StringTable.idOf: a known name builds no JS string and merging
 // compares ids; ids freed by a sweep after each message); the writer's name cache found through

@@ -27,6 +27,12 @@
 // "dumpScanOnly" is a dump whose entries are all taken as known by a no-op consumer. The
 // namespace is deleted afterwards. Needs root; otherwise it prints a "skipped" reason.
 //
+// End of the session (2026-11-27 01:17-01:18 UTC, the machine otherwise idle, load 1.5-2), two runs
+//   of `node dist/bench/run.js exporter.poll`, median / fastest ms per poll:
+//   default ('auto' chose the main thread) 170.4 / 151.2 and 191.8 / 147.6; .thread 165.1 / 138.7
+//   and 153.6 / 126.0 (dump thread kernel CPU 140.7 and 137.3 ms); .inThread 168.4 / 149.9 and
+//   199.7 / 158.5 (kernel 136-144 ms). Heap 3.1-3.3 MB. `conntrack -L -o extended` on the same
+//   100k table (23:35 the day before, load 0.4): 110-120 ms of kernel CPU, 380-430 ms wall.
 // Session 3 (Node v20.20.2, 2-core "Intel(R) Xeon(R) Processor" Firecracker VM; the other
 // engineers' benchmarks kept the load average at 4-9 all session, so 'auto' chose the main thread
 // and the wall times are mostly waiting for a CPU; the per-thread figures are the ones to compare).

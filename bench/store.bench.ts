@@ -1,13 +1,19 @@
 // Flow store benchmarks.
 //   store.ingest.embedded    rows/s into the embedded store (DuckDB) from one process, through the
 //                            product's path: producer -> SinkPump -> StoreSink (default commit
-//                            interval, the repository's insertBatch: 150,000 rows, 2 inserts in
+//                            interval, the repository's insertBatch: 245,760 rows, 2 inserts in
 //                            flight) -> repository, until every row is committed
 //   store.ingest.clickhouse  the same into ClickHouse (FLOWVIS_BENCH_CLICKHOUSE, default
 //                            http://127.0.0.1:8123; batches of 50,000); also the repository called
 //                            directly, one insert at a time (direct_rows_per_s), and the server's
 //                            query-thread CPU per row (system.events); Theia documents about 4,000/s
 //   knobs: FLOWVIS_BENCH_INSERTS_IN_FLIGHT, FLOWVIS_BENCH_INGEST_BATCH, FLOWVIS_BENCH_INGEST_PASSES (2 x 600,000 rows)
+//   End of the session (2026-11-27 01:18-01:30 UTC, the machine otherwise idle, load 1.1-2.4),
+//   `node dist/bench/run.js store.ingest` after fc001ba's build:
+//   {"name":"store.ingest.embedded","value":78192,"unit":"rows/s","rows_per_cpu_second":57891,"rows_per_s_inserting":83652,"rows":1200000,"batch":245760,"inserts_in_flight":2,"load":2.3}
+//   {"name":"store.ingest.clickhouse","value":129826,"unit":"rows/s","rows_per_cpu_second":169188,"rows_per_s_inserting":139628,"batch":50000,"inserts_in_flight":2,
+//    "load":2.4,"client_cpu_us_per_row":5.91,"server_cpu_us_per_row":6.19,"direct_rows_per_s":76209}
+//   two more ClickHouse runs: 119,676 and 120,896 rows/s (154,928 / 165,468 client rows per CPU-s; direct 79,819 / 76,039)
 //   store.query.p95          each dashboard query over 10,000,000 flows in the embedded store
 //                            (generated in-database with SQL; the time it took is reported)
 //   store.choice             the engine decision: DuckDB against SQLite (better-sqlite3@12, from

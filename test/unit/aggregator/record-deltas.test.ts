@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { AggregationProcess } from '../../../src/aggregator/aggregation.js';
 import type { AggregatedFlowRecord, FlowRecord } from '../../../src/flow/record.js';
 import { ManualClock } from '../../../src/util/clock.js';
+import { rng } from '../../fixtures/ipfix/flows.js';
 import { NODE_A, NODE_B, T0, fromDestinationNode, fromSourceNode } from './fixtures.js';
 
 const WAIT_MS = 10_000;
@@ -178,18 +179,6 @@ describe('record deltas when the side that supplies the counters changes', () =>
   });
 });
 
-/** A small deterministic PRNG (mulberry32), so that every run replays the same sequences. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('the sum of a flow\'s record deltas equals its final totals', () => {
   // Each tick the connection has carried 7 more packets. Each exporter reports the totals of the
   // ticks it sees, with the delta since what it last sent (kept across aggregator restarts, as the
@@ -198,7 +187,7 @@ describe('the sum of a flow\'s record deltas equals its final totals', () => {
   // the other one counted). The source reports the last tick.
   for (let seed = 1; seed <= 40; seed++) {
     it(`in every arrival and restart order (sequence ${seed})`, () => {
-      const random = prng(seed);
+      const random = rng(seed);
       const clock = new ManualClock();
       const exported: AggregatedFlowRecord[] = [];
       let agg = newAggregator(clock, exported);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IpfixDeframer } from '../../../src/ipfix/deframer.js';
 import { IpfixError } from '../../../src/ipfix/errors.js';
+import { rng } from '../../fixtures/ipfix/flows.js';
 
 /** A framed message: a 16-byte IPFIX header followed by `bodyLength` bytes numbered from `seed`. */
 function message(bodyLength: number, seed: number): Buffer {
@@ -26,18 +27,6 @@ function feed(chunks: Buffer[]): Buffer[] {
   return out;
 }
 
-/** Deterministic PRNG (mulberry32) so random chunkings repeat run to run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('yields every message when the stream arrives in one chunk', () => {
   assert.deepEqual(feed([stream]), messages);
 });
@@ -55,7 +44,7 @@ test('yields every message when the stream arrives one byte at a time', () => {
 });
 
 test('yields every message under 500 random chunkings, including empty chunks', () => {
-  const rnd = prng(42);
+  const rnd = rng(42);
   for (let round = 0; round < 500; round++) {
     const chunks: Buffer[] = [];
     let off = 0;

@@ -253,28 +253,13 @@ export class AggregationProcess {
   ingest(r: FlowRecord, from: ExporterSession, now = this.clock.now()): boolean {
     this.received++;
     this.flushFrom = 0;
-    const t = this.table;
-    const version = r.ipVersion;
-    let src = -1;
-    let dst = -1;
-    if (version === 4 && typeof r.sourceAddress === 'string' && typeof r.destinationAddress === 'string') {
-      // Text addresses: each parsed once, as validation and as the key.
-      src = parseIpv4(r.sourceAddress);
-      dst = parseIpv4(r.destinationAddress);
-      if (src < 0 || dst < 0 || valueProblem(r) !== '') {
-        this.invalid++;
-        return false;
-      }
-    } else {
-      if (recordProblem(r) !== '') {
-        this.invalid++;
-        return false;
-      }
-      src = t.addressKey(version, r.sourceAddress);
-      dst = t.addressKey(version, r.destinationAddress);
-    }
+    // Text IPv4 addresses: each parsed once, as validation and as the key.
+    const v4 = r.ipVersion === 4 && typeof r.sourceAddress === 'string' && typeof r.destinationAddress === 'string';
+    const src = v4 ? parseIpv4(r.sourceAddress) : -1;
+    const dst = v4 ? parseIpv4(r.destinationAddress) : -1;
+    if (!this.valid(r, v4, src, dst)) return false;
     const names = this.names;
-    const strings = t.strings;
+    const strings = this.table.strings;
     names[STR.sourcePodNamespace] = strings.intern(r.sourcePodNamespace, STR.sourcePodNamespace);
     names[STR.sourcePodName] = strings.intern(r.sourcePodName, STR.sourcePodName);
     names[STR.destinationPodNamespace] = strings.intern(r.destinationPodNamespace, STR.destinationPodNamespace);
@@ -290,7 +275,7 @@ export class AggregationProcess {
     names[STR.egressNetworkPolicyNamespace] = strings.intern(r.egressNetworkPolicyNamespace, STR.egressNetworkPolicyNamespace);
     names[STR.egressNetworkPolicyRuleName] = strings.intern(r.egressNetworkPolicyRuleName, STR.egressNetworkPolicyRuleName);
     names[STR.tcpState] = strings.intern(r.tcpState, STR.tcpState);
-    this.aggregate(r, src, dst, from, now);
+    this.aggregate(r, v4, src, dst, from, now);
     return true;
   }
 
@@ -302,24 +287,8 @@ export class AggregationProcess {
   ingestWire(r: WireFlowRecord, from: ExporterSession, now = this.clock.now()): boolean {
     this.received++;
     this.flushFrom = 0;
-    const t = this.table;
-    let src = -1;
-    let dst = -1;
-    if (r.ipVersion === 4) {
-      src = r.sourceIPv4;
-      dst = r.destinationIPv4;
-      if (!(src >= 0) || !(dst >= 0) || valueProblem(r) !== '') {
-        this.invalid++;
-        return false;
-      }
-    } else {
-      if (recordProblem(r) !== '') {
-        this.invalid++;
-        return false;
-      }
-      src = t.addressKey(r.ipVersion, r.sourceAddress);
-      dst = t.addressKey(r.ipVersion, r.destinationAddress);
-    }
+    const v4 = r.ipVersion === 4;
+    if (!this.valid(r, v4, r.sourceIPv4, r.destinationIPv4)) return false;
     const names = this.names;
     names[STR.sourcePodNamespace] = r.sourcePodNamespaceId;
     names[STR.sourcePodName] = r.sourcePodNameId;
@@ -327,7 +296,7 @@ export class AggregationProcess {
     names[STR.destinationPodName] = r.destinationPodNameId;
     names[STR.sourceNodeName] = r.sourceNodeNameId;
     names[STR.destinationNodeName] = r.destinationNodeNameId;
-    names[STR.destinationClusterIP] = t.strings.intern(r.destinationClusterIP, STR.destinationClusterIP);
+    names[STR.destinationClusterIP] = this.table.strings.intern(r.destinationClusterIP, STR.destinationClusterIP);
     names[STR.destinationServicePortName] = r.destinationServicePortNameId;
     names[STR.ingressNetworkPolicyName] = r.ingressNetworkPolicyNameId;
     names[STR.ingressNetworkPolicyNamespace] = r.ingressNetworkPolicyNamespaceId;
@@ -336,7 +305,7 @@ export class AggregationProcess {
     names[STR.egressNetworkPolicyNamespace] = r.egressNetworkPolicyNamespaceId;
     names[STR.egressNetworkPolicyRuleName] = r.egressNetworkPolicyRuleNameId;
     names[STR.tcpState] = r.tcpStateId;
-    this.aggregate(r, src, dst, from, now);
+    this.aggregate(r, v4, r.sourceIPv4, r.destinationIPv4, from, now);
     return true;
   }
 
@@ -348,9 +317,26 @@ export class AggregationProcess {
     this.table.strings.sweep();
   }
 
-  /** A valid record, its address keys and its name ids (this.names) into its flow. */
-  private aggregate(r: FlowFacts, src: number, dst: number, from: ExporterSession, now: number): void {
+  /**
+   * Whether r can be aggregated; counts it as invalid when not. `v4`: src and dst are its IPv4
+   * addresses as numbers (negative or NaN: malformed); otherwise its address text is checked.
+   */
+  private valid(r: FlowFacts, v4: boolean, src: number, dst: number): boolean {
+    const ok = v4 ? src >= 0 && dst >= 0 && valueProblem(r) === '' : recordProblem(r) === '';
+    if (!ok) this.invalid++;
+    return ok;
+  }
+
+  /**
+   * A valid record and its name ids (this.names) into its flow. `v4`: src and dst are its IPv4
+   * addresses as numbers, its keys; otherwise the keys come from its address text.
+   */
+  private aggregate(r: FlowFacts, v4: boolean, src: number, dst: number, from: ExporterSession, now: number): void {
     const t = this.table;
+    if (!v4) {
+      src = t.addressKey(r.ipVersion, r.sourceAddress);
+      dst = t.addressKey(r.ipVersion, r.destinationAddress);
+    }
     const side = sideOf(r, this.names);
     let s = t.find(
       r.ipVersion,

@@ -76,7 +76,8 @@ export class DumpRing {
   readonly slotBytes: number;
   private readonly control: Int32Array;
   private readonly headers: Int32Array;
-  private readonly bytes: Uint8Array;
+  /** Each slot's bytes, for the writer. */
+  private readonly slotViews: Uint8Array[];
   private readonly dataStart: number;
   private readonly mask: number;
 
@@ -100,7 +101,8 @@ export class DumpRing {
     this.control = new Int32Array(this.buffer, 0, CONTROL_INTS);
     this.headers = new Int32Array(this.buffer, CONTROL_INTS * 4, slots * HEADER_INTS);
     this.dataStart = CONTROL_INTS * 4 + slots * HEADER_INTS * 4;
-    this.bytes = new Uint8Array(this.buffer);
+    this.slotViews = [];
+    for (let i = 0; i < slots; i++) this.slotViews.push(new Uint8Array(this.buffer, this.dataStart + i * slotBytes, slotBytes));
   }
 
   // ---- the writer (dump thread) ----
@@ -137,12 +139,31 @@ export class DumpRing {
    */
   write(seq: number, kind: number, data: Uint8Array, wake = true): void {
     if (data.length > this.slotBytes) throw new RangeError(`record of ${data.length} bytes exceeds the slot size ${this.slotBytes}`);
+    this.slotForWrite().set(data);
+    this.commit(seq, kind, data.length, wake);
+  }
+
+  /**
+   * The bytes of the next slot, for the writer to fill in place (the dump thread reads each
+   * datagram from its socket straight into it), then publish with commit(). The caller has made
+   * sure a slot is free (waitForSpace). The view starts on a word, as the message plans need.
+   */
+  slotForWrite(): Uint8Array {
     const written = Atomics.load(this.control, WRITTEN);
     if (((written - Atomics.load(this.control, CONSUMED)) | 0) >= this.slots) throw new RangeError('ring full: waitForSpace first');
-    const slot = written & this.mask;
-    this.bytes.set(data, this.dataStart + slot * this.slotBytes);
-    const h = slot * HEADER_INTS;
-    this.headers[h] = data.length;
+    return this.slotViews[written & this.mask];
+  }
+
+  /**
+   * Publishes the slot slotForWrite() gave, holding `length` bytes of a record of `kind` for
+   * dump `seq`. `wake` as in write().
+   */
+  commit(seq: number, kind: number, length: number, wake = true): void {
+    if (!(length >= 0 && length <= this.slotBytes)) throw new RangeError(`record of ${length} bytes does not fit a slot of ${this.slotBytes}`);
+    const written = Atomics.load(this.control, WRITTEN);
+    if (((written - Atomics.load(this.control, CONSUMED)) | 0) >= this.slots) throw new RangeError('ring full: waitForSpace first');
+    const h = (written & this.mask) * HEADER_INTS;
+    this.headers[h] = length;
     this.headers[h + 1] = seq | 0;
     this.headers[h + 2] = kind;
     Atomics.store(this.control, WRITTEN, (written + 1) | 0);

@@ -17,12 +17,14 @@
 //   { type: 'dump', seq, request }   open the socket if needed, send the request, forward
 //   { type: 'reset' }                close the socket (after a failed dump; the next opens anew)
 //   { type: 'close' }                close the socket and end the thread
+import { readSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RawNetlinkSocket, type ErrnoException, type MessageInfo, type RawNetlinkSocketOptions } from 'netlink';
 import { DumpRing, SLOT_DATAGRAM, SLOT_FAILURE, encodeFailure, type DumpRingLayout } from './dump-ring.js';
 import {
   HOST_IS_LE, NETLINK_NETFILTER, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN, align4, hostU16, hostU32, hostWords, readNlmsgError,
 } from './netlink.js';
+import { netlinkSocketFd } from './socket-fd.js';
 
 /**
  * The reader (main thread) is woken once per this many datagrams (about 8,700 entries, a few ms
@@ -91,13 +93,15 @@ function run(port: NonNullable<typeof parentPort>, data: DumpWorkerData): void {
   // As on the main thread (ctnetlink.ts): no peeking, receive buffers of a slot's size.
   const socketOptions = { messagePeeking: false, msgBufferSize: data.layout.slotBytes } as RawNetlinkSocketOptions;
   let sock: RawNetlinkSocket | null = null;
+  /** The socket's fd, read directly into the ring (socket-fd.ts); null: only the addon receives. */
+  let fd: number | null = null;
   /** The dump being forwarded; 0 when none. */
   let seq = 0;
 
   /** Records written since the reader was last woken. */
   let unwoken = 0;
-  const forward = (kind: number, bytes: Uint8Array, last: boolean): void => {
-    if (seq === 0) return;
+  /** Waits for a free slot; false (and seq 0) when the main thread stopped reading this dump. */
+  const reserve = (): boolean => {
     if (ring.pending() >= ring.slots && unwoken > 0) {
       // The reader must make room: make sure it knows there is something to read.
       ring.wakeReader();
@@ -106,18 +110,66 @@ function run(port: NonNullable<typeof parentPort>, data: DumpWorkerData): void {
     if (!ring.waitForSpace(seq)) {
       // The main thread stopped reading this dump (it ended, failed or timed out).
       seq = 0;
-      return;
+      return false;
     }
+    return true;
+  };
+  /** Publishes the slot filled in place; wakes the reader every WAKE_EVERY records and with `last`. */
+  const publish = (kind: number, length: number, last: boolean): void => {
     const wake = last || ++unwoken >= WAKE_EVERY;
-    ring.write(seq, kind, bytes, wake);
+    ring.commit(seq, kind, length, wake);
     if (wake) unwoken = 0;
+  };
+  const forward = (kind: number, bytes: Uint8Array, last: boolean): void => {
+    if (seq === 0 || !reserve()) return;
+    ring.slotForWrite().set(bytes);
+    publish(kind, bytes.length, last);
   };
   const fail = (what: string, err: unknown): void => {
     const e = err as { message?: string; code?: string } | undefined;
     forward(SLOT_FAILURE, encodeFailure({ what, message: e?.message ?? String(err), code: e?.code ?? '' }), true);
     seq = 0;
   };
+  const wakeReader = (): void => {
+    if (unwoken === 0) return;
+    ring.wakeReader();
+    unwoken = 0;
+  };
+
+  /**
+   * Reads the dump's datagrams from the socket's fd straight into ring slots, until none is
+   * ready. The kernel fills the next datagram inside each read (netlink_recvmsg ->
+   * netlink_dump), so during a dump one is always ready, and the read after NLMSG_DONE finds
+   * none (EAGAIN: the socket is non-blocking): that ends the loop, with a wake of the reader,
+   * and spares this thread the walk of every datagram's headers for the end (endsDump). Should
+   * a read find nothing before the end, the addon's watcher delivers the next datagram
+   * ('message' below) once the kernel has it, and reading resumes there.
+   */
+  const receive = (): void => {
+    while (seq !== 0 && fd !== null) {
+      if (!reserve()) return;
+      const slot = ring.slotForWrite();
+      let n: number;
+      try {
+        n = readSync(fd, slot, 0, slot.length, null);
+      } catch (err) {
+        const code = (err as ErrnoException).code;
+        if (code === 'EINTR') continue;
+        wakeReader();
+        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') fail('conntrack dump', err);
+        return;
+      }
+      // read(2) says nothing of truncation; a dump datagram is at most SKB_WITH_OVERHEAD(32 KiB),
+      // less than a slot, so one that fills the slot may have been cut.
+      if (n >= slot.length) {
+        fail('truncated', new Error('a conntrack dump datagram was truncated by the socket'));
+        return;
+      }
+      publish(SLOT_DATAGRAM, n, false);
+    }
+  };
   const closeSocket = (): void => {
+    fd = null;
     if (sock === null) return;
     try {
       sock.close();
@@ -128,29 +180,46 @@ function run(port: NonNullable<typeof parentPort>, data: DumpWorkerData): void {
   };
   const open = (): RawNetlinkSocket => {
     const s = new RawNetlinkSocket(NETLINK_NETFILTER, socketOptions);
+    // Datagrams the addon received: without the fd all of them, with it only those that came
+    // after a read found none ready (see receive).
     s.on('message', (buf: Buffer, rinfo: MessageInfo) => {
       if (seq === 0 || rinfo.port !== 0) return;
       const current = seq;
       const last = endsDump(buf, current);
       forward(SLOT_DATAGRAM, buf, last);
       if (last) seq = 0;
+      else receive();
     });
     s.on('truncatedMessage', () => fail('truncated', new Error('a conntrack dump datagram was truncated by the socket')));
     s.on('error', (err: ErrnoException) => fail('conntrack dump', err));
+    fd = netlinkSocketFd(s, NETLINK_NETFILTER);
     return s;
   };
 
   port.on('message', (msg: DumpWorkerMessage) => {
     if (msg.type === 'dump') {
       seq = msg.seq;
+      unwoken = 0;
+      let s: RawNetlinkSocket;
       try {
-        sock ??= open();
+        s = sock ??= open();
       } catch (err) {
         fail('opening the ctnetlink dump socket', err);
         return;
       }
+      if (fd !== null) {
+        try {
+          // To the kernel (port 0): an unconnected netlink socket's default destination.
+          writeSync(fd, msg.request);
+        } catch (err) {
+          fail('sending the conntrack dump request', err);
+          return;
+        }
+        receive();
+        return;
+      }
       const request = Buffer.from(msg.request.buffer, msg.request.byteOffset, msg.request.length);
-      sock.send(request, {}, (err) => {
+      s.send(request, {}, (err) => {
         if (err !== undefined) fail('sending the conntrack dump request', err);
       });
     } else if (msg.type === 'reset') {

@@ -135,54 +135,103 @@ function rowEncoder(columns: readonly Column[]): RowEncoder {
   return encoder;
 }
 
-/** Encodes records column by column; string columns as per-batch dictionaries. */
-export function encodeBatch(
-  records: readonly AggregatedFlowRecord[],
-  insertedAtSeconds: number,
-  columns: readonly Column[] = COLUMNS,
-  options: { dictionariesOnly?: boolean; scratch?: EncodeScratch } = {},
-): EncodedBatch {
+/**
+ * The direct (not derived) columns of a batch, as read from the records: numbers, and per string
+ * column its dictionary and an index per row. Plain arrays and typed arrays only, so that a
+ * batch can cross to a worker thread (the segment writer, parquet/segment-writer.ts) and be
+ * completed there (completeBatch).
+ */
+export interface RawBatch {
+  readonly rows: number;
+  readonly insertedAtSeconds: number;
+  /** Per column position: the values of a direct number column (else undefined). */
+  readonly numbers: (Float64Array | undefined)[];
+  /** Per column position: the distinct values of a direct string column (else undefined). */
+  readonly dictionaries: (string[] | undefined)[];
+  readonly indexes: (Uint32Array | undefined)[];
+}
+
+/** Reads the records' direct columns in one pass (the part of encoding that needs the records). */
+export function encodeRows(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number, columns: readonly Column[] = COLUMNS, scratch?: EncodeScratch): RawBatch {
   const n = records.length;
-  const scratch = options.scratch;
-  const out: EncodedColumn[] = new Array(columns.length);
-  // Direct columns first, all in one pass over the records.
   const numbers: Float64Array[] = [];
   const seen: Map<string, number>[] = [];
   const dictionaries: string[][] = [];
   const indexes: Uint32Array[] = [];
   for (let c = 0; c < columns.length; c++) {
+    if (derivesFrom(columns, c) >= 0) continue;
     if (columns[c].kind !== 'string') numbers[c] = scratch ? scratch.f64(c, n) : new Float64Array(n);
-    else if (derivesFrom(columns, c) < 0) {
+    else {
       seen[c] = new Map();
       dictionaries[c] = [];
       indexes[c] = scratch ? scratch.u32(c, n) : new Uint32Array(n);
     }
   }
   rowEncoder(columns)(records, insertedAtSeconds, numbers, seen, dictionaries, indexes);
+  const pad = <T>(xs: T[]): (T | undefined)[] => Array.from({ length: columns.length }, (_, c) => xs[c]);
+  return { rows: n, insertedAtSeconds, numbers: pad(numbers), dictionaries: pad(dictionaries), indexes: pad(indexes) };
+}
+
+/** Encodes records column by column; string columns as per-batch dictionaries. */
+export function encodeBatch(
+  records: readonly AggregatedFlowRecord[],
+  insertedAtSeconds: number,
+  columns: readonly Column[] = COLUMNS,
+  options: { dictionariesOnly?: boolean; scratch?: EncodeScratch; wideIndexes?: boolean } = {},
+): EncodedBatch {
+  return completeBatch(encodeRows(records, insertedAtSeconds, columns, options.scratch), columns, options);
+}
+
+/**
+ * Adds the derived columns to a batch's direct ones (each derived once per distinct value of its
+ * source) and gives every column its final form. `wideIndexes`: keep the Uint32Array indexes
+ * (the Parquet writer packs them itself) instead of narrowing them to the dictionary's size.
+ * `repeatedValues`: a derived string column's dictionary may hold a value more than once (two
+ * sources with one key); only for writers that do not need distinct members (Parquet, not ENUMs).
+ */
+export function completeBatch(
+  raw: RawBatch,
+  columns: readonly Column[] = COLUMNS,
+  options: { dictionariesOnly?: boolean; scratch?: EncodeScratch; wideIndexes?: boolean; repeatedValues?: boolean } = {},
+): EncodedBatch {
+  const n = raw.rows;
+  const scratch = options.scratch;
+  const out: EncodedColumn[] = new Array(columns.length);
+  const dictionaries = [...raw.dictionaries];
+  const indexes = [...raw.indexes];
   for (let c = 0; c < columns.length; c++) {
     const column = columns[c];
     const from = derivesFrom(columns, c);
     if (column.kind !== 'string') {
-      const values = numbers[c];
+      let values = raw.numbers[c];
       if (from >= 0) {
         // A number derived from a string column (the address networks): once per distinct value.
+        values = scratch ? scratch.f64(c, n) : new Float64Array(n);
         const derive = column.derived!.derive;
-        const perValue = Float64Array.from(dictionaries[from], (v) => derive(v) as number);
-        gather(values, perValue, indexes[from]);
+        const perValue = Float64Array.from(dictionaries[from]!, (v) => derive(v) as number);
+        gather(values, perValue, indexes[from]!);
       }
-      out[c] = { kind: 'number', values };
+      out[c] = { kind: 'number', values: values! };
       continue;
     }
     let dictionary: string[];
     let idx: Uint32Array;
-    if (from >= 0) {
+    if (from >= 0 && options.repeatedValues) {
+      // A Parquet dictionary may hold a value twice: derive one entry per source entry and keep
+      // the source's indexes (no map of the derived strings).
+      const derive = column.derived!.derive;
+      dictionary = dictionaries[from]!.map((v) => derive(v) as string);
+      idx = indexes[from]!;
+      dictionaries[c] = dictionary;
+      indexes[c] = idx;
+    } else if (from >= 0) {
       // Derive once per distinct source value. Two sources can derive the same value (fd00::1
       // and fd00:0::1 have one key; every non-address has ''), so the derived values are
       // deduplicated and the indexes remapped: a dictionary's values are distinct.
       const derive = column.derived!.derive;
       const seenDerived = new Map<string, number>();
       dictionary = [];
-      const remap = Uint32Array.from(dictionaries[from], (v) => {
+      const remap = Uint32Array.from(dictionaries[from]!, (v) => {
         const d = derive(v) as string;
         let k = seenDerived.get(d);
         if (k === undefined) {
@@ -192,22 +241,22 @@ export function encodeBatch(
         }
         return k;
       });
-      if (dictionary.length === dictionaries[from].length) {
-        idx = indexes[from];
+      if (dictionary.length === dictionaries[from]!.length) {
+        idx = indexes[from]!;
       } else {
         idx = scratch ? scratch.u32(c, n) : new Uint32Array(n);
-        remapInto(idx, remap, indexes[from]);
+        remapInto(idx, remap, indexes[from]!);
       }
       dictionaries[c] = dictionary;
       indexes[c] = idx;
     } else {
-      dictionary = dictionaries[c];
-      idx = indexes[c];
+      dictionary = dictionaries[c]!;
+      idx = indexes[c]!;
     }
     if (!options.dictionariesOnly && dictionary.length * DISTINCT_SHARE > n && n > CHUNK_ROWS) {
       out[c] = { kind: 'strings', dictionary, indexes: idx };
     } else {
-      out[c] = { kind: 'dictionary', dictionary, indexes: scratch ? idx : narrow(idx, dictionary.length) };
+      out[c] = { kind: 'dictionary', dictionary, indexes: scratch || options.wideIndexes ? idx : narrow(idx, dictionary.length) };
     }
   }
   return { rows: n, columns: out, names: columns.map((c) => c.name) };

@@ -6,10 +6,13 @@
 // (duckdb-batch.ts) in one INSERT ... SELECT, with its rollup rows (rollup-batch.ts) in the same
 // transaction: all or nothing. Reads run on a small pool of connections to the one database
 // instance, so a dashboard's queries run side by side.
-import { mkdirSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { BatchSource, encodeBatch } from './duckdb-batch.js';
+import { encodeRows, type EncodedBatch } from './columnar.js';
+import { SegmentWriter } from './parquet/segment-writer.js';
+import { compactionPlan, copySql, insertSegmentSql, readSql, type Segment, segmentFile, SEGMENTS_DIR, segmentsViewSql, tempFile } from './segments.js';
 import type { AggregatedFlowRecord } from '../flow/record.js';
 import { StoreError } from './errors.js';
 import { currentVersion, DUCKDB_MIGRATIONS, migrate, type MigrationTarget } from './migrations.js';
@@ -50,11 +53,8 @@ function toJs(row: Record<string, unknown>): Record<string, unknown> {
 export class DuckDbRepository implements FlowRepository {
   readonly engine = 'duckdb' as const;
   /**
-   * Two whole row groups (2 x 122,880 rows): full row groups are written straight to blocks, not
-   * through the WAL (optimistic writes), and leave no partial row group for the next checkpoint
-   * to merge and rewrite. Measured against 150,000-row inserts (one row group and a 27,120-row
-   * rest), 1.47M rows, default settings: the COMMITs' CPU per row 10.7 -> 4.7 µs, 37,000 ->
-   * 51,000 rows per CPU-second (docs/store.md, Figures, session 4).
+   * Two whole row groups of the table path (2 x 122,880 rows), kept for segments: a batch this
+   * size is one segment of 60-70 MB of uncompressed Parquet (docs/store.md, Figures).
    */
   readonly insertBatch = 2 * 122_880;
   /** Whether the rollups table exists with the address networks (schema 4; a store opened read-only may be older). */
@@ -75,15 +75,35 @@ export class DuckDbRepository implements FlowRepository {
   private compactFrom = Infinity;
   private insertsSinceCompaction = 0;
 
+  /** Schema 5 and later: rows live in `flow_rows` (older rows) and Parquet segments, `flows` is a view. */
+  private segmented = false;
+  /** <dir>/segments; null in memory (rows then go to flow_rows). */
+  private readonly segmentsDir: string | null;
+  private readonly segmentWriter = new SegmentWriter();
+  /** The catalog as committed, in id order. */
+  private segments: Segment[] = [];
+  private nextSegmentId = 1;
+  /** The running segment compaction, if any. */
+  private compaction: Promise<void> | null = null;
+  /** The last segment compaction's failure ('' after one succeeds). */
+  compactionError = '';
+  /** Queries running, per catalog generation they started in; replaced files wait for the older ones. */
+  private generation = 0;
+  private readonly running = new Map<number, number>();
+  private readonly retired: { files: string[]; generation: number }[] = [];
+
   private constructor(
     readonly location: string,
     private readonly instance: DuckDBInstance,
     private readonly writer: DuckDBConnection,
     private readonly readers: readonly DuckDBConnection[],
+    /** Runs the compaction's COPY, so that inserts go on meanwhile. */
+    private readonly maintenance: DuckDBConnection,
   ) {
     this.idle = [...readers];
     this.batches.register(writer);
     this.rollupBatches.register(writer);
+    this.segmentsDir = location === ':memory:' ? null : join(location, SEGMENTS_DIR);
   }
 
   static async open(dir: string, options: OpenOptions = {}): Promise<DuckDbRepository> {
@@ -93,6 +113,7 @@ export class DuckDbRepository implements FlowRepository {
       location = resolve(dir);
       try {
         mkdirSync(location, { recursive: true });
+        if (!options.readOnly) mkdirSync(join(location, SEGMENTS_DIR), { recursive: true });
       } catch (err) {
         throw new StoreError('STORE_ERR_INVALID_OPTION', `--store ${dir}: cannot create the directory: ${(err as Error).message}`);
       }
@@ -111,10 +132,47 @@ export class DuckDbRepository implements FlowRepository {
     }
     const readers: DuckDBConnection[] = [];
     for (let i = 0; i < READERS; i++) readers.push(await instance.connect());
-    const repo = new DuckDbRepository(location, instance, await instance.connect(), readers);
+    const repo = new DuckDbRepository(location, instance, await instance.connect(), readers, await instance.connect());
+    // Segment footers are read by every query; the files never change under their names.
+    await repo.exec('SET parquet_metadata_cache = true');
     if (options.migrate !== false && !options.readOnly) await repo.migrateTo(DUCKDB_MIGRATIONS[DUCKDB_MIGRATIONS.length - 1].version);
-    else await repo.refreshRollups();
+    else {
+      await repo.refreshRollups();
+      if (repo.segmented) await repo.loadSegments(!options.readOnly);
+    }
     return repo;
+  }
+
+  /**
+   * Reads the catalog; when writable, deletes the files it does not name (temporary files,
+   * segments whose commit never happened, files compaction or retention replaced) and points
+   * flow_segments at the files where the store now is (the directory may have moved).
+   */
+  private async loadSegments(writable: boolean): Promise<void> {
+    const reader = await this.writer.runAndReadAll('SELECT id, file, level, rowCount, bytes, minEnd, maxEnd FROM segments ORDER BY id');
+    this.segments = reader.getRows().map((r) => ({
+      id: Number(r[0]),
+      file: String(r[1]),
+      level: Number(r[2]),
+      rows: Number(r[3]),
+      bytes: Number(r[4]),
+      minEnd: Number(r[5]),
+      maxEnd: Number(r[6]),
+    }));
+    const [max] = (await this.writer.runAndReadAll('SELECT CAST(coalesce(max(id), 0) AS BIGINT) FROM segments')).getRows();
+    this.nextSegmentId = Number(max[0]) + 1;
+    if (!writable || this.segmentsDir === null) return;
+    const named = new Set(this.segments.map((s) => s.file));
+    for (const f of readdirSync(this.segmentsDir)) if (!named.has(f)) rmSync(join(this.segmentsDir, f), { force: true });
+    const missing = this.segments.filter((s) => !existsFile(join(this.segmentsDir!, s.file)));
+    if (missing.length > 0) {
+      throw new StoreError('STORE_ERR_UNAVAILABLE', `the embedded store ${this.location} is missing ${missing.length} segment file(s) its catalog names, e.g. ${join(this.segmentsDir, missing[0].file)}`);
+    }
+    await this.exec(this.viewSql(this.segments));
+  }
+
+  private viewSql(segments: readonly Segment[]): string {
+    return segmentsViewSql(segments.map((s) => join(this.segmentsDir!, s.file)));
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -136,31 +194,39 @@ export class DuckDbRepository implements FlowRepository {
   async select(sql: string): Promise<Record<string, unknown>[]> {
     this.checkOpen();
     const connection = this.idle.pop() ?? (await new Promise<DuckDBConnection>((resolve) => this.waiting.push(resolve)));
+    const generation = this.generation;
+    this.running.set(generation, (this.running.get(generation) ?? 0) + 1);
     try {
       const reader = await connection.runAndReadAll(sql);
       return reader.getRowObjectsJS().map((r) => toJs(r as Record<string, unknown>));
     } catch (err) {
       throw new StoreError('STORE_ERR_UNAVAILABLE', `embedded store query failed: ${(err as Error).message}`, { cause: err });
     } finally {
+      const left = this.running.get(generation)! - 1;
+      if (left === 0) this.running.delete(generation);
+      else this.running.set(generation, left);
       const next = this.waiting.shift();
       if (next) next(connection);
       else this.idle.push(connection);
+      this.deleteRetired();
     }
   }
 
   insertFlows(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number): Promise<void> {
     this.checkOpen();
     if (records.length === 0) return Promise.resolve();
+    if (this.segmented && this.segmentsDir !== null) return this.insertSegment(records, insertedAtSeconds);
     const batch = encodeBatch(records, insertedAtSeconds, this.columns);
     const names = this.columns.map((c) => c.name);
     const rollups = this.rollups ? rollupBatch(batch) : null;
     const ends = batch.columns[COLUMN_NAMES.indexOf('flowEndSeconds')];
     let earliest = Infinity;
     if (ends.kind === 'number') for (const t of ends.values) if (t < earliest) earliest = t;
+    const table = this.segmented ? 'flow_rows' : 'flows';
     return this.exclusive(async () => {
       await this.exec('BEGIN TRANSACTION');
       try {
-        await this.batches.with(batch, (source) => this.exec(`INSERT INTO flows (${names.join(', ')}) SELECT * FROM ${source}`));
+        await this.batches.with(batch, (source) => this.exec(`INSERT INTO ${table} (${names.join(', ')}) SELECT * FROM ${source}`));
         if (rollups) await this.rollupBatches.with(rollups, (source) => this.exec(`INSERT INTO rollups (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT * FROM ${source}`));
         await this.exec('COMMIT');
       } catch (err) {
@@ -168,8 +234,175 @@ export class DuckDbRepository implements FlowRepository {
         throw new StoreError('STORE_ERR_UNAVAILABLE', `embedded store insert failed: ${(err as Error).message}`, { cause: err });
       }
       if (!rollups) return;
-      this.compactFrom = Math.min(this.compactFrom, earliest);
-      if (++this.insertsSinceCompaction >= COMPACT_EVERY) await this.compactRollups();
+      await this.afterRollupInsert(earliest);
+    });
+  }
+
+  private async afterRollupInsert(earliest: number): Promise<void> {
+    this.compactFrom = Math.min(this.compactFrom, earliest);
+    if (++this.insertsSinceCompaction >= COMPACT_EVERY) await this.compactRollups();
+  }
+
+  /**
+   * The segment path: the records' columns are read here (the one step that needs them), the
+   * segment thread writes the file and groups the rollup rows, and one transaction records the
+   * segment, its rollup rows and the new flow_segments view.
+   */
+  private async insertSegment(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number): Promise<void> {
+    const raw = encodeRows(records, insertedAtSeconds, COLUMNS);
+    const id = this.nextSegmentId++;
+    const dir = this.segmentsDir!;
+    const file = segmentFile(id);
+    const written = await this.segmentWriter.write(raw, dir, file, tempFile(id), this.rollups);
+    const segment: Segment = { id, file, level: 0, rows: written.stats.rows, bytes: written.stats.bytes, minEnd: written.stats.minEnd, maxEnd: written.stats.maxEnd };
+    await this.exclusive(async () => {
+      this.checkOpen();
+      const next = [...this.segments, segment];
+      await this.exec('BEGIN TRANSACTION');
+      try {
+        if (written.rollups) await this.insertRollups(written.rollups);
+        await this.exec(insertSegmentSql(segment, Date.now() / 1000));
+        await this.exec(this.viewSql(next));
+        await this.exec('COMMIT');
+      } catch (err) {
+        await this.exec('ROLLBACK').catch(() => undefined);
+        rmSync(join(dir, file), { force: true });
+        throw new StoreError('STORE_ERR_UNAVAILABLE', `embedded store insert failed: ${(err as Error).message}`, { cause: err });
+      }
+      this.segments = next;
+      if (written.rollups) await this.afterRollupInsert(segment.minEnd);
+    });
+    this.compaction ??= this.compactSegments()
+      .then(
+        () => {
+          this.compactionError = '';
+        },
+        (err: unknown) => {
+          // The segments stay as they were (still correct, only more files); retried after the next insert.
+          this.compactionError = (err as Error).message;
+        },
+      )
+      .finally(() => {
+        this.compaction = null;
+      });
+  }
+
+  private async insertRollups(rollups: EncodedBatch): Promise<void> {
+    await this.rollupBatches.with(rollups, (source) => this.exec(`INSERT INTO rollups (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT * FROM ${source}`));
+  }
+
+  /**
+   * Merges segments while some level has FAN_IN of them (segments.ts), off the insert path:
+   * DuckDB writes the merged file on the maintenance connection while inserts go on, then the
+   * catalog swaps the files in one short transaction. A failure leaves the segments as they were.
+   */
+  private async compactSegments(): Promise<void> {
+    for (;;) {
+      if (this.closed) return;
+      const plan = compactionPlan(this.segments);
+      if (plan === null) return;
+      const dir = this.segmentsDir!;
+      const id = this.nextSegmentId++;
+      const file = segmentFile(id);
+      const temp = join(dir, tempFile(id));
+      try {
+        await this.maintenance.run(copySql(readSql(plan.map((s) => join(dir, s.file))), temp));
+        syncFile(temp);
+        renameSync(temp, join(dir, file));
+        syncFile(dir);
+        const merged: Segment = {
+          id,
+          file,
+          level: Math.max(...plan.map((s) => s.level)) + 1,
+          rows: plan.reduce((t, s) => t + s.rows, 0),
+          bytes: statSync(join(dir, file)).size,
+          minEnd: Math.min(...plan.map((s) => s.minEnd)),
+          maxEnd: Math.max(...plan.map((s) => s.maxEnd)),
+        };
+        await this.swapSegments(plan, [merged]);
+      } catch (err) {
+        rmSync(temp, { force: true });
+        rmSync(join(dir, file), { force: true });
+        if (this.closed) return;
+        throw new StoreError('STORE_ERR_UNAVAILABLE', `segment compaction failed: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+
+  /** Replaces segments by others in the catalog and the view, in one transaction; the old files are retired. */
+  private swapSegments(old: readonly Segment[], replacements: readonly Segment[], extra: readonly string[] = []): Promise<void> {
+    return this.exclusive(async () => {
+      this.checkOpen();
+      const gone = new Set(old.map((s) => s.id));
+      const next = [...this.segments.filter((s) => !gone.has(s.id)), ...replacements].sort((a, b) => a.id - b.id);
+      await this.exec('BEGIN TRANSACTION');
+      try {
+        if (old.length > 0) await this.exec(`DELETE FROM segments WHERE id IN (${old.map((s) => s.id).join(', ')})`);
+        for (const s of replacements) await this.exec(insertSegmentSql(s, Date.now() / 1000));
+        for (const sql of extra) await this.exec(sql);
+        await this.exec(this.viewSql(next));
+        await this.exec('COMMIT');
+      } catch (err) {
+        await this.exec('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+      this.segments = next;
+      this.retired.push({ files: old.map((s) => join(this.segmentsDir!, s.file)), generation: this.generation++ });
+      this.deleteRetired();
+    });
+  }
+
+  /** Deletes replaced files once no query that started before their replacement still runs. */
+  private deleteRetired(): void {
+    let oldest = Infinity;
+    for (const g of this.running.keys()) if (g < oldest) oldest = g;
+    while (this.retired.length > 0 && this.retired[0].generation < oldest) {
+      for (const f of this.retired.shift()!.files) rmSync(f, { force: true });
+    }
+  }
+
+  /** Waits for the running segment compaction (tests and benchmarks; inserts start it). */
+  async settle(): Promise<void> {
+    while (this.compaction) await this.compaction.catch(() => undefined);
+  }
+
+  /** The segments as the catalog has them (tests, benchmarks, `flowvis store` reports). */
+  segmentList(): readonly Segment[] {
+    return this.segments;
+  }
+
+  /**
+   * Stores the rows a SELECT returns as one segment of `level`, in the form compaction writes
+   * (DuckDB's zstd Parquet); in memory, into flow_rows. Rollups are not touched: call
+   * rebuildRollups after (benchmark data generated in-database).
+   */
+  storeRowsOf(select: string, level = 1): Promise<void> {
+    this.checkOpen();
+    if (!this.segmented) return this.execute(`INSERT INTO flows ${select}`);
+    if (this.segmentsDir === null) return this.execute(`INSERT INTO flow_rows ${select}`);
+    const dir = this.segmentsDir;
+    return this.exclusive(async () => {
+      const id = this.nextSegmentId++;
+      const file = segmentFile(id);
+      const temp = join(dir, tempFile(id));
+      await this.exec(copySql(select, temp));
+      syncFile(temp);
+      renameSync(temp, join(dir, file));
+      syncFile(dir);
+      const [r] = (await this.writer.runAndReadAll(`SELECT CAST(count(*) AS BIGINT), CAST(coalesce(min(flowEndSeconds), 0) AS BIGINT), CAST(coalesce(max(flowEndSeconds), 0) AS BIGINT) FROM read_parquet('${join(dir, file)}')`)).getRows();
+      const segment: Segment = { id, file, level, rows: Number(r[0]), bytes: statSync(join(dir, file)).size, minEnd: Number(r[1]), maxEnd: Number(r[2]) };
+      const next = [...this.segments, segment];
+      await this.exec('BEGIN TRANSACTION');
+      try {
+        await this.exec(insertSegmentSql(segment, Date.now() / 1000));
+        await this.exec(this.viewSql(next));
+        await this.exec('COMMIT');
+      } catch (err) {
+        await this.exec('ROLLBACK').catch(() => undefined);
+        rmSync(join(dir, file), { force: true });
+        throw err;
+      }
+      this.segments = next;
     });
   }
 
@@ -229,16 +462,80 @@ export class DuckDbRepository implements FlowRepository {
     return Number(r.n);
   }
 
-  /** Retention cuts at a multiple of the largest rollup bucket (6 h), so no rollup bucket is half deleted. */
+  /**
+   * Retention cuts at a multiple of the largest rollup bucket (6 h), so no rollup bucket is half
+   * deleted. Segments that ended before the cutoff are dropped whole; one that straddles it is
+   * rewritten without its older rows; the catalog, rollups and snapshots change in one transaction.
+   */
   retain(cutoffSeconds: number): Promise<RetentionResult> {
     this.checkOpen();
     const cutoff = Math.floor(cutoffSeconds / LARGEST_TIER) * LARGEST_TIER;
+    if (!this.segmented) {
+      return this.exclusive(async () => {
+        const reader = await this.writer.runAndReadAll(`DELETE FROM flows WHERE flowEndSeconds < ${cutoff}`);
+        const deleted = Number((reader.getRows()[0]?.[0] as bigint | number | undefined) ?? 0);
+        await this.exec(`DELETE FROM rollups WHERE bucket < ${cutoff}`);
+        await this.exec(`DELETE FROM counter_snapshots WHERE takenAt < ${cutoff}`);
+        // Compaction: a checkpoint writes the remaining row groups and frees the deleted blocks.
+        await this.exec('CHECKPOINT');
+        return { deletedFlows: deleted, droppedPartitions: [] };
+      });
+    }
+    return this.retainSegmented(cutoff);
+  }
+
+  private async retainSegmented(cutoff: number): Promise<RetentionResult> {
+    // No compaction swaps segments meanwhile.
+    await this.settle();
     return this.exclusive(async () => {
-      const reader = await this.writer.runAndReadAll(`DELETE FROM flows WHERE flowEndSeconds < ${cutoff}`);
-      const deleted = Number((reader.getRows()[0]?.[0] as bigint | number | undefined) ?? 0);
-      await this.exec(`DELETE FROM rollups WHERE bucket < ${cutoff}`);
-      await this.exec(`DELETE FROM counter_snapshots WHERE takenAt < ${cutoff}`);
-      // Compaction: a checkpoint writes the remaining row groups and frees the deleted blocks.
+      this.checkOpen();
+      const dir = this.segmentsDir;
+      const dropped = this.segments.filter((s) => s.maxEnd < cutoff);
+      const straddling = this.segments.filter((s) => s.minEnd < cutoff && s.maxEnd >= cutoff);
+      const rewritten: Segment[] = [];
+      let deleted = dropped.reduce((t, s) => t + s.rows, 0);
+      try {
+        for (const s of straddling) {
+          const id = this.nextSegmentId++;
+          const file = segmentFile(id);
+          const temp = join(dir!, tempFile(id));
+          const where = `flowEndSeconds >= ${cutoff}`;
+          await this.exec(copySql(readSql([join(dir!, s.file)], where), temp));
+          syncFile(temp);
+          renameSync(temp, join(dir!, file));
+          const [r] = (await this.writer.runAndReadAll(`SELECT CAST(count(*) AS BIGINT), CAST(coalesce(min(flowEndSeconds), 0) AS BIGINT) FROM read_parquet('${join(dir!, file)}')`)).getRows();
+          const kept = Number(r[0]);
+          deleted += s.rows - kept;
+          rewritten.push({ id, file, level: s.level, rows: kept, bytes: statSync(join(dir!, file)).size, minEnd: Number(r[1]), maxEnd: s.maxEnd });
+        }
+        if (dir !== null && rewritten.length > 0) syncFile(dir);
+      } catch (err) {
+        for (const s of rewritten) rmSync(join(dir!, s.file), { force: true });
+        throw new StoreError('STORE_ERR_UNAVAILABLE', `retention failed: ${(err as Error).message}`, { cause: err });
+      }
+      const old = [...dropped, ...straddling];
+      const gone = new Set(old.map((s) => s.id));
+      const next = [...this.segments.filter((s) => !gone.has(s.id)), ...rewritten].sort((a, b) => a.id - b.id);
+      await this.exec('BEGIN TRANSACTION');
+      try {
+        const reader = await this.writer.runAndReadAll(`DELETE FROM flow_rows WHERE flowEndSeconds < ${cutoff}`);
+        deleted += Number((reader.getRows()[0]?.[0] as bigint | number | undefined) ?? 0);
+        if (old.length > 0) await this.exec(`DELETE FROM segments WHERE id IN (${old.map((s) => s.id).join(', ')})`);
+        for (const s of rewritten) await this.exec(insertSegmentSql(s, Date.now() / 1000));
+        await this.exec(`DELETE FROM rollups WHERE bucket < ${cutoff}`);
+        await this.exec(`DELETE FROM counter_snapshots WHERE takenAt < ${cutoff}`);
+        if (dir !== null) await this.exec(this.viewSql(next));
+        await this.exec('COMMIT');
+      } catch (err) {
+        await this.exec('ROLLBACK').catch(() => undefined);
+        for (const s of rewritten) rmSync(join(dir!, s.file), { force: true });
+        throw new StoreError('STORE_ERR_UNAVAILABLE', `retention failed: ${(err as Error).message}`, { cause: err });
+      }
+      this.segments = next;
+      if (dir !== null) {
+        this.retired.push({ files: old.map((s) => join(dir, s.file)), generation: this.generation++ });
+        this.deleteRetired();
+      }
       await this.exec('CHECKPOINT');
       return { deletedFlows: deleted, droppedPartitions: [] };
     });
@@ -270,10 +567,14 @@ export class DuckDbRepository implements FlowRepository {
 
   async migrateTo(version: number): Promise<number[]> {
     this.checkOpen();
+    await this.settle();
     try {
       return await this.exclusive(() => migrate(this.migrationTarget(), Date.now() / 1000, version));
     } finally {
       await this.refreshRollups();
+      // Down from segments: their rows are in flow_rows now; the files go at the next open.
+      if (this.segmented) await this.loadSegments(true);
+      else this.segments = [];
     }
   }
 
@@ -281,6 +582,8 @@ export class DuckDbRepository implements FlowRepository {
     // Schema 3's rollups have no address networks: only schema 4's answer queries.
     const [r] = await this.select("SELECT CAST(count(*) AS DOUBLE) AS n FROM information_schema.columns WHERE table_name = 'rollups' AND column_name = 'sourceIPNet'");
     this.rollups = Number(r.n) > 0;
+    const [g] = await this.select("SELECT CAST(count(*) AS DOUBLE) AS n FROM information_schema.tables WHERE table_name = 'segments'");
+    this.segmented = Number(g.n) > 0;
     const present = new Set((await this.select("SELECT column_name AS c FROM information_schema.columns WHERE table_name = 'flows'")).map((x) => String(x.c)));
     this.columns = present.size === 0 ? COLUMNS : COLUMNS.filter((c) => present.has(c.name));
   }
@@ -293,12 +596,34 @@ export class DuckDbRepository implements FlowRepository {
     if (this.closed) return;
     await this.writeChain;
     this.closed = true;
+    await this.compaction?.catch(() => undefined);
+    await this.writeChain;
+    await this.segmentWriter.close();
     this.writer.closeSync();
+    this.maintenance.closeSync();
     for (const r of this.readers) r.closeSync();
     this.instance.closeSync();
   }
 
   private checkOpen(): void {
     if (this.closed) throw new StoreError('STORE_ERR_UNAVAILABLE', `the embedded store ${this.location} is closed`);
+  }
+}
+
+function existsFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** fsync of a file or directory by path. */
+function syncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -3,6 +3,7 @@
 // ClickHouse 18 cannot delete a row synchronously; a version is applied when its steps sum to 1.
 import { clickhouseRollupMigration, duckdbRollupInsert, duckdbRollupTable, ROLLUPS, ROLLUPS_V3 } from './rollups.js';
 import { columnsAt, type ColumnKind } from './schema.js';
+import { SEGMENTS_MIGRATION } from './segments.js';
 import { StoreError } from './errors.js';
 
 export interface Migration {
@@ -94,6 +95,14 @@ export const DUCKDB_MIGRATIONS: readonly Migration[] = Object.freeze([
       'ALTER TABLE flows DROP COLUMN sourceIPNet',
       'ALTER TABLE flows DROP COLUMN destinationIPNet',
     ],
+  },
+  {
+    version: 5,
+    name: 'segments',
+    // Rows from now on go to Parquet segment files (segments.ts); `flows` becomes a view over the
+    // rows stored so far (kept, as flow_rows) and the segments.
+    up: SEGMENTS_MIGRATION.up,
+    down: SEGMENTS_MIGRATION.down,
   },
 ]);
 

@@ -1,0 +1,104 @@
+// The segment writer's thread (segment-writer.ts is the main thread's side). Given a batch's
+// direct columns (columnar.ts RawBatch, its typed arrays transferred, not copied), it derives the
+// rest, groups the rollup rows (rollup-batch.ts), builds the Parquet file (writer.ts) and writes
+// it: to a temporary name, fsync, rename, fsync of the directory. The main thread then records
+// the segment and its rollup rows in one DuckDB transaction; a file that never got there is
+// deleted when the store next opens.
+import { closeSync, fsyncSync, openSync, renameSync, writevSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort } from 'node:worker_threads';
+import { completeBatch, type EncodedBatch, type RawBatch } from '../columnar.js';
+import { rollupBatch } from '../rollup-batch.js';
+import { COLUMN_NAMES, COLUMNS } from '../schema.js';
+import { parquetFile } from './writer.js';
+
+export interface SegmentRequest {
+  readonly seq: number;
+  readonly raw: RawBatch;
+  /** The segments directory, the file's final name, and the temporary name it is written under. */
+  readonly dir: string;
+  readonly name: string;
+  readonly tempName: string;
+  readonly rollups: boolean;
+}
+
+export interface SegmentStats {
+  readonly rows: number;
+  readonly bytes: number;
+  /** flowEndSeconds and timeInserted ranges of the rows (0 when there are none). */
+  readonly minEnd: number;
+  readonly maxEnd: number;
+  readonly minInserted: number;
+  readonly maxInserted: number;
+}
+
+export type SegmentReply =
+  | { readonly seq: number; readonly ok: true; readonly stats: SegmentStats; readonly rollups: EncodedBatch | null }
+  | { readonly seq: number; readonly ok: false; readonly message: string };
+
+const END = COLUMN_NAMES.indexOf('flowEndSeconds');
+const INSERTED = COLUMN_NAMES.indexOf('timeInserted');
+
+function range(values: Float64Array): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return values.length === 0 ? [0, 0] : [Math.floor(lo), Math.ceil(hi)];
+}
+
+/** Writes one segment file; returns its statistics and the batch's rollup rows. */
+export function writeSegment(request: SegmentRequest): { stats: SegmentStats; rollups: EncodedBatch | null } {
+  const batch = completeBatch(request.raw, COLUMNS, { dictionariesOnly: true, wideIndexes: true, repeatedValues: true });
+  const rollups = request.rollups ? rollupBatch(batch) : null;
+  const buffers = parquetFile(
+    batch.rows,
+    COLUMNS.map((c, i) => ({ name: c.name, kind: c.kind, data: batch.columns[i] })),
+  );
+  const temp = join(request.dir, request.tempName);
+  const fd = openSync(temp, 'w', 0o644);
+  let bytes = 0;
+  try {
+    // writev takes at most IOV_MAX (1024) buffers a call.
+    for (let i = 0; i < buffers.length; i += 512) bytes += writevSync(fd, buffers.slice(i, i + 512));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, join(request.dir, request.name));
+  const dirFd = openSync(request.dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+  const [minEnd, maxEnd] = range((batch.columns[END] as { values: Float64Array }).values);
+  const [minInserted, maxInserted] = range((batch.columns[INSERTED] as { values: Float64Array }).values);
+  return { stats: { rows: batch.rows, bytes, minEnd, maxEnd, minInserted, maxInserted }, rollups };
+}
+
+/** The typed arrays' buffers of a batch, to transfer instead of copying. */
+export function buffersOf(batch: EncodedBatch): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const c of batch.columns) out.add((c.kind === 'number' ? c.values : c.indexes).buffer as ArrayBuffer);
+  return [...out];
+}
+
+if (parentPort) {
+  const port = parentPort;
+  port.on('message', (request: SegmentRequest) => {
+    let reply: SegmentReply;
+    let transfer: ArrayBuffer[] = [];
+    try {
+      const { stats, rollups } = writeSegment(request);
+      reply = { seq: request.seq, ok: true, stats, rollups };
+      if (rollups) transfer = buffersOf(rollups);
+    } catch (err) {
+      reply = { seq: request.seq, ok: false, message: (err as Error).message };
+    }
+    port.postMessage(reply, transfer);
+  });
+}

@@ -1,0 +1,67 @@
+// The main thread's side of the segment writer: hands a batch's direct columns (columnar.ts
+// encodeRows) to a worker thread (segment-worker.ts), which completes the batch, groups its
+// rollup rows, and writes the Parquet segment; the answer carries the segment's statistics and
+// the rollup rows. Reading the records is the only part of an insert that must run on the main
+// thread (they live in its heap); the rest runs on the other core, while the main thread reads
+// the next batch.
+import { Worker } from 'node:worker_threads';
+import type { EncodedBatch, RawBatch } from '../columnar.js';
+import { StoreError } from '../errors.js';
+import type { SegmentReply, SegmentRequest, SegmentStats } from './segment-worker.js';
+
+export type { SegmentStats } from './segment-worker.js';
+
+interface Waiter {
+  resolve: (r: { stats: SegmentStats; rollups: EncodedBatch | null }) => void;
+  reject: (err: Error) => void;
+}
+
+export class SegmentWriter {
+  private worker: Worker | null = null;
+  private seq = 0;
+  private readonly waiting = new Map<number, Waiter>();
+
+  constructor(private readonly script: URL = new URL('./segment-worker.js', import.meta.url)) {}
+
+  /** Writes `raw` as <dir>/<name> (under <dir>/<tempName> until complete). The raw batch's arrays are transferred: unusable after. */
+  write(raw: RawBatch, dir: string, name: string, tempName: string, rollups: boolean): Promise<{ stats: SegmentStats; rollups: EncodedBatch | null }> {
+    const worker = this.worker ?? this.spawn();
+    const seq = ++this.seq;
+    const transfer = new Set<ArrayBuffer>();
+    for (const a of raw.numbers) if (a) transfer.add(a.buffer as ArrayBuffer);
+    for (const a of raw.indexes) if (a) transfer.add(a.buffer as ArrayBuffer);
+    return new Promise((resolve, reject) => {
+      this.waiting.set(seq, { resolve, reject });
+      if (this.waiting.size === 1) worker.ref();
+      worker.postMessage({ seq, raw, dir, name, tempName, rollups } satisfies SegmentRequest, [...transfer]);
+    });
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(this.script);
+    worker.unref();
+    worker.on('message', (reply: SegmentReply) => {
+      const w = this.waiting.get(reply.seq);
+      if (!w) return;
+      this.waiting.delete(reply.seq);
+      if (this.waiting.size === 0) worker.unref();
+      if (reply.ok) w.resolve({ stats: reply.stats, rollups: reply.rollups });
+      else w.reject(new StoreError('STORE_ERR_UNAVAILABLE', `writing a segment failed: ${reply.message}`));
+    });
+    const fail = (err: Error) => {
+      if (this.worker === worker) this.worker = null;
+      for (const w of this.waiting.values()) w.reject(new StoreError('STORE_ERR_UNAVAILABLE', `the segment writer thread stopped: ${err.message}`, { cause: err }));
+      this.waiting.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+}

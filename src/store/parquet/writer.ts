@@ -1,0 +1,349 @@
+// A Parquet file writer for one batch of flow rows (https://parquet.apache.org/docs/file-format/),
+// written for the embedded store's segments: one row group, one column chunk per column, every
+// column REQUIRED (the flows schema has no NULLs), uncompressed.
+//
+//   "PAR1"
+//   per column   [dictionary page header][dictionary: PLAIN byte arrays]   (string columns)
+//                [data page header (v1)][values]
+//                  numbers: PLAIN, INT32 (u8/u16/u32) or INT64 (time/u64/i64), little-endian
+//                  strings: RLE_DICTIONARY: one byte bit width, then the dictionary indexes as
+//                           the RLE / bit-packed hybrid (runs of 16 or more equal indexes as RLE runs)
+//                REQUIRED and not nested: no repetition or definition levels
+//   FileMetaData (Thrift compact, thrift.ts) with min/max statistics of every number column, so
+//   that DuckDB skips a segment whose time range a query's WHERE excludes
+//   footer length (u32 LE) "PAR1"
+//
+// Input is a batch as the columnar encoder produces it (columnar.ts): typed arrays of numbers
+// and per-batch dictionaries with an index per row, which is already the dictionary encoding.
+import { endianness } from 'node:os';
+import type { EncodedColumn } from '../columnar.js';
+import { StoreError } from '../errors.js';
+import type { ColumnKind } from '../schema.js';
+import { CompactWriter } from './thrift.js';
+
+const MAGIC = Buffer.from('PAR1', 'latin1');
+const HOST_IS_LE = endianness() === 'LE';
+
+// parquet.thrift enums
+const TYPE_INT32 = 1;
+const TYPE_INT64 = 2;
+const TYPE_BYTE_ARRAY = 6;
+const REQUIRED = 0;
+const CONVERTED_UTF8 = 0;
+const CONVERTED_UINT = { u8: 11, u16: 12, u32: 13, u64: 14 } as const;
+const ENCODING_PLAIN = 0;
+const ENCODING_RLE = 3;
+const ENCODING_RLE_DICTIONARY = 8;
+const CODEC_UNCOMPRESSED = 0;
+const PAGE_DATA = 0;
+const PAGE_DICTIONARY = 2;
+
+export interface ParquetColumn {
+  readonly name: string;
+  readonly kind: ColumnKind;
+  /** Numbers for number kinds; a dictionary (with indexes) for strings. */
+  readonly data: EncodedColumn;
+}
+
+/** Per kind: the range a value must lie in, and whether it takes 8 bytes. */
+const RANGES: Record<Exclude<ColumnKind, 'string'>, { min: number; max: number; wide: boolean }> = {
+  time: { min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER, wide: true },
+  i64: { min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER, wide: true },
+  u64: { min: 0, max: Number.MAX_SAFE_INTEGER, wide: true },
+  u32: { min: 0, max: 0xffffffff, wide: false },
+  u16: { min: 0, max: 0xffff, wide: false },
+  u8: { min: 0, max: 0xff, wide: false },
+};
+
+interface Chunk {
+  column: ParquetColumn;
+  /** Byte offset of the chunk's first page in the file. */
+  offset: number;
+  dictionaryOffset: number;
+  dataOffset: number;
+  size: number;
+  min: number;
+  max: number;
+}
+
+/**
+ * The bytes of a Parquet file holding `rows` rows of `columns`, as buffers to write one after
+ * the other (writev). A number outside its kind's range is an error (as the table's cast is):
+ * nothing is clamped.
+ */
+export function parquetFile(rows: number, columns: readonly ParquetColumn[], createdBy = 'flowvis'): Buffer[] {
+  const out: Buffer[] = [MAGIC];
+  let offset = MAGIC.length;
+  const chunks: Chunk[] = [];
+  for (const column of columns) {
+    const start = offset;
+    let dictionaryOffset = -1;
+    let min = 0;
+    let max = 0;
+    let values: Buffer;
+    let dataEncoding: number;
+    if (column.kind === 'string') {
+      if (column.data.kind === 'number') throw new StoreError('STORE_ERR_UNAVAILABLE', `parquet column ${column.name}: a string column was given numbers`);
+      const dictionary = plainStrings(column.data.dictionary);
+      const header = pageHeader(PAGE_DICTIONARY, dictionary.length, (w) => w.struct(7, (d) => d.i32(1, column.data.kind === 'number' ? 0 : (column.data.dictionary.length)).i32(2, ENCODING_PLAIN)));
+      dictionaryOffset = offset;
+      out.push(header, dictionary);
+      offset += header.length + dictionary.length;
+      values = dictionaryIndexes(column.data.indexes, rows, column.data.dictionary.length);
+      dataEncoding = ENCODING_RLE_DICTIONARY;
+    } else {
+      if (column.data.kind !== 'number') throw new StoreError('STORE_ERR_UNAVAILABLE', `parquet column ${column.name}: a number column was given strings`);
+      const range = RANGES[column.kind];
+      const plain = plainNumbers(column.name, column.data.values, rows, range.min, range.max, range.wide);
+      values = plain.bytes;
+      min = plain.min;
+      max = plain.max;
+      dataEncoding = ENCODING_PLAIN;
+    }
+    const header = pageHeader(PAGE_DATA, values.length, (w) =>
+      w.struct(5, (d) => d.i32(1, rows).i32(2, dataEncoding).i32(3, ENCODING_RLE).i32(4, ENCODING_RLE)),
+    );
+    const dataOffset = offset;
+    out.push(header, values);
+    offset += header.length + values.length;
+    chunks.push({ column, offset: start, dictionaryOffset, dataOffset, size: offset - start, min, max });
+  }
+  const footer = fileMetaData(rows, chunks, createdBy);
+  const tail = Buffer.allocUnsafe(8);
+  tail.writeUInt32LE(footer.length, 0);
+  MAGIC.copy(tail, 4);
+  out.push(footer, tail);
+  return out;
+}
+
+function pageHeader(type: number, size: number, fill: (w: CompactWriter) => void): Buffer {
+  const w = new CompactWriter(64);
+  w.i32(1, type).i32(2, size).i32(3, size);
+  fill(w);
+  w.end();
+  return Buffer.from(w.bytes());
+}
+
+/** Little-endian bytes of a safe integer, 8 of them (Statistics' min_value / max_value). */
+function int64Bytes(v: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  const hi = Math.floor(v / 4294967296);
+  b.writeUInt32LE(v - hi * 4294967296, 0);
+  b.writeInt32LE(hi, 4);
+  return b;
+}
+
+function int32Bytes(v: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32LE(v >>> 0, 0);
+  return b;
+}
+
+function fileMetaData(rows: number, chunks: readonly Chunk[], createdBy: string): Buffer {
+  const w = new CompactWriter(16 * 1024);
+  w.i32(1, 1);
+  const schema: (ParquetColumn | null)[] = [null, ...chunks.map((c) => c.column)];
+  w.listOfStructs(2, schema, (e, column) => {
+    if (column === null) {
+      e.binary(4, 'schema').i32(5, chunks.length);
+      return;
+    }
+    const kind = column.kind;
+    if (kind === 'string') {
+      e.i32(1, TYPE_BYTE_ARRAY).i32(3, REQUIRED).binary(4, column.name).i32(6, CONVERTED_UTF8);
+      e.struct(10, (l) => l.struct(1, () => undefined));
+      return;
+    }
+    const wide = RANGES[kind].wide;
+    e.i32(1, wide ? TYPE_INT64 : TYPE_INT32).i32(3, REQUIRED).binary(4, column.name);
+    const bits = { time: 64, i64: 64, u64: 64, u32: 32, u16: 16, u8: 8 }[kind];
+    const signed = kind === 'time' || kind === 'i64';
+    if (!signed) e.i32(6, CONVERTED_UINT[kind as keyof typeof CONVERTED_UINT]);
+    e.struct(10, (l) => l.struct(10, (i) => i.byteField(1, bits).bool(2, signed)));
+  });
+  w.i64(3, rows);
+  let total = 0;
+  for (const c of chunks) total += c.size;
+  w.listOfStructs(4, [0], (g) => {
+    g.listOfStructs(1, chunks, (cc, c) => {
+      cc.i64(2, c.offset);
+      cc.struct(3, (m) => {
+        const kind = c.column.kind;
+        const type = kind === 'string' ? TYPE_BYTE_ARRAY : RANGES[kind].wide ? TYPE_INT64 : TYPE_INT32;
+        m.i32(1, type);
+        m.listOfI32(2, kind === 'string' ? [ENCODING_PLAIN, ENCODING_RLE, ENCODING_RLE_DICTIONARY] : [ENCODING_PLAIN, ENCODING_RLE]);
+        m.listOfStrings(3, [c.column.name]);
+        m.i32(4, CODEC_UNCOMPRESSED);
+        m.i64(5, rows).i64(6, c.size).i64(7, c.size).i64(9, c.dataOffset);
+        if (c.dictionaryOffset >= 0) m.i64(11, c.dictionaryOffset);
+        if (kind !== 'string' && rows > 0) {
+          const bytes = RANGES[kind].wide ? int64Bytes : int32Bytes;
+          m.struct(12, (s) => s.i64(3, 0).binary(5, bytes(c.max)).binary(6, bytes(c.min)));
+        }
+      });
+    });
+    g.i64(2, total).i64(3, rows).i64(5, chunks.length > 0 ? chunks[0].offset : MAGIC.length).i64(6, total);
+  });
+  w.binary(6, createdBy);
+  w.end();
+  return Buffer.from(w.bytes());
+}
+
+/**
+ * PLAIN values of a number column, rounded as DuckDB casts a DOUBLE to an integer (half away
+ * from zero), with their min and max; a value outside [lo, hi] throws.
+ */
+function plainNumbers(name: string, values: Float64Array, rows: number, lo: number, hi: number, wide: boolean): { bytes: Buffer; min: number; max: number } {
+  const bytes = Buffer.allocUnsafe(rows * (wide ? 8 : 4));
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < rows; i++) {
+    const v = values[i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (rows > 0 && (!(min >= lo) || !(max <= hi))) {
+    const bad = values.find((v) => !(v >= lo && v <= hi));
+    throw new StoreError('STORE_ERR_UNAVAILABLE', `column ${name}: value ${bad} is out of range [${lo}, ${hi}]`);
+  }
+  const integral = allIntegers(values, rows);
+  const source = integral ? values : roundedHalfAway(values, rows);
+  if (integral === false) {
+    min = roundHalfAway(min);
+    max = roundHalfAway(max);
+  }
+  if (HOST_IS_LE && bytes.byteOffset % 4 === 0) {
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+    if (wide) writeInt64Words(words, source, rows);
+    else writeInt32Words(words, source, rows);
+  } else if (wide) {
+    for (let i = 0; i < rows; i++) {
+      const v = source[i];
+      const h = Math.floor(v / 4294967296);
+      bytes.writeUInt32LE(v - h * 4294967296, i * 8);
+      bytes.writeInt32LE(h, i * 8 + 4);
+    }
+  } else {
+    for (let i = 0; i < rows; i++) bytes.writeUInt32LE(source[i] >>> 0, i * 4);
+  }
+  return { bytes, min: rows > 0 ? min : 0, max: rows > 0 ? max : 0 };
+}
+
+function allIntegers(values: Float64Array, rows: number): boolean {
+  for (let i = 0; i < rows; i++) if (Math.floor(values[i]) !== values[i]) return false;
+  return true;
+}
+
+function roundHalfAway(v: number): number {
+  return v < 0 ? -Math.round(-v) : Math.round(v);
+}
+
+function roundedHalfAway(values: Float64Array, rows: number): Float64Array {
+  const out = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) out[i] = roundHalfAway(values[i]);
+  return out;
+}
+
+function writeInt64Words(words: Uint32Array, values: Float64Array, rows: number): void {
+  for (let i = 0; i < rows; i++) {
+    const v = values[i];
+    if (v >= 0 && v < 4294967296) {
+      words[2 * i] = v;
+      words[2 * i + 1] = 0;
+    } else {
+      const h = Math.floor(v / 4294967296);
+      words[2 * i] = v - h * 4294967296;
+      words[2 * i + 1] = h >>> 0;
+    }
+  }
+}
+
+function writeInt32Words(words: Uint32Array, values: Float64Array, rows: number): void {
+  for (let i = 0; i < rows; i++) words[i] = values[i];
+}
+
+/** A dictionary page's values: PLAIN BYTE_ARRAY, each a u32 LE length and its UTF-8 bytes. */
+function plainStrings(dictionary: readonly string[]): Buffer {
+  let bound = 0;
+  for (const s of dictionary) bound += 4 + s.length * 3;
+  const b = Buffer.allocUnsafe(bound);
+  let off = 0;
+  for (const s of dictionary) {
+    const n = b.write(s, off + 4, 'utf8');
+    b.writeUInt32LE(n, off);
+    off += 4 + n;
+  }
+  return b.subarray(0, off);
+}
+
+/** Bit width of indexes below `size` (at least 1). */
+export function bitWidth(size: number): number {
+  return size <= 2 ? 1 : 32 - Math.clz32(size - 1);
+}
+
+/**
+ * A dictionary data page's values: the bit width, then the RLE / bit-packed hybrid:
+ *   rle-run          varint(count << 1), the value in ceil(width / 8) bytes LE
+ *   bit-packed-run   varint(groups << 1 | 1), groups x 8 values packed LSB first in width bits
+ * Bit-packed runs hold multiples of 8 values; the last one is padded (the page header has the count).
+ */
+export function dictionaryIndexes(indexes: ArrayLike<number>, n: number, size: number): Buffer {
+  const width = bitWidth(size);
+  if (width > 24) throw new StoreError('STORE_ERR_UNAVAILABLE', `a dictionary of ${size} values is beyond this writer (2^24)`);
+  const valueBytes = (width + 7) >> 3;
+  const out = Buffer.allocUnsafe(1 + Math.ceil(n / 8) * width + (Math.floor(n / 16) + 2) * (5 + valueBytes) + 16);
+  out[0] = width;
+  let off = 1;
+  let pending = 0;
+  let i = 0;
+  const flush = (end: number): void => {
+    if (end <= pending) return;
+    const groups = Math.ceil((end - pending) / 8);
+    off = varint(out, off, groups * 2 + 1);
+    off = bitPack(out, off, indexes, pending, pending + groups * 8, end, width);
+  };
+  while (i + 8 <= n) {
+    const v = indexes[i];
+    let j = i + 1;
+    while (j < n && indexes[j] === v) j++;
+    if (j - i >= 16) {
+      flush(i);
+      off = varint(out, off, (j - i) * 2);
+      for (let k = 0; k < valueBytes; k++) out[off++] = (v >>> (8 * k)) & 0xff;
+      i = j;
+      pending = i;
+    } else {
+      i += 8;
+    }
+  }
+  flush(n);
+  return out.subarray(0, off);
+}
+
+function varint(out: Buffer, off: number, v: number): number {
+  while (v >= 0x80) {
+    out[off++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  out[off++] = v;
+  return off;
+}
+
+/** Packs indexes[from, to) (values at or beyond `end` as 0) LSB first, `width` bits each. */
+function bitPack(out: Buffer, off: number, indexes: ArrayLike<number>, from: number, to: number, end: number, width: number): number {
+  let acc = 0;
+  let bits = 0;
+  for (let i = from; i < to; i++) {
+    const v = i < end ? indexes[i] : 0;
+    acc |= v << bits;
+    bits += width;
+    while (bits >= 8) {
+      out[off++] = acc & 0xff;
+      acc >>>= 8;
+      bits -= 8;
+    }
+    // A value's bits beyond the 32 of `acc`: width + bits can reach 31 (24 + 7), no more.
+  }
+  if (bits > 0) out[off++] = acc & 0xff;
+  return off;
+}

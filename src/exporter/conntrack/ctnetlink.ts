@@ -81,6 +81,10 @@ export interface CtnetlinkStats {
   eventOverflows: number;
   /** Dumps received on the dump thread (the others ran on this thread). */
   dumpsOnThread: number;
+  /** Datagrams of dumps received, on either thread. */
+  datagrams: number;
+  /** Of them, read with read(2) on the socket's fd (socket-fd.ts) rather than received by the addon. */
+  datagramsReadFromFd: number;
 }
 
 /** Options of one dump (CtnetlinkDumper.dumpEach, DumpReader). */
@@ -308,7 +312,7 @@ class SocketDumpChannel implements DumpChannel {
     this.running = handlers;
     const onMessage = (buf: Buffer, rinfo: MessageInfo): void => {
       if (rinfo.port !== 0) return;
-      handlers.onDatagram(buf);
+      handlers.onDatagram(buf, false);
       this.readDirect(handlers, DIRECT_READS_PER_TURN - 1);
     };
     const onTruncated = (): void => {
@@ -359,7 +363,7 @@ class SocketDumpChannel implements DumpChannel {
         handlers.onFailure(new KernelSourceError('NETLINK_ERR_SHORT_BUFFER', 'a conntrack dump datagram was truncated by the socket'));
         return;
       }
-      handlers.onDatagram(buf.subarray(0, n));
+      handlers.onDatagram(buf.subarray(0, n), true);
     }
   }
 
@@ -385,7 +389,7 @@ class SocketDumpChannel implements DumpChannel {
 
 export class CtnetlinkDumper implements ConntrackDumper {
   readonly stats: CtnetlinkStats = {
-    dumps: 0, dumpsFailed: 0, dumpsInterrupted: 0, entriesDumped: 0, entriesOtherZone: 0, malformed: 0, events: 0, eventOverflows: 0, dumpsOnThread: 0,
+    dumps: 0, dumpsFailed: 0, dumpsInterrupted: 0, entriesDumped: 0, entriesOtherZone: 0, malformed: 0, events: 0, eventOverflows: 0, dumpsOnThread: 0, datagrams: 0, datagramsReadFromFd: 0,
   };
   private readonly zone: number | null;
   private readonly dumpTimeoutMs: number;
@@ -481,8 +485,10 @@ export class CtnetlinkDumper implements ConntrackDumper {
         finish(new KernelSourceError('CTNL_ERR_DUMP_TIMEOUT', `no NLMSG_DONE after ${this.dumpTimeoutMs} ms (${reader.summary.entries} entries read)`));
       }, this.dumpTimeoutMs);
       channel.start(seq, request, {
-        onDatagram: (buf) => {
+        onDatagram: (buf, readFromFd) => {
           if (finished) return;
+          this.stats.datagrams++;
+          if (readFromFd) this.stats.datagramsReadFromFd++;
           try {
             if (reader.feed(buf)) finish(null);
           } catch (err) {

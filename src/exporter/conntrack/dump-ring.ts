@@ -10,7 +10,7 @@
 //   |                              |   count up and wrap at 2^32), [ACTIVE] seq of the dump
 //   |                              |   the reader is reading (0: none)
 //   +------------------------------+ 64
-//   | slot headers Int32Array      |   per slot: [length, seq, kind, 0]
+//   | slot headers Int32Array      |   per slot: [length, seq, kind, via]
 //   |   (slots * 4)                |
 //   +------------------------------+ 64 + slots * 16
 //   | slot 0 data (slotBytes)      |   a datagram as received, or an error as JSON (utf8)
@@ -35,6 +35,11 @@ export const SLOT_DATAGRAM = 1;
 /** The dump failed on the writer's side; the slot holds a DumpThreadFailure as JSON. */
 export const SLOT_FAILURE = 2;
 
+/** How a datagram got into its slot (a slot header's `via`): copied from a buffer the addon received into. */
+export const VIA_COPY = 0;
+/** Read from the socket's fd straight into the slot. */
+export const VIA_FD_READ = 1;
+
 /** What the dump thread reports instead of datagrams when its socket fails. */
 export interface DumpThreadFailure {
   /** 'truncated': a datagram did not fit the receive buffer; otherwise what failed ("conntrack dump", ...). */
@@ -51,6 +56,8 @@ export interface RingRecord {
   /** Byte offset of its data in the SharedArrayBuffer, and its length. */
   offset: number;
   length: number;
+  /** VIA_COPY or VIA_FD_READ. */
+  via: number;
 }
 
 export interface DumpRingLayout {
@@ -156,9 +163,9 @@ export class DumpRing {
 
   /**
    * Publishes the slot slotForWrite() gave, holding `length` bytes of a record of `kind` for
-   * dump `seq`. `wake` as in write().
+   * dump `seq`. `wake` as in write(); `via` says how the bytes got there (VIA_COPY, VIA_FD_READ).
    */
-  commit(seq: number, kind: number, length: number, wake = true): void {
+  commit(seq: number, kind: number, length: number, wake = true, via = VIA_COPY): void {
     if (!(length >= 0 && length <= this.slotBytes)) throw new RangeError(`record of ${length} bytes does not fit a slot of ${this.slotBytes}`);
     const written = Atomics.load(this.control, WRITTEN);
     if (((written - Atomics.load(this.control, CONSUMED)) | 0) >= this.slots) throw new RangeError('ring full: waitForSpace first');
@@ -166,6 +173,7 @@ export class DumpRing {
     this.headers[h] = length;
     this.headers[h + 1] = seq | 0;
     this.headers[h + 2] = kind;
+    this.headers[h + 3] = via;
     Atomics.store(this.control, WRITTEN, (written + 1) | 0);
     if (wake) Atomics.notify(this.control, WRITTEN);
   }
@@ -204,7 +212,7 @@ export class DumpRing {
     if (((Atomics.load(this.control, WRITTEN) - index) | 0) <= 0) return null;
     const slot = index & this.mask;
     const h = slot * HEADER_INTS;
-    return { length: this.headers[h], seq: this.headers[h + 1], kind: this.headers[h + 2], offset: this.dataStart + slot * this.slotBytes };
+    return { length: this.headers[h], seq: this.headers[h + 1], kind: this.headers[h + 2], via: this.headers[h + 3], offset: this.dataStart + slot * this.slotBytes };
   }
 
   /** The data of a record as a Buffer over the shared memory (no copy): valid until release(). */

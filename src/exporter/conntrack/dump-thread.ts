@@ -8,15 +8,18 @@
 // with CTNL_ERR_DUMP_THREAD and is not restarted: `failed` tells the dumper to dump on its own
 // thread from then on.
 import { Worker } from 'node:worker_threads';
-import { DEFAULT_RING_LAYOUT, DumpRing, SLOT_DATAGRAM, decodeFailure, type DumpRingLayout, type DumpThreadFailure } from './dump-ring.js';
+import { DEFAULT_RING_LAYOUT, DumpRing, SLOT_DATAGRAM, VIA_FD_READ, decodeFailure, type DumpRingLayout, type DumpThreadFailure } from './dump-ring.js';
 import type { DumpWorkerData, DumpWorkerMessage } from './dump-worker.js';
 import { KernelSourceError } from './errors.js';
 import { socketError } from './netlink.js';
 
 /** How a dump's datagrams and its failure reach the dumper; the same for both paths. */
 export interface DumpChannelHandlers {
-  /** A datagram of the dump, in order. The buffer is valid only during the call. */
-  onDatagram(buf: Buffer): void;
+  /**
+   * A datagram of the dump, in order. The buffer is valid only during the call. `readFromFd`:
+   * read with read(2) on the socket's fd (socket-fd.ts), not received by the addon.
+   */
+  onDatagram(buf: Buffer, readFromFd: boolean): void;
   /** The dump failed before its end (socket error, truncated datagram, dead thread). */
   onFailure(err: KernelSourceError): void;
 }
@@ -200,7 +203,7 @@ export class DumpThread {
       for (let r = ring.peek(); r !== null && this.current === dump; r = ring.peek(read)) {
         // Records of an abandoned dump are skipped.
         if (r.seq === (dump.seq | 0)) {
-          if (r.kind === SLOT_DATAGRAM) dump.handlers.onDatagram(ring.view(r));
+          if (r.kind === SLOT_DATAGRAM) dump.handlers.onDatagram(ring.view(r), r.via === VIA_FD_READ);
           else dump.handlers.onFailure(failureError(decodeFailure(ring.view(r))));
         }
         if (++read === RELEASE_EVERY) {

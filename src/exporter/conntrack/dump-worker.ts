@@ -20,7 +20,7 @@
 import { readSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RawNetlinkSocket, type ErrnoException, type MessageInfo, type RawNetlinkSocketOptions } from 'netlink';
-import { DumpRing, SLOT_DATAGRAM, SLOT_FAILURE, encodeFailure, type DumpRingLayout } from './dump-ring.js';
+import { DumpRing, SLOT_DATAGRAM, SLOT_FAILURE, VIA_COPY, VIA_FD_READ, encodeFailure, type DumpRingLayout } from './dump-ring.js';
 import {
   HOST_IS_LE, NETLINK_NETFILTER, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN, align4, hostU16, hostU32, hostWords, readNlmsgError,
 } from './netlink.js';
@@ -115,15 +115,15 @@ function run(port: NonNullable<typeof parentPort>, data: DumpWorkerData): void {
     return true;
   };
   /** Publishes the slot filled in place; wakes the reader every WAKE_EVERY records and with `last`. */
-  const publish = (kind: number, length: number, last: boolean): void => {
+  const publish = (kind: number, length: number, last: boolean, via: number): void => {
     const wake = last || ++unwoken >= WAKE_EVERY;
-    ring.commit(seq, kind, length, wake);
+    ring.commit(seq, kind, length, wake, via);
     if (wake) unwoken = 0;
   };
   const forward = (kind: number, bytes: Uint8Array, last: boolean): void => {
     if (seq === 0 || !reserve()) return;
     ring.slotForWrite().set(bytes);
-    publish(kind, bytes.length, last);
+    publish(kind, bytes.length, last, VIA_COPY);
   };
   const fail = (what: string, err: unknown): void => {
     const e = err as { message?: string; code?: string } | undefined;
@@ -165,7 +165,7 @@ function run(port: NonNullable<typeof parentPort>, data: DumpWorkerData): void {
         fail('truncated', new Error('a conntrack dump datagram was truncated by the socket'));
         return;
       }
-      publish(SLOT_DATAGRAM, n, false);
+      publish(SLOT_DATAGRAM, n, false, VIA_FD_READ);
     }
   };
   const closeSocket = (): void => {

@@ -33,8 +33,8 @@ describe('ctnetlink dumps received on the dump thread', { skip }, () => {
     const r = JSON.parse(stdout) as {
       rounds: Array<{ thread: number; main: number; same: boolean; firstDifference: string | null }>;
       distinct: number; v4: number; v6: number;
-      threadStats: { dumps: number; dumpsOnThread: number; dumpsFailed: number; malformed: number };
-      mainStats: { dumps: number; dumpsOnThread: number };
+      threadStats: { dumps: number; dumpsOnThread: number; dumpsFailed: number; malformed: number; datagrams: number; datagramsReadFromFd: number };
+      mainStats: { dumps: number; dumpsOnThread: number; datagrams: number; datagramsReadFromFd: number };
     };
     for (const round of r.rounds) {
       assert.equal(round.firstDifference, null);
@@ -47,6 +47,15 @@ describe('ctnetlink dumps received on the dump thread', { skip }, () => {
     assert.equal(r.rounds[0].thread, r.distinct);
     assert.deepEqual([r.threadStats.dumps, r.threadStats.dumpsOnThread, r.threadStats.dumpsFailed, r.threadStats.malformed], [4, 4, 0, 0]);
     assert.deepEqual([r.mainStats.dumps, r.mainStats.dumpsOnThread], [3, 0]);
+    // Both read the socket's fd (socket-fd.ts) instead of taking the addon's buffers: the dump
+    // thread every datagram, the main thread all but the first of each turn of 8.
+    assert.ok(r.threadStats.datagrams > 4 * 100, `${r.threadStats.datagrams} datagrams in 4 dumps`);
+    assert.equal(r.threadStats.datagramsReadFromFd, r.threadStats.datagrams);
+    assert.ok(r.mainStats.datagrams > 3 * 100, `${r.mainStats.datagrams} datagrams in 3 dumps`);
+    assert.ok(
+      r.mainStats.datagramsReadFromFd >= Math.floor((r.mainStats.datagrams * 7) / 8),
+      `${r.mainStats.datagramsReadFromFd} of ${r.mainStats.datagrams} datagrams read from the fd`,
+    );
   });
 
   it('lets a process that never closed its dumper end cleanly, with exit code 0', async () => {

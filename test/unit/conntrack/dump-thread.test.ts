@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DumpRing, SLOT_DATAGRAM, SLOT_FAILURE, decodeFailure, encodeFailure } from '../../../src/exporter/conntrack/dump-ring.js';
+import { DumpRing, SLOT_DATAGRAM, SLOT_FAILURE, VIA_COPY, VIA_FD_READ, decodeFailure, encodeFailure } from '../../../src/exporter/conntrack/dump-ring.js';
 import { DumpThread, OwnLoadEstimate, dumpThreadPays, failureError } from '../../../src/exporter/conntrack/dump-thread.js';
 import { endsDump } from '../../../src/exporter/conntrack/dump-worker.js';
 import { CtnetlinkDumper, DumpReader } from '../../../src/exporter/conntrack/ctnetlink.js';
@@ -80,6 +80,41 @@ describe('dump ring (dump thread -> main thread)', () => {
       assert.equal(v.buffer, ring.buffer);
       ring.release();
     }
+  });
+
+  it('lets the writer fill the next slot in place and publish it with its length and how it got there', () => {
+    const ring = new DumpRing(SMALL);
+    ring.begin(5);
+    const seen: Array<[number, number, number[]]> = [];
+    for (let i = 0; i < 7; i++) {
+      assert.equal(ring.waitForSpace(5), true);
+      const slot = ring.slotForWrite();
+      assert.equal(slot.length, SMALL.slotBytes);
+      assert.equal(slot.byteOffset % 4, 0);
+      slot.set([i, i * 2, 7]);
+      ring.commit(5, SLOT_DATAGRAM, 2, true, i % 2 === 0 ? VIA_FD_READ : VIA_COPY);
+      const r = ring.peek()!;
+      seen.push([r.via, r.length, [...ring.view(r)]]);
+      ring.release();
+    }
+    assert.deepEqual(seen, Array.from({ length: 7 }, (_, i) => [i % 2 === 0 ? VIA_FD_READ : VIA_COPY, 2, [i, i * 2]]));
+    // write() copies, and says so.
+    ring.write(5, SLOT_DATAGRAM, bytes(9));
+    assert.equal(ring.peek()!.via, VIA_COPY);
+  });
+
+  it('refuses to hand out or publish a slot of a full ring, and a length beyond the slot', () => {
+    const ring = new DumpRing(SMALL);
+    ring.begin(6);
+    assert.throws(() => ring.commit(6, SLOT_DATAGRAM, SMALL.slotBytes + 1), RangeError);
+    assert.throws(() => ring.commit(6, SLOT_DATAGRAM, -1), RangeError);
+    for (let i = 0; i < SMALL.slots; i++) {
+      ring.slotForWrite();
+      ring.commit(6, SLOT_DATAGRAM, 1);
+    }
+    assert.throws(() => ring.slotForWrite(), RangeError);
+    assert.throws(() => ring.commit(6, SLOT_DATAGRAM, 1), RangeError);
+    assert.equal(ring.pending(), SMALL.slots);
   });
 
   it('rejects a record larger than a slot and layouts that cannot work, with what to use instead', () => {

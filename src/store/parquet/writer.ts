@@ -5,7 +5,8 @@
 //   "PAR1"
 //   per column   [dictionary page header][dictionary: PLAIN byte arrays]   (string columns)
 //                [data page header (v1)][values]
-//                  numbers: PLAIN, INT32 (u8/u16/u32) or INT64 (time/u64/i64), little-endian
+//                  numbers: PLAIN, INT32 (u8/u16/u32) or INT64 (time/u64/i64), little-endian;
+//                           a column of one value: a one-entry dictionary and one RLE run
 //                  strings: RLE_DICTIONARY: one byte bit width, then the dictionary indexes as
 //                           the RLE / bit-packed hybrid (runs of 16 or more equal indexes as RLE runs)
 //                REQUIRED and not nested: no repetition or definition levels
@@ -85,7 +86,8 @@ export function parquetFile(rows: number, columns: readonly ParquetColumn[], cre
     if (column.kind === 'string') {
       if (column.data.kind === 'number') throw new StoreError('STORE_ERR_UNAVAILABLE', `parquet column ${column.name}: a string column was given numbers`);
       const dictionary = plainStrings(column.data.dictionary);
-      const header = pageHeader(PAGE_DICTIONARY, dictionary.length, (w) => w.struct(7, (d) => d.i32(1, column.data.kind === 'number' ? 0 : (column.data.dictionary.length)).i32(2, ENCODING_PLAIN)));
+      const entries = column.data.dictionary.length;
+      const header = pageHeader(PAGE_DICTIONARY, dictionary.length, (w) => w.struct(7, (d) => d.i32(1, entries).i32(2, ENCODING_PLAIN)));
       dictionaryOffset = offset;
       out.push(header, dictionary);
       offset += header.length + dictionary.length;
@@ -95,10 +97,21 @@ export function parquetFile(rows: number, columns: readonly ParquetColumn[], cre
       if (column.data.kind !== 'number') throw new StoreError('STORE_ERR_UNAVAILABLE', `parquet column ${column.name}: a number column was given strings`);
       const range = RANGES[column.kind];
       const plain = plainNumbers(column.name, column.data.values, rows, range.min, range.max, range.wide);
-      values = plain.bytes;
       min = plain.min;
       max = plain.max;
-      dataEncoding = ENCODING_PLAIN;
+      if (plain.bytes === null) {
+        // One value in every row: a one-entry dictionary and a single RLE run.
+        const entry = range.wide ? int64Bytes(min) : int32Bytes(min);
+        const header = pageHeader(PAGE_DICTIONARY, entry.length, (w) => w.struct(7, (d) => d.i32(1, 1).i32(2, ENCODING_PLAIN)));
+        dictionaryOffset = offset;
+        out.push(header, entry);
+        offset += header.length + entry.length;
+        values = constantIndexes(rows);
+        dataEncoding = ENCODING_RLE_DICTIONARY;
+      } else {
+        values = plain.bytes;
+        dataEncoding = ENCODING_PLAIN;
+      }
     }
     const header = pageHeader(PAGE_DATA, values.length, (w) =>
       w.struct(5, (d) => d.i32(1, rows).i32(2, dataEncoding).i32(3, ENCODING_RLE).i32(4, ENCODING_RLE)),
@@ -171,7 +184,7 @@ function fileMetaData(rows: number, chunks: readonly Chunk[], createdBy: string)
         const kind = c.column.kind;
         const type = kind === 'string' ? TYPE_BYTE_ARRAY : RANGES[kind].wide ? TYPE_INT64 : TYPE_INT32;
         m.i32(1, type);
-        m.listOfI32(2, kind === 'string' ? [ENCODING_PLAIN, ENCODING_RLE, ENCODING_RLE_DICTIONARY] : [ENCODING_PLAIN, ENCODING_RLE]);
+        m.listOfI32(2, c.dictionaryOffset >= 0 ? [ENCODING_PLAIN, ENCODING_RLE, ENCODING_RLE_DICTIONARY] : [ENCODING_PLAIN, ENCODING_RLE]);
         m.listOfStrings(3, [c.column.name]);
         m.i32(4, CODEC_UNCOMPRESSED);
         m.i64(5, rows).i64(6, c.size).i64(7, c.size).i64(9, c.dataOffset);
@@ -191,27 +204,29 @@ function fileMetaData(rows: number, chunks: readonly Chunk[], createdBy: string)
 
 /**
  * PLAIN values of a number column, rounded as DuckDB casts a DOUBLE to an integer (half away
- * from zero), with their min and max; a value outside [lo, hi] throws.
+ * from zero), with their min and max; a value outside [lo, hi] throws. One pass finds the range
+ * and whether every value is an integer; a column of one value is returned as `constant` (the
+ * caller writes it as a one-entry dictionary and a single RLE run).
  */
-function plainNumbers(name: string, values: Float64Array, rows: number, lo: number, hi: number, wide: boolean): { bytes: Buffer; min: number; max: number } {
-  const bytes = Buffer.allocUnsafe(rows * (wide ? 8 : 4));
+function plainNumbers(name: string, values: Float64Array, rows: number, lo: number, hi: number, wide: boolean): { bytes: Buffer | null; min: number; max: number } {
   let min = Infinity;
   let max = -Infinity;
+  let integral = true;
   for (let i = 0; i < rows; i++) {
     const v = values[i];
     if (v < min) min = v;
     if (v > max) max = v;
+    if (integral && Math.floor(v) !== v) integral = false;
+    if (!(v >= lo && v <= hi)) throw new StoreError('STORE_ERR_UNAVAILABLE', `column ${name}: value ${v} is out of range [${lo}, ${hi}]`);
   }
-  if (rows > 0 && (!(min >= lo) || !(max <= hi))) {
-    const bad = values.find((v) => !(v >= lo && v <= hi));
-    throw new StoreError('STORE_ERR_UNAVAILABLE', `column ${name}: value ${bad} is out of range [${lo}, ${hi}]`);
-  }
-  const integral = allIntegers(values, rows);
+  if (rows === 0) return { bytes: Buffer.alloc(0), min: 0, max: 0 };
+  if (min === max && integral) return { bytes: null, min, max };
   const source = integral ? values : roundedHalfAway(values, rows);
-  if (integral === false) {
+  if (!integral) {
     min = roundHalfAway(min);
     max = roundHalfAway(max);
   }
+  const bytes = Buffer.allocUnsafe(rows * (wide ? 8 : 4));
   if (HOST_IS_LE && bytes.byteOffset % 4 === 0) {
     const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
     if (wide) writeInt64Words(words, source, rows);
@@ -226,12 +241,7 @@ function plainNumbers(name: string, values: Float64Array, rows: number, lo: numb
   } else {
     for (let i = 0; i < rows; i++) bytes.writeUInt32LE(source[i] >>> 0, i * 4);
   }
-  return { bytes, min: rows > 0 ? min : 0, max: rows > 0 ? max : 0 };
-}
-
-function allIntegers(values: Float64Array, rows: number): boolean {
-  for (let i = 0; i < rows; i++) if (Math.floor(values[i]) !== values[i]) return false;
-  return true;
+  return { bytes, min, max };
 }
 
 function roundHalfAway(v: number): number {
@@ -242,6 +252,15 @@ function roundedHalfAway(values: Float64Array, rows: number): Float64Array {
   const out = new Float64Array(rows);
   for (let i = 0; i < rows; i++) out[i] = roundHalfAway(values[i]);
   return out;
+}
+
+/** An RLE_DICTIONARY data page of `rows` copies of index 0: bit width 1, one RLE run. */
+function constantIndexes(rows: number): Buffer {
+  const out = Buffer.allocUnsafe(12);
+  out[0] = 1;
+  let off = varint(out, 1, rows * 2);
+  out[off++] = 0;
+  return out.subarray(0, off);
 }
 
 function writeInt64Words(words: Uint32Array, values: Float64Array, rows: number): void {

@@ -10,13 +10,13 @@
 // How: the socket's port id (getsockname, `address().port`) names it in /proc/self/net/netlink
 // (per network namespace: protocol, port id, ..., inode), and the fd is the entry of
 // /proc/self/fd that links to `socket:[<inode>]`. A port id is unique per protocol and
-// namespace, so the match is exact. Without /proc (or if the socket is not listed) the answer is
-// null and the caller keeps receiving through the addon.
+// namespace, so the match is exact. Without /proc (or if the socket is not listed, or its fd is
+// not non-blocking) the answer is null and the caller keeps receiving through the addon.
 //
 // A read(2) returns no sender address: only the kernel and processes with CAP_NET_ADMIN can
 // send to a NETLINK_NETFILTER socket (the protocol does not allow unprivileged unicast), and the
 // dump reader still checks each message's seq and type.
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { constants as fsConstants, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import type { RawNetlinkSocket } from 'netlink';
 
 /** The fd of `sock` (a socket of netlink protocol `protocol`), or null when /proc cannot tell. */
@@ -37,12 +37,21 @@ export function netlinkSocketFd(sock: RawNetlinkSocket, protocol: number): numbe
   }
   for (const fd of fds) {
     try {
-      if (readlinkSync(`/proc/self/fd/${fd}`) === link) return Number(fd);
+      if (readlinkSync(`/proc/self/fd/${fd}`) !== link) continue;
+      // The read loops rely on a read finding nothing ready returning EAGAIN, not blocking
+      // the thread: libuv made the fd non-blocking for the addon's watcher (uv_poll_init).
+      return isNonBlocking(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')) ? Number(fd) : null;
     } catch {
       // closed meanwhile (another thread's fd)
     }
   }
   return null;
+}
+
+/** Whether /proc/<pid>/fdinfo/<fd> text shows O_NONBLOCK in its (octal) `flags:` line. */
+export function isNonBlocking(fdinfo: string): boolean {
+  const m = /^flags:\s*([0-7]+)$/m.exec(fdinfo);
+  return m !== null && (parseInt(m[1], 8) & fsConstants.O_NONBLOCK) !== 0;
 }
 
 /**

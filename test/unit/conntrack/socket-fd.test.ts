@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readSync, readlinkSync, writeSync } from 'node:fs';
 import { RawNetlinkSocket } from 'netlink';
-import { netlinkSocketFd, netlinkSocketInode } from '../../../src/exporter/conntrack/socket-fd.js';
+import { isNonBlocking, netlinkSocketFd, netlinkSocketInode } from '../../../src/exporter/conntrack/socket-fd.js';
 import { NETLINK_NETFILTER, NLMSG_DONE, NLM_F_DUMP, NLM_F_REQUEST, hostU16, hostWords, writeHostU16, writeHostU32 } from '../../../src/exporter/conntrack/netlink.js';
 
 const TABLE = [
@@ -16,6 +16,14 @@ const TABLE = [
   '0000000025d08433 12  3000000000 00000000 0        0        0     2        0        1593301 ',
   '',
 ].join('\n');
+
+describe('whether an fd is non-blocking, from /proc/<pid>/fdinfo', () => {
+  it('reads the octal flags line', () => {
+    assert.equal(isNonBlocking('pos:\t0\nflags:\t02004002\nmnt_id:\t15\nino:\t1593283\n'), true);
+    assert.equal(isNonBlocking('pos:\t0\nflags:\t02000002\nmnt_id:\t15\n'), false);
+    assert.equal(isNonBlocking('pos:\t0\nmnt_id:\t15\n'), false);
+  });
+});
 
 describe('finding a netlink socket in /proc/<pid>/net/netlink', () => {
   const cases: Array<[string, number, number, string | null]> = [

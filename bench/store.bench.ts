@@ -67,6 +67,10 @@ import { DuckDbRepository } from '../src/store/duckdb.js';
 import { FlowQueries, parseFlowQuery, type FlowQuery } from '../src/store/query.js';
 import type { FlowRepository } from '../src/store/repository.js';
 import { COLUMNS, type StoredFlow } from '../src/store/schema.js';
+import { encodeRows } from '../src/store/columnar.js';
+import { SegmentWriter } from '../src/store/parquet/segment-writer.js';
+import { FAN_IN } from '../src/store/segments.js';
+import { statSync } from 'node:fs';
 import { SinkPump } from '../src/sinks/sink.js';
 import { DEFAULT_INSERTS_IN_FLIGHT, DEFAULT_STORE_BATCH, StoreSink } from '../src/sinks/store-sink.js';
 import { flow } from '../test/unit/store/fixtures.js';
@@ -324,7 +328,7 @@ export function generationSql(n: number, from: number, to: number): string {
     `SELECT i, hash(i) % ${PODS} AS sp, ((hash(i) % ${PODS}) * 7 + hash(i + 7) % ${PEERS}) % ${PODS} AS dp, ` +
     `1 + i % 250 AS octet, hash(i + 23) % ${POLICIES} AS pk FROM range(${from}, ${to}) t(i)`;
   return (
-    `INSERT INTO flows SELECT ${cols.join(', ')} FROM (${rows}) r ` +
+    `SELECT ${cols.join(', ')} FROM (${rows}) r ` +
     `JOIN gen_pods s ON s.p = r.sp JOIN gen_pods d ON d.p = r.dp JOIN gen_octets so ON so.o = r.octet JOIN gen_policies pol ON pol.k = r.pk ` +
     // Rows in time order, as the sink writes them: the row groups' min/max on flowEndSeconds let a time range skip the rest.
     `ORDER BY i`
@@ -342,6 +346,27 @@ const DASHBOARD: [string, Record<string, string>, (q: FlowQueries, query: FlowQu
   ['throughput', {}, (q, x) => q.throughput(x)],
   ['top.bytes.cidr', { limit: '10', ip: '10.3.0.0/16' }, (q, x) => q.top(x)],
 ];
+
+/** Bytes per row of FAN_IN inserts of `rows` merged into one compacted segment, and in the DuckDB table of schema 4. */
+async function sizesOnDisk(dir: string, rows: AggregatedFlowRecord[]): Promise<Record<string, number>> {
+  const segmented = await DuckDbRepository.open(join(dir, 'segments'));
+  for (let i = 0; i < FAN_IN; i++) await segmented.insertFlows(rows, T0 + i);
+  await segmented.settle();
+  const merged = segmented.segmentList().find((s) => s.level === 1);
+  await segmented.close();
+  const table = await DuckDbRepository.open(join(dir, 'table'), { migrate: false });
+  await table.migrateTo(4);
+  await table.execute('CHECKPOINT');
+  const empty = statSync(join(dir, 'table', 'flows.duckdb')).size;
+  for (let i = 0; i < FAN_IN; i++) await table.insertFlows(rows, T0 + i);
+  await table.execute('CHECKPOINT');
+  const full = statSync(join(dir, 'table', 'flows.duckdb')).size;
+  await table.close();
+  return {
+    compacted_segment_bytes_per_row: merged ? Number((merged.bytes / merged.rows).toFixed(1)) : -1,
+    table_bytes_per_row: Number(((full - empty) / (FAN_IN * rows.length)).toFixed(1)),
+  };
+}
 
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -369,7 +394,61 @@ async function dashboardTimes(repo: FlowRepository, ranges: [string, Record<stri
   return results;
 }
 
+/** Rows per CPU-second of `us` microseconds a row. */
+const perCpuSecond = (us: number) => Math.round(1e6 / us);
+
 export const benchmarks: Benchmark[] = [
+  {
+    // One insert's segment on its own: the main thread reading a 245,760-row batch's columns
+    // (encodeRows), then the segment thread completing it, grouping its rollup rows and writing
+    // the Parquet file (fsync, rename). Then the same rows' size on disk three ways: our
+    // segments, a compacted segment (DuckDB zstd, FAN_IN inserts merged), the DuckDB table
+    // (schema 4's path, after a CHECKPOINT).
+    name: 'store.segment.write',
+    async run() {
+      const n = 245_760;
+      const rows = syntheticRecords(n, 1, 10);
+      const dir = mkdtempSync(join(tmpdir(), 'flowvis-bench-'));
+      const writer = new SegmentWriter();
+      try {
+        const runs: { main: number; total: number; wall: number; bytes: number }[] = [];
+        for (let k = 0; k < 9; k++) {
+          const cpu0 = process.cpuUsage();
+          const t0 = process.hrtime.bigint();
+          const raw = encodeRows(rows, T0, COLUMNS);
+          const main = process.cpuUsage(cpu0);
+          const { stats } = await writer.write(raw, dir, `s${k}.parquet`, `.s${k}.tmp`, true);
+          const total = process.cpuUsage(cpu0);
+          const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+          rmSync(join(dir, `s${k}.parquet`));
+          // The first two warm the JIT and the thread.
+          if (k >= 2) runs.push({ main: (main.user + main.system) / n, total: (total.user + total.system) / n, wall, bytes: stats.bytes / n });
+        }
+        const med = (f: (r: (typeof runs)[number]) => number) => percentile(runs.map(f), 50);
+        const mainUs = med((r) => r.main);
+        const totalUs = med((r) => r.total);
+        const sizes = await sizesOnDisk(join(dir, 'sizes'), rows);
+        return {
+          name: 'store.segment.write',
+          value: perCpuSecond(totalUs),
+          unit: 'rows per CPU-s',
+          main_thread_us_per_row: Number(mainUs.toFixed(2)),
+          segment_thread_us_per_row: Number((totalUs - mainUs).toFixed(2)),
+          main_thread_rows_per_cpu_second: perCpuSecond(mainUs),
+          segment_thread_rows_per_cpu_second: perCpuSecond(totalUs - mainUs),
+          wall_rows_per_s: Math.round(n / med((r) => r.wall)),
+          rows: n,
+          runs: runs.length,
+          segment_bytes_per_row: Number(med((r) => r.bytes).toFixed(1)),
+          ...sizes,
+          load: Number(loadavg()[0].toFixed(1)),
+        };
+      } finally {
+        await writer.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  },
   {
     name: 'store.ingest.embedded',
     async run() {
@@ -427,11 +506,13 @@ export const benchmarks: Benchmark[] = [
         const repo = await DuckDbRepository.open(join(dir, 'store'));
         log(`generating ${n} flows in-database...`);
         const t = process.hrtime.bigint();
-        // In slices, so progress shows and memory stays flat.
+        // In slices, so progress shows and memory stays flat; each slice is stored as one segment
+        // in the form compaction writes (DuckDB's zstd Parquet), as a long-running store holds
+        // its rows after compaction (level 2: 64 one-second inserts; docs/store.md).
         for (const sql of GENERATION_TABLES) await repo.execute(sql);
         const slice = 1_000_000;
         for (let off = 0; off < n; off += slice) {
-          await repo.execute(generationSql(n, off, Math.min(n, off + slice)));
+          await repo.storeRowsOf(generationSql(n, off, Math.min(n, off + slice)), 2);
           log(`  ${Math.min(n, off + slice)} / ${n} (${(Number(process.hrtime.bigint() - t) / 1e9).toFixed(1)} s)`);
         }
         const genSeconds = Number(process.hrtime.bigint() - t) / 1e9;

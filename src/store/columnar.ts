@@ -114,9 +114,11 @@ function rowEncoder(columns: readonly Column[]): RowEncoder {
       head.push(`const n${c} = numbers[${c}];`);
       body.push(`n${c}[i] = v${c}(r, at);`);
     } else {
-      head.push(`const m${c} = seen[${c}], d${c} = dictionaries[${c}], x${c} = indexes[${c}];`);
+      // The previous row's value first: a compare instead of a hash lookup when a column
+      // repeats (empty fields, constants, runs of one Pod's flows).
+      head.push(`const m${c} = seen[${c}], d${c} = dictionaries[${c}], x${c} = indexes[${c}]; let l${c} = null, lk${c} = 0;`);
       body.push(
-        `{ const s = v${c}(r, at); let k = m${c}.get(s); if (k === undefined) { k = d${c}.length; m${c}.set(s, k); d${c}.push(s); } x${c}[i] = k; }`,
+        `{ const s = v${c}(r, at); if (s === l${c}) x${c}[i] = lk${c}; else { let k = m${c}.get(s); if (k === undefined) { k = d${c}.length; m${c}.set(s, k); d${c}.push(s); } x${c}[i] = k; l${c} = s; lk${c} = k; } }`,
       );
     }
   }

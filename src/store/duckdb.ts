@@ -12,7 +12,7 @@ import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { BatchSource, encodeBatch } from './duckdb-batch.js';
 import { encodeRows, type EncodedBatch } from './columnar.js';
 import { SegmentWriter } from './parquet/segment-writer.js';
-import { compactionPlan, copySql, insertSegmentSql, readSql, type Segment, segmentFile, SEGMENTS_DIR, segmentsViewSql, tempFile } from './segments.js';
+import { compactionPlan, copySql, insertSegmentSql, namedSql, readSql, type Segment, segmentFile, SEGMENTS_DIR, segmentsViewSql, tempFile } from './segments.js';
 import type { AggregatedFlowRecord } from '../flow/record.js';
 import { StoreError } from './errors.js';
 import { currentVersion, DUCKDB_MIGRATIONS, migrate, type MigrationTarget } from './migrations.js';
@@ -372,7 +372,7 @@ export class DuckDbRepository implements FlowRepository {
   }
 
   /**
-   * Stores the rows a SELECT returns as one segment of `level`, in the form compaction writes
+   * Stores the rows a SELECT returns (the flows columns in order) as one segment of `level`, in the form compaction writes
    * (DuckDB's zstd Parquet); in memory, into flow_rows. Rollups are not touched: call
    * rebuildRollups after (benchmark data generated in-database).
    */
@@ -385,7 +385,7 @@ export class DuckDbRepository implements FlowRepository {
       const id = this.nextSegmentId++;
       const file = segmentFile(id);
       const temp = join(dir, tempFile(id));
-      await this.exec(copySql(select, temp));
+      await this.exec(copySql(namedSql(select), temp));
       syncFile(temp);
       renameSync(temp, join(dir, file));
       syncFile(dir);

@@ -62,6 +62,11 @@ export function copySql(select: string, path: string): string {
   return `COPY (${select}) TO ${quote(path)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`;
 }
 
+/** A SELECT whose result columns are the flows columns in order, named by position (whatever its own names). */
+export function namedSql(select: string): string {
+  return `SELECT ${LIST} FROM (${select}) AS given(${LIST})`;
+}
+
 /** SELECT of every column from these files, optionally filtered. */
 export function readSql(paths: readonly string[], where = ''): string {
   return `SELECT ${LIST} FROM read_parquet([${paths.map(quote).join(', ')}])${where ? ` WHERE ${where}` : ''}`;

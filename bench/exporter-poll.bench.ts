@@ -192,7 +192,7 @@ async function run(): Promise<BenchResult | BenchResult[]> {
       name, value: f.medianMs, unit: 'ms/poll', minMs: f.minMs, cpuMsPerPoll: f.cpuMs, minCpuMsPerPoll: f.minCpuMs, userCpuMs: f.userMs, kernelCpuMs: f.sysMs,
       mainThreadCpuMs: f.mainThreadCpuMs, dumpThreadCpuMs: f.otherThreadCpuMs, dumpThreadKernelCpuMs: f.otherThreadKernelCpuMs, mainThreadRunMs: f.mainThreadRunMs, dumpThreadRunMs: f.dumpThreadRunMs,
       receiverWaitMs: f.receiverWaitMs, wallLessWaitMs: f.wallLessWaitMs, entries: m.entries, tableCount: count, polls: POLLS, firstPollMs: f.firstPollMs, dumpScanOnlyMs: f.dumpOnlyMs,
-      dumpScanOnlyCpuMs: f.dumpOnlyCpuMs, loadAverage: loadavg()[0], ...(goal === undefined ? {} : { goal }),
+      dumpScanOnlyCpuMs: f.dumpOnlyCpuMs, datagramsReadFromFd: f.readFromFd, loadAverage: loadavg()[0], ...(goal === undefined ? {} : { goal }),
     });
     return [
       { ...line(NAME, m.default, 150), dumpsOnThread: m.onThreadShare },
@@ -293,6 +293,8 @@ interface PathFigures {
   dumpOnlyMs: number;
   dumpOnlyCpuMs: number;
   firstPollMs: number;
+  /** Datagrams of all its dumps read with read(2) on the socket's fd (socket-fd.ts), of all received: "read/all". */
+  readFromFd: string;
 }
 
 async function measure(polls: number): Promise<void> {
@@ -479,6 +481,7 @@ async function measure(polls: number): Promise<void> {
       dumpOnlyMs: r(median(d.wall)),
       dumpOnlyCpuMs: r(median(d.cpu)),
       firstPollMs: r(s.first),
+      readFromFd: `${dumper.stats.datagramsReadFromFd}/${dumper.stats.datagrams}`,
     };
   };
   process.stdout.write(

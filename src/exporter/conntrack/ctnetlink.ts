@@ -272,20 +272,21 @@ interface DumpChannel {
 }
 
 /**
- * Datagrams this thread reads in one go before the event loop gets a turn: the first turn
- * right after the request, then each datagram the addon's watcher delivers is followed by
- * this many less one read from the fd. About 8 ms of kernel fill and parsing per turn for a
- * table like the bench's; one datagram in this many goes through the addon's buffers.
+ * In-thread dumps: datagrams read from the fd right after the request, and after each datagram
+ * the addon's watcher delivers (that one included). The watcher's receive loop takes up to 32
+ * ready datagrams per turn of the event loop, and during a dump one is always ready, so a turn
+ * reads 32 * this many (128, about 25 ms of kernel fill and parsing for a table like the bench's;
+ * the addon alone took 32), and one datagram in this many goes through the addon's buffers.
  */
-const DIRECT_READS_PER_TURN = 8;
+const DIRECT_READS_PER_MESSAGE = 4;
 
 /**
  * Dumps on a socket of this thread: the kernel fills each datagram while this thread waits.
  * Where the socket's fd is known (socket-fd.ts), datagrams are read with read(2) into one
  * reused buffer, as the dump thread does into its ring, instead of a new zeroed buffer from the
- * addon for each. The addon's watcher still receives whatever is ready when the event loop gets
- * a turn between runs of reads (a dump always has its next datagram ready), so those come
- * through 'message', in order with the others, and reading resumes after each.
+ * addon for each. The addon's watcher still receives when the event loop polls (a dump always has
+ * its next datagram ready), so some come through 'message', in order with the others, and each
+ * is followed by a few reads from the fd (DIRECT_READS_PER_MESSAGE).
  */
 class SocketDumpChannel implements DumpChannel {
   private sock: RawNetlinkSocket | null = null;
@@ -313,7 +314,7 @@ class SocketDumpChannel implements DumpChannel {
     const onMessage = (buf: Buffer, rinfo: MessageInfo): void => {
       if (rinfo.port !== 0) return;
       handlers.onDatagram(buf, false);
-      this.readDirect(handlers, DIRECT_READS_PER_TURN - 1);
+      this.readDirect(handlers, DIRECT_READS_PER_MESSAGE - 1);
     };
     const onTruncated = (): void => {
       handlers.onFailure(new KernelSourceError('NETLINK_ERR_SHORT_BUFFER', 'a conntrack dump datagram was truncated by the socket'));
@@ -341,7 +342,7 @@ class SocketDumpChannel implements DumpChannel {
       handlers.onFailure(socketError('sending the conntrack dump request', err));
       return;
     }
-    this.readDirect(handlers, DIRECT_READS_PER_TURN);
+    this.readDirect(handlers, DIRECT_READS_PER_MESSAGE);
   }
 
   /** Reads up to `count` datagrams of the running dump from the fd, until the dump stops or none is ready. */

@@ -48,12 +48,13 @@ describe('ctnetlink dumps received on the dump thread', { skip }, () => {
     assert.deepEqual([r.threadStats.dumps, r.threadStats.dumpsOnThread, r.threadStats.dumpsFailed, r.threadStats.malformed], [4, 4, 0, 0]);
     assert.deepEqual([r.mainStats.dumps, r.mainStats.dumpsOnThread], [3, 0]);
     // Both read the socket's fd (socket-fd.ts) instead of taking the addon's buffers: the dump
-    // thread every datagram, the main thread all but the first of each turn of 8.
+    // thread every datagram, the main thread 3 of every 4 (each one the addon's watcher delivers
+    // is followed by 3 reads).
     assert.ok(r.threadStats.datagrams > 4 * 100, `${r.threadStats.datagrams} datagrams in 4 dumps`);
     assert.equal(r.threadStats.datagramsReadFromFd, r.threadStats.datagrams);
     assert.ok(r.mainStats.datagrams > 3 * 100, `${r.mainStats.datagrams} datagrams in 3 dumps`);
     assert.ok(
-      r.mainStats.datagramsReadFromFd >= Math.floor((r.mainStats.datagrams * 7) / 8),
+      r.mainStats.datagramsReadFromFd >= Math.floor((r.mainStats.datagrams * 3) / 4),
       `${r.mainStats.datagramsReadFromFd} of ${r.mainStats.datagrams} datagrams read from the fd`,
     );
   });

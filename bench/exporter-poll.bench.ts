@@ -26,8 +26,52 @@
 // minus heapUsed right before it (the dump thread's 4 MiB ring is allocated once, not per poll).
 // "dumpScanOnly" is a dump whose entries are all taken as known by a no-op consumer. The
 // namespace is deleted afterwards. Needs root; otherwise it prints a "skipped" reason.
+// `datagramsReadFromFd` ("read/all", per path, all its dumps): datagrams read with read(2) on the
+// socket's fd (src/exporter/conntrack/socket-fd.ts) rather than received by the netlink addon:
+// all of them on the dump thread, 3 in 4 on the main thread.
 //
-// End of the session (2026-11-27 01:17-01:18 UTC, the machine otherwise idle, load 1.5-2), two runs
+// Session 4 (Node v20.20.2, same VM): the dump thread reads each datagram with read(2) straight
+// into a ring slot, and stops at the read that finds none (EAGAIN, after NLMSG_DONE); the main
+// thread reads 3 of every 4 datagrams the same way into one buffer. Before, the addon received
+// every datagram into a new zeroed 32 KiB buffer, and the dump thread copied it into the ring and
+// walked its headers for the dump's end. The other engineers' builds and benchmarks kept the load
+// at 3-6 all session ('auto' chose the main thread, 0/24), so the figures to compare are the
+// dump thread's CPU, which is the critical path of a poll with a free core:
+//   - Same process, the starting build's dumper (381e215, /tmp worktree) and this one's, both
+//     dumpThread true, each with its own store, polls alternating, 30 each, on the bench's 100k
+//     table; median per poll, ms (dump thread user/kernel CPU from /proc ticks, mean):
+//       load 3.0  before: dump thread 131.9 on CPU (user 12.0, kernel 133), wall less wait 137.8
+//                 after:  119.5 (user 2.3, kernel 128), 120.7
+//       load 3.5  before: 176.3 (user 14.7, kernel 150), 180.1; after: 157.7 (user 1.0, kernel 146), 164
+//       load 3.8  before: 160.5 (user 15, kernel 143), 162.5;   after: 146.5 (user 0.7, kernel 141), 147.7
+//       load 4.2  before: 147.0 (user 14, kernel 141), 169.3;   after: 150.7 (user 3.0, kernel 142), 151.6
+//     i.e. the dump thread's own CPU went from 11-15 ms to 1-3 ms per poll; the kernel's fill is
+//     unchanged (and is all that is left on the critical path: wall ~ kernel fill + 1-2 ms).
+//   - `node dist/bench/run.js exporter.poll`, alternating with the starting build, load 3.2-4.3,
+//     .thread's dump thread user CPU (dumpThreadCpuMs - dumpThreadKernelCpuMs): before 16, 22,
+//     11.3 ms; after 0.6, 2, 1.3 ms. Wall medians (default / .thread / .inThread): before
+//     295.6 / 340.3 / 268.9, 257.5 / 269.5 / 260.2, 334.5 / 384.4 / 333.1; after 315.2 / 286.9 /
+//     287.9, 225.1 / 228.1 / 245.7, 228.1 / 272.4 / 241.1: the wait for a CPU dominates at this load.
+//   - In-thread (scan-only dumps, main thread user CPU per dump, alternating, load 3.3): before
+//     22.1, 28.6, 26.5 ms; after 27.6, 16.0, 16.3 (the kernel's share moved with the VM's speed in
+//     the same runs: 117-147 ms).
+//   - What the request and the socket change in the kernel's share (Python, a plain NETLINK_NETFILTER
+//     socket, kernel CPU per dump from getrusage, 8-12 alternating dumps, load 4.1-4.2): AF_INET
+//     instead of AF_UNSPEC 167.2 vs 165.1 ms; NETLINK_NO_ENOBUFS + NETLINK_EXT_ACK +
+//     NETLINK_GET_STRICT_CHK 167.4; SO_RCVBUF 64 KiB / 8 MiB 154.7 / 162.2 (noise); datagram size
+//     by read size 32/24/16/12/8/4 KiB (731/963/1451/1925/2943/5884 datagrams): 169.0 / 168.8 /
+//     172.1 / 168.5 / 174.0 / 180.6 ms, i.e. ~2 us of kernel per datagram, ~1.6 ms of a 32 KiB dump.
+//   Sample of this build (load 4.9; 'auto' chose the main thread):
+// {"name":"exporter.poll.100k","value":289.9,"unit":"ms/poll","minMs":197.4,"cpuMsPerPoll":161.5,"userCpuMs":30.4,"kernelCpuMs":134,
+//  "mainThreadCpuMs":166,"mainThreadRunMs":161.8,"receiverWaitMs":112.4,"wallLessWaitMs":161.5,"datagramsReadFromFd":"15361/17545","dumpsOnThread":"0/24",...}
+// {"name":"exporter.poll.100k.thread","value":276.6,"unit":"ms/poll","minMs":173.1,"cpuMsPerPoll":161.7,"userCpuMs":15.6,"kernelCpuMs":147,
+//  "mainThreadCpuMs":24.7,"dumpThreadCpuMs":140,"dumpThreadKernelCpuMs":140,"mainThreadRunMs":24.2,"dumpThreadRunMs":135.4,
+//  "receiverWaitMs":130.5,"wallLessWaitMs":137,"datagramsReadFromFd":"15352/15352",...}
+// {"name":"exporter.poll.100k.inThread","value":262.8,"unit":"ms/poll","minMs":197,"mainThreadCpuMs":172.7,"mainThreadRunMs":162,
+//  "receiverWaitMs":101.3,"wallLessWaitMs":165.2,"datagramsReadFromFd":"13441/15352",...}
+// {"name":"exporter.poll.100k.heap","value":2.9,"unit":"MB","retainedStoreMB":98.8,"peakExternalMB":0,"goal":64}
+//
+// End of session 3 (2026-11-27 01:17-01:18 UTC, the machine otherwise idle, load 1.5-2), two runs
 //   of `node dist/bench/run.js exporter.poll`, median / fastest ms per poll:
 //   default ('auto' chose the main thread) 170.4 / 151.2 and 191.8 / 147.6; .thread 165.1 / 138.7
 //   and 153.6 / 126.0 (dump thread kernel CPU 140.7 and 137.3 ms); .inThread 168.4 / 149.9 and

@@ -52,9 +52,8 @@
 //     11.3 ms; after 0.6, 2, 1.3 ms. Wall medians (default / .thread / .inThread): before
 //     295.6 / 340.3 / 268.9, 257.5 / 269.5 / 260.2, 334.5 / 384.4 / 333.1; after 315.2 / 286.9 /
 //     287.9, 225.1 / 228.1 / 245.7, 228.1 / 272.4 / 241.1: the wait for a CPU dominates at this load.
-//   - In-thread (scan-only dumps, main thread user CPU per dump, alternating, load 3.3): before
-//     22.1, 28.6, 26.5 ms; after 27.6, 16.0, 16.3 (the kernel's share moved with the VM's speed in
-//     the same runs: 117-147 ms).
+//   - In-thread (scan-only dumps, 20 per run, main thread user CPU per dump, alternating, load
+//     5-6): before 17.2, 26.8, 25.7 ms; after 14.8, 16.4, 22.4 (kernel 110-129 ms in the same runs).
 //   - What the request and the socket change in the kernel's share (Python, a plain NETLINK_NETFILTER
 //     socket, kernel CPU per dump from getrusage, 8-12 alternating dumps, load 4.1-4.2): AF_INET
 //     instead of AF_UNSPEC 167.2 vs 165.1 ms; NETLINK_NO_ENOBUFS + NETLINK_EXT_ACK +

@@ -329,6 +329,7 @@ async function throughput(): Promise<BenchResult> {
   await Promise.all(children.map(message));
   // Every exporter has encoded its messages and connected: the clock starts now.
   const cpu0 = process.cpuUsage();
+  const usage0 = process.resourceUsage();
   const t0 = process.hrtime.bigint();
   const done = children.map(message);
   for (const child of children) child.send('go');
@@ -338,6 +339,7 @@ async function throughput(): Promise<BenchResult> {
   discard.close();
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const cpu = process.cpuUsage(cpu0);
+  const usage = process.resourceUsage();
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const m = aggregator.metrics();
   return {
@@ -355,6 +357,9 @@ async function throughput(): Promise<BenchResult> {
     cpuSeconds: Number(cpuSeconds.toFixed(2)),
     userSeconds: Number((cpu.user / 1e6).toFixed(2)),
     systemSeconds: Number((cpu.system / 1e6).toFixed(2)),
+    /** Page faults and context switches of this process while measured. */
+    minorPageFaults: usage.minorPageFault - usage0.minorPageFault,
+    contextSwitches: usage.voluntaryContextSwitches - usage0.voluntaryContextSwitches + usage.involuntaryContextSwitches - usage0.involuntaryContextSwitches,
     goal: 300_000,
   };
 }

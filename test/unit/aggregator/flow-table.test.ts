@@ -38,6 +38,31 @@ describe('FlowTable', () => {
 
   // Internal representation (changed with IPv4 keys as numbers): IPv4 addresses are not interned,
   // IPv6 addresses and names are, and leave the string table with the last flow naming them.
+  it('grows from its first slots to the cap with every flow, its fields and its strings intact, and reports the slots in use', () => {
+    const max = 5000;
+    const table = new FlowTable(4, max);
+    const slots: number[] = [];
+    for (let k = 0; k < max; k++) {
+      const s = table.insertIpv4(0x0a000000 + k, 0x0a010000 + (k % 7), 1024 + (k % 50_000), 80, 6);
+      table.setSec(s, 0, 1_700_000_000 + k);
+      table.counters[table.counterIndex(s, 1, 5)] = k * 1000;
+      table.setString(s, STR.sourcePodName, `pod-${k % 300}`);
+      slots.push(s);
+      // The bytes reported follow the flows, not the address space reserved for the cap.
+      assert.ok(table.columnBytes() < (table.capacity + 1) * 400 + 64 * 1024, `${table.columnBytes()} bytes at ${k + 1} flows`);
+    }
+    assert.equal(table.size, max);
+    assert.equal(table.capacity, max);
+    for (let k = 0; k < max; k++) {
+      const s = table.find(4, 0x0a000000 + k, 0x0a010000 + (k % 7), 1024 + (k % 50_000), 80, 6);
+      assert.equal(s, slots[k]);
+      assert.equal(table.getSec(s, 0), 1_700_000_000 + k);
+      assert.equal(table.counters[table.counterIndex(s, 1, 5)], k * 1000);
+      assert.equal(table.getString(s, STR.sourcePodName), `pod-${k % 300}`);
+    }
+    assert.throws(() => table.insertIpv4(1, 2, 3, 4, 6), /full at 5000 slots/);
+  });
+
   it('releases interned strings when the last flow naming them is removed', () => {
     const table = new FlowTable(4, 10);
     const a = table.insert(4, '10.0.0.1', '10.0.0.2', 1, 2, 6);

@@ -181,6 +181,8 @@ export class FlowTable {
   private freeSlots: Int32Array;
   private freeCount = 0;
   private highWater = 0;
+  /** Slots at and above this one have not been written since the slot buffer was allocated: all zero. */
+  private written = 0;
 
   constructor(
     initialCapacity: number,
@@ -294,7 +296,10 @@ export class FlowTable {
   private insertKey(version: 4 | 6, src: number, dst: number, sport: number, dport: number, proto: number): number {
     if (this.freeCount === 0 && this.highWater === this.capacity) this.grow();
     const s = this.freeCount > 0 ? this.freeSlots[--this.freeCount] : this.highWater++;
-    this.u8.fill(0, s * SLOT_BYTES, (s + 1) * SLOT_BYTES);
+    // A slot never written since its buffer was allocated is zero already; one freed, or left
+    // by clear(), is cleared (a call into the runtime per new flow otherwise).
+    if (s < this.written) this.u8.fill(0, s * SLOT_BYTES, (s + 1) * SLOT_BYTES);
+    else this.written = s + 1;
     const w = s * U32_STRIDE;
     this.u32[w + SOURCE_AT / 4] = src;
     this.u32[w + DESTINATION_AT / 4] = dst;
@@ -491,6 +496,7 @@ export class FlowTable {
     slots ??= new ArrayBuffer(cap * SLOT_BYTES);
     const u8 = new Uint8Array(slots);
     u8.set(this.u8.subarray(0, this.highWater * SLOT_BYTES));
+    this.written = this.highWater;
     this.u8 = u8;
     this.u16 = new Uint16Array(slots);
     this.u32 = new Uint32Array(slots);

@@ -63,6 +63,30 @@ describe('FlowTable', () => {
     assert.throws(() => table.insertIpv4(1, 2, 3, 4, 6), /full at 5000 slots/);
   });
 
+  it('gives a new flow a cleared slot, whether the slot is fresh, freed by remove() or left by clear()', () => {
+    const table = new FlowTable(2, 64);
+    const fill = (k: number) => {
+      const s = table.insertIpv4(0x0a000000 + k, 0x0a000001, 1000 + k, 80, 6);
+      for (let f = 0; f < 9; f++) table.setSec(s, f, 1_700_000_000 + k);
+      for (let c = 0; c < 16; c++) table.counters[table.counterIndex(s, c >> 3, c & 7)] = 5 + k;
+      table.setF64(s, 0, 1.5);
+      table.setU8(s, 4, 3);
+      return s;
+    };
+    const isCleared = (s: number) => {
+      for (let f = 0; f < 9; f++) assert.equal(table.getSec(s, f), 0, `sec ${f} of slot ${s}`);
+      for (let c = 0; c < 16; c++) assert.equal(table.counters[table.counterIndex(s, c >> 3, c & 7)], 0, `counter ${c} of slot ${s}`);
+      assert.equal(table.getF64(s, 0), 0);
+      assert.equal(table.getU8(s, 4), 0);
+      assert.equal(table.getId(s, STR.sourcePodName), 0);
+    };
+    const first = Array.from({ length: 20 }, (_, k) => fill(k));
+    table.remove(first[3]);
+    isCleared(table.insertIpv4(0x0b000000, 0x0a000001, 1, 80, 6));
+    table.clear();
+    for (let k = 0; k < 30; k++) isCleared(table.insertIpv4(0x0c000000 + k, 0x0a000001, 1, 80, 6));
+  });
+
   it('releases interned strings when the last flow naming them is removed', () => {
     const table = new FlowTable(4, 10);
     const a = table.insert(4, '10.0.0.1', '10.0.0.2', 1, 2, 6);

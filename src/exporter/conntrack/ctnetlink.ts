@@ -63,6 +63,12 @@ export interface CtnetlinkOptions {
    * worker that used it is terminated (a process that ends on its own closes the thread itself).
    */
   dumpThread?: boolean | 'auto';
+  /**
+   * Read dump datagrams with read(2) on the socket's fd (socket-fd.ts) where /proc names it:
+   * true (the default), or false to have the `netlink` addon receive every datagram (a new
+   * zeroed buffer each; the path used anyway where the fd cannot be found).
+   */
+  readFromFd?: boolean;
 }
 
 /** Counters for metrics; they only grow. */
@@ -119,7 +125,7 @@ const DEFAULT_DUMP_TIMEOUT_MS = 30_000;
 const DUMP_SOCKET_OPTIONS = { messagePeeking: false, msgBufferSize: 32768 } as RawNetlinkSocketOptions;
 const DEFAULT_EVENT_RCVBUF = 4 * 1024 * 1024;
 
-function checkOptions(o: CtnetlinkOptions): { zone: number | null; dumpTimeoutMs: number; eventRcvBuf: number; dumpThread: boolean | 'auto' } {
+function checkOptions(o: CtnetlinkOptions): { zone: number | null; dumpTimeoutMs: number; eventRcvBuf: number; dumpThread: boolean | 'auto'; readFromFd: boolean } {
   const zone = o.zone ?? null;
   if (zone !== null && (!Number.isInteger(zone) || zone < 0 || zone > 0xffff)) {
     throw new KernelSourceError('KERNEL_ERR_OPTION', `zone ${zone} is not 0-65535; leave it out to dump every zone`);
@@ -134,7 +140,9 @@ function checkOptions(o: CtnetlinkOptions): { zone: number | null; dumpTimeoutMs
   if (typeof dumpThread !== 'boolean' && dumpThread !== 'auto') {
     throw new KernelSourceError('KERNEL_ERR_OPTION', `dumpThread ${String(dumpThread)} must be true, false or 'auto'`);
   }
-  return { zone, dumpTimeoutMs, eventRcvBuf, dumpThread };
+  const readFromFd = o.readFromFd ?? true;
+  if (typeof readFromFd !== 'boolean') throw new KernelSourceError('KERNEL_ERR_OPTION', `readFromFd ${String(readFromFd)} must be true or false`);
+  return { zone, dumpTimeoutMs, eventRcvBuf, dumpThread, readFromFd };
 }
 
 /**
@@ -298,12 +306,14 @@ class SocketDumpChannel implements DumpChannel {
   /** The running dump's handlers; null between dumps (reads stop). */
   private running: DumpChannelHandlers | null = null;
 
+  constructor(private readonly readFromFd: boolean) {}
+
   start(_seq: number, request: Buffer, handlers: DumpChannelHandlers): void {
     let sock: RawNetlinkSocket;
     try {
       if (this.sock === null) {
         this.sock = new RawNetlinkSocket(NETLINK_NETFILTER, DUMP_SOCKET_OPTIONS);
-        this.fd = netlinkSocketFd(this.sock, NETLINK_NETFILTER);
+        this.fd = this.readFromFd ? netlinkSocketFd(this.sock, NETLINK_NETFILTER) : null;
       }
       sock = this.sock;
     } catch (err) {
@@ -397,7 +407,7 @@ export class CtnetlinkDumper implements ConntrackDumper {
   private readonly eventRcvBuf: number;
   private readonly onError: (err: KernelSourceError) => void;
   /** Dumps on this thread: the fallback, and the path with `dumpThread: false`. */
-  private readonly socketChannel = new SocketDumpChannel();
+  private readonly socketChannel: SocketDumpChannel;
   /** Dumps received on a worker thread while this one parses (dumpThread true or 'auto'). */
   private thread: DumpThread | null;
   private readonly threadOnlyWhenCoreFree: boolean;
@@ -416,7 +426,8 @@ export class CtnetlinkDumper implements ConntrackDumper {
     this.dumpTimeoutMs = o.dumpTimeoutMs;
     this.eventRcvBuf = o.eventRcvBuf;
     this.onError = options.onError ?? (() => {});
-    this.thread = o.dumpThread === false ? null : new DumpThread();
+    this.socketChannel = new SocketDumpChannel(o.readFromFd);
+    this.thread = o.dumpThread === false ? null : new DumpThread(undefined, undefined, o.readFromFd);
     this.threadOnlyWhenCoreFree = o.dumpThread === 'auto';
   }
 

@@ -104,6 +104,8 @@ export class DumpThread {
     private readonly layout: DumpRingLayout = DEFAULT_RING_LAYOUT,
     /** The worker's script; tests pass another to make the thread fail. */
     private readonly script: URL = new URL('./dump-worker.js', import.meta.url),
+    /** Read datagrams from the socket's fd (CtnetlinkOptions.readFromFd). */
+    private readonly readFromFd = true,
   ) {
     this.ring = new DumpRing(layout);
   }
@@ -162,7 +164,7 @@ export class DumpThread {
       process.on('beforeExit', closeOpenThreadsBeforeExit);
     }
     openThreads.add(this);
-    const data: DumpWorkerData = { ring: this.ring.buffer, layout: this.layout };
+    const data: DumpWorkerData = { ring: this.ring.buffer, layout: this.layout, readFromFd: this.readFromFd };
     const w = new Worker(this.script, { workerData: data, stdout: false, stderr: false });
     w.unref();
     const died = (why: string): void => {

@@ -43,6 +43,8 @@ const WAKE_EVERY = 64;
 export interface DumpWorkerData {
   ring: SharedArrayBuffer;
   layout: DumpRingLayout;
+  /** Read datagrams from the socket's fd where /proc names it (else the addon receives them). */
+  readFromFd: boolean;
 }
 
 export type DumpWorkerMessage = { type: 'dump'; seq: number; request: Uint8Array } | { type: 'reset' } | { type: 'close' };
@@ -199,7 +201,7 @@ function run(port: NonNullable<typeof parentPort>, data: DumpWorkerData): void {
     });
     s.on('truncatedMessage', () => fail('truncated', new Error('a conntrack dump datagram was truncated by the socket')));
     s.on('error', (err: ErrnoException) => fail('conntrack dump', err));
-    fd = netlinkSocketFd(s, NETLINK_NETFILTER);
+    fd = data.readFromFd ? netlinkSocketFd(s, NETLINK_NETFILTER) : null;
     return s;
   };
 

@@ -28,13 +28,15 @@ describe('ctnetlink dumps received on the dump thread', { skip }, () => {
     await bed.cleanup();
   });
 
-  it('sees exactly the entries the in-thread path sees, IPv4 and IPv6, none twice', async () => {
+  it('sees exactly the entries the in-thread path sees, IPv4 and IPv6, none twice, reading the fd or not', async () => {
     const { stdout } = await ns.exec(process.execPath, [PROBE, String(V4_FLOWS), String(V6_FLOWS)]);
     const r = JSON.parse(stdout) as {
       rounds: Array<{ thread: number; main: number; same: boolean; firstDifference: string | null }>;
       distinct: number; v4: number; v6: number;
       threadStats: { dumps: number; dumpsOnThread: number; dumpsFailed: number; malformed: number; datagrams: number; datagramsReadFromFd: number };
       mainStats: { dumps: number; dumpsOnThread: number; datagrams: number; datagramsReadFromFd: number };
+      threadAddonStats: { dumps: number; dumpsOnThread: number; datagrams: number; datagramsReadFromFd: number };
+      mainAddonStats: { dumps: number; dumpsOnThread: number; datagrams: number; datagramsReadFromFd: number };
     };
     for (const round of r.rounds) {
       assert.equal(round.firstDifference, null);
@@ -57,6 +59,11 @@ describe('ctnetlink dumps received on the dump thread', { skip }, () => {
       r.mainStats.datagramsReadFromFd >= Math.floor((r.mainStats.datagrams * 3) / 4),
       `${r.mainStats.datagramsReadFromFd} of ${r.mainStats.datagrams} datagrams read from the fd`,
     );
+    // With readFromFd false, the addon receives them all, on either thread.
+    for (const [stats, onThread] of [[r.threadAddonStats, 3], [r.mainAddonStats, 0]] as const) {
+      assert.deepEqual([stats.dumps, stats.dumpsOnThread, stats.datagramsReadFromFd], [3, onThread, 0]);
+      assert.ok(stats.datagrams > 3 * 100, `${stats.datagrams} datagrams in 3 dumps`);
+    }
   });
 
   it('lets a process that never closed its dumper end cleanly, with exit code 0', async () => {

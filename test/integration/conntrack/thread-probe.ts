@@ -45,14 +45,21 @@ await send('udp6', v6);
 
 const onThread = new CtnetlinkDumper({ dumpThread: true });
 const onMain = new CtnetlinkDumper({ dumpThread: false });
+// The same two with every datagram received by the addon (no reads from the socket's fd).
+const onThreadAddon = new CtnetlinkDumper({ dumpThread: true, readFromFd: false });
+const onMainAddon = new CtnetlinkDumper({ dumpThread: false, readFromFd: false });
 const rounds: Array<{ thread: number; main: number; same: boolean; firstDifference: string | null }> = [];
+const differs = (a: string[], b: string[]): string | null => {
+  if (a.length === b.length && a.every((x, j) => x === b[j])) return null;
+  return a.find((x) => !b.includes(x)) ?? b.find((x) => !a.includes(x)) ?? 'order or count';
+};
 for (let i = 0; i < 3; i++) {
   const a = keyed(await onThread.dump());
   const b = keyed(await onMain.dump());
-  let firstDifference: string | null = null;
-  const same = a.length === b.length && a.every((x, j) => x === b[j]);
-  if (!same) firstDifference = a.find((x) => !b.includes(x)) ?? b.find((x) => !a.includes(x)) ?? 'order or count';
-  rounds.push({ thread: a.length, main: b.length, same, firstDifference });
+  const c = keyed(await onThreadAddon.dump());
+  const d = keyed(await onMainAddon.dump());
+  const firstDifference = differs(a, b) ?? differs(a, c) ?? differs(a, d);
+  rounds.push({ thread: a.length, main: b.length, same: firstDifference === null, firstDifference });
 }
 // Distinct entries (no duplicates within a dump) and both families present.
 const once = await onThread.dump();
@@ -65,8 +72,12 @@ process.stdout.write(
     v6: once.filter((e) => e.ipVersion === 6).length,
     threadStats: onThread.stats,
     mainStats: onMain.stats,
+    threadAddonStats: onThreadAddon.stats,
+    mainAddonStats: onMainAddon.stats,
   })}\n`,
 );
 await onThread.close();
 await onMain.close();
+await onThreadAddon.close();
+await onMainAddon.close();
 }

@@ -175,6 +175,14 @@ describe("when the dump thread is used ('auto')", () => {
       (err: unknown) => err instanceof KernelSourceError && err.code === 'KERNEL_ERR_OPTION' && /true, false or 'auto'/.test(err.message),
     );
   });
+
+  it('takes readFromFd true or false, and says so for anything else', () => {
+    for (const readFromFd of [true, false]) assert.ok(new CtnetlinkDumper({ dumpThread: false, readFromFd }));
+    assert.throws(
+      () => new CtnetlinkDumper({ readFromFd: 1 as unknown as boolean }),
+      (err: unknown) => err instanceof KernelSourceError && err.code === 'KERNEL_ERR_OPTION' && /readFromFd 1 must be true or false/.test(err.message),
+    );
+  });
 });
 
 describe('dump thread failures as the in-thread path raises them', () => {

@@ -402,7 +402,7 @@ export const benchmarks: Benchmark[] = [
     // One insert's segment on its own: the main thread reading a 245,760-row batch's columns
     // (encodeRows), then the segment thread completing it, grouping its rollup rows and writing
     // the Parquet file (fsync, rename). Then the same rows' size on disk three ways: our
-    // segments, a compacted segment (DuckDB zstd, FAN_IN inserts merged), the DuckDB table
+    // segments, a compacted segment (DuckDB snappy, FAN_IN inserts merged), the DuckDB table
     // (schema 4's path, after a CHECKPOINT).
     name: 'store.segment.write',
     async run() {
@@ -507,7 +507,7 @@ export const benchmarks: Benchmark[] = [
         log(`generating ${n} flows in-database...`);
         const t = process.hrtime.bigint();
         // In slices, so progress shows and memory stays flat; each slice is stored as one segment
-        // in the form compaction writes (DuckDB's zstd Parquet), as a long-running store holds
+        // in the form compaction writes (DuckDB's snappy Parquet), as a long-running store holds
         // its rows after compaction (level 2: 64 one-second inserts; docs/store.md).
         for (const sql of GENERATION_TABLES) await repo.execute(sql);
         const slice = 1_000_000;

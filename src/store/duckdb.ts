@@ -373,7 +373,7 @@ export class DuckDbRepository implements FlowRepository {
 
   /**
    * Stores the rows a SELECT returns (the flows columns in order) as one segment of `level`, in the form compaction writes
-   * (DuckDB's zstd Parquet); in memory, into flow_rows. Rollups are not touched: call
+   * (DuckDB's snappy Parquet); in memory, into flow_rows. Rollups are not touched: call
    * rebuildRollups after (benchmark data generated in-database).
    */
   storeRowsOf(select: string, level = 1): Promise<void> {

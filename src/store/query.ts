@@ -504,6 +504,16 @@ export class FlowQueries {
     if (q.insertedAfter !== null) order = `timeInserted, flowEndSeconds, ${tieBreak}`;
     else if (q.sort !== null) order = `${q.sort.column}${q.sort.descending ? ' DESC' : ''}, ${order}`;
     const page = (range: TimeRange) => this.db.select(`SELECT ${cols.join(', ')} FROM flows WHERE ${whereClause(d, { ...q, range })} ORDER BY ${order} ${this.limitClause(q)}`);
+    // Newest first: the page's rows end at or after the (offset + limit + 1)-th latest end of the
+    // range, which one column gives; whole rows are read only from there (the embedded store's
+    // Parquet segments decode a row's 54 columns only where that filter and their statistics let them).
+    const newestPage = (range: TimeRange) => {
+      const where = whereClause(d, { ...q, range });
+      const latest = `SELECT flowEndSeconds AS e FROM flows WHERE ${where} ORDER BY e DESC LIMIT ${q.offset + q.limit + 1}`;
+      return this.db.select(
+        `SELECT ${cols.join(', ')} FROM flows WHERE ${where} AND flowEndSeconds >= (SELECT min(e) FROM (${latest}) AS latest) ORDER BY ${order} ${this.limitClause(q)}`,
+      );
+    };
     let rows: Record<string, unknown>[];
     if (q.insertedAfter === null && q.sort === null) {
       // Newest first: the page lies in the latest part of the range that holds a full page, so
@@ -512,7 +522,7 @@ export class FlowQueries {
       let span = NEWEST_FIRST_SPAN;
       for (;;) {
         const from = Math.max(q.range.from, q.range.to - span);
-        rows = await page({ from, to: q.range.to });
+        rows = await newestPage({ from, to: q.range.to });
         if (from === q.range.from || rows.length > q.limit) break;
         span *= 8;
       }

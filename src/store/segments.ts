@@ -3,7 +3,7 @@
 //   <dir>/flows.duckdb          catalog (`segments`), rollups, counter snapshots, and the rows
 //                               stored before version 5 (`flow_rows`)
 //   <dir>/segments/seg-<id>.parquet   one per committed batch (parquet/writer.ts), or one per
-//                               compaction of several (DuckDB COPY ... (COMPRESSION zstd))
+//                               compaction of several (DuckDB COPY ... (COMPRESSION snappy))
 //
 //   flows          = flow_rows UNION ALL flow_segments          (views; every query reads `flows`)
 //   flow_segments  = read_parquet([the catalog's files])        (replaced with each catalog change)
@@ -15,7 +15,7 @@
 // the store opens.
 //
 // Compaction (tiered): when FAN_IN segments share a level, the oldest FAN_IN of them are merged
-// into one of the next level off the insert path (DuckDB reads them and writes one zstd file on a
+// into one of the next level off the insert path (DuckDB reads them and writes one snappy file on a
 // connection of its own), then the catalog swaps them in one transaction. With inserts of one
 // batch a second, a day leaves at most (FAN_IN - 1) files per level and log_FAN_IN(86,400)
 // levels: about 40 files. Replaced files are deleted once no query that could still read them runs.
@@ -59,7 +59,7 @@ export function segmentsViewSql(paths: readonly string[]): string {
 
 /** A COPY that writes a SELECT's rows as one compacted segment file. */
 export function copySql(select: string, path: string): string {
-  return `COPY (${select}) TO ${quote(path)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`;
+  return `COPY (${select}) TO ${quote(path)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)`;
 }
 
 /** A SELECT whose result columns are the flows columns in order, named by position (whatever its own names). */

@@ -60,15 +60,17 @@
 //     NETLINK_GET_STRICT_CHK 167.4; SO_RCVBUF 64 KiB / 8 MiB 154.7 / 162.2 (noise); datagram size
 //     by read size 32/24/16/12/8/4 KiB (731/963/1451/1925/2943/5884 datagrams): 169.0 / 168.8 /
 //     172.1 / 168.5 / 174.0 / 180.6 ms, i.e. ~2 us of kernel per datagram, ~1.6 ms of a 32 KiB dump.
-//   Sample of this build (load 4.9; 'auto' chose the main thread):
-// {"name":"exporter.poll.100k","value":289.9,"unit":"ms/poll","minMs":197.4,"cpuMsPerPoll":161.5,"userCpuMs":30.4,"kernelCpuMs":134,
-//  "mainThreadCpuMs":166,"mainThreadRunMs":161.8,"receiverWaitMs":112.4,"wallLessWaitMs":161.5,"datagramsReadFromFd":"15361/17545","dumpsOnThread":"0/24",...}
-// {"name":"exporter.poll.100k.thread","value":276.6,"unit":"ms/poll","minMs":173.1,"cpuMsPerPoll":161.7,"userCpuMs":15.6,"kernelCpuMs":147,
-//  "mainThreadCpuMs":24.7,"dumpThreadCpuMs":140,"dumpThreadKernelCpuMs":140,"mainThreadRunMs":24.2,"dumpThreadRunMs":135.4,
-//  "receiverWaitMs":130.5,"wallLessWaitMs":137,"datagramsReadFromFd":"15352/15352",...}
-// {"name":"exporter.poll.100k.inThread","value":262.8,"unit":"ms/poll","minMs":197,"mainThreadCpuMs":172.7,"mainThreadRunMs":162,
-//  "receiverWaitMs":101.3,"wallLessWaitMs":165.2,"datagramsReadFromFd":"13441/15352",...}
-// {"name":"exporter.poll.100k.heap","value":2.9,"unit":"MB","retainedStoreMB":98.8,"peakExternalMB":0,"goal":64}
+//   Sample of this build (`node dist/bench/run.js exporter.poll`, 02:47 UTC, load 4.2; 'auto' chose
+//   the main thread; .thread: dump thread 114.5 ms on CPU, 0.7 ms of it user, wall less wait 115.5):
+// {"name":"exporter.poll.100k","value":173.6,"unit":"ms/poll","minMs":136.7,"cpuMsPerPoll":145.9,"minCpuMsPerPoll":132.5,"userCpuMs":32.5,
+//  "kernelCpuMs":120.4,"mainThreadCpuMs":157.3,"mainThreadRunMs":146.4,"receiverWaitMs":29.7,"wallLessWaitMs":145.9,"entries":100000,
+//  "polls":15,"dumpScanOnlyMs":153.9,"datagramsReadFromFd":"13177/17545","loadAverage":4.19,"goal":150,"dumpsOnThread":"0/24",...}
+// {"name":"exporter.poll.100k.thread","value":160.6,"unit":"ms/poll","minMs":107.3,"cpuMsPerPoll":151.5,"minCpuMsPerPoll":127,"userCpuMs":25.8,
+//  "kernelCpuMs":122.2,"mainThreadCpuMs":28,"dumpThreadCpuMs":120.7,"dumpThreadKernelCpuMs":120,"mainThreadRunMs":27.8,"dumpThreadRunMs":114.5,
+//  "receiverWaitMs":37.3,"wallLessWaitMs":115.5,"dumpScanOnlyMs":141.5,"datagramsReadFromFd":"15352/15352",...}
+// {"name":"exporter.poll.100k.inThread","value":178.2,"unit":"ms/poll","minMs":129.3,"cpuMsPerPoll":165.1,"userCpuMs":30.1,"kernelCpuMs":138.1,
+//  "mainThreadCpuMs":158,"mainThreadRunMs":157.3,"receiverWaitMs":11.2,"wallLessWaitMs":156.9,"datagramsReadFromFd":"11530/15352",...}
+// {"name":"exporter.poll.100k.heap","value":3,"unit":"MB","retainedStoreMB":98.9,"peakExternalMB":0,"goal":64}
 //
 // End of session 3 (2026-11-27 01:17-01:18 UTC, the machine otherwise idle, load 1.5-2), two runs
 //   of `node dist/bench/run.js exporter.poll`, median / fastest ms per poll:

@@ -9,13 +9,57 @@
 //   next; every flow is reported ROUNDS times with growing counters, as exporters re-export
 //   active flows. value = records per second of this process's CPU time (user + system) from
 //   "go" until every record is in and every flow exported (stop flushes them all), i.e. per
-//   core; wallRate, userSeconds and systemSeconds are also reported.
+//   core; wallRate, userSeconds, systemSeconds, minorPageFaults and contextSwitches are also
+//   reported.
 // aggregator.memory: bytes per tracked flow (heap + array buffers) with 1,000,000 flows
 //   tracked, half inter-node, Pod names of 20-40 characters from a pool of 20,000 Pods.
 // aggregator.pipeline: the aggregator's own work on the same messages without sockets, best
 //   of 5: decode into FlowRecords, ingest, then flush and encode every flow as the IPFIX sink
 //   does; CPU ns per stage.
 //
+// Session 4 (HA, 6a5830b..): the flow table grows without copying its slots (past its first
+// 4096 slots it takes one buffer for maxFlows slots, reserved address space that the kernel
+// backs page by page as slots are written; doubling copied every slot at each step, 180 MB of
+// copies and page faults to reach 400,000 flows), and a fresh slot skips its clearing fill. The
+// bench now also prints the process's page faults and context switches. Same machine, Node
+// v20.20.2, 2 cores shared with two other engineers' benchmarks; before = a worktree build of
+// 381e215, alternating after/before, load average (1 min) 3.8-5.9 throughout:
+//   node dist/bench/run.js aggregator.throughput   (12 pairs)
+//     after  384,465  381,676  296,151  261,830  385,938  267,992  362,999  387,064
+//            407,704  406,225  387,933  382,424          median 383,445 records/s/core
+//     before 334,773  329,796  304,567  275,540  329,408  358,055  313,321  379,971
+//            371,297  363,364  380,930  398,900          median 346,414 records/s/core
+//     after ahead in 8 of 12 pairs (+11% median); system time 0.53-0.77 s against 0.63-0.81 s;
+//     page faults of the process 170,000-181,000 (the grow copies were 18% of them before).
+//     Both builds are bimodal: runs near 265,000-300,000 take 5.2-6.1 s of user CPU, runs near
+//     380,000-410,000 take 3.8-4.2 s, with the same deopts, page faults and context switches:
+//     the neighbours' load (shared caches, SMT), not the code. Three runs of 12 on the after
+//     side fell below 300,000 (two of 12 before): the floor is not met reliably under this load.
+//   node dist/bench/run.js aggregator.pipeline (best of 5, load 4.4 / 4.2)
+//     after 456,593 records/s/core (decode 607, aggregate 404, export 4,168 ns per exported
+//     record); before 492,078 (619, 515, 3,897): within the noise (the table's growth is a small
+//     part of the pipeline's aggregate stage).
+//   node dist/bench/run.js aggregator.memory   389 bytes/flow on both (goal <= 512).
+//   Where the process's page faults come from (perf record -e page-faults with --perf-basic-prof,
+//   after): build/sideCounters during the shutdown flush 41% (the exported records' memory),
+//   first writes to new slots (insertKey, create) 16%, socket reads (copy_to_iter) 7%, decode
+//   3%; before, the grow copy (memmove into the new buffer) was 18%.
+//   Tried and dropped this session, each measured in one process alternating the two builds'
+//   modules (decode + ingest of the bench's 1,800,000 records without sockets, best of 6):
+//   - names as spans (where their bytes are in the message), turned into ids only once the flow
+//     is found, comparing with the id the flow holds before any hash or probe: decode 707 ->
+//     314 ns but ingest +450 ns (the compare of the bytes costs what the probe did, plus calls);
+//     decode + ingest 1,483-1,635 against 1,332-1,393 ns/record: slower.
+//   - the byte index with each name's bytes inline in its 64-byte entry (one cache line per
+//     lookup instead of the entry and the id's words): 1,329 against 1,279 ns/record.
+//   - a per-field last id in idOf (compare with the field's previous name before hashing):
+//     1,160 / 1,202 against 1,168 / 1,206 ns/record.
+//   - shutdown flush chunks of 1,024 or 256 instead of 4,096, the discarding collector in a
+//     child process, and (diagnosis only) V8's --min-semi-space-size=16, --no-page-promotion and
+//     --no-allocation-site-pretenuring: page faults and figures within the run-to-run spread.
+//   What is left per record (profile of decode + ingest): idOf ~37% (hash, probe and compare of
+//   ~8.5 names), the generated decoder ~20%, the flow index probe and merge ~25%; per exported
+//   record about 1.7 us to build it and 2 us to encode it.
 // End of the session on the idle machine (2026-11-27 01:17-01:23 UTC, load 1.1-1.8), six runs of
 //   `node dist/bench/run.js aggregator.throughput`: 220,852 (right after the build), 297,253,
 //   271,821, 277,114, 333,315, 332,053 records/s/core (cpuSeconds 5.4-8.15); at the start of the

@@ -91,7 +91,14 @@ describe('ctnetlink dumper and events in network namespaces', { skip }, () => {
 
       c.send('close');
       await c.exit();
-      const closed = find(await dump(), 6, localPort);
+      // The client's exit does not wait for the server's FIN: until the server has closed its end
+      // too, the entry is in FIN_WAIT / CLOSE_WAIT / LAST_ACK. Dump again until the handshake is
+      // over (a loaded machine can take a while to run the server), then check the state.
+      let closed = find(await dump(), 6, localPort);
+      for (let tries = 0; tries < 100 && closed && closed.tcpState !== 'TIME_WAIT'; tries++) {
+        await new Promise((r) => setTimeout(r, 50));
+        closed = find(await dump(), 6, localPort);
+      }
       assert.ok(closed, 'a closed connection stays in the table for the TIME_WAIT timeout');
       assert.equal(closed.tcpState, 'TIME_WAIT');
       assert.equal(closed.id, open.id);

@@ -228,12 +228,25 @@ export class FlowAggregator {
     await this.fanout.close();
   }
 
-  /** Yields until every sink buffer holds at most FLUSH_CHUNK records, or for at most 16 turns of the event loop. */
+  /**
+   * Yields until every sink buffer, and the IPFIX sink's exporting queue behind it, holds at
+   * most FLUSH_CHUNK records, or for at most 16 turns of the event loop. The IPFIX sink hands
+   * records to its exporting process at once; while the collector's socket pushes back they wait
+   * in that queue as objects, and exported records that live through two young-generation
+   * collections are copied into the old generation (and freed only by a full one).
+   */
   private async sinksDrained(): Promise<void> {
     for (let turn = 0; turn < 16; turn++) {
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (this.fanout.stats().every((s) => s.buffered <= FLUSH_CHUNK)) return;
+      if (this.fanout.stats().every((s) => s.buffered <= FLUSH_CHUNK) && this.exportQueued() <= FLUSH_CHUNK) return;
     }
+  }
+
+  /** Records queued in the IPFIX sinks' exporting processes, not yet encoded. */
+  private exportQueued(): number {
+    let queued = 0;
+    for (const pump of this.fanout.pumps) if (pump.sink instanceof IpfixSink) queued += pump.sink.stats().recordsQueued;
+    return queued;
   }
 
   private async startCollecting(port: number): Promise<void> {

@@ -72,7 +72,7 @@ import { SegmentWriter } from '../src/store/parquet/segment-writer.js';
 import { FAN_IN } from '../src/store/segments.js';
 import { statSync } from 'node:fs';
 import { SinkPump } from '../src/sinks/sink.js';
-import { DEFAULT_INSERTS_IN_FLIGHT, DEFAULT_STORE_BATCH, StoreSink } from '../src/sinks/store-sink.js';
+import { DEFAULT_INSERTS_IN_FLIGHT, DEFAULT_STORE_BATCH, DEFAULT_STORE_BUFFER, StoreSink } from '../src/sinks/store-sink.js';
 import { flow } from '../test/unit/store/fixtures.js';
 
 const T0 = 1_700_000_040;
@@ -199,7 +199,10 @@ async function sinkIngest(open: () => Promise<FlowRepository>, rows: AggregatedF
   // The sink's backlog is held to a few inserts' worth (in flight, plus two more batches queued),
   // so that it never runs dry, as a sink that keeps up holds about one commit interval of
   // records; not to its capacity (1,000,000), whose arrays would only add old-generation garbage.
-  const backlog = () => ((insertsInFlight ?? DEFAULT_INSERTS_IN_FLIGHT) + 2) * (batchSize ?? repoOut.repo?.insertBatch ?? DEFAULT_STORE_BATCH);
+  // Never beyond the sink's capacity (less what the pump holds): the sink would drop the excess
+  // and the wait for every row to be written would never end (K = 3 at 245,760 rows a batch).
+  const backlog = () =>
+    Math.min(DEFAULT_STORE_BUFFER - PUMP_CAPACITY, ((insertsInFlight ?? DEFAULT_INSERTS_IN_FLIGHT) + 2) * (batchSize ?? repoOut.repo?.insertBatch ?? DEFAULT_STORE_BATCH));
   const feed = async (total: number): Promise<void> => {
     const base = sink.stats().written;
     let offered = 0;

@@ -7,7 +7,25 @@
 //                            http://127.0.0.1:8123; batches of 50,000); also the repository called
 //                            directly, one insert at a time (direct_rows_per_s), and the server's
 //                            query-thread CPU per row (system.events); Theia documents about 4,000/s
+//   store.segment.write      one 245,760-row segment (schema 5's row storage): the main thread's
+//                            read of the records' columns and the segment thread's work (derived
+//                            columns, rollup grouping, Parquet file, fsync), CPU per row of each; bytes
+//                            per row of our segment, a compacted segment and the DuckDB table
 //   knobs: FLOWVIS_BENCH_INSERTS_IN_FLIGHT, FLOWVIS_BENCH_INGEST_BATCH, FLOWVIS_BENCH_INGEST_PASSES (2 x 600,000 rows)
+//   Session 5 (HS, Parquet segments; `npx tsc -p . && node dist/bench/run.js store.ingest.embedded`,
+//   alternating with 381e215's build, the table path; docs/store.md "Session 5" has every run):
+//   {"name":"store.ingest.embedded","value":215830,"unit":"rows/s","rows_per_cpu_second":123138,"rows_per_s_inserting":216914,"rows":1200000,"batch":245760,"inserts_in_flight":2,"load":1.1}
+//   after 215,830 / 123,138 (load 1.1), 172,758 / 113,589 (load 2.0); before 93,309 / 68,408 (load 1.5)
+//   at load 4-5: after 107,874 / 111,837 and 124,110 / 117,920; before 59,242 / 54,251 and 58,565 / 61,795
+//   (rows/s / rows per CPU-s). The 300,000 rows/s floor is NOT reached (docs/store.md: what is left).
+//   node dist/bench/run.js store.segment.write (load 2.4):
+//   {"name":"store.segment.write","value":212105,"unit":"rows per CPU-s","main_thread_us_per_row":2.39,"segment_thread_us_per_row":2.33,
+//    "main_thread_rows_per_cpu_second":418758,"segment_thread_rows_per_cpu_second":429804,"wall_rows_per_s":196125,"rows":245760,
+//    "segment_bytes_per_row":127.5,"compacted_segment_bytes_per_row":41.7,"table_bytes_per_row":49.9,"load":2.4}
+//   node dist/bench/run.js store.query.p95 over 10M rows in segments (load 0.6-1.4): every p95 26.7-86.3 ms
+//   (24h pod-edges 86.3, 24h flows 60.5, 24h top.bytes 50.2); the table right after (load 0.5-1): 9.3-78.6 ms;
+//   at load 4-6 the segments' 24h flows / flows.namespace / top.bytes p95 went to 261 / 287 / 447 ms (p50 <= 111)
+//   End of session 4 (before the segments):
 //   End of the session (2026-11-27 01:18-01:30 UTC, the machine otherwise idle, load 1.1-2.4),
 //   `node dist/bench/run.js store.ingest` after fc001ba's build:
 //   {"name":"store.ingest.embedded","value":78192,"unit":"rows/s","rows_per_cpu_second":57891,"rows_per_s_inserting":83652,"rows":1200000,"batch":245760,"inserts_in_flight":2,"load":2.3}
@@ -15,7 +33,8 @@
 //    "load":2.4,"client_cpu_us_per_row":5.91,"server_cpu_us_per_row":6.19,"direct_rows_per_s":76209}
 //   two more ClickHouse runs: 119,676 and 120,896 rows/s (154,928 / 165,468 client rows per CPU-s; direct 79,819 / 76,039)
 //   store.query.p95          each dashboard query over 10,000,000 flows in the embedded store
-//                            (generated in-database with SQL; the time it took is reported)
+//                            (generated in-database with SQL and stored as ten segments in the form
+//                            compaction writes; the time it took is reported)
 //   store.choice             the engine decision: DuckDB against SQLite (better-sqlite3@12, from
 //                            FLOWVIS_BENCH_SQLITE_MODULE or node_modules) on the same rows
 //

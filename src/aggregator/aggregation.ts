@@ -198,107 +198,6 @@ function valueProblem(r: FlowFacts): string {
   return '';
 }
 
-// Exported records (and their two counter blocks) are made by constructors, not object
-// literals. V8 pretenures the objects of an allocation site - allocates them straight in the
-// old generation - once most of those it made live through a young-generation collection, as
-// exported records waiting in the sink buffers and the exporting queue do; pretenured records
-// then fill fresh old-generation pages that only a full collection frees (in the throughput
-// benchmark about half of the process's page faults, and mark-compacts in the export phase).
-// Objects made by `new` have no allocation site and are never pretenured. The prototype is
-// Object.prototype, so to every reader (deep equality, JSON, the sinks) these are the plain
-// objects the literals made, with their keys in the same order.
-
-type Writable<T> = { -readonly [K in keyof T]: T[K] };
-
-const ExportedCounters = function (this: Writable<NodeCounters>, c: Float64Array, base: number): void {
-  this.packetTotalCount = c[base + CTR.packetTotalCount];
-  this.octetTotalCount = c[base + CTR.octetTotalCount];
-  this.packetDeltaCount = c[base + CTR.packetDeltaCount];
-  this.octetDeltaCount = c[base + CTR.octetDeltaCount];
-  this.reversePacketTotalCount = c[base + CTR.reversePacketTotalCount];
-  this.reverseOctetTotalCount = c[base + CTR.reverseOctetTotalCount];
-  this.reversePacketDeltaCount = c[base + CTR.reversePacketDeltaCount];
-  this.reverseOctetDeltaCount = c[base + CTR.reverseOctetDeltaCount];
-} as unknown as new (c: Float64Array, base: number) => NodeCounters;
-
-const ExportedRecord = function (
-  this: Writable<AggregatedFlowRecord>,
-  t: FlowTable,
-  s: number,
-  fromSourceNode: NodeCounters,
-  fromDestinationNode: NodeCounters,
-  packetDelta: number,
-  octetDelta: number,
-  reversePacketDelta: number,
-  reverseOctetDelta: number,
-  sourceIsPrimary: boolean,
-  sourceThroughput: number,
-  sourceReverseThroughput: number,
-  destinationThroughput: number,
-  destinationReverseThroughput: number,
-  correlated: boolean,
-): void {
-  const primary = sourceIsPrimary ? fromSourceNode : fromDestinationNode;
-  this.sourceAddress = t.addressText(s, t.sourceKey(s));
-  this.destinationAddress = t.addressText(s, t.destinationKey(s));
-  this.sourceTransportPort = t.port(s, 0);
-  this.destinationTransportPort = t.port(s, 1);
-  this.protocolIdentifier = t.getU8(s, U8.protocolIdentifier);
-  this.ipVersion = t.getU8(s, U8.ipVersion) === 6 ? 6 : 4;
-  this.flowStartSeconds = t.getSec(s, SEC.flowStartSeconds);
-  this.flowEndSeconds = t.getSec(s, SEC.flowEndSeconds);
-  this.flowEndReason = t.getU8(s, U8.flowEndReason) as FlowEndReason;
-  this.packetTotalCount = primary.packetTotalCount;
-  this.octetTotalCount = primary.octetTotalCount;
-  this.packetDeltaCount = packetDelta;
-  this.octetDeltaCount = octetDelta;
-  this.reversePacketTotalCount = primary.reversePacketTotalCount;
-  this.reverseOctetTotalCount = primary.reverseOctetTotalCount;
-  this.reversePacketDeltaCount = reversePacketDelta;
-  this.reverseOctetDeltaCount = reverseOctetDelta;
-  this.sourcePodNamespace = t.getString(s, STR.sourcePodNamespace);
-  this.sourcePodName = t.getString(s, STR.sourcePodName);
-  this.destinationPodNamespace = t.getString(s, STR.destinationPodNamespace);
-  this.destinationPodName = t.getString(s, STR.destinationPodName);
-  this.sourceNodeName = t.getString(s, STR.sourceNodeName);
-  this.destinationNodeName = t.getString(s, STR.destinationNodeName);
-  this.destinationClusterIP = t.getString(s, STR.destinationClusterIP);
-  this.destinationServicePort = t.port(s, 2);
-  this.destinationServicePortName = t.getString(s, STR.destinationServicePortName);
-  this.ingressNetworkPolicyName = t.getString(s, STR.ingressNetworkPolicyName);
-  this.ingressNetworkPolicyNamespace = t.getString(s, STR.ingressNetworkPolicyNamespace);
-  this.ingressNetworkPolicyType = t.getU8(s, U8.ingressNetworkPolicyType) as AggregatedFlowRecord['ingressNetworkPolicyType'];
-  this.ingressNetworkPolicyRuleName = t.getString(s, STR.ingressNetworkPolicyRuleName);
-  this.ingressNetworkPolicyRuleAction = t.getU8(s, U8.ingressNetworkPolicyRuleAction) as RuleAction;
-  this.egressNetworkPolicyName = t.getString(s, STR.egressNetworkPolicyName);
-  this.egressNetworkPolicyNamespace = t.getString(s, STR.egressNetworkPolicyNamespace);
-  this.egressNetworkPolicyType = t.getU8(s, U8.egressNetworkPolicyType) as AggregatedFlowRecord['egressNetworkPolicyType'];
-  this.egressNetworkPolicyRuleName = t.getString(s, STR.egressNetworkPolicyRuleName);
-  this.egressNetworkPolicyRuleAction = t.getU8(s, U8.egressNetworkPolicyRuleAction) as RuleAction;
-  this.tcpState = t.getString(s, STR.tcpState);
-  this.flowType = t.getU8(s, U8.flowType) as FlowType;
-  this.fromSourceNode = fromSourceNode;
-  this.fromDestinationNode = fromDestinationNode;
-  this.throughput = sourceIsPrimary ? sourceThroughput : destinationThroughput;
-  this.reverseThroughput = sourceIsPrimary ? sourceReverseThroughput : destinationReverseThroughput;
-  this.throughputFromSourceNode = sourceThroughput;
-  this.throughputFromDestinationNode = destinationThroughput;
-  this.reverseThroughputFromSourceNode = sourceReverseThroughput;
-  this.reverseThroughputFromDestinationNode = destinationReverseThroughput;
-  this.flowEndSecondsFromSourceNode = t.getSec(s, SEC.flowEndSecondsFromSourceNode);
-  this.flowEndSecondsFromDestinationNode = t.getSec(s, SEC.flowEndSecondsFromDestinationNode);
-  this.originalExporterAddress = t.getString(s, STR.originalExporterAddress);
-  this.originalObservationDomainId = t.getSec(s, SEC.originalObservationDomainId);
-  this.correlated = correlated;
-} as unknown as new (
-  t: FlowTable, s: number, fromSourceNode: NodeCounters, fromDestinationNode: NodeCounters,
-  packetDelta: number, octetDelta: number, reversePacketDelta: number, reverseOctetDelta: number,
-  sourceIsPrimary: boolean, sourceThroughput: number, sourceReverseThroughput: number,
-  destinationThroughput: number, destinationReverseThroughput: number, correlated: boolean,
-) => AggregatedFlowRecord;
-
-for (const ctor of [ExportedCounters, ExportedRecord]) (ctor as unknown as { prototype: object }).prototype = Object.prototype;
-
 export class AggregationProcess {
   private readonly table: FlowTable;
   private readonly heap: DeadlineHeap;
@@ -766,7 +665,18 @@ export class AggregationProcess {
   }
 
   private sideCounters(s: number, side: number): NodeCounters {
-    return new ExportedCounters(this.table.counters, this.table.counterIndex(s, side, 0));
+    const c = this.table.counters;
+    const base = this.table.counterIndex(s, side, 0);
+    return {
+      packetTotalCount: c[base + CTR.packetTotalCount],
+      octetTotalCount: c[base + CTR.octetTotalCount],
+      packetDeltaCount: c[base + CTR.packetDeltaCount],
+      octetDeltaCount: c[base + CTR.octetDeltaCount],
+      reversePacketTotalCount: c[base + CTR.reversePacketTotalCount],
+      reverseOctetTotalCount: c[base + CTR.reverseOctetTotalCount],
+      reversePacketDeltaCount: c[base + CTR.reversePacketDeltaCount],
+      reverseOctetDeltaCount: c[base + CTR.reverseOctetDeltaCount],
+    };
   }
 
   /**
@@ -804,26 +714,71 @@ export class AggregationProcess {
     const flags = t.flags(s);
     const fromSourceNode = this.sideCounters(s, SIDE_SOURCE);
     const fromDestinationNode = this.sideCounters(s, SIDE_DESTINATION);
+    const sourceThroughput = this.sideThroughput(s, SIDE_SOURCE, false);
+    const sourceReverseThroughput = this.sideThroughput(s, SIDE_SOURCE, true);
+    const destinationThroughput = this.sideThroughput(s, SIDE_DESTINATION, false);
+    const destinationReverseThroughput = this.sideThroughput(s, SIDE_DESTINATION, true);
     const sourceIsPrimary = (flags & FLAG.seenSource) !== 0;
     const primary = sourceIsPrimary ? fromSourceNode : fromDestinationNode;
     const everExported = (flags & FLAG.everExported) !== 0;
     const correlated =
       (flags & FLAG.needsCorrelation) === 0 || ((flags & FLAG.seenSource) !== 0 && (flags & FLAG.seenDestination) !== 0);
-    return new ExportedRecord(
-      t,
-      s,
+    return {
+      sourceAddress: t.addressText(s, t.sourceKey(s)),
+      destinationAddress: t.addressText(s, t.destinationKey(s)),
+      sourceTransportPort: t.port(s, 0),
+      destinationTransportPort: t.port(s, 1),
+      protocolIdentifier: t.getU8(s, U8.protocolIdentifier),
+      ipVersion: t.getU8(s, U8.ipVersion) === 6 ? 6 : 4,
+      flowStartSeconds: t.getSec(s, SEC.flowStartSeconds),
+      flowEndSeconds: t.getSec(s, SEC.flowEndSeconds),
+      flowEndReason: t.getU8(s, U8.flowEndReason) as FlowEndReason,
+      packetTotalCount: primary.packetTotalCount,
+      octetTotalCount: primary.octetTotalCount,
+      packetDeltaCount: everExported ? this.recordDelta(s, F64.exportedPacketTotal, primary.packetTotalCount) : primary.packetDeltaCount,
+      octetDeltaCount: everExported ? this.recordDelta(s, F64.exportedOctetTotal, primary.octetTotalCount) : primary.octetDeltaCount,
+      reversePacketTotalCount: primary.reversePacketTotalCount,
+      reverseOctetTotalCount: primary.reverseOctetTotalCount,
+      reversePacketDeltaCount: everExported
+        ? this.recordDelta(s, F64.exportedReversePacketTotal, primary.reversePacketTotalCount)
+        : primary.reversePacketDeltaCount,
+      reverseOctetDeltaCount: everExported
+        ? this.recordDelta(s, F64.exportedReverseOctetTotal, primary.reverseOctetTotalCount)
+        : primary.reverseOctetDeltaCount,
+      sourcePodNamespace: t.getString(s, STR.sourcePodNamespace),
+      sourcePodName: t.getString(s, STR.sourcePodName),
+      destinationPodNamespace: t.getString(s, STR.destinationPodNamespace),
+      destinationPodName: t.getString(s, STR.destinationPodName),
+      sourceNodeName: t.getString(s, STR.sourceNodeName),
+      destinationNodeName: t.getString(s, STR.destinationNodeName),
+      destinationClusterIP: t.getString(s, STR.destinationClusterIP),
+      destinationServicePort: t.port(s, 2),
+      destinationServicePortName: t.getString(s, STR.destinationServicePortName),
+      ingressNetworkPolicyName: t.getString(s, STR.ingressNetworkPolicyName),
+      ingressNetworkPolicyNamespace: t.getString(s, STR.ingressNetworkPolicyNamespace),
+      ingressNetworkPolicyType: t.getU8(s, U8.ingressNetworkPolicyType) as AggregatedFlowRecord['ingressNetworkPolicyType'],
+      ingressNetworkPolicyRuleName: t.getString(s, STR.ingressNetworkPolicyRuleName),
+      ingressNetworkPolicyRuleAction: t.getU8(s, U8.ingressNetworkPolicyRuleAction) as RuleAction,
+      egressNetworkPolicyName: t.getString(s, STR.egressNetworkPolicyName),
+      egressNetworkPolicyNamespace: t.getString(s, STR.egressNetworkPolicyNamespace),
+      egressNetworkPolicyType: t.getU8(s, U8.egressNetworkPolicyType) as AggregatedFlowRecord['egressNetworkPolicyType'],
+      egressNetworkPolicyRuleName: t.getString(s, STR.egressNetworkPolicyRuleName),
+      egressNetworkPolicyRuleAction: t.getU8(s, U8.egressNetworkPolicyRuleAction) as RuleAction,
+      tcpState: t.getString(s, STR.tcpState),
+      flowType: t.getU8(s, U8.flowType) as FlowType,
       fromSourceNode,
       fromDestinationNode,
-      everExported ? this.recordDelta(s, F64.exportedPacketTotal, primary.packetTotalCount) : primary.packetDeltaCount,
-      everExported ? this.recordDelta(s, F64.exportedOctetTotal, primary.octetTotalCount) : primary.octetDeltaCount,
-      everExported ? this.recordDelta(s, F64.exportedReversePacketTotal, primary.reversePacketTotalCount) : primary.reversePacketDeltaCount,
-      everExported ? this.recordDelta(s, F64.exportedReverseOctetTotal, primary.reverseOctetTotalCount) : primary.reverseOctetDeltaCount,
-      sourceIsPrimary,
-      this.sideThroughput(s, SIDE_SOURCE, false),
-      this.sideThroughput(s, SIDE_SOURCE, true),
-      this.sideThroughput(s, SIDE_DESTINATION, false),
-      this.sideThroughput(s, SIDE_DESTINATION, true),
+      throughput: sourceIsPrimary ? sourceThroughput : destinationThroughput,
+      reverseThroughput: sourceIsPrimary ? sourceReverseThroughput : destinationReverseThroughput,
+      throughputFromSourceNode: sourceThroughput,
+      throughputFromDestinationNode: destinationThroughput,
+      reverseThroughputFromSourceNode: sourceReverseThroughput,
+      reverseThroughputFromDestinationNode: destinationReverseThroughput,
+      flowEndSecondsFromSourceNode: t.getSec(s, SEC.flowEndSecondsFromSourceNode),
+      flowEndSecondsFromDestinationNode: t.getSec(s, SEC.flowEndSecondsFromDestinationNode),
+      originalExporterAddress: t.getString(s, STR.originalExporterAddress),
+      originalObservationDomainId: t.getSec(s, SEC.originalObservationDomainId),
       correlated,
-    );
+    };
   }
 }

@@ -17,7 +17,7 @@
 //   of 5: decode into FlowRecords, ingest, then flush and encode every flow as the IPFIX sink
 //   does; CPU ns per stage.
 //
-// Session 4 (HA, 6a5830b..): the flow table grows without copying its slots (past its first
+// Session 4 (HA, 6a5830b..8689885): the flow table grows without copying its slots (past its first
 // 4096 slots it takes one buffer for maxFlows slots, reserved address space that the kernel
 // backs page by page as slots are written; doubling copied every slot at each step, 180 MB of
 // copies and page faults to reach 400,000 flows), and a fresh slot skips its clearing fill. The
@@ -57,6 +57,18 @@
 //   - shutdown flush chunks of 1,024 or 256 instead of 4,096, the discarding collector in a
 //     child process, and (diagnosis only) V8's --min-semi-space-size=16, --no-page-promotion and
 //     --no-allocation-site-pretenuring: page faults and figures within the run-to-run spread.
+//   - exported records and their counters made by constructors (prototype Object.prototype)
+//     instead of object literals, so that V8 never pretenures them: in the throughput bench the
+//     export phase's 130-170 MB heap swings went, page faults 70,000-146,000 against
+//     160,000-180,000 and system time 0.35-0.60 s against 0.57-0.84 s, but user time did not
+//     fall (pairs ahead in 4 of 7), and aggregator.pipeline, which keeps all 400,000 exported
+//     records, paid for copying them: flush 3,580-3,689 against 1,993-2,127 ns per exported
+//     record (value 423,419-443,961 against 503,054-534,005). Dropped (8689885).
+//   After the last changes (the shutdown flush also waits for the IPFIX exporting queue), 3
+//   more pairs at load 4.0-5.1: after 417,385 / 327,441 / 402,807, before 373,995 / 374,752 /
+//   377,446; aggregator.pipeline 534,005 (flush 1,993 ns); aggregator.memory 389. One run of
+//   the before build (381e215) hung at load 2 with every exporter done and records missing
+//   (the bench waits for recordsReceived to reach the total): not reproduced in about 40 runs.
 //   What is left per record (profile of decode + ingest): idOf ~37% (hash, probe and compare of
 //   ~8.5 names), the generated decoder ~20%, the flow index probe and merge ~25%; per exported
 //   record about 1.7 us to build it and 2 us to encode it.

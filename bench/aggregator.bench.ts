@@ -68,7 +68,7 @@
 //   more pairs at load 4.0-5.1: after 417,385 / 327,441 / 402,807, before 373,995 / 374,752 /
 //   377,446; aggregator.pipeline 534,005 (flush 1,993 ns); aggregator.memory 389. One run of
 //   the before build (381e215) hung at load 2 with every exporter done and records missing
-//   (the bench waits for recordsReceived to reach the total): not reproduced in about 40 runs.
+//   (the bench waits for recordsReceived to reach the total): not seen in this session's other runs.
 //   What is left per record (profile of decode + ingest): idOf ~37% (hash, probe and compare of
 //   ~8.5 names), the generated decoder ~20%, the flow index probe and merge ~25%; per exported
 //   record about 1.7 us to build it and 2 us to encode it.

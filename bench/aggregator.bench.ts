@@ -67,8 +67,12 @@
 //   After the last changes (the shutdown flush also waits for the IPFIX exporting queue), 3
 //   more pairs at load 4.0-5.1: after 417,385 / 327,441 / 402,807, before 373,995 / 374,752 /
 //   377,446; aggregator.pipeline 534,005 (flush 1,993 ns); aggregator.memory 389. One run of
-//   the before build (381e215) hung at load 2 with every exporter done and records missing
-//   (the bench waits for recordsReceived to reach the total): not seen in this session's other runs.
+//   the before build (381e215) hung at load 2 with every exporter done. Cause (found after, 1 run
+//   in 12): the bench took an exporter child's 'exit' before its last IPC message ("exited with 0
+//   before reporting"), failed, and the aggregator it left running kept the process alive. No
+//   record was lost: the child's report is now awaited until 'close', the runner exits after its
+//   benchmarks, and a received count that stops short for 30 s fails with the collector's and
+//   aggregation's counters.
 //   What is left per record (profile of decode + ingest): idOf ~37% (hash, probe and compare of
 //   ~8.5 names), the generated decoder ~20%, the flow index probe and merge ~25%; per exported
 //   record about 1.7 us to build it and 2 us to encode it.
@@ -380,7 +384,8 @@ async function throughput(): Promise<BenchResult> {
     new Promise<{ ready?: boolean; sent: number; dropped: number }>((resolve, reject) => {
       child.once('message', (m) => resolve(m as { sent: number; dropped: number }));
       child.once('error', reject);
-      child.once('exit', (code) => reject(new Error(`exporter process exited with ${code} before reporting`)));
+      // 'close', not 'exit': a child's last IPC message can arrive after its 'exit' event.
+      child.once('close', (code) => reject(new Error(`exporter process exited with ${code} before reporting`)));
     });
   await Promise.all(children.map(message));
   // Every exporter has encoded its messages and connected: the clock starts now.
@@ -390,7 +395,20 @@ async function throughput(): Promise<BenchResult> {
   const done = children.map(message);
   for (const child of children) child.send('go');
   const sent = await Promise.all(done);
-  while (aggregator.metrics().recordsReceived < total) await new Promise((r) => setTimeout(r, 5));
+  // Every exporter has sent all of its records: wait until the aggregator has counted them, but
+  // not forever. A count that stops moving for 30 s is a failure that prints where records went.
+  let seen = -1;
+  let still = 0;
+  for (let m = aggregator.metrics(); m.recordsReceived < total; m = aggregator.metrics()) {
+    if (m.recordsReceived !== seen) [seen, still] = [m.recordsReceived, 0];
+    else if (++still * 5 >= 30_000) {
+      const { aggregation, collector } = m;
+      await aggregator.stop();
+      discard.close();
+      throw new Error(`the aggregator counted ${m.recordsReceived} of ${total} records and stopped counting: ${JSON.stringify({ aggregation, collector })}`);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
   await aggregator.stop();
   discard.close();
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;

@@ -34,3 +34,5 @@ if (ran === 0) {
   process.stderr.write(`bench: no benchmark name starts with "${prefix}"\n`);
   process.exitCode = 1;
 }
+// A benchmark that failed may leave servers or children behind: end here rather than wait on them.
+process.exit();

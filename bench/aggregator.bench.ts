@@ -76,6 +76,11 @@
 //   What is left per record (profile of decode + ingest): idOf ~37% (hash, probe and compare of
 //   ~8.5 names), the generated decoder ~20%, the flow index probe and merge ~25%; per exported
 //   record about 1.7 us to build it and 2 us to encode it.
+// End of session 4 (2026-11-27 03:26-03:32 UTC, nothing else running, load 0.2-2.9 rising with the
+//   runs), 23 runs of `node dist/bench/run.js aggregator.throughput`: 328,787 402,849 380,908 342,663
+//   379,503 338,717 324,073 261,308 264,532 316,549 376,015 339,569 351,080 368,819 354,670 309,615
+//   318,882 263,599 289,852 315,885 288,548 216,501 278,319: median ~324,000, 7 of 23 below 300,000.
+//   aggregator.memory 393 B/flow, aggregator.pipeline 493,552 (load 1.9).
 // End of the session on the idle machine (2026-11-27 01:17-01:23 UTC, load 1.1-1.8), six runs of
 //   `node dist/bench/run.js aggregator.throughput`: 220,852 (right after the build), 297,253,
 //   271,821, 277,114, 333,315, 332,053 records/s/core (cpuSeconds 5.4-8.15); at the start of the

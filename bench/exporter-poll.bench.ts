@@ -30,6 +30,10 @@
 // socket's fd (src/exporter/conntrack/socket-fd.ts) rather than received by the netlink addon:
 // all of them on the dump thread, 3 in 4 on the main thread.
 //
+// End of session 4 (2026-11-27 03:33-03:35 UTC, nothing else running, load 0.9-1.2), three runs of
+//   `node dist/bench/run.js exporter.poll`, median ms per poll: default ('auto' picked the dump thread)
+//   149.9 / 121.9 / 109.8; .thread 129.8 / 115.0 / 107.5; .inThread 147.8 / 135.3 / 128.8. Dump thread
+//   kernel CPU 108-133 ms, its user CPU ~1 ms; heap 3.0-3.2 MB. exporter.cpu.10k: 0.5 % of a core (load 0.4).
 // Session 4 (Node v20.20.2, same VM): the dump thread reads each datagram with read(2) straight
 // into a ring slot, and stops at the read that finds none (EAGAIN, after NLMSG_DONE); the main
 // thread reads 3 of every 4 datagrams the same way into one buffer. Before, the addon received

@@ -26,6 +26,11 @@
 //   (24h pod-edges 86.3, 24h flows 60.5, 24h top.bytes 50.2); the table right after (load 0.5-1): 9.3-78.6 ms;
 //   at load 4-6 the segments' 24h flows / flows.namespace / top.bytes p95 went to 261 / 287 / 447 ms (p50 <= 111)
 //   End of session 4 (before the segments):
+//   End of session 4 (2026-11-27 03:36-03:40 UTC, nothing else running), Parquet segments:
+//   {"name":"store.ingest.embedded","value":154132,"unit":"rows/s","rows_per_cpu_second":98099,"rows_per_s_inserting":172543,"rows":1200000,"batch":245760,"inserts_in_flight":2,"load":1.4}
+//   {"name":"store.ingest.embedded","value":141696,"unit":"rows/s","rows_per_cpu_second":91729,"rows_per_s_inserting":155900,"rows":1200000,"batch":245760,"inserts_in_flight":2,"load":1.9}
+//   {"name":"store.ingest.clickhouse","value":138162,"unit":"rows/s","rows_per_cpu_second":182983,"batch":50000,"inserts_in_flight":2,"load":1.7,"server_cpu_us_per_row":5.63,"direct_rows_per_s":95009}
+//   store.query.p95 (10M rows as segments; generate 17.3 s, rollups 12.5 s; load 1.7): p95 7.7-96.4 ms over 24 h, 36.7-67.2 ms over 1 h
 //   End of the session (2026-11-27 01:18-01:30 UTC, the machine otherwise idle, load 1.1-2.4),
 //   `node dist/bench/run.js store.ingest` after fc001ba's build:
 //   {"name":"store.ingest.embedded","value":78192,"unit":"rows/s","rows_per_cpu_second":57891,"rows_per_s_inserting":83652,"rows":1200000,"batch":245760,"inserts_in_flight":2,"load":2.3}

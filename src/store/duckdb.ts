@@ -257,19 +257,12 @@ export class DuckDbRepository implements FlowRepository {
     const segment: Segment = { id, file, level: 0, rows: written.stats.rows, bytes: written.stats.bytes, minEnd: written.stats.minEnd, maxEnd: written.stats.maxEnd };
     await this.exclusive(async () => {
       this.checkOpen();
-      const next = [...this.segments, segment];
-      await this.exec('BEGIN TRANSACTION');
       try {
-        if (written.rollups) await this.insertRollups(written.rollups);
-        await this.exec(insertSegmentSql(segment, Date.now() / 1000));
-        await this.exec(this.viewSql(next));
-        await this.exec('COMMIT');
+        const rollups = written.rollups;
+        await this.recordSegment(dir, segment, rollups ? () => this.insertRollups(rollups) : null);
       } catch (err) {
-        await this.exec('ROLLBACK').catch(() => undefined);
-        rmSync(join(dir, file), { force: true });
         throw new StoreError('STORE_ERR_UNAVAILABLE', `embedded store insert failed: ${(err as Error).message}`, { cause: err });
       }
-      this.segments = next;
       if (written.rollups) await this.afterRollupInsert(segment.minEnd);
     });
     this.compaction ??= this.compactSegments()
@@ -391,19 +384,29 @@ export class DuckDbRepository implements FlowRepository {
       syncFile(dir);
       const [r] = (await this.writer.runAndReadAll(`SELECT CAST(count(*) AS BIGINT), CAST(coalesce(min(flowEndSeconds), 0) AS BIGINT), CAST(coalesce(max(flowEndSeconds), 0) AS BIGINT) FROM read_parquet('${join(dir, file)}')`)).getRows();
       const segment: Segment = { id, file, level, rows: Number(r[0]), bytes: statSync(join(dir, file)).size, minEnd: Number(r[1]), maxEnd: Number(r[2]) };
-      const next = [...this.segments, segment];
-      await this.exec('BEGIN TRANSACTION');
-      try {
-        await this.exec(insertSegmentSql(segment, Date.now() / 1000));
-        await this.exec(this.viewSql(next));
-        await this.exec('COMMIT');
-      } catch (err) {
-        await this.exec('ROLLBACK').catch(() => undefined);
-        rmSync(join(dir, file), { force: true });
-        throw err;
-      }
-      this.segments = next;
+      await this.recordSegment(dir, segment, null);
     });
+  }
+
+  /**
+   * Makes a written segment file part of the store: in one transaction, `alongside` (the
+   * segment's rollup rows), its catalog row and the view over every segment. On failure the file
+   * is deleted and nothing is recorded. Runs inside `exclusive`.
+   */
+  private async recordSegment(dir: string, segment: Segment, alongside: (() => Promise<void>) | null): Promise<void> {
+    const next = [...this.segments, segment];
+    await this.exec('BEGIN TRANSACTION');
+    try {
+      if (alongside) await alongside();
+      await this.exec(insertSegmentSql(segment, Date.now() / 1000));
+      await this.exec(this.viewSql(next));
+      await this.exec('COMMIT');
+    } catch (err) {
+      await this.exec('ROLLBACK').catch(() => undefined);
+      rmSync(join(dir, segment.file), { force: true });
+      throw err;
+    }
+    this.segments = next;
   }
 
   /**

@@ -17,6 +17,45 @@
 //   of 5: decode into FlowRecords, ingest, then flush and encode every flow as the IPFIX sink
 //   does; CPU ns per stage.
 //
+// Session 4, HB (2026-11-27 03:43-04:10 UTC): what puts a run in the slow mode. The machine, not
+// the code: the throughput bench now measures the machine in a child process just before and
+// just after the run (probeMachine: ns per dependent random read over 256 MB, ns per step of a
+// loop that stays in registers; no flowvis code) and splits the CPU time into the ingest phase
+// (until every record is in) and the shutdown flush. On this Firecracker VM (2 vCPUs, no steal
+// reported: 0-2 ticks per run) the register-only loop itself takes 1.32-1.45 ns in most probes
+// and 1.5-2.3 ns in others, and the memory read 150-185 ns against 200-295 ns, with nothing
+// else running (ps: only an idle clickhouse-server). 24 runs of
+// `node dist/bench/run.js aggregator.throughput`, load average (1 min) 1.2-2.8 (our own runs),
+// value / user s / probe core ns before,after / probe memory ns before,after:
+//   284,845 5.60 1.45,1.35 185,178    347,195 4.66 1.37,1.37 180,171    379,340 4.12 1.32,1.34 168,167
+//   374,204 4.28 1.79,1.41 175,164    313,122 4.97 1.49,1.40 186,203    238,305 6.69 2.10,1.76 256,250
+//   356,437 4.49 2.04,1.35 282,159    337,262 4.71 1.36,1.46 217,165    321,241 4.91 1.72,1.39 257,160
+//   343,369 4.66 1.37,1.42 171,159    414,898 3.79 1.80,1.38 173,160    372,555 4.31 1.40,1.34 163,149
+//   372,328 4.34 1.35,1.76 162,207    340,745 4.67 1.39,2.32 175,228    263,468 6.13 2.24,1.99 269,295
+//   271,366 5.89 2.09,1.67 212,205    211,553 7.72 1.94,2.07 259,239    263,161 6.17 1.56,1.59 236,203
+//   222,567 7.23 1.74,1.55 212,252    266,796 6.01 1.54,1.51 268,184    268,538 5.95 1.49,1.95 187,267
+//   218,998 7.42 1.99,1.95 296,291    331,897 4.76 2.06,1.55 223,180    208,641 7.82 1.64,2.06 208,278
+// Both probes slow (core >= 1.5 ns): 9 runs, all 9 below 300,000 (208,641-271,366). Both fast
+// (<= 1.49 ns): 7 runs, 6 at 313,122-379,340 and one at 284,845 (the first run after a build).
+// One slow, one fast: 8 runs, 7 at 321,241-414,898. In the run whose after-probe alone was slow
+// (340,745: 1.39 -> 2.32 ns) the ingest phase took its usual 2.7 s and the flush 2.58 s instead
+// of 1.7-2.0: the phase that coincides with the slow machine is the one that slows.
+// The CPU profiles agree: over 10 --cpu-prof runs split at 5.4 user s, every hot
+// function of the ingest phase took 1.4-1.9x its self time in the slow runs (idOf 738 -> 1,021 ms,
+// the generated decodeRecord 415 -> 671, merge 205 -> 363, putId 137 -> 208, addCounters
+// 108 -> 166), the work evenly slower, not one function. Ruled out in this session:
+// - JIT state: --trace-opt/--trace-deopt on 12 runs: the same 39-45 dependency deopts and the
+//   same optimizations in fast and slow runs; the one that differs (idOf deoptimized once,
+//   "insufficient type feedback" on its miss path, in 6 of 12 runs) is in the fastest run
+//   (4.13 s) as well as in slow ones.
+// - socket reads: 13,747-14,576 'data' events of 52-55 kB on average (758 MB in all, 64 kB
+//   reads) in fast and slow runs alike.
+// - a small young generation (--max-semi-space-size=1, 6 runs): 287,885-386,373, still bimodal.
+// So no change in src/: with the machine fast on at least one side the runs give 313,122-414,898
+// records/s/core (one 284,845 of 15); the floor is
+// missed when the VM's vCPU runs slowly (a busy host sibling or throttling), which no change of
+// the aggregator removes. To see which it was, read probeCoreNs / probeMemoryNs of the run; compare
+// builds only between runs whose probes agree.
 // Session 4 (HA, 6a5830b..8689885): the flow table grows without copying its slots (past its first
 // 4096 slots it takes one buffer for maxFlows slots, reserved address space that the kernel
 // backs page by page as slots are written; doubling copied every slot at each step, 180 MB of
@@ -363,7 +402,58 @@ async function exporterChild(me: number, port: number): Promise<void> {
   process.send?.({ sent: records, dropped: 0 });
 }
 
+/**
+ * The machine's speed at this moment, measured in a child process (so that this process's heap
+ * and counters are untouched): ns per dependent random read over 256 MB (memory latency: the
+ * aggregator's flow index, slots and name index are far larger than the caches) and ns per
+ * step of a loop that stays in registers (core speed). Taken just before and just after the
+ * measured run, it tells a slow run caused by the machine from one caused by the code.
+ */
+const PROBE_WORDS = 1 << 26;
+function probeChild(): void {
+  const a = new Int32Array(PROBE_WORDS);
+  let x = 12345;
+  for (let i = 0; i < PROBE_WORDS; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) | 0;
+    a[i] = (x >>> 0) & (PROBE_WORDS - 1);
+  }
+  const steps = 4_000_000;
+  const cpuNs = (f: () => number) => {
+    const c = process.cpuUsage();
+    const r = f();
+    const u = process.cpuUsage(c);
+    return { ns: (u.user + u.system) * 1000, r };
+  };
+  const chase = () => {
+    let q = 0;
+    for (let i = 0; i < steps; i++) q = a[q];
+    return q;
+  };
+  const spin = () => {
+    let h = 1;
+    for (let i = 0; i < 25 * steps; i++) h = Math.imul(h ^ i, 0x9e3779b1);
+    return h;
+  };
+  chase();
+  spin();
+  const memory = cpuNs(chase);
+  const core = cpuNs(spin);
+  const result = { memoryNs: Number((memory.ns / steps).toFixed(1)), coreNs: Number((core.ns / (25 * steps)).toFixed(2)), sink: memory.r ^ core.r };
+  // Exit once the message is out (an exit right after send can lose it).
+  process.send?.(result, () => process.exit(0));
+}
+
+async function probeMachine(): Promise<{ memoryNs: number; coreNs: number }> {
+  const child = fork(fileURLToPath(import.meta.url), ['--machine-probe'], { stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve(m as { memoryNs: number; coreNs: number }));
+    child.once('error', reject);
+    child.once('close', (code) => reject(new Error(`machine probe exited with ${code} before reporting`)));
+  });
+}
+
 async function throughput(): Promise<BenchResult> {
+  const probeBefore = await probeMachine();
   // The external collector: a loopback TCP server that discards what it gets.
   const discard = net.createServer((socket) => socket.resume());
   await new Promise<void>((resolve) => discard.listen(0, '127.0.0.1', resolve));
@@ -414,6 +504,8 @@ async function throughput(): Promise<BenchResult> {
     }
     await new Promise((r) => setTimeout(r, 5));
   }
+  // Every record is in (the ingest phase, while the exporters send); stop() is the shutdown flush.
+  const ingestCpu = process.cpuUsage(cpu0);
   await aggregator.stop();
   discard.close();
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -421,6 +513,7 @@ async function throughput(): Promise<BenchResult> {
   const usage = process.resourceUsage();
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const m = aggregator.metrics();
+  const probeAfter = await probeMachine();
   return {
     name: 'aggregator.throughput',
     value: Math.round(total / cpuSeconds),
@@ -439,6 +532,12 @@ async function throughput(): Promise<BenchResult> {
     /** Page faults and context switches of this process while measured. */
     minorPageFaults: usage.minorPageFault - usage0.minorPageFault,
     contextSwitches: usage.voluntaryContextSwitches - usage0.voluntaryContextSwitches + usage.involuntaryContextSwitches - usage0.involuntaryContextSwitches,
+    /** User + system CPU seconds until every record was received, and of the shutdown flush. */
+    ingestCpuSeconds: Number(((ingestCpu.user + ingestCpu.system) / 1e6).toFixed(2)),
+    flushCpuSeconds: Number((cpuSeconds - (ingestCpu.user + ingestCpu.system) / 1e6).toFixed(2)),
+    /** The machine just before and after (probeMachine): memory latency and core speed, ns. */
+    probeMemoryNs: [probeBefore.memoryNs, probeAfter.memoryNs],
+    probeCoreNs: [probeBefore.coreNs, probeAfter.coreNs],
     goal: 300_000,
   };
 }
@@ -587,6 +686,9 @@ export const benchmarks: Benchmark[] = [
   { name: 'aggregator.pipeline', run: pipeline },
 ];
 
+if (process.argv[2] === '--machine-probe') {
+  probeChild();
+}
 if (process.argv[2] === '--aggregator-exporter') {
   await exporterChild(Number(process.argv[3]), Number(process.argv[4]));
   process.exit(0);

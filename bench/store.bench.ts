@@ -150,8 +150,19 @@ export function syntheticRecords(n: number, seed = 1, spanSeconds = DAY): Aggreg
   }
   // Plain objects, as the aggregator builds them (one literal per record): the test fixture's
   // spread-built records read about ten times slower (about 50 us a record for the 52 columns
-  // here), which is not what the sink is given.
-  return out.map((r) => JSON.parse(JSON.stringify(r)) as AggregatedFlowRecord);
+  // here), which is not what the sink is given. Their strings are shared as the aggregator's
+  // are: its records take every name from its string table (flow-table.ts getString) and IPv4
+  // addresses from a cache (ipfix/values.ts ipv4Text), so records that name one Pod hold one
+  // string, not a copy each (a copy per record costs the sink a cache miss per string value).
+  const shared = new Map<string, string>();
+  const reviver = (_key: string, value: unknown) => {
+    if (typeof value !== 'string') return value;
+    const known = shared.get(value);
+    if (known !== undefined) return known;
+    shared.set(value, value);
+    return value;
+  };
+  return out.map((r) => JSON.parse(JSON.stringify(r), reviver) as AggregatedFlowRecord);
 }
 
 async function ingest(repo: FlowRepository, rows: AggregatedFlowRecord[], batch = repo.insertBatch ?? DEFAULT_STORE_BATCH): Promise<number> {

@@ -361,7 +361,7 @@ function recordsOfExporter(): number {
  * dribbles.
  */
 /** Every IPFIX message exporter `me` sends (templates first), and how many records they hold. */
-function exporterMessages(me: number): { messages: Buffer[]; records: number } {
+export function exporterMessages(me: number): { messages: Buffer[]; records: number } {
   const writer = new MessageWriter({ observationDomainId: me + 1 });
   for (const t of EXPORTER_TEMPLATES) writer.addTemplate(t);
   const messages: Buffer[] = [...writer.templateMessages()];

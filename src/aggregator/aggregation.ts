@@ -103,6 +103,18 @@ export interface AggregationStats {
 const BOTH_SIDES = 2;
 type Side = typeof SIDE_SOURCE | typeof SIDE_DESTINATION | typeof BOTH_SIDES;
 
+/** The name fields (bits by STR index) that the source node knows for sure: its Pod, Node, the Service and the egress policy. */
+const SOURCE_NAMES =
+  (1 << STR.sourcePodNamespace) | (1 << STR.sourcePodName) | (1 << STR.sourceNodeName) | (1 << STR.destinationClusterIP) |
+  (1 << STR.destinationServicePortName) | (1 << STR.egressNetworkPolicyName) | (1 << STR.egressNetworkPolicyNamespace) |
+  (1 << STR.egressNetworkPolicyRuleName);
+/** The name fields the destination node knows for sure: its Pod, Node and the ingress policy. */
+const DESTINATION_NAMES =
+  (1 << STR.destinationPodNamespace) | (1 << STR.destinationPodName) | (1 << STR.destinationNodeName) |
+  (1 << STR.ingressNetworkPolicyName) | (1 << STR.ingressNetworkPolicyNamespace) | (1 << STR.ingressNetworkPolicyRuleName);
+if ((SOURCE_NAMES | DESTINATION_NAMES) !== (1 << STR.tcpState) - 1 || (SOURCE_NAMES & DESTINATION_NAMES) !== 0) {
+  throw new Error('aggregation: every name field below tcpState belongs to exactly one side');
+}
 const TOTALS = [CTR.packetTotalCount, CTR.octetTotalCount, CTR.reversePacketTotalCount, CTR.reverseOctetTotalCount] as const;
 const DELTA_OF_TOTAL = [CTR.packetDeltaCount, CTR.octetDeltaCount, CTR.reversePacketDeltaCount, CTR.reverseOctetDeltaCount] as const;
 
@@ -486,20 +498,7 @@ export class AggregationProcess {
     const fromSource = side !== SIDE_DESTINATION;
     const fromDestination = side !== SIDE_SOURCE;
     // Fields a side knows for sure are taken from it; the other side only fills gaps.
-    t.putId(s, STR.sourcePodNamespace, names[STR.sourcePodNamespace], fromSource);
-    t.putId(s, STR.sourcePodName, names[STR.sourcePodName], fromSource);
-    t.putId(s, STR.sourceNodeName, names[STR.sourceNodeName], fromSource);
-    t.putId(s, STR.destinationClusterIP, names[STR.destinationClusterIP], fromSource);
-    t.putId(s, STR.destinationServicePortName, names[STR.destinationServicePortName], fromSource);
-    t.putId(s, STR.egressNetworkPolicyName, names[STR.egressNetworkPolicyName], fromSource);
-    t.putId(s, STR.egressNetworkPolicyNamespace, names[STR.egressNetworkPolicyNamespace], fromSource);
-    t.putId(s, STR.egressNetworkPolicyRuleName, names[STR.egressNetworkPolicyRuleName], fromSource);
-    t.putId(s, STR.destinationPodNamespace, names[STR.destinationPodNamespace], fromDestination);
-    t.putId(s, STR.destinationPodName, names[STR.destinationPodName], fromDestination);
-    t.putId(s, STR.destinationNodeName, names[STR.destinationNodeName], fromDestination);
-    t.putId(s, STR.ingressNetworkPolicyName, names[STR.ingressNetworkPolicyName], fromDestination);
-    t.putId(s, STR.ingressNetworkPolicyNamespace, names[STR.ingressNetworkPolicyNamespace], fromDestination);
-    t.putId(s, STR.ingressNetworkPolicyRuleName, names[STR.ingressNetworkPolicyRuleName], fromDestination);
+    t.putIds(s, names, (fromSource ? SOURCE_NAMES : 0) | (fromDestination ? DESTINATION_NAMES : 0));
     if (fromSource || t.port(s, 2) === 0) t.setServicePort(s, r.destinationServicePort);
     if (fromSource || t.getU8(s, U8.egressNetworkPolicyType) === 0) {
       t.setU8(s, U8.egressNetworkPolicyType, r.egressNetworkPolicyType);

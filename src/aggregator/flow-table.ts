@@ -463,6 +463,24 @@ export class FlowTable {
     this.u32[at] = id;
   }
 
+  /**
+   * putId for the name fields 0 to STR.tcpState - 1 at once: ids[k] goes into field k,
+   * overwriting it when bit k of `overwrite` is set, otherwise only when it is empty. One call
+   * per record: a re-report whose names the flow holds already costs one comparison per field.
+   */
+  putIds(s: number, ids: Int32Array, overwrite: number): void {
+    const u32 = this.u32;
+    const at = s * U32_STRIDE + STR_AT / 4;
+    for (let k = 0; k < STR.tcpState; k++) {
+      const id = ids[k];
+      const old = u32[at + k];
+      if (old === id || (((overwrite >>> k) & 1) === 0 && old !== 0)) continue;
+      this.strings.acquireId(id);
+      this.strings.release(old);
+      u32[at + k] = id;
+    }
+  }
+
   /** Sets a string field when `overwrite`, otherwise fills it only when empty. */
   putString(s: number, field: number, value: string, overwrite: boolean): void {
     if (overwrite) this.setString(s, field, value);

@@ -1,12 +1,17 @@
 // The embedded store's rollup rows of one batch, grouped in JS from the encoded batch
 // (columnar.ts) and written with it: the same rows as duckdbRollupInsert(batch) computes in SQL
 // (rollups.ts), at a fraction of the cost. String keys are grouped by their dictionary indexes
-// (small integers), never by their text: key parts are folded into dense group ids one column at
-// a time (fold), sums go into typed arrays by group id, and each group remembers its first row,
-// whose values name it.
+// (small integers), never by their text: a rollup's key parts are packed as mixed-radix digits
+// into a few 32-bit words a row (the nodes and policies keys into one), the words numbered into
+// dense group ids in one hash pass (GroupTable), sums go into typed arrays by group id, and each
+// group remembers its first row, whose values name it. The table, the words and the ids are kept
+// from one batch to the next (RollupScratch).
 //
 // On the store bench's 50,000-row batches, the SQL GROUP BY per grain over the staged batch
-// cost about 18 µs of CPU a row, three times the insert of the rows themselves.
+// cost about 18 µs of CPU a row, three times the insert of the rows themselves. Over a
+// 245,760-row batch, folding one Int32Array per key part into a Float64Array key (a table pass
+// per 2^53 of width, two for the Pod rollup) cost 300-650 ms of CPU; the packed words 230-260 ms
+// (alternating, load 4.8-5.4), with the same rows out.
 import { narrow, type EncodedBatch, type EncodedColumn, type Indexes } from './columnar.js';
 import { ALL_KEYS, GRAINS, ROLLUP_MEASURES, ROLLUPS } from './rollups.js';
 import { COLUMN_NAMES } from './schema.js';
@@ -22,97 +27,284 @@ function codesOf(col: EncodedColumn): Codes {
   return col;
 }
 
+const EMPTY_SLOT = -1;
+const WORD = 4294967296;
+
 /**
- * Numbers distinct keys (doubles below 2^53) in order of first appearance, through an
- * open-addressing table of typed arrays (a Map costs several times more per lookup, and allocates
- * for keys beyond 2^31). Numbers only: no key strings, no per-group objects. The table grows with
- * the groups found, not with the rows: sized for the rows, its 12 bytes a slot (6 MB for 150,000
- * rows) missed the CPU caches on nearly every probe.
+ * Numbers distinct keys of k 32-bit words each, in order of first appearance: one hash pass over
+ * the rows' words (row-major: row i's key is words[i * k, i * k + k)), an open-addressing table
+ * of typed arrays (slot -> group id; each group's words kept in the same layout, to compare on a
+ * hit and to rehash on growth). Numbers only: no key strings, no per-group objects. The table
+ * grows with the groups found, not with the rows (sized for the rows, it missed the CPU caches on
+ * nearly every probe), and one table serves every grouping of a thread: it keeps its memory from
+ * one batch to the next.
  */
-function foldKeys(combinedKeys: Float64Array): { ids: Uint32Array; count: number } {
-  const n = combinedKeys.length;
-  let capacity = 1024;
-  let mask = capacity - 1;
-  let keys = new Float64Array(capacity);
-  let slots = new Int32Array(capacity).fill(-1);
-  const out = new Uint32Array(n);
-  let count = 0;
-  for (let i = 0; i < n; i++) {
-    const combined = combinedKeys[i];
-    let h = slotOf(combined, mask);
-    for (;;) {
-      const slot = slots[h];
-      if (slot < 0) {
-        slots[h] = count;
-        keys[h] = combined;
-        out[i] = count++;
-        if (count * 2 > capacity) {
-          // Grow: rehash every key into a table twice the size.
-          const oldKeys = keys;
-          const oldSlots = slots;
-          capacity *= 2;
-          mask = capacity - 1;
-          keys = new Float64Array(capacity);
-          slots = new Int32Array(capacity).fill(-1);
-          for (let j = 0; j < oldSlots.length; j++) {
-            if (oldSlots[j] < 0) continue;
-            let g = slotOf(oldKeys[j], mask);
-            while (slots[g] >= 0) g = (g + 1) & mask;
-            slots[g] = oldSlots[j];
-            keys[g] = oldKeys[j];
+export class GroupTable {
+  private slots: Int32Array = new Int32Array(1024).fill(EMPTY_SLOT);
+  private keys: Uint32Array = new Uint32Array(2048);
+
+  /** Writes each row's dense group id into ids[0, n); returns the number of groups. */
+  group(words: Uint32Array, k: number, n: number, ids: Uint32Array): number {
+    if (n === 0) return 0;
+    if (k === 0) {
+      ids.fill(0, 0, n);
+      return 1;
+    }
+    this.slots.fill(EMPTY_SLOT);
+    return k === 1 ? this.groupOne(words, n, ids) : this.groupMany(words, k, n, ids);
+  }
+
+  private groupOne(words: Uint32Array, n: number, ids: Uint32Array): number {
+    let slots = this.slots;
+    let keys = this.keys;
+    let mask = slots.length - 1;
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      const v = words[i];
+      let h = mix(Math.imul(v, 0x9e3779b1)) & mask;
+      for (;;) {
+        const g = slots[h];
+        if (g === EMPTY_SLOT) {
+          if (count === keys.length) keys = this.keys = grown(keys, keys.length * 2);
+          keys[count] = v;
+          slots[h] = count;
+          ids[i] = count++;
+          if (count * 2 > slots.length) {
+            slots = this.rehash(1, count);
+            mask = slots.length - 1;
           }
+          break;
         }
-        break;
+        if (keys[g] === v) {
+          ids[i] = g;
+          break;
+        }
+        h = (h + 1) & mask;
       }
-      if (keys[h] === combined) {
-        out[i] = slot;
-        break;
-      }
-      h = (h + 1) & mask;
     }
+    return count;
   }
-  return { ids: out, count };
+
+  private groupMany(words: Uint32Array, k: number, n: number, ids: Uint32Array): number {
+    let slots = this.slots;
+    let keys = this.keys;
+    let mask = slots.length - 1;
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      const row = i * k;
+      let h = 0x811c9dc5;
+      for (let j = 0; j < k; j++) h = Math.imul(h ^ words[row + j], 0x9e3779b1);
+      h = mix(h) & mask;
+      for (;;) {
+        const g = slots[h];
+        if (g === EMPTY_SLOT) {
+          const at = count * k;
+          if (at + k > keys.length) keys = this.keys = grown(keys, Math.max(keys.length * 2, at + k));
+          for (let j = 0; j < k; j++) keys[at + j] = words[row + j];
+          slots[h] = count;
+          ids[i] = count++;
+          if (count * 2 > slots.length) {
+            slots = this.rehash(k, count);
+            mask = slots.length - 1;
+          }
+          break;
+        }
+        const at = g * k;
+        let j = 0;
+        while (j < k && keys[at + j] === words[row + j]) j++;
+        if (j === k) {
+          ids[i] = g;
+          break;
+        }
+        h = (h + 1) & mask;
+      }
+    }
+    return count;
+  }
+
+  /** A slot table twice the size, every group placed again from its stored words. */
+  private rehash(k: number, count: number): Int32Array {
+    const slots = new Int32Array(this.slots.length * 2).fill(EMPTY_SLOT);
+    const mask = slots.length - 1;
+    const keys = this.keys;
+    for (let g = 0; g < count; g++) {
+      let h: number;
+      if (k === 1) h = mix(Math.imul(keys[g], 0x9e3779b1));
+      else {
+        h = 0x811c9dc5;
+        for (let j = 0; j < k; j++) h = Math.imul(h ^ keys[g * k + j], 0x9e3779b1);
+        h = mix(h);
+      }
+      h &= mask;
+      while (slots[h] !== EMPTY_SLOT) h = (h + 1) & mask;
+      slots[h] = g;
+    }
+    this.slots = slots;
+    return slots;
+  }
 }
 
-/** acc[i] = acc[i] * width + part[i]: one more digit of a mixed-radix key. */
-function appendDigit(acc: Float64Array, part: Int32Array, width: number): void {
-  const n = acc.length;
-  for (let i = 0; i < n; i++) acc[i] = acc[i] * width + part[i];
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  return h ^ (h >>> 13);
 }
 
-const EXACT = 2 ** 53;
+function grown(a: Uint32Array, size: number): Uint32Array {
+  const b = new Uint32Array(size);
+  b.set(a);
+  return b;
+}
 
 /**
- * Dense group ids of rows by several key parts (each a small integer per row below its width).
- * Parts are combined as the digits of one mixed-radix number while their widths' product stays
- * exact in a double, and numbered only then: one table pass for several parts (the Pod rollup's
- * eight parts take two), where numbering after each part took one pass per part.
+ * One part of a grouping key: per row a small integer below `width` that identifies its value
+ * in the batch. Parts are packed into 32-bit words as the digits of a mixed-radix number while
+ * the word's range stays within 2^32 (the nodes rollup's three parts and its bucket make one
+ * word), so the table compares a few words a row instead of a word per part.
  */
-export function groupRows(parts: readonly { part: Int32Array; width: number }[], n: number, start: Uint32Array | null = null, startWidth = 1): { ids: Uint32Array; count: number } {
-  if (parts.length === 0 && start === null) return { ids: new Uint32Array(n), count: 1 };
-  const acc = start === null ? new Float64Array(n) : Float64Array.from(start);
-  let accWidth = startWidth;
-  for (const { part, width } of parts) {
-    if (accWidth * width > EXACT) {
-      const g = foldKeys(acc);
-      acc.set(g.ids);
-      accWidth = g.count;
-    }
-    appendDigit(acc, part, width);
-    accWidth *= width;
-  }
-  return foldKeys(acc);
-}
+export type Part =
+  /** Dictionary indexes (or group ids) as they are. */
+  | { readonly kind: 'indexes'; readonly indexes: Indexes | Uint32Array; readonly width: number }
+  /** value - offset, for integral values within [offset, offset + width). */
+  | { readonly kind: 'numbers'; readonly values: Float64Array; readonly offset: number; readonly width: number }
+  /** One 32-bit word of value - offset (a range too wide for one word): the low one, or the high one. */
+  | { readonly kind: 'word'; readonly values: Float64Array; readonly offset: number; readonly high: boolean; readonly width: number }
+  /** CASE WHEN <side>PodName = '' THEN <side>IP ELSE '' END: 0 for a named Pod, else 1 + the IP's index. */
+  | { readonly kind: 'endpoint'; readonly pods: Indexes | Uint32Array; readonly emptyPod: number; readonly ips: Indexes | Uint32Array; readonly width: number }
+  /** The bucket of `tier` seconds of each end, counted from bucket `low`. */
+  | { readonly kind: 'bucket'; readonly ends: Float64Array; readonly tier: number; readonly low: number; readonly width: number };
 
-/** A table slot for a key below 2^53: its low and high 32 bits mixed. */
-function slotOf(combined: number, mask: number): number {
-  const h = Math.imul((combined | 0) ^ Math.floor(combined / 4294967296), 0x9e3779b1);
-  return (h ^ (h >>> 15)) & mask;
+/** A range of integral values as parts: one when it fits a word, else its low and high words. */
+function rangeParts(values: Float64Array, n: number): Part[] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (n === 0) return [];
+  const span = hi - lo + 1;
+  if (span <= WORD) return [{ kind: 'numbers', values, offset: lo, width: span }];
+  return [
+    { kind: 'word', values, offset: lo, high: false, width: WORD },
+    { kind: 'word', values, offset: lo, high: true, width: Math.floor((hi - lo) / WORD) + 1 },
+  ];
 }
 
 // The loops over every row live in small functions of their own: V8 optimizes a small function
 // called with the same array types soon, and a loop inside one long function only by on-stack
-// replacement (measured: the sums at about 14 ns a row inside rollupBatch).
+// replacement (measured: the sums at about 14 ns a row inside rollupBatch). Each writes its
+// digit into words[i * k + j]: as the word (scale 0) or added at `scale` (the product of the
+// widths before it in the word).
+
+function indexDigits(words: Uint32Array, k: number, j: number, scale: number, n: number, indexes: Indexes | Uint32Array): void {
+  if (scale === 0) for (let i = 0; i < n; i++) words[i * k + j] = indexes[i];
+  else for (let i = 0; i < n; i++) words[i * k + j] += indexes[i] * scale;
+}
+
+function numberDigits(words: Uint32Array, k: number, j: number, scale: number, n: number, values: Float64Array, offset: number): void {
+  if (scale === 0) for (let i = 0; i < n; i++) words[i * k + j] = values[i] - offset;
+  else for (let i = 0; i < n; i++) words[i * k + j] += (values[i] - offset) * scale;
+}
+
+function wordDigits(words: Uint32Array, k: number, j: number, scale: number, n: number, values: Float64Array, offset: number, high: boolean): void {
+  for (let i = 0; i < n; i++) {
+    const v = values[i] - offset;
+    const h = Math.floor(v / WORD);
+    const d = high ? h : v - h * WORD;
+    if (scale === 0) words[i * k + j] = d;
+    else words[i * k + j] += d * scale;
+  }
+}
+
+function endpointDigits(words: Uint32Array, k: number, j: number, scale: number, n: number, pods: Indexes | Uint32Array, emptyPod: number, ips: Indexes | Uint32Array): void {
+  for (let i = 0; i < n; i++) {
+    const d = pods[i] === emptyPod ? 1 + ips[i] : 0;
+    if (scale === 0) words[i * k + j] = d;
+    else words[i * k + j] += d * scale;
+  }
+}
+
+function bucketDigits(words: Uint32Array, k: number, j: number, scale: number, n: number, ends: Float64Array, tier: number, low: number): void {
+  for (let i = 0; i < n; i++) {
+    const d = Math.floor(ends[i] / tier) - low;
+    if (scale === 0) words[i * k + j] = d;
+    else words[i * k + j] += d * scale;
+  }
+}
+
+/**
+ * Memory of one thread's rollup grouping, kept from one batch to the next: the grouping table,
+ * the key words and the group ids. A batch of 245,760 rows used to allocate about 40 MB of arrays
+ * for its key parts and ids (a sixth of the segment thread's time went to GC).
+ */
+export class RollupScratch {
+  readonly table = new GroupTable();
+  private words: Uint32Array = new Uint32Array(0);
+  private readonly ids: Uint32Array[] = [];
+
+  /** Space for n rows of k words (contents undefined). */
+  wordsFor(n: number, k: number): Uint32Array {
+    if (this.words.length < n * k) this.words = new Uint32Array(n * k);
+    return this.words;
+  }
+
+  /** n group ids in slot `slot` (contents undefined). */
+  idsIn(slot: number, n: number): Uint32Array {
+    let a = this.ids[slot];
+    if (a === undefined || a.length < n) this.ids[slot] = a = new Uint32Array(n);
+    return a.subarray(0, n);
+  }
+
+  /**
+   * Dense group ids (in order of first appearance) of n rows by `parts`, written into ids slot
+   * `slot`; valid until that slot is used again.
+   */
+  group(parts: readonly Part[], n: number, slot: number): { ids: Uint32Array; count: number } {
+    // Plan: each part's word and scale; a new word when the product of widths would pass 2^32.
+    const at: { word: number; scale: number }[] = [];
+    let k = 0;
+    let range = WORD;
+    for (const p of parts) {
+      if (p.width <= 1) {
+        at.push({ word: -1, scale: 0 });
+        continue;
+      }
+      if (range * p.width > WORD) {
+        k++;
+        range = 1;
+      }
+      at.push({ word: k - 1, scale: range === 1 ? 0 : range });
+      range *= p.width;
+    }
+    const words = this.wordsFor(n, k);
+    for (let p = 0; p < parts.length; p++) {
+      const { word: j, scale } = at[p];
+      if (j < 0) continue;
+      const part = parts[p];
+      switch (part.kind) {
+        case 'indexes':
+          indexDigits(words, k, j, scale, n, part.indexes);
+          break;
+        case 'numbers':
+          numberDigits(words, k, j, scale, n, part.values, part.offset);
+          break;
+        case 'word':
+          wordDigits(words, k, j, scale, n, part.values, part.offset, part.high);
+          break;
+        case 'endpoint':
+          endpointDigits(words, k, j, scale, n, part.pods, part.emptyPod, part.ips);
+          break;
+        case 'bucket':
+          bucketDigits(words, k, j, scale, n, part.ends, part.tier, part.low);
+          break;
+      }
+    }
+    const ids = this.idsIn(slot, n);
+    return { ids, count: this.table.group(words, k, n, ids) };
+  }
+}
 
 /** out[ids[i]] += values[i] for every i. */
 function addInto(out: Float64Array, ids: Uint32Array, values: Float64Array): void {
@@ -130,18 +322,11 @@ function countRows(ids: Uint32Array, first: Int32Array, flows: Float64Array): vo
   }
 }
 
-/** Each end's bucket of `tier` seconds, numbered from the earliest bucket, and the number of buckets. */
-function bucketsOf(ends: Float64Array, n: number, tier: number): { part: Int32Array; width: number } {
-  let low = Infinity;
-  let high = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const b = Math.floor(ends[i] / tier);
-    if (b < low) low = b;
-    if (b > high) high = b;
-  }
-  const part = new Int32Array(n);
-  for (let i = 0; i < n; i++) part[i] = Math.floor(ends[i] / tier) - low;
-  return { part, width: high - low + 1 };
+/** out[u] = values[rows[u]]. */
+function gatherAt(values: Uint32Array, rows: Int32Array): Uint32Array {
+  const out = new Uint32Array(rows.length);
+  for (let u = 0; u < rows.length; u++) out[u] = values[rows[u]];
+  return out;
 }
 
 interface GrainGroups {
@@ -154,8 +339,10 @@ interface GrainGroups {
   flows: Float64Array;
 }
 
+const defaultScratch = new RollupScratch();
+
 /** The rollup rows (columns of DUCKDB_ROLLUP_COLUMNS) of an encoded flows batch. */
-export function rollupBatch(batch: EncodedBatch): EncodedBatch {
+export function rollupBatch(batch: EncodedBatch, scratch: RollupScratch = defaultScratch): EncodedBatch {
   const n = batch.rows;
   const column = (name: string) => batch.columns[COLUMN_NAMES.indexOf(name as (typeof COLUMN_NAMES)[number])];
   const numbers = (name: string) => (column(name) as { values: Float64Array }).values;
@@ -167,57 +354,53 @@ export function rollupBatch(batch: EncodedBatch): EncodedBatch {
     if (!c) codes.set(name, (c = codesOf(column(name))));
     return c;
   };
-  /** Per key column: a small non-negative integer per row that identifies its value in the batch, and the width of that range. */
-  const partOf = (keyName: string): { part: Int32Array; width: number } => {
+  let minEnd = Infinity;
+  let maxEnd = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const e = ends[i];
+    if (e < minEnd) minEnd = e;
+    if (e > maxEnd) maxEnd = e;
+  }
+  /** A key column as parts: dictionary indexes as they are, a u8 as its value, an i64 by its range. */
+  const partsOf = (keyName: string): Part[] => {
     const key = ALL_KEYS.find((k) => k.name === keyName)!;
-    const part = new Int32Array(n);
-    if (key.kind === 'u8') {
-      const v = numbers(keyName);
-      for (let i = 0; i < n; i++) part[i] = v[i];
-      return { part, width: 256 };
-    }
-    if (key.kind === 'i64') {
-      // Few distinct values (the address networks): numbered in order of appearance.
-      const v = numbers(keyName);
-      const ids = new Map<number, number>();
-      for (let i = 0; i < n; i++) {
-        let id = ids.get(v[i]);
-        if (id === undefined) ids.set(v[i], (id = ids.size));
-        part[i] = id;
-      }
-      return { part, width: ids.size };
-    }
+    if (key.kind === 'u8') return [{ kind: 'numbers', values: numbers(keyName), offset: 0, width: 256 }];
+    if (key.kind === 'i64') return rangeParts(numbers(keyName), n);
     if (key.expr === key.name) {
       const c = codesFor(keyName);
-      for (let i = 0; i < n; i++) part[i] = c.indexes[i];
-      return { part, width: c.dictionary.length };
+      return [{ kind: 'indexes', indexes: c.indexes, width: c.dictionary.length }];
     }
-    // CASE WHEN <side>PodName = '' THEN <side>IP ELSE '' END: 0 for a named Pod, else 1 + the IP's index.
     const side = keyName.startsWith('source') ? 'source' : 'destination';
     const pods = codesFor(`${side}PodName`);
-    const emptyPod = pods.dictionary.indexOf('');
     const ips = codesFor(`${side}IP`);
-    for (let i = 0; i < n; i++) part[i] = pods.indexes[i] === emptyPod ? 1 + ips.indexes[i] : 0;
-    return { part, width: ips.dictionary.length + 1 };
+    return [{ kind: 'endpoint', pods: pods.indexes, emptyPod: pods.dictionary.indexOf(''), ips: ips.indexes, width: ips.dictionary.length + 1 }];
   };
 
   const grains: GrainGroups[] = [];
   const perSpec: GrainGroups[] = [];
   for (const spec of ROLLUPS) {
-    // The key without time, as dense ids; then the ids and the bucket, per tier.
-    const key = groupRows(spec.keys.map((k) => partOf(k.name)), n);
+    // The key without time, as dense ids (ids slot 0); then the ids and the bucket, per tier.
+    const key = scratch.group(spec.keys.flatMap((k) => partsOf(k.name)), n, 0);
     // The finest tier is grouped from the rows; each coarser tier from the groups of the tier
     // below it (its buckets nest: each tier divides the one before), so the rows are read once.
     const tiers = [...spec.tiers].sort((a, b) => a - b);
     let below: GrainGroups | null = null;
     for (const tier of tiers) {
-      // Rows, or the finer tier's groups, as the units being grouped.
+      const low = Math.floor(minEnd / tier);
+      const width = Math.floor(maxEnd / tier) - low + 1;
+      if (width > WORD) throw new Error(`rollup buckets of ${tier} s span more than 2^32`);
+      // Rows, or the finer tier's groups (each as its first row), as the units being grouped.
       const units = below === null ? n : below.count;
-      const unitEnd = below === null ? ends : Float64Array.from(below.first, (row) => ends[row]);
-      const { part: bucketPart, width } = bucketsOf(unitEnd, units, tier);
-      const k = key.ids;
-      const unitKeys = below === null ? k : Uint32Array.from(below.first, (row) => k[row]);
-      const group = groupRows([{ part: bucketPart, width }], units, unitKeys, key.count);
+      const unitKeys = below === null ? key.ids : gatherAt(key.ids, below.first);
+      const unitEnds = below === null ? ends : Float64Array.from(below.first, (row) => ends[row]);
+      const group = scratch.group(
+        [
+          { kind: 'indexes', indexes: unitKeys, width: key.count },
+          { kind: 'bucket', ends: unitEnds, tier, low, width },
+        ],
+        units,
+        1,
+      );
       const first = new Int32Array(group.count).fill(-1);
       const sums = measures.map(() => new Float64Array(group.count));
       const flows = new Float64Array(group.count);
@@ -245,60 +428,92 @@ export function rollupBatch(batch: EncodedBatch): EncodedBatch {
   }
 
   // Columns: grain, bucket, every key (the group's first row's value; '' / 0 when the grain has
-  // no such key), the sums, flows.
+  // no such key), the sums, flows. Each output row is a group, named by its first row.
   const rows = grains.reduce((t, g) => t + g.count, 0);
-  const fill = (value: (g: GrainGroups, k: number) => number): EncodedColumn => {
-    const values = new Float64Array(rows);
-    let r = 0;
-    for (const g of grains) for (let k = 0; k < g.count; k++) values[r++] = value(g, k);
-    return { kind: 'number', values };
-  };
+  const firstRows = new Int32Array(rows);
+  const grainValues = new Float64Array(rows);
+  const buckets = new Float64Array(rows);
+  const flowValues = new Float64Array(rows);
+  const sumValues = ROLLUP_MEASURES.map(() => new Float64Array(rows));
+  /** Per grain in output order: its first output row. */
+  const starts: number[] = [];
+  let at = 0;
+  for (const g of grains) {
+    starts.push(at);
+    firstRows.set(g.first, at);
+    grainValues.fill(g.grain, at, at + g.count);
+    for (let k = 0; k < g.count; k++) buckets[at + k] = Math.floor(ends[g.first[k]] / g.tier) * g.tier;
+    flowValues.set(g.flows, at);
+    for (let m = 0; m < sumValues.length; m++) sumValues[m].set(g.sums[m], at);
+    at += g.count;
+  }
   const columns: EncodedColumn[] = [];
-  columns.push(fill((g) => g.grain));
-  columns.push(fill((g, k) => Math.floor(ends[g.first[k]] / g.tier) * g.tier));
+  columns.push({ kind: 'number', values: grainValues });
+  columns.push({ kind: 'number', values: buckets });
   for (const key of ALL_KEYS) {
-    const has = new Set(GRAINS.filter((g) => g.spec.keys.some((k) => k.name === key.name)).map((g) => g.grain));
+    const has = grains.map((g) => GRAINS[g.grain].spec.keys.some((k) => k.name === key.name));
     if (key.kind !== 'string') {
       // Grains without the key: 0 for a u8, -1 for an i64 (rollups.ts NO_KEY).
       const v = numbers(key.name);
-      const none = key.kind === 'i64' ? -1 : 0;
-      columns.push(fill((g, k) => (has.has(g.grain) ? v[g.first[k]] : none)));
+      const values = new Float64Array(rows).fill(key.kind === 'i64' ? -1 : 0);
+      for (let j = 0; j < grains.length; j++) if (has[j]) gatherNumbers(values, v, firstRows, starts[j], starts[j] + grains[j].count);
+      columns.push({ kind: 'number', values });
       continue;
     }
     // The source column's dictionary (endpoint IPs: the IP column, which has the key's name),
     // with '' for rows without this key.
     const src = codesFor(key.name);
     const blank = src.dictionary.indexOf('');
-    // An ENUM's members must be distinct: reuse the dictionary's '' when it has one.
-    const dictionary = blank >= 0 ? src.dictionary : [...src.dictionary, ''];
     const none = blank >= 0 ? blank : src.dictionary.length;
     const pods = key.expr === key.name ? null : codesFor(`${key.name.startsWith('source') ? 'source' : 'destination'}PodName`);
-    const emptyPod = pods ? pods.dictionary.indexOf('') : -1;
-    const indexes = new Uint32Array(rows);
-    let r = 0;
-    for (const g of grains) {
-      const own = has.has(g.grain);
-      for (let k = 0; k < g.count; k++) {
-        const row = g.first[k];
-        if (!own || (pods && pods.indexes[row] !== emptyPod)) indexes[r++] = none;
-        else indexes[r++] = src.indexes[row];
-      }
+    const indexes = new Uint32Array(rows).fill(none);
+    for (let j = 0; j < grains.length; j++) {
+      if (!has[j]) continue;
+      if (pods) gatherEndpoints(indexes, src.indexes, pods.indexes, pods.dictionary.indexOf(''), none, firstRows, starts[j], starts[j] + grains[j].count);
+      else gatherIndexes(indexes, src.indexes, firstRows, starts[j], starts[j] + grains[j].count);
     }
     // Only the values the rollup rows use go into their ENUM (creating one costs about 1 µs a
-    // member; the address columns' dictionaries hold every address of the batch).
-    const remap = new Int32Array(dictionary.length).fill(-1);
-    const used: string[] = [];
-    for (let i = 0; i < rows; i++) {
-      let k = remap[indexes[i]];
-      if (k < 0) {
-        k = remap[indexes[i]] = used.length;
-        used.push(dictionary[indexes[i]]);
-      }
-      indexes[i] = k;
-    }
+    // member; the address columns' dictionaries hold every address of the batch). An ENUM's
+    // members must be distinct: the dictionary's '' serves rows without the key when it has one.
+    const remap = new Int32Array(src.dictionary.length + 1).fill(-1);
+    const usedIndexes = renumber(indexes, remap);
+    const used = new Array<string>(usedIndexes.length);
+    for (let u = 0; u < usedIndexes.length; u++) used[u] = usedIndexes[u] === src.dictionary.length ? '' : src.dictionary[usedIndexes[u]];
     columns.push({ kind: 'dictionary', dictionary: used, indexes: narrow(indexes, used.length) });
   }
-  for (let m = 0; m < ROLLUP_MEASURES.length; m++) columns.push(fill((g, k) => g.sums[m][k]));
-  columns.push(fill((g, k) => g.flows[k]));
+  for (const sums of sumValues) columns.push({ kind: 'number', values: sums });
+  columns.push({ kind: 'number', values: flowValues });
   return { rows, columns };
+}
+
+/** out[r] = values[firstRows[r]] for r in [from, to). */
+function gatherNumbers(out: Float64Array, values: Float64Array, firstRows: Int32Array, from: number, to: number): void {
+  for (let r = from; r < to; r++) out[r] = values[firstRows[r]];
+}
+
+function gatherIndexes(out: Uint32Array, indexes: Indexes | Uint32Array, firstRows: Int32Array, from: number, to: number): void {
+  for (let r = from; r < to; r++) out[r] = indexes[firstRows[r]];
+}
+
+/** An endpoint's IP key: the IP of a row without a Pod, `none` for a named Pod. */
+function gatherEndpoints(out: Uint32Array, ips: Indexes | Uint32Array, pods: Indexes | Uint32Array, emptyPod: number, none: number, firstRows: Int32Array, from: number, to: number): void {
+  for (let r = from; r < to; r++) {
+    const row = firstRows[r];
+    out[r] = pods[row] === emptyPod ? ips[row] : none;
+  }
+}
+
+/** Renumbers indexes in order of first use (remap: -1 for each index not seen yet); returns the old index of each new one. */
+function renumber(indexes: Uint32Array, remap: Int32Array): Uint32Array {
+  const used: number[] = [];
+  for (let i = 0; i < indexes.length; i++) {
+    const old = indexes[i];
+    let k = remap[old];
+    if (k < 0) {
+      k = remap[old] = used.length;
+      used.push(old);
+    }
+    indexes[i] = k;
+  }
+  return Uint32Array.from(used);
 }

@@ -50,23 +50,54 @@ rollupContract('embedded (DuckDB)', {
 });
 
 describe('embedded store rollup rows', () => {
-  it('numbers groups of key parts whose widths multiply past 2^53 without merging neighbours', async () => {
-    const { groupRows } = await import('../../../src/store/rollup-batch.js');
-    // (a, b) and (a, b + 1) for large a: as one 60-bit number they differ in bits a double drops.
+  it('numbers groups of key parts whose widths multiply past 2^32 without merging neighbours', async () => {
+    const { RollupScratch } = await import('../../../src/store/rollup-batch.js');
+    // (a, b) and (a, b + 1) for large a: packed into one 32-bit word they would collide.
     const width = 2 ** 30;
-    const a = Int32Array.from([width - 1, width - 1, width - 1, 5, width - 1]);
-    const b = Int32Array.from([7, 8, 7, 8, 9]);
-    const c = Int32Array.from([0, 0, 0, 0, 1]);
-    const g = groupRows(
+    const a = Uint32Array.from([width - 1, width - 1, width - 1, 5, width - 1]);
+    const b = Uint32Array.from([7, 8, 7, 8, 9]);
+    const c = Uint32Array.from([0, 0, 0, 0, 1]);
+    const scratch = new RollupScratch();
+    const g = scratch.group(
       [
-        { part: a, width },
-        { part: b, width },
-        { part: c, width: 2 },
+        { kind: 'indexes', indexes: a, width },
+        { kind: 'indexes', indexes: b, width },
+        { kind: 'indexes', indexes: c, width: 2 },
       ],
       5,
+      0,
     );
     assert.equal(g.count, 4);
     assert.deepEqual([...g.ids], [0, 1, 0, 2, 3]);
+  });
+
+  it('packs narrow parts into one word and still tells every combination apart, table reused between calls', async () => {
+    const { RollupScratch } = await import('../../../src/store/rollup-batch.js');
+    const scratch = new RollupScratch();
+    // 7 x 300 x 256 values: one word; 5,000 rows with every combination seen in a known order.
+    const n = 5000;
+    const a = Uint32Array.from({ length: n }, (_, i) => i % 7);
+    const b = Uint32Array.from({ length: n }, (_, i) => (i * 13) % 300);
+    const c = Float64Array.from({ length: n }, (_, i) => (i * 31) % 256);
+    const expected = new Map<string, number>();
+    const want = Array.from({ length: n }, (_, i) => {
+      const key = `${a[i]}/${b[i]}/${c[i]}`;
+      if (!expected.has(key)) expected.set(key, expected.size);
+      return expected.get(key)!;
+    });
+    for (let round = 0; round < 2; round++) {
+      const g = scratch.group(
+        [
+          { kind: 'indexes', indexes: a, width: 7 },
+          { kind: 'indexes', indexes: b, width: 300 },
+          { kind: 'numbers', values: c, offset: 0, width: 256 },
+        ],
+        n,
+        0,
+      );
+      assert.equal(g.count, expected.size);
+      assert.deepEqual([...g.ids], want);
+    }
   });
 
   it('grouped in JS from each batch equal the SQL grouping of the stored rows', async () => {

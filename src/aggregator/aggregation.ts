@@ -45,6 +45,8 @@ import { DeadlineHeap } from './deadline-heap.js';
 import type { RecordShape } from '../ipfix/template.js';
 import { hasIpv4Numbers, wireFlowRecordShape, type FlowFacts, type WireFlowRecord } from './wire-record.js';
 import {
+  BASE,
+  COUNTERS_PER_SIDE,
   CTR,
   F64,
   FLAG,
@@ -55,6 +57,7 @@ import {
   STR,
   STRING_FIELDS,
   U8,
+  slotBases,
 } from './flow-table.js';
 
 /** The exporter a record came from (its transport session). */
@@ -164,6 +167,11 @@ function deltaOf(r: FlowFacts, k: number): number {
   return r.reverseOctetDeltaCount;
 }
 
+/** Bits per second of `octets` (negative: 0) over `seconds`. */
+function rate(octets: number, seconds: number): number {
+  return Math.round((Math.max(0, octets) * 8) / seconds);
+}
+
 function isPort(n: number): boolean {
   return Number.isInteger(n) && n >= 0 && n <= 65535;
 }
@@ -234,6 +242,8 @@ export class AggregationProcess {
   private flushFrom = 0;
   /** The name ids of the record being ingested, by STR field (0 for ''); reused for every record. */
   private readonly names = new Int32Array(STRING_FIELDS);
+  /** slotBases of the slot being exported; reused. */
+  private readonly bases = new Int32Array(6);
   private wire: RecordShape<WireFlowRecord> | null = null;
 
   constructor(options: AggregationOptions) {
@@ -663,120 +673,122 @@ export class AggregationProcess {
     this.onExport(record);
   }
 
-  private sideCounters(s: number, side: number): NodeCounters {
-    const c = this.table.counters;
-    const base = this.table.counterIndex(s, side, 0);
-    return {
-      packetTotalCount: c[base + CTR.packetTotalCount],
-      octetTotalCount: c[base + CTR.octetTotalCount],
-      packetDeltaCount: c[base + CTR.packetDeltaCount],
-      octetDeltaCount: c[base + CTR.octetDeltaCount],
-      reversePacketTotalCount: c[base + CTR.reversePacketTotalCount],
-      reverseOctetTotalCount: c[base + CTR.reverseOctetTotalCount],
-      reversePacketDeltaCount: c[base + CTR.reversePacketDeltaCount],
-      reverseOctetDeltaCount: c[base + CTR.reverseOctetDeltaCount],
-    };
-  }
-
-  /**
-   * Bits per second since the previous export (or the flow's start), forward or reverse. One
-   * number per call rather than a pair: build() runs once per exported record, and the pairs
-   * were garbage.
-   */
-  private sideThroughput(s: number, side: number, reverse: boolean): number {
-    const t = this.table;
-    const seenBit = side === SIDE_SOURCE ? FLAG.seenSource : FLAG.seenDestination;
-    if ((t.flags(s) & seenBit) === 0) return 0;
-    const end = t.getSec(s, side === SIDE_SOURCE ? SEC.flowEndSecondsFromSourceNode : SEC.flowEndSecondsFromDestinationNode);
-    const previousEnd = t.getSec(s, side === SIDE_SOURCE ? SEC.previousEndFromSourceNode : SEC.previousEndFromDestinationNode);
-    const seconds = Math.max(1, end - previousEnd);
-    const octets = t.counters[t.counterIndex(s, side, reverse ? CTR.reverseOctetTotalCount : CTR.octetTotalCount)];
-    const previous = reverse
-      ? t.getF64(s, side === SIDE_SOURCE ? F64.previousReverseOctetsFromSourceNode : F64.previousReverseOctetsFromDestinationNode)
-      : t.getF64(s, side === SIDE_SOURCE ? F64.previousOctetsFromSourceNode : F64.previousOctetsFromDestinationNode);
-    return Math.round((Math.max(0, octets - previous) * 8) / seconds);
-  }
-
-  /**
-   * The record's delta of one counter once it has been exported: what the primary total grew
-   * by since the highest total the flow's records carried. While one side supplies the
-   * counters this equals that side's own delta; when the source node reports after records
-   * made of the destination node's counters went out, it counts only what the source's total
-   * adds to them (never negative, never the same packets twice).
-   */
-  private recordDelta(s: number, exportedField: number, total: number): number {
-    return Math.max(0, total - this.table.getF64(s, exportedField));
-  }
-
   private build(s: number): AggregatedFlowRecord {
+    // Every field straight from the slot's views (slotBases): an accessor call per field cost
+    // more than the read, as V8 inlines only the first few calls of a function this large.
     const t = this.table;
-    const flags = t.flags(s);
-    const fromSourceNode = this.sideCounters(s, SIDE_SOURCE);
-    const fromDestinationNode = this.sideCounters(s, SIDE_DESTINATION);
-    const sourceThroughput = this.sideThroughput(s, SIDE_SOURCE, false);
-    const sourceReverseThroughput = this.sideThroughput(s, SIDE_SOURCE, true);
-    const destinationThroughput = this.sideThroughput(s, SIDE_DESTINATION, false);
-    const destinationReverseThroughput = this.sideThroughput(s, SIDE_DESTINATION, true);
-    const sourceIsPrimary = (flags & FLAG.seenSource) !== 0;
-    const primary = sourceIsPrimary ? fromSourceNode : fromDestinationNode;
+    const bases = this.bases;
+    slotBases(s, bases);
+    const u8 = t.u8;
+    const u32 = t.u32;
+    const f64 = t.counters;
+    const texts = t.strings.texts;
+    const b8 = bases[BASE.u8];
+    const sec = bases[BASE.sec];
+    const str = bases[BASE.str];
+    const f = bases[BASE.f64];
+    const src = bases[BASE.counters];
+    const dst = src + COUNTERS_PER_SIDE;
+    const ports = bases[BASE.ports];
+    const flags = u8[b8 + U8.flags];
+    const seenSource = (flags & FLAG.seenSource) !== 0;
+    const seenDestination = (flags & FLAG.seenDestination) !== 0;
+    const fromSourceNode: NodeCounters = {
+      packetTotalCount: f64[src + CTR.packetTotalCount],
+      octetTotalCount: f64[src + CTR.octetTotalCount],
+      packetDeltaCount: f64[src + CTR.packetDeltaCount],
+      octetDeltaCount: f64[src + CTR.octetDeltaCount],
+      reversePacketTotalCount: f64[src + CTR.reversePacketTotalCount],
+      reverseOctetTotalCount: f64[src + CTR.reverseOctetTotalCount],
+      reversePacketDeltaCount: f64[src + CTR.reversePacketDeltaCount],
+      reverseOctetDeltaCount: f64[src + CTR.reverseOctetDeltaCount],
+    };
+    const fromDestinationNode: NodeCounters = {
+      packetTotalCount: f64[dst + CTR.packetTotalCount],
+      octetTotalCount: f64[dst + CTR.octetTotalCount],
+      packetDeltaCount: f64[dst + CTR.packetDeltaCount],
+      octetDeltaCount: f64[dst + CTR.octetDeltaCount],
+      reversePacketTotalCount: f64[dst + CTR.reversePacketTotalCount],
+      reverseOctetTotalCount: f64[dst + CTR.reverseOctetTotalCount],
+      reversePacketDeltaCount: f64[dst + CTR.reversePacketDeltaCount],
+      reverseOctetDeltaCount: f64[dst + CTR.reverseOctetDeltaCount],
+    };
+    // Bits per second since the previous export (or the flow's start), per side and direction.
+    const sourceSeconds = Math.max(1, u32[sec + SEC.flowEndSecondsFromSourceNode] - u32[sec + SEC.previousEndFromSourceNode]);
+    const destinationSeconds = Math.max(1, u32[sec + SEC.flowEndSecondsFromDestinationNode] - u32[sec + SEC.previousEndFromDestinationNode]);
+    const sourceThroughput = seenSource ? rate(fromSourceNode.octetTotalCount - f64[f + F64.previousOctetsFromSourceNode], sourceSeconds) : 0;
+    const sourceReverseThroughput = seenSource
+      ? rate(fromSourceNode.reverseOctetTotalCount - f64[f + F64.previousReverseOctetsFromSourceNode], sourceSeconds)
+      : 0;
+    const destinationThroughput = seenDestination
+      ? rate(fromDestinationNode.octetTotalCount - f64[f + F64.previousOctetsFromDestinationNode], destinationSeconds)
+      : 0;
+    const destinationReverseThroughput = seenDestination
+      ? rate(fromDestinationNode.reverseOctetTotalCount - f64[f + F64.previousReverseOctetsFromDestinationNode], destinationSeconds)
+      : 0;
+    const primary = seenSource ? fromSourceNode : fromDestinationNode;
+    // After the first export, a record's delta of a counter is what the primary total grew by
+    // since the highest total the flow's records carried. While one side supplies the counters
+    // this equals that side's own delta; when the source node reports after records made of the
+    // destination node's counters went out, it counts only what the source's total adds to them
+    // (never negative, never the same packets twice).
     const everExported = (flags & FLAG.everExported) !== 0;
-    const correlated =
-      (flags & FLAG.needsCorrelation) === 0 || ((flags & FLAG.seenSource) !== 0 && (flags & FLAG.seenDestination) !== 0);
+    const correlated = (flags & FLAG.needsCorrelation) === 0 || (seenSource && seenDestination);
     return {
       sourceAddress: t.addressText(s, t.sourceKey(s)),
       destinationAddress: t.addressText(s, t.destinationKey(s)),
-      sourceTransportPort: t.port(s, 0),
-      destinationTransportPort: t.port(s, 1),
-      protocolIdentifier: t.getU8(s, U8.protocolIdentifier),
-      ipVersion: t.getU8(s, U8.ipVersion) === 6 ? 6 : 4,
-      flowStartSeconds: t.getSec(s, SEC.flowStartSeconds),
-      flowEndSeconds: t.getSec(s, SEC.flowEndSeconds),
-      flowEndReason: t.getU8(s, U8.flowEndReason) as FlowEndReason,
+      sourceTransportPort: t.u16[ports],
+      destinationTransportPort: t.u16[ports + 1],
+      protocolIdentifier: u8[b8 + U8.protocolIdentifier],
+      ipVersion: u8[b8 + U8.ipVersion] === 6 ? 6 : 4,
+      flowStartSeconds: u32[sec + SEC.flowStartSeconds],
+      flowEndSeconds: u32[sec + SEC.flowEndSeconds],
+      flowEndReason: u8[b8 + U8.flowEndReason] as FlowEndReason,
       packetTotalCount: primary.packetTotalCount,
       octetTotalCount: primary.octetTotalCount,
-      packetDeltaCount: everExported ? this.recordDelta(s, F64.exportedPacketTotal, primary.packetTotalCount) : primary.packetDeltaCount,
-      octetDeltaCount: everExported ? this.recordDelta(s, F64.exportedOctetTotal, primary.octetTotalCount) : primary.octetDeltaCount,
+      packetDeltaCount: everExported ? Math.max(0, primary.packetTotalCount - f64[f + F64.exportedPacketTotal]) : primary.packetDeltaCount,
+      octetDeltaCount: everExported ? Math.max(0, primary.octetTotalCount - f64[f + F64.exportedOctetTotal]) : primary.octetDeltaCount,
       reversePacketTotalCount: primary.reversePacketTotalCount,
       reverseOctetTotalCount: primary.reverseOctetTotalCount,
       reversePacketDeltaCount: everExported
-        ? this.recordDelta(s, F64.exportedReversePacketTotal, primary.reversePacketTotalCount)
+        ? Math.max(0, primary.reversePacketTotalCount - f64[f + F64.exportedReversePacketTotal])
         : primary.reversePacketDeltaCount,
       reverseOctetDeltaCount: everExported
-        ? this.recordDelta(s, F64.exportedReverseOctetTotal, primary.reverseOctetTotalCount)
+        ? Math.max(0, primary.reverseOctetTotalCount - f64[f + F64.exportedReverseOctetTotal])
         : primary.reverseOctetDeltaCount,
-      sourcePodNamespace: t.getString(s, STR.sourcePodNamespace),
-      sourcePodName: t.getString(s, STR.sourcePodName),
-      destinationPodNamespace: t.getString(s, STR.destinationPodNamespace),
-      destinationPodName: t.getString(s, STR.destinationPodName),
-      sourceNodeName: t.getString(s, STR.sourceNodeName),
-      destinationNodeName: t.getString(s, STR.destinationNodeName),
-      destinationClusterIP: t.getString(s, STR.destinationClusterIP),
-      destinationServicePort: t.port(s, 2),
-      destinationServicePortName: t.getString(s, STR.destinationServicePortName),
-      ingressNetworkPolicyName: t.getString(s, STR.ingressNetworkPolicyName),
-      ingressNetworkPolicyNamespace: t.getString(s, STR.ingressNetworkPolicyNamespace),
-      ingressNetworkPolicyType: t.getU8(s, U8.ingressNetworkPolicyType) as AggregatedFlowRecord['ingressNetworkPolicyType'],
-      ingressNetworkPolicyRuleName: t.getString(s, STR.ingressNetworkPolicyRuleName),
-      ingressNetworkPolicyRuleAction: t.getU8(s, U8.ingressNetworkPolicyRuleAction) as RuleAction,
-      egressNetworkPolicyName: t.getString(s, STR.egressNetworkPolicyName),
-      egressNetworkPolicyNamespace: t.getString(s, STR.egressNetworkPolicyNamespace),
-      egressNetworkPolicyType: t.getU8(s, U8.egressNetworkPolicyType) as AggregatedFlowRecord['egressNetworkPolicyType'],
-      egressNetworkPolicyRuleName: t.getString(s, STR.egressNetworkPolicyRuleName),
-      egressNetworkPolicyRuleAction: t.getU8(s, U8.egressNetworkPolicyRuleAction) as RuleAction,
-      tcpState: t.getString(s, STR.tcpState),
-      flowType: t.getU8(s, U8.flowType) as FlowType,
+      sourcePodNamespace: texts[u32[str + STR.sourcePodNamespace]],
+      sourcePodName: texts[u32[str + STR.sourcePodName]],
+      destinationPodNamespace: texts[u32[str + STR.destinationPodNamespace]],
+      destinationPodName: texts[u32[str + STR.destinationPodName]],
+      sourceNodeName: texts[u32[str + STR.sourceNodeName]],
+      destinationNodeName: texts[u32[str + STR.destinationNodeName]],
+      destinationClusterIP: texts[u32[str + STR.destinationClusterIP]],
+      destinationServicePort: t.u16[ports + 2],
+      destinationServicePortName: texts[u32[str + STR.destinationServicePortName]],
+      ingressNetworkPolicyName: texts[u32[str + STR.ingressNetworkPolicyName]],
+      ingressNetworkPolicyNamespace: texts[u32[str + STR.ingressNetworkPolicyNamespace]],
+      ingressNetworkPolicyType: u8[b8 + U8.ingressNetworkPolicyType] as AggregatedFlowRecord['ingressNetworkPolicyType'],
+      ingressNetworkPolicyRuleName: texts[u32[str + STR.ingressNetworkPolicyRuleName]],
+      ingressNetworkPolicyRuleAction: u8[b8 + U8.ingressNetworkPolicyRuleAction] as RuleAction,
+      egressNetworkPolicyName: texts[u32[str + STR.egressNetworkPolicyName]],
+      egressNetworkPolicyNamespace: texts[u32[str + STR.egressNetworkPolicyNamespace]],
+      egressNetworkPolicyType: u8[b8 + U8.egressNetworkPolicyType] as AggregatedFlowRecord['egressNetworkPolicyType'],
+      egressNetworkPolicyRuleName: texts[u32[str + STR.egressNetworkPolicyRuleName]],
+      egressNetworkPolicyRuleAction: u8[b8 + U8.egressNetworkPolicyRuleAction] as RuleAction,
+      tcpState: texts[u32[str + STR.tcpState]],
+      flowType: u8[b8 + U8.flowType] as FlowType,
       fromSourceNode,
       fromDestinationNode,
-      throughput: sourceIsPrimary ? sourceThroughput : destinationThroughput,
-      reverseThroughput: sourceIsPrimary ? sourceReverseThroughput : destinationReverseThroughput,
+      throughput: seenSource ? sourceThroughput : destinationThroughput,
+      reverseThroughput: seenSource ? sourceReverseThroughput : destinationReverseThroughput,
       throughputFromSourceNode: sourceThroughput,
       throughputFromDestinationNode: destinationThroughput,
       reverseThroughputFromSourceNode: sourceReverseThroughput,
       reverseThroughputFromDestinationNode: destinationReverseThroughput,
-      flowEndSecondsFromSourceNode: t.getSec(s, SEC.flowEndSecondsFromSourceNode),
-      flowEndSecondsFromDestinationNode: t.getSec(s, SEC.flowEndSecondsFromDestinationNode),
-      originalExporterAddress: t.getString(s, STR.originalExporterAddress),
-      originalObservationDomainId: t.getSec(s, SEC.originalObservationDomainId),
+      flowEndSecondsFromSourceNode: u32[sec + SEC.flowEndSecondsFromSourceNode],
+      flowEndSecondsFromDestinationNode: u32[sec + SEC.flowEndSecondsFromDestinationNode],
+      originalExporterAddress: texts[u32[str + STR.originalExporterAddress]],
+      originalObservationDomainId: u32[sec + SEC.originalObservationDomainId],
       correlated,
     };
   }

@@ -149,6 +149,22 @@ const F64_AT = 256;
 const U32_STRIDE = SLOT_BYTES / 4;
 const U16_STRIDE = SLOT_BYTES / 2;
 const F64_STRIDE = SLOT_BYTES / 8;
+
+/**
+ * Where slot s's blocks start in each view (FlowTable.u8/u16/u32/counters), for code that reads
+ * many fields of one slot (exporting a flow): one base per block instead of an accessor call per
+ * field, which V8 stops inlining in large functions.
+ */
+export function slotBases(s: number, out: Int32Array): void {
+  out[BASE.u8] = s * SLOT_BYTES + U8_AT;
+  out[BASE.ports] = s * U16_STRIDE + PORTS_AT / 2;
+  out[BASE.sec] = s * U32_STRIDE + SEC_AT / 4;
+  out[BASE.str] = s * U32_STRIDE + STR_AT / 4;
+  out[BASE.counters] = s * F64_STRIDE + COUNTERS_AT / 8;
+  out[BASE.f64] = s * F64_STRIDE + F64_AT / 8;
+}
+/** Indexes of slotBases' output. */
+export const BASE = { u8: 0, ports: 1, sec: 2, str: 3, counters: 4, f64: 5 } as const;
 if (
   PORTS_AT + 6 > U8_AT || U8_AT + U8_FIELDS > SEC_AT || SEC_AT + 4 * SEC_FIELDS > STR_AT || STR_AT + 4 * STRING_FIELDS > HASH_AT || HASH_AT + 4 > COUNTERS_AT ||
   COUNTERS_AT + 8 * 2 * COUNTERS_PER_SIDE > F64_AT || F64_AT + 8 * F64_FIELDS > SLOT_BYTES
@@ -168,9 +184,10 @@ export class FlowTable {
   size = 0;
 
   /** Views of the slot records; index (s * stride + field) in the view of the field's width. */
-  private u8: Uint8Array;
-  private u16: Uint16Array;
-  private u32: Uint32Array;
+  // Read them only through slotBases (writes go through the methods below).
+  u8: Uint8Array;
+  u16: Uint16Array;
+  u32: Uint32Array;
   /** The f64 view, counters included: index counterIndex(s, side, counter). */
   counters: Float64Array;
   /** Bumped whenever a slot is freed, so that stale deadline-heap entries are recognised. */

@@ -192,6 +192,11 @@ export class StringTable implements NameInterner {
     this.indexed = 0;
   }
 
+  /** Every string by id (get(id) without a call); replaced by clear(), so fetch it again after one. */
+  get texts(): readonly string[] {
+    return this.strings;
+  }
+
   get(id: number): string {
     return this.strings[id];
   }

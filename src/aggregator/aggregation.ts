@@ -495,59 +495,72 @@ export class AggregationProcess {
   }
 
   private merge(s: number, r: FlowFacts, from: ExporterSession, side: Side, now: number): void {
+    // The slot's fields straight from the table's views (slotBases), as in build().
     const t = this.table;
     const names = this.names;
-    if (r.flowStartSeconds < t.getSec(s, SEC.flowStartSeconds)) t.setSec(s, SEC.flowStartSeconds, r.flowStartSeconds);
-    if (r.flowEndSeconds >= t.getSec(s, SEC.flowEndSeconds)) {
-      t.setSec(s, SEC.flowEndSeconds, r.flowEndSeconds);
-      t.setU8(s, U8.flowEndReason, r.flowEndReason);
+    const bases = this.bases;
+    slotBases(s, bases);
+    const u8 = t.u8;
+    const u32 = t.u32;
+    const b8 = bases[BASE.u8];
+    const sec = bases[BASE.sec];
+    if (r.flowStartSeconds < u32[sec + SEC.flowStartSeconds]) u32[sec + SEC.flowStartSeconds] = r.flowStartSeconds;
+    if (r.flowEndSeconds >= u32[sec + SEC.flowEndSeconds]) {
+      u32[sec + SEC.flowEndSeconds] = r.flowEndSeconds;
+      u8[b8 + U8.flowEndReason] = r.flowEndReason;
       t.putId(s, STR.tcpState, names[STR.tcpState], true);
     }
-    if (t.getU8(s, U8.flowType) === FlowType.unknown) t.setU8(s, U8.flowType, r.flowType);
+    if (u8[b8 + U8.flowType] === FlowType.unknown) u8[b8 + U8.flowType] = r.flowType;
 
     const fromSource = side !== SIDE_DESTINATION;
     const fromDestination = side !== SIDE_SOURCE;
     // Fields a side knows for sure are taken from it; the other side only fills gaps.
     t.putIds(s, names, (fromSource ? SOURCE_NAMES : 0) | (fromDestination ? DESTINATION_NAMES : 0));
-    if (fromSource || t.port(s, 2) === 0) t.setServicePort(s, r.destinationServicePort);
-    if (fromSource || t.getU8(s, U8.egressNetworkPolicyType) === 0) {
-      t.setU8(s, U8.egressNetworkPolicyType, r.egressNetworkPolicyType);
-      t.setU8(s, U8.egressNetworkPolicyRuleAction, r.egressNetworkPolicyRuleAction);
+    const servicePort = bases[BASE.ports] + 2;
+    if (fromSource || t.u16[servicePort] === 0) t.u16[servicePort] = r.destinationServicePort;
+    if (fromSource || u8[b8 + U8.egressNetworkPolicyType] === 0) {
+      u8[b8 + U8.egressNetworkPolicyType] = r.egressNetworkPolicyType;
+      u8[b8 + U8.egressNetworkPolicyRuleAction] = r.egressNetworkPolicyRuleAction;
     }
-    if (fromDestination || t.getU8(s, U8.ingressNetworkPolicyType) === 0) {
-      t.setU8(s, U8.ingressNetworkPolicyType, r.ingressNetworkPolicyType);
-      t.setU8(s, U8.ingressNetworkPolicyRuleAction, r.ingressNetworkPolicyRuleAction);
+    if (fromDestination || u8[b8 + U8.ingressNetworkPolicyType] === 0) {
+      u8[b8 + U8.ingressNetworkPolicyType] = r.ingressNetworkPolicyType;
+      u8[b8 + U8.ingressNetworkPolicyRuleAction] = r.ingressNetworkPolicyRuleAction;
     }
-    // The original exporter is the source node's when it has reported.
-    if (fromSource || t.getString(s, STR.originalExporterAddress) === '') {
+    // The original exporter is the source node's when it has reported (id 0 is '').
+    if (fromSource || u32[bases[BASE.str] + STR.originalExporterAddress] === 0) {
       t.setString(s, STR.originalExporterAddress, from.address);
-      t.setSec(s, SEC.originalObservationDomainId, from.observationDomainId);
+      u32[sec + SEC.originalObservationDomainId] = from.observationDomainId;
     }
 
-    if (fromSource) this.addCounters(s, SIDE_SOURCE, r);
-    if (fromDestination) this.addCounters(s, SIDE_DESTINATION, r);
+    if (fromSource) this.addCounters(SIDE_SOURCE, r, b8, sec, bases[BASE.counters]);
+    if (fromDestination) this.addCounters(SIDE_DESTINATION, r, b8, sec, bases[BASE.counters] + COUNTERS_PER_SIDE);
 
-    const flags = t.flags(s);
+    const flags = u8[b8 + U8.flags];
     if (
       (flags & FLAG.needsCorrelation) !== 0 &&
       (flags & FLAG.correlationCounted) === 0 &&
       (flags & FLAG.seenSource) !== 0 &&
       (flags & FLAG.seenDestination) !== 0
     ) {
-      t.setFlags(s, FLAG.correlationCounted);
+      u8[b8 + U8.flags] |= FLAG.correlationCounted;
       this.correlated++;
       this.waiting--;
     }
-    t.setFlags(s, FLAG.unsent);
-    t.setF64(s, F64.lastUpdateMs, now);
+    u8[b8 + U8.flags] |= FLAG.unsent;
+    t.counters[bases[BASE.f64] + F64.lastUpdateMs] = now;
   }
 
-  private addCounters(s: number, side: number, r: FlowFacts): void {
+  /**
+   * One side's counters of a record into its flow's slot: b8, sec are the slot's u8 and seconds
+   * bases (slotBases), base the index of the side's counters in the f64 view.
+   */
+  private addCounters(side: number, r: FlowFacts, b8: number, sec: number, base: number): void {
     const t = this.table;
     const c = t.counters;
-    const base = t.counterIndex(s, side, 0);
+    const u8 = t.u8;
+    const u32 = t.u32;
     const seenBit = side === SIDE_SOURCE ? FLAG.seenSource : FLAG.seenDestination;
-    const seen = (t.flags(s) & seenBit) !== 0;
+    const seen = (u8[b8 + U8.flags] & seenBit) !== 0;
     if (seen) {
       // Same connection (isNewConnection said so): count only what the totals grew by, and keep
       // the higher total when a stale or restarted report is lower.
@@ -569,12 +582,12 @@ export class AggregationProcess {
         c[base + DELTA_OF_TOTAL[k]] += deltaOf(r, k);
       }
       // Throughput baseline: the connection's start, with nothing counted yet.
-      t.setSec(s, side === SIDE_SOURCE ? SEC.previousEndFromSourceNode : SEC.previousEndFromDestinationNode, r.flowStartSeconds);
-      t.setSec(s, side === SIDE_SOURCE ? SEC.flowStartFromSourceNode : SEC.flowStartFromDestinationNode, r.flowStartSeconds);
-      t.setFlags(s, seenBit);
+      u32[sec + (side === SIDE_SOURCE ? SEC.previousEndFromSourceNode : SEC.previousEndFromDestinationNode)] = r.flowStartSeconds;
+      u32[sec + (side === SIDE_SOURCE ? SEC.flowStartFromSourceNode : SEC.flowStartFromDestinationNode)] = r.flowStartSeconds;
+      u8[b8 + U8.flags] |= seenBit;
     }
-    const endField = side === SIDE_SOURCE ? SEC.flowEndSecondsFromSourceNode : SEC.flowEndSecondsFromDestinationNode;
-    if (r.flowEndSeconds >= t.getSec(s, endField)) t.setSec(s, endField, r.flowEndSeconds);
+    const endField = sec + (side === SIDE_SOURCE ? SEC.flowEndSecondsFromSourceNode : SEC.flowEndSecondsFromDestinationNode);
+    if (r.flowEndSeconds >= u32[endField]) u32[endField] = r.flowEndSeconds;
   }
 
   /**

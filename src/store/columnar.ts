@@ -4,6 +4,7 @@
 //            whose values are mostly distinct, the values themselves
 // Derived columns (the IP keys) are computed once per distinct value of their source column.
 import type { AggregatedFlowRecord } from '../flow/record.js';
+import { ipv4Text, ipv4Value } from './ip-key.js';
 import { COLUMNS, type Column } from './schema.js';
 
 export type Indexes = Uint8Array | Uint16Array | Uint32Array;
@@ -82,6 +83,7 @@ type RowEncoder = (
   seen: Map<string, number>[],
   dictionaries: string[][],
   indexes: Uint32Array[],
+  addresses: AddressDictionary[],
 ) => void;
 
 const rowEncoders = new WeakMap<readonly Column[], RowEncoder>();
@@ -113,6 +115,9 @@ function rowEncoder(columns: readonly Column[]): RowEncoder {
     if (columns[c].kind !== 'string') {
       head.push(`const n${c} = numbers[${c}];`);
       body.push(`n${c}[i] = v${c}(r, at);`);
+    } else if (columns[c].address) {
+      head.push(`const a${c} = addresses[${c}], x${c} = indexes[${c}]; let l${c} = null, lk${c} = 0;`);
+      body.push(`{ const s = v${c}(r, at); if (s === l${c}) x${c}[i] = lk${c}; else { const k = a${c}.add(s); x${c}[i] = k; l${c} = s; lk${c} = k; } }`);
     } else {
       // The previous row's value first: a compare instead of a hash lookup when a column
       // repeats (empty fields, constants, runs of one Pod's flows).
@@ -123,7 +128,7 @@ function rowEncoder(columns: readonly Column[]): RowEncoder {
     }
   }
   const readers = columns.map((_, c) => `v${c}`);
-  const source = `return function encodeRows(records, at, numbers, seen, dictionaries, indexes) {
+  const source = `return function encodeRows(records, at, numbers, seen, dictionaries, indexes, addresses) {
   ${head.join('\n  ')}
   const count = records.length;
   for (let i = 0; i < count; i++) {
@@ -142,15 +147,85 @@ function rowEncoder(columns: readonly Column[]): RowEncoder {
  * column its dictionary and an index per row. Plain arrays and typed arrays only, so that a
  * batch can cross to a worker thread (the segment writer, parquet/segment-writer.ts) and be
  * completed there (completeBatch).
+ *
+ * An address column (Column.address) has no text for its IPv4 entries: `numbers[c]` holds one
+ * value per dictionary entry, the address's 32-bit value (>= 0), or -(j + 1) for an entry whose
+ * text is `dictionaries[c][j]` (IPv6, '', anything not canonical IPv4).
  */
 export interface RawBatch {
   readonly rows: number;
   readonly insertedAtSeconds: number;
-  /** Per column position: the values of a direct number column (else undefined). */
+  /** Per column position: the values of a direct number column, or an address column's entries (else undefined). */
   readonly numbers: (Float64Array | undefined)[];
   /** Per column position: the distinct values of a direct string column (else undefined). */
   readonly dictionaries: (string[] | undefined)[];
   readonly indexes: (Uint32Array | undefined)[];
+}
+
+/**
+ * An address column's distinct values while a batch is read: canonical IPv4 text by its 32-bit
+ * value through an open-addressing table (keys and ids in typed arrays, reused from batch to
+ * batch), other text through a Map. Entry ids are given in order of first appearance.
+ */
+class AddressDictionary {
+  private static readonly tables: { keys: Uint32Array; ids: Int32Array }[] = [];
+  /** Entry id + 1 per table position; 0: empty. */
+  private ids: Int32Array;
+  private keys: Uint32Array;
+  private mask: number;
+  private readonly entries: Float64Array;
+  private count = 0;
+  private readonly others: string[] = [];
+  private readonly otherIds = new Map<string, number>();
+
+  /** `slot`: which reusable table to take (one per address column of a batch being read). */
+  constructor(rows: number, slot: number) {
+    // Load at most 1/2 when every row has its own address: probes stay short without a resize.
+    let size = 1024;
+    while (size < rows * 2) size *= 2;
+    let table = AddressDictionary.tables[slot];
+    if (table === undefined || table.ids.length < size) AddressDictionary.tables[slot] = table = { keys: new Uint32Array(size), ids: new Int32Array(size) };
+    else table.ids.fill(0, 0, size);
+    this.ids = table.ids;
+    this.keys = table.keys;
+    this.mask = size - 1;
+    this.entries = new Float64Array(Math.max(rows, 1));
+  }
+
+  /** The entry id of an address text (a new entry the first time). */
+  add(text: string): number {
+    const v = ipv4Value(text);
+    if (v < 0) return this.addOther(text);
+    const ids = this.ids;
+    const keys = this.keys;
+    let h = Math.imul(v, 0x9e3779b1) & this.mask;
+    for (;;) {
+      const id = ids[h];
+      if (id === 0) break;
+      if (keys[h] === v) return id - 1;
+      h = (h + 1) & this.mask;
+    }
+    const id = this.count++;
+    this.entries[id] = v;
+    keys[h] = v;
+    ids[h] = id + 1;
+    return id;
+  }
+
+  private addOther(text: string): number {
+    const known = this.otherIds.get(text);
+    if (known !== undefined) return known;
+    const id = this.count++;
+    this.entries[id] = -(this.others.length + 1);
+    this.others.push(text);
+    this.otherIds.set(text, id);
+    return id;
+  }
+
+  /** The entries (RawBatch.numbers of the column) and the other texts (its dictionary). */
+  finish(): { entries: Float64Array; others: string[] } {
+    return { entries: this.entries.subarray(0, this.count), others: this.others };
+  }
 }
 
 /** Reads the records' direct columns in one pass (the part of encoding that needs the records). */
@@ -160,16 +235,25 @@ export function encodeRows(records: readonly AggregatedFlowRecord[], insertedAtS
   const seen: Map<string, number>[] = [];
   const dictionaries: string[][] = [];
   const indexes: Uint32Array[] = [];
+  const addresses: AddressDictionary[] = [];
   for (let c = 0; c < columns.length; c++) {
     if (derivesFrom(columns, c) >= 0) continue;
     if (columns[c].kind !== 'string') numbers[c] = scratch ? scratch.f64(c, n) : new Float64Array(n);
     else {
-      seen[c] = new Map();
-      dictionaries[c] = [];
+      if (columns[c].address) addresses[c] = new AddressDictionary(n, addresses.filter(Boolean).length);
+      else {
+        seen[c] = new Map();
+        dictionaries[c] = [];
+      }
       indexes[c] = scratch ? scratch.u32(c, n) : new Uint32Array(n);
     }
   }
-  rowEncoder(columns)(records, insertedAtSeconds, numbers, seen, dictionaries, indexes);
+  rowEncoder(columns)(records, insertedAtSeconds, numbers, seen, dictionaries, indexes, addresses);
+  addresses.forEach((a, c) => {
+    const { entries, others } = a.finish();
+    numbers[c] = entries;
+    dictionaries[c] = others;
+  });
   const pad = <T>(xs: T[]): (T | undefined)[] => Array.from({ length: columns.length }, (_, c) => xs[c]);
   return { rows: n, insertedAtSeconds, numbers: pad(numbers), dictionaries: pad(dictionaries), indexes: pad(indexes) };
 }
@@ -201,6 +285,20 @@ export function completeBatch(
   const out: EncodedColumn[] = new Array(columns.length);
   const dictionaries = [...raw.dictionaries];
   const indexes = [...raw.indexes];
+  // An address column's entries (RawBatch): IPv4 values, or the position of their text.
+  const entriesOf = (c: number): Float64Array | null => (columns[c].address ? raw.numbers[c]! : null);
+  for (let c = 0; c < columns.length; c++) {
+    const entries = entriesOf(c);
+    if (entries) dictionaries[c] = Array.from(entries, (v) => (v >= 0 ? ipv4Text(v) : raw.dictionaries[c]![-v - 1]));
+  }
+  /** A derived column's value for entry k of its source column's dictionary. */
+  const deriver = (c: number, from: number): ((k: number) => string | number) => {
+    const { derive, fromIpv4 } = columns[c].derived!;
+    const source = dictionaries[from]!;
+    const entries = entriesOf(from);
+    if (entries && fromIpv4) return (k) => (entries[k] >= 0 ? fromIpv4(entries[k]) : derive(source[k]));
+    return (k) => derive(source[k]);
+  };
   for (let c = 0; c < columns.length; c++) {
     const column = columns[c];
     const from = derivesFrom(columns, c);
@@ -209,8 +307,8 @@ export function completeBatch(
       if (from >= 0) {
         // A number derived from a string column (the address networks): once per distinct value.
         values = scratch ? scratch.f64(c, n) : new Float64Array(n);
-        const derive = column.derived!.derive;
-        const perValue = Float64Array.from(dictionaries[from]!, (v) => derive(v) as number);
+        const f = deriver(c, from);
+        const perValue = Float64Array.from({ length: dictionaries[from]!.length }, (_, k) => f(k) as number);
         gather(values, perValue, indexes[from]!);
       }
       out[c] = { kind: 'number', values: values! };
@@ -221,8 +319,8 @@ export function completeBatch(
     if (from >= 0 && options.repeatedValues) {
       // A Parquet dictionary may hold a value twice: derive one entry per source entry and keep
       // the source's indexes (no map of the derived strings).
-      const derive = column.derived!.derive;
-      dictionary = dictionaries[from]!.map((v) => derive(v) as string);
+      const f = deriver(c, from);
+      dictionary = Array.from({ length: dictionaries[from]!.length }, (_, k) => f(k) as string);
       idx = indexes[from]!;
       dictionaries[c] = dictionary;
       indexes[c] = idx;
@@ -230,11 +328,11 @@ export function completeBatch(
       // Derive once per distinct source value. Two sources can derive the same value (fd00::1
       // and fd00:0::1 have one key; every non-address has ''), so the derived values are
       // deduplicated and the indexes remapped: a dictionary's values are distinct.
-      const derive = column.derived!.derive;
+      const f = deriver(c, from);
       const seenDerived = new Map<string, number>();
       dictionary = [];
-      const remap = Uint32Array.from(dictionaries[from]!, (v) => {
-        const d = derive(v) as string;
+      const remap = Uint32Array.from({ length: dictionaries[from]!.length }, (_, entry) => {
+        const d = f(entry) as string;
         let k = seenDerived.get(d);
         if (k === undefined) {
           k = dictionary.length;

@@ -34,35 +34,56 @@ function v6Hex(text: string): string {
 
 const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-/** Dotted-quad IPv4 in canonical form (no leading zeros) as 8 hex digits; null for anything else. */
-function fastV4Hex(text: string): string | null {
-  let out = '';
+/**
+ * A dotted-quad IPv4 address in canonical form (four decimal parts of 0-255, no leading zeros)
+ * as its 32-bit value; -1 for any other text. Canonical text and value map one to one, so
+ * ipv4Text(value) gives the text back.
+ */
+export function ipv4Value(text: string): number {
+  let value = 0;
   let part = 0;
   let digits = 0;
   let dots = 0;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i < text.length ? text.charCodeAt(i) : 46;
+  const n = text.length;
+  if (n < 7 || n > 15) return -1;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 46;
     if (c === 46) {
-      if (digits === 0 || dots > 3) return null;
-      out += HEX2[part];
+      if (digits === 0 || dots > 3) return -1;
+      value = value * 256 + part;
       part = 0;
       digits = 0;
       dots++;
     } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return null; // a leading zero: let isIP decide
+      if (digits > 0 && part === 0) return -1; // a leading zero: not canonical
       part = part * 10 + (c - 48);
-      if (++digits > 3 || part > 255) return null;
+      if (++digits > 3 || part > 255) return -1;
     } else {
-      return null;
+      return -1;
     }
   }
-  return dots === 4 ? out : null;
+  return dots === 4 ? value : -1;
+}
+
+/** The canonical text of a 32-bit IPv4 value. */
+export function ipv4Text(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+}
+
+/** ipKey() of an IPv4 address given as its 32-bit value. */
+export function ipv4Key(value: number): string {
+  return V4_PREFIX + HEX2[value >>> 24] + HEX2[(value >>> 16) & 255] + HEX2[(value >>> 8) & 255] + HEX2[value & 255];
+}
+
+/** ipNet() of an IPv4 address given as its 32-bit value: its /24. */
+export function ipv4Net(value: number): number {
+  return value >>> 8;
 }
 
 /** The 32-hex-digit key of an address; '' when the text is not an IP address (e.g. empty). */
 export function ipKey(text: string): string {
-  const v4 = fastV4Hex(text);
-  if (v4 !== null) return V4_PREFIX + v4;
+  const v4 = ipv4Value(text);
+  if (v4 >= 0) return ipv4Key(v4);
   switch (isIP(text)) {
     case 4:
       return V4_PREFIX + v4Hex(text);

@@ -2,7 +2,7 @@
 // ClickHouse, the same types), plus what an AggregatedFlowRecord carries beyond them. Both
 // engines and both insert paths read this one list, so a column is added in one place.
 import type { AggregatedFlowRecord } from '../flow/record.js';
-import { ipKey, ipNet, netOfKey } from './ip-key.js';
+import { ipKey, ipNet, ipv4Key, ipv4Net } from './ip-key.js';
 
 /** Storage kind; each engine maps it to its own type. `time` is seconds since the epoch. */
 export type ColumnKind = 'time' | 'u8' | 'u16' | 'u32' | 'u64' | 'i64' | 'string';
@@ -78,7 +78,18 @@ export interface Column {
    * A column computed from a string column of the same row (the IP keys and networks from the
    * addresses): writers that dictionary-encode a batch derive it once per distinct source value.
    */
-  readonly derived?: { readonly from: keyof StoredFlow; readonly derive: (source: string) => string | number };
+  readonly derived?: {
+    readonly from: keyof StoredFlow;
+    readonly derive: (source: string) => string | number;
+    /** The same from an IPv4 address's 32-bit value, when `from` is an address column (ip-key.ts ipv4Value). */
+    readonly fromIpv4?: (address: number) => string | number;
+  };
+  /**
+   * IP address text: columnar.ts reads canonical IPv4 values as 32-bit numbers (a parse and a
+   * probe of a numeric table instead of a string Map, whose growth dominated a batch's read when
+   * most addresses are distinct) and gives them back as text when the batch is completed.
+   */
+  readonly address?: true;
   /** The schema version (migrations.ts) that added the column; absent: the first. Added columns come last. */
   readonly since?: number;
 }
@@ -117,6 +128,8 @@ function col(name: keyof StoredFlow, kind: ColumnKind, value: Column['value'], t
   return Object.freeze(since === undefined ? c : { ...c, since });
 }
 
+const address = (c: Column): Column => Object.freeze({ ...c, address: true as const });
+
 export const COLUMNS: readonly Column[] = Object.freeze([
   col('timeInserted', 'time', (_r, at) => at),
   col('flowStartSeconds', 'time', (r) => n(r.flowStartSeconds)),
@@ -124,8 +137,8 @@ export const COLUMNS: readonly Column[] = Object.freeze([
   col('flowEndSecondsFromSourceNode', 'time', (r) => n(r.flowEndSecondsFromSourceNode)),
   col('flowEndSecondsFromDestinationNode', 'time', (r) => n(r.flowEndSecondsFromDestinationNode)),
   col('flowEndReason', 'u8', (r) => n(r.flowEndReason)),
-  col('sourceIP', 'string', (r) => s(r.sourceAddress)),
-  col('destinationIP', 'string', (r) => s(r.destinationAddress)),
+  address(col('sourceIP', 'string', (r) => s(r.sourceAddress))),
+  address(col('destinationIP', 'string', (r) => s(r.destinationAddress))),
   col('sourceTransportPort', 'u16', (r) => n(r.sourceTransportPort)),
   col('destinationTransportPort', 'u16', (r) => n(r.destinationTransportPort)),
   col('protocolIdentifier', 'u8', (r) => n(r.protocolIdentifier)),
@@ -165,13 +178,13 @@ export const COLUMNS: readonly Column[] = Object.freeze([
   col('reverseThroughputFromSourceNode', 'u64', (r) => u64(r.reverseThroughputFromSourceNode)),
   col('reverseThroughputFromDestinationNode', 'u64', (r) => u64(r.reverseThroughputFromDestinationNode)),
   col('ipVersion', 'u8', (r) => r.ipVersion, false),
-  col('sourceIPKey', 'string', (r) => cachedIpKey(s(r.sourceAddress)), false, { from: 'sourceIP', derive: ipKey }),
-  col('destinationIPKey', 'string', (r) => cachedIpKey(s(r.destinationAddress)), false, { from: 'destinationIP', derive: ipKey }),
+  col('sourceIPKey', 'string', (r) => cachedIpKey(s(r.sourceAddress)), false, { from: 'sourceIP', derive: ipKey, fromIpv4: ipv4Key }),
+  col('destinationIPKey', 'string', (r) => cachedIpKey(s(r.destinationAddress)), false, { from: 'destinationIP', derive: ipKey, fromIpv4: ipv4Key }),
   col('correlated', 'u8', (r) => (r.correlated ? 1 : 0), false),
   col('originalExporterAddress', 'string', (r) => s(r.originalExporterAddress), false),
   col('originalObservationDomainId', 'u32', (r) => n(r.originalObservationDomainId), false),
-  col('sourceIPNet', 'i64', (r) => cachedIpNet(s(r.sourceAddress)), false, { from: 'sourceIPKey', derive: netOfKey }, 4),
-  col('destinationIPNet', 'i64', (r) => cachedIpNet(s(r.destinationAddress)), false, { from: 'destinationIPKey', derive: netOfKey }, 4),
+  col('sourceIPNet', 'i64', (r) => cachedIpNet(s(r.sourceAddress)), false, { from: 'sourceIP', derive: ipNet, fromIpv4: ipv4Net }, 4),
+  col('destinationIPNet', 'i64', (r) => cachedIpNet(s(r.destinationAddress)), false, { from: 'destinationIP', derive: ipNet, fromIpv4: ipv4Net }, 4),
 ]);
 
 /** The columns of the flows table at a schema version (migration 1 creates the first ones; later ones add theirs). */

@@ -1,0 +1,96 @@
+// Reading records into columns (columnar.ts): address columns read canonical IPv4 text as
+// 32-bit values and give it back as text, keys and networks when the batch is completed.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { completeBatch, encodeBatch, encodeRows, type EncodedBatch } from '../../../src/store/columnar.js';
+import { ipKey, ipNet, ipv4Key, ipv4Net, ipv4Text, ipv4Value } from '../../../src/store/ip-key.js';
+import { COLUMN_NAMES, COLUMNS } from '../../../src/store/schema.js';
+import { flow } from './fixtures.js';
+
+/** The text of row `row` of a string column, or the number of a number column. */
+function cell(batch: EncodedBatch, name: string, row: number): string | number {
+  const column = batch.columns[COLUMN_NAMES.indexOf(name as (typeof COLUMN_NAMES)[number])];
+  return column.kind === 'number' ? column.values[row] : column.dictionary[column.indexes[row]];
+}
+
+const ADDRESSES = [
+  '10.0.0.1',
+  '10.0.0.1',
+  '0.0.0.0',
+  '255.255.255.255',
+  '192.168.100.200',
+  '010.0.0.1', // not canonical: kept as text, never rewritten to 10.0.0.1
+  '10.0.0.1.',
+  '1.2.3',
+  '256.1.1.1',
+  '',
+  'fd00::1',
+  'fd00:0::1', // the same key as fd00::1
+  '::ffff:10.0.0.1', // the same key and network as 10.0.0.1
+  '10.0.0.1',
+  'fd00::1',
+];
+
+describe('ipv4Value', () => {
+  it('reads canonical dotted quads only', () => {
+    assert.equal(ipv4Value('10.1.2.3'), 0x0a010203);
+    assert.equal(ipv4Value('255.255.255.255'), 0xffffffff);
+    assert.equal(ipv4Value('0.0.0.0'), 0);
+    for (const text of ['', '1.2.3', '1.2.3.4.5', '01.2.3.4', '1.2.3.256', '1.2.3.4 ', 'a.b.c.d', '1..2.3', '::1', '1.2.3.1000', '.1.2.3']) {
+      assert.equal(ipv4Value(text), -1, JSON.stringify(text));
+    }
+  });
+
+  it('round-trips through ipv4Text, and gives the keys and networks of the text', () => {
+    let x = 7;
+    for (let i = 0; i < 2000; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      const text = ipv4Text(x);
+      assert.equal(ipv4Value(text), x, text);
+      assert.equal(ipv4Key(x), ipKey(text), text);
+      assert.equal(ipv4Net(x), ipNet(text), text);
+    }
+  });
+});
+
+describe('address columns', () => {
+  const records = ADDRESSES.map((a, i) => flow({ sourceAddress: a, destinationAddress: ADDRESSES[ADDRESSES.length - 1 - i] }));
+
+  for (const repeatedValues of [false, true]) {
+    it(`give back every address, key and network as the text has them (${repeatedValues ? 'Parquet dictionaries' : 'distinct dictionaries'})`, () => {
+      const batch = completeBatch(encodeRows(records, 1000), COLUMNS, { dictionariesOnly: true, repeatedValues });
+      records.forEach((r, row) => {
+        for (const [side, text] of [['source', r.sourceAddress], ['destination', r.destinationAddress]] as const) {
+          assert.equal(cell(batch, `${side}IP`, row), text, `${side}IP of row ${row}`);
+          assert.equal(cell(batch, `${side}IPKey`, row), ipKey(text), `${side}IPKey of ${text}`);
+          assert.equal(cell(batch, `${side}IPNet`, row), ipNet(text), `${side}IPNet of ${text}`);
+        }
+      });
+      if (!repeatedValues) {
+        for (const column of batch.columns) {
+          if (column.kind !== 'number') assert.equal(new Set(column.dictionary).size, column.dictionary.length, 'a dictionary holds distinct values');
+        }
+      }
+    });
+  }
+
+  it('number each distinct address once, in order of first appearance', () => {
+    const raw = encodeRows(records, 1000);
+    const c = COLUMN_NAMES.indexOf('sourceIP');
+    const entries = raw.numbers[c]!;
+    const texts = [...entries].map((v) => (v >= 0 ? ipv4Text(v) : raw.dictionaries[c]![-v - 1]));
+    assert.deepEqual(texts, [...new Set(ADDRESSES)]);
+    assert.deepEqual([...raw.indexes[c]!].map((k) => texts[k]), ADDRESSES);
+  });
+
+  it('keep batches apart: a smaller batch after a large one sees none of its addresses', () => {
+    const many = Array.from({ length: 5000 }, (_, i) => flow({ sourceAddress: `10.${i >> 8}.${i & 255}.1` }));
+    const first = encodeBatch(many, 1000);
+    assert.equal(cell(first, 'sourceIP', 4999), '10.19.135.1');
+    const later = encodeBatch([flow({ sourceAddress: '10.0.7.1' }), flow({ sourceAddress: '10.0.7.1' }), flow({ sourceAddress: '10.0.8.1' })], 1001);
+    const column = later.columns[COLUMN_NAMES.indexOf('sourceIP')];
+    assert.ok(column.kind === 'dictionary');
+    assert.deepEqual(column.dictionary, ['10.0.7.1', '10.0.8.1']);
+    assert.deepEqual([0, 1, 2].map((row) => cell(later, 'sourceIP', row)), ['10.0.7.1', '10.0.7.1', '10.0.8.1']);
+  });
+});

@@ -10,7 +10,7 @@ import { parentPort } from 'node:worker_threads';
 import { completeBatch, type EncodedBatch, type RawBatch } from '../columnar.js';
 import { rollupBatch } from '../rollup-batch.js';
 import { COLUMN_NAMES, COLUMNS } from '../schema.js';
-import { parquetFile } from './writer.js';
+import { parquetFile, WriteArena } from './writer.js';
 
 export interface SegmentRequest {
   readonly seq: number;
@@ -50,6 +50,9 @@ function range(values: Float64Array): [number, number] {
   return values.length === 0 ? [0, 0] : [Math.floor(lo), Math.ceil(hi)];
 }
 
+/** The thread's page memory: each file is written out before the next one is built. */
+const arena = new WriteArena();
+
 /** Writes one segment file; returns its statistics and the batch's rollup rows. */
 export function writeSegment(request: SegmentRequest): { stats: SegmentStats; rollups: EncodedBatch | null } {
   const batch = completeBatch(request.raw, COLUMNS, { dictionariesOnly: true, wideIndexes: true, repeatedValues: true });
@@ -57,6 +60,8 @@ export function writeSegment(request: SegmentRequest): { stats: SegmentStats; ro
   const buffers = parquetFile(
     batch.rows,
     COLUMNS.map((c, i) => ({ name: c.name, kind: c.kind, data: batch.columns[i] })),
+    'flowvis',
+    arena,
   );
   const temp = join(request.dir, request.tempName);
   const fd = openSync(temp, 'w', 0o644);

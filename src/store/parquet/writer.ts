@@ -16,6 +16,10 @@
 //
 // Input is a batch as the columnar encoder produces it (columnar.ts): typed arrays of numbers
 // and per-batch dictionaries with an index per row, which is already the dictionary encoding.
+// Numbers are written in the same pass that finds their range (through a Uint32Array view of the
+// page), ASCII strings a char at a time, and the segment thread builds every file in one reused
+// block of memory (WriteArena): a 245,760-row segment's pages took 307-310 ms of CPU before,
+// 124-136 ms after (alternating, load 7-8), the bytes the same.
 import { endianness } from 'node:os';
 import type { EncodedColumn } from '../columnar.js';
 import { StoreError } from '../errors.js';
@@ -68,11 +72,70 @@ interface Chunk {
 }
 
 /**
+ * Where a file's pages are written: fresh memory per file, or (WriteArena) one block of memory
+ * reused by every file of a thread that writes each file out before it builds the next.
+ */
+export interface PageMemory {
+  /** At least n bytes (contents undefined), 8-byte aligned. */
+  take(n: number): Buffer;
+  /** The first `length` bytes of the last buffer taken; the rest is given back. */
+  keep(b: Buffer, length: number): Buffer;
+}
+
+const FRESH: PageMemory = {
+  take: (n) => Buffer.allocUnsafeSlow(n),
+  keep: (b, length) => b.subarray(0, length),
+};
+
+/**
+ * Page memory reused from one file to the next: a segment's pages come to about 31 MB, and
+ * allocated per file they kept the segment thread's GC busy (a sixth of its time). A file's
+ * buffers are valid until the next reset().
+ */
+export class WriteArena implements PageMemory {
+  private block: Buffer = Buffer.allocUnsafeSlow(0);
+  private used = 0;
+  /** Bytes the current file has taken, across blocks. */
+  private total = 0;
+
+  /** Starts a new file: the previous file's buffers may be overwritten from now on. */
+  reset(): void {
+    // A file that outgrew the block gets one block its size (and a quarter) from the next file on.
+    if (this.total > this.block.length) this.block = Buffer.allocUnsafeSlow(this.total + (this.total >>> 2));
+    this.used = 0;
+    this.total = 0;
+  }
+
+  take(n: number): Buffer {
+    const size = (n + 7) & ~7;
+    this.total += size;
+    if (this.used + size > this.block.length) {
+      // Past the block: fresh memory for the rest of this file (earlier buffers stay valid).
+      this.block = Buffer.allocUnsafeSlow(Math.max(size, 2 * this.block.length, 1 << 20));
+      this.used = 0;
+    }
+    const b = this.block.subarray(this.used, this.used + n);
+    this.used += size;
+    return b;
+  }
+
+  keep(b: Buffer, length: number): Buffer {
+    const freed = ((b.length + 7) & ~7) - ((length + 7) & ~7);
+    if (b.buffer === this.block.buffer && b.byteOffset + ((b.length + 7) & ~7) === this.block.byteOffset + this.used) {
+      this.used -= freed;
+      this.total -= freed;
+    }
+    return b.subarray(0, length);
+  }
+}
+
+/**
  * The bytes of a Parquet file holding `rows` rows of `columns`, as buffers to write one after
  * the other (writev). A number outside its kind's range is an error (as the table's cast is):
- * nothing is clamped.
+ * nothing is clamped. With a WriteArena, the buffers live in its memory until its next reset().
  */
-export function parquetFile(rows: number, columns: readonly ParquetColumn[], createdBy = 'flowvis'): Buffer[] {
+export function parquetFile(rows: number, columns: readonly ParquetColumn[], createdBy = 'flowvis', memory: PageMemory = FRESH): Buffer[] {
+  if (memory instanceof WriteArena) memory.reset();
   const out: Buffer[] = [MAGIC];
   let offset = MAGIC.length;
   const chunks: Chunk[] = [];
@@ -85,18 +148,18 @@ export function parquetFile(rows: number, columns: readonly ParquetColumn[], cre
     let dataEncoding: number;
     if (column.kind === 'string') {
       if (column.data.kind === 'number') throw new StoreError('STORE_ERR_UNAVAILABLE', `parquet column ${column.name}: a string column was given numbers`);
-      const dictionary = plainStrings(column.data.dictionary);
+      const dictionary = plainStrings(column.data.dictionary, memory);
       const entries = column.data.dictionary.length;
       const header = pageHeader(PAGE_DICTIONARY, dictionary.length, (w) => w.struct(7, (d) => d.i32(1, entries).i32(2, ENCODING_PLAIN)));
       dictionaryOffset = offset;
       out.push(header, dictionary);
       offset += header.length + dictionary.length;
-      values = dictionaryIndexes(column.data.indexes, rows, column.data.dictionary.length);
+      values = dictionaryIndexes(column.data.indexes, rows, column.data.dictionary.length, memory);
       dataEncoding = ENCODING_RLE_DICTIONARY;
     } else {
       if (column.data.kind !== 'number') throw new StoreError('STORE_ERR_UNAVAILABLE', `parquet column ${column.name}: a number column was given strings`);
       const range = RANGES[column.kind];
-      const plain = plainNumbers(column.name, column.data.values, rows, range.min, range.max, range.wide);
+      const plain = plainNumbers(column.name, column.data.values, rows, range.min, range.max, range.wide, memory);
       min = plain.min;
       max = plain.max;
       if (plain.bytes === null) {
@@ -204,44 +267,76 @@ function fileMetaData(rows: number, chunks: readonly Chunk[], createdBy: string)
 
 /**
  * PLAIN values of a number column, rounded as DuckDB casts a DOUBLE to an integer (half away
- * from zero), with their min and max; a value outside [lo, hi] throws. One pass finds the range
- * and whether every value is an integer; a column of one value is returned as `constant` (the
- * caller writes it as a one-entry dictionary and a single RLE run).
+ * from zero), with their min and max; a value outside [lo, hi] throws. One pass writes the
+ * values as integers while it finds the range and checks each value; a column of one value is
+ * returned as `constant` (the caller writes it as a one-entry dictionary and a single RLE run),
+ * and a column with a fraction is written again, rounded (a second pass only then).
  */
-function plainNumbers(name: string, values: Float64Array, rows: number, lo: number, hi: number, wide: boolean): { bytes: Buffer | null; min: number; max: number } {
-  let min = Infinity;
-  let max = -Infinity;
-  let integral = true;
-  for (let i = 0; i < rows; i++) {
-    const v = values[i];
-    if (v < min) min = v;
-    if (v > max) max = v;
-    if (integral && Math.floor(v) !== v) integral = false;
-    if (!(v >= lo && v <= hi)) throw new StoreError('STORE_ERR_UNAVAILABLE', `column ${name}: value ${v} is out of range [${lo}, ${hi}]`);
-  }
+function plainNumbers(name: string, values: Float64Array, rows: number, lo: number, hi: number, wide: boolean, memory: PageMemory): { bytes: Buffer | null; min: number; max: number } {
   if (rows === 0) return { bytes: Buffer.alloc(0), min: 0, max: 0 };
-  if (min === max && integral) return { bytes: null, min, max };
-  const source = integral ? values : roundedHalfAway(values, rows);
-  if (!integral) {
+  const bytes = memory.take(rows * (wide ? 8 : 4));
+  const aligned = HOST_IS_LE && bytes.byteOffset % 4 === 0;
+  const words = aligned ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4) : null;
+  let scan: NumberScan;
+  if (words !== null) scan = wide ? writeInt64Words(words, values, rows) : writeInt32Words(words, values, rows);
+  else scan = scanNumbers(values, rows);
+  if (scan.bad) {
+    for (let i = 0; i < rows; i++) {
+      const v = values[i];
+      if (!(v >= lo && v <= hi)) throw new StoreError('STORE_ERR_UNAVAILABLE', `column ${name}: value ${v} is out of range [${lo}, ${hi}]`);
+    }
+  }
+  let { min, max } = scan;
+  if (!(min >= lo && max <= hi)) throw new StoreError('STORE_ERR_UNAVAILABLE', `column ${name}: value ${min < lo ? min : max} is out of range [${lo}, ${hi}]`);
+  if (min === max && scan.integral) {
+    memory.keep(bytes, 0);
+    return { bytes: null, min, max };
+  }
+  const source = scan.integral ? values : roundedHalfAway(values, rows);
+  if (!scan.integral) {
     min = roundHalfAway(min);
     max = roundHalfAway(max);
   }
-  const bytes = Buffer.allocUnsafe(rows * (wide ? 8 : 4));
-  if (HOST_IS_LE && bytes.byteOffset % 4 === 0) {
-    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+  if (words !== null && !scan.integral) {
     if (wide) writeInt64Words(words, source, rows);
     else writeInt32Words(words, source, rows);
-  } else if (wide) {
+  } else if (words === null && wide) {
     for (let i = 0; i < rows; i++) {
       const v = source[i];
       const h = Math.floor(v / 4294967296);
       bytes.writeUInt32LE(v - h * 4294967296, i * 8);
       bytes.writeInt32LE(h, i * 8 + 4);
     }
-  } else {
+  } else if (words === null) {
     for (let i = 0; i < rows; i++) bytes.writeUInt32LE(source[i] >>> 0, i * 4);
   }
   return { bytes, min, max };
+}
+
+/** A number column's range, whether every value is an integer, and whether any value is NaN. */
+interface NumberScan {
+  min: number;
+  max: number;
+  integral: boolean;
+  /** A NaN was seen (it is neither below nor above anything): the caller finds and names it. */
+  bad: boolean;
+}
+
+function scanNumbers(values: Float64Array, rows: number): NumberScan {
+  let min = Infinity;
+  let max = -Infinity;
+  let integral = true;
+  let bad = false;
+  for (let i = 0; i < rows; i++) {
+    const v = values[i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+    if (Math.floor(v) !== v) {
+      integral = false;
+      if (v !== v) bad = true;
+    }
+  }
+  return { min, max, integral, bad };
 }
 
 function roundHalfAway(v: number): number {
@@ -263,9 +358,16 @@ function constantIndexes(rows: number): Buffer {
   return out.subarray(0, off);
 }
 
-function writeInt64Words(words: Uint32Array, values: Float64Array, rows: number): void {
+/** Writes safe integers as INT64 little-endian words (the low word first) while scanning them as scanNumbers does. */
+function writeInt64Words(words: Uint32Array, values: Float64Array, rows: number): NumberScan {
+  let min = Infinity;
+  let max = -Infinity;
+  let integral = true;
+  let bad = false;
   for (let i = 0; i < rows; i++) {
     const v = values[i];
+    if (v < min) min = v;
+    if (v > max) max = v;
     if (v >= 0 && v < 4294967296) {
       words[2 * i] = v;
       words[2 * i + 1] = 0;
@@ -274,25 +376,57 @@ function writeInt64Words(words: Uint32Array, values: Float64Array, rows: number)
       words[2 * i] = v - h * 4294967296;
       words[2 * i + 1] = h >>> 0;
     }
+    if (Math.floor(v) !== v) {
+      integral = false;
+      if (v !== v) bad = true;
+    }
   }
+  return { min, max, integral, bad };
 }
 
-function writeInt32Words(words: Uint32Array, values: Float64Array, rows: number): void {
-  for (let i = 0; i < rows; i++) words[i] = values[i];
+function writeInt32Words(words: Uint32Array, values: Float64Array, rows: number): NumberScan {
+  let min = Infinity;
+  let max = -Infinity;
+  let integral = true;
+  let bad = false;
+  for (let i = 0; i < rows; i++) {
+    const v = values[i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+    words[i] = v;
+    if (Math.floor(v) !== v) {
+      integral = false;
+      if (v !== v) bad = true;
+    }
+  }
+  return { min, max, integral, bad };
 }
 
-/** A dictionary page's values: PLAIN BYTE_ARRAY, each a u32 LE length and its UTF-8 bytes. */
-function plainStrings(dictionary: readonly string[]): Buffer {
+/**
+ * A dictionary page's values: PLAIN BYTE_ARRAY, each a u32 LE length and its UTF-8 bytes. ASCII
+ * strings (names, addresses) are copied a char at a time, which for strings this short costs less
+ * than a call into the UTF-8 encoder each; a string with any other char goes through it.
+ */
+function plainStrings(dictionary: readonly string[], memory: PageMemory): Buffer {
   let bound = 0;
   for (const s of dictionary) bound += 4 + s.length * 3;
-  const b = Buffer.allocUnsafe(bound);
+  const b = memory.take(bound);
   let off = 0;
   for (const s of dictionary) {
-    const n = b.write(s, off + 4, 'utf8');
+    const len = s.length;
+    const start = off + 4;
+    let i = 0;
+    while (i < len) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      b[start + i] = c;
+      i++;
+    }
+    const n = i === len ? len : b.write(s, start, 'utf8');
     b.writeUInt32LE(n, off);
-    off += 4 + n;
+    off = start + n;
   }
-  return b.subarray(0, off);
+  return memory.keep(b, off);
 }
 
 /** Bit width of indexes below `size` (at least 1). */
@@ -306,11 +440,11 @@ export function bitWidth(size: number): number {
  *   bit-packed-run   varint(groups << 1 | 1), groups x 8 values packed LSB first in width bits
  * Bit-packed runs hold multiples of 8 values; the last one is padded (the page header has the count).
  */
-export function dictionaryIndexes(indexes: ArrayLike<number>, n: number, size: number): Buffer {
+export function dictionaryIndexes(indexes: ArrayLike<number>, n: number, size: number, memory: PageMemory = FRESH): Buffer {
   const width = bitWidth(size);
   if (width > 24) throw new StoreError('STORE_ERR_UNAVAILABLE', `a dictionary of ${size} values is beyond this writer (2^24)`);
   const valueBytes = (width + 7) >> 3;
-  const out = Buffer.allocUnsafe(1 + Math.ceil(n / 8) * width + (Math.floor(n / 16) + 2) * (5 + valueBytes) + 16);
+  const out = memory.take(1 + Math.ceil(n / 8) * width + (Math.floor(n / 16) + 2) * (5 + valueBytes) + 16);
   out[0] = width;
   let off = 1;
   let pending = 0;
@@ -336,7 +470,7 @@ export function dictionaryIndexes(indexes: ArrayLike<number>, n: number, size: n
     }
   }
   flush(n);
-  return out.subarray(0, off);
+  return memory.keep(out, off);
 }
 
 function varint(out: Buffer, off: number, v: number): number {

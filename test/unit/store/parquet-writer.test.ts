@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { encodeBatch } from '../../../src/store/columnar.js';
 import { isStoreError } from '../../../src/store/errors.js';
-import { dictionaryIndexes, parquetFile, type ParquetColumn } from '../../../src/store/parquet/writer.js';
+import { dictionaryIndexes, parquetFile, WriteArena, type ParquetColumn } from '../../../src/store/parquet/writer.js';
 import { COLUMNS } from '../../../src/store/schema.js';
 import { flow, T0 } from './fixtures.js';
 
@@ -105,6 +105,38 @@ describe('Parquet writer', () => {
         (err: unknown) => isStoreError(err, 'STORE_ERR_UNAVAILABLE') && /column x: value .* out of range/.test((err as Error).message),
       );
     }
+  });
+
+  it('names the out-of-range value among many, and a NaN among integers', () => {
+    assert.throws(
+      () => parquetFile(4, [{ name: 'y', kind: 'u8', data: numbers([1, 2, 300, 4]) }]),
+      (err: unknown) => isStoreError(err, 'STORE_ERR_UNAVAILABLE') && /column y: value 300 is out of range/.test((err as Error).message),
+    );
+    assert.throws(
+      () => parquetFile(3, [{ name: 'y', kind: 'u32', data: numbers([1, Number.NaN, 4]) }]),
+      (err: unknown) => isStoreError(err, 'STORE_ERR_UNAVAILABLE') && /column y: value NaN is out of range/.test((err as Error).message),
+    );
+  });
+
+  it('builds files in reused page memory (WriteArena) byte for byte as in fresh memory, across growth', async () => {
+    const arena = new WriteArena();
+    const fileOf = (n: number, seed: number): ParquetColumn[] => [
+      { name: 't', kind: 'time', data: numbers(Array.from({ length: n }, (_, i) => T0 + ((i * seed) % 977))) },
+      { name: 'c', kind: 'u64', data: numbers(Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 2 ** 40 + i : i * seed))) },
+      { name: 'z', kind: 'u16', data: numbers(new Array(n).fill(7)) },
+      { name: 's', kind: 'string', data: strings(Array.from({ length: n }, (_, i) => (i % 5 === 0 ? `pöd-${i % 300}` : `10.0.${i % 256}.${(i * seed) % 256}`))) },
+    ];
+    // Small, then large (the arena's block is outgrown in the middle of the file), then small again.
+    for (const [n, seed] of [[10, 3], [200_000, 7], [5000, 11]]) {
+      const columns = fileOf(n, seed);
+      const reused = Buffer.concat(parquetFile(n, columns, 'flowvis', arena));
+      assert.ok(reused.equals(Buffer.concat(parquetFile(n, columns))), `file of ${n} rows`);
+    }
+    const last = fileOf(5000, 11);
+    const path = join(dir, `f${files++}.parquet`);
+    writeFileSync(path, Buffer.concat(parquetFile(5000, last, 'flowvis', arena)));
+    const distinct = BigInt((last[3].data as { dictionary: readonly string[] }).dictionary.length);
+    assert.deepEqual(await rows(`SELECT count(*), count(DISTINCT s), min(z), max(z), count(*) FILTER (s LIKE 'pöd-%') FROM read_parquet('${path}')`), [[5000n, distinct, 7, 7, 1000n]]);
   });
 
   it('reads back dictionaries of every bit width (runs and bit-packed groups mixed)', async () => {

@@ -322,6 +322,34 @@ function countRows(ids: Uint32Array, first: Int32Array, flows: Float64Array): vo
   }
 }
 
+/** ends[rows[u]] for each u. */
+function gatherEnds(ends: Float64Array, rows: Int32Array): Float64Array {
+  const out = new Float64Array(rows.length);
+  for (let u = 0; u < rows.length; u++) out[u] = ends[rows[u]];
+  return out;
+}
+
+/** out[at + k]: the start of the `tier`-second bucket of each group's first row. */
+function bucketStarts(out: Float64Array, at: number, ends: Float64Array, first: Int32Array, tier: number): void {
+  for (let k = 0; k < first.length; k++) out[at + k] = Math.floor(ends[first[k]] / tier) * tier;
+}
+
+/** countRows and the four measures' sums in one pass over the rows. */
+function sumRows(ids: Uint32Array, first: Int32Array, flows: Float64Array, sums: readonly Float64Array[], measures: readonly Float64Array[]): void {
+  const [s0, s1, s2, s3] = sums;
+  const [m0, m1, m2, m3] = measures;
+  const n = ids.length;
+  for (let i = 0; i < n; i++) {
+    const g = ids[i];
+    if (first[g] < 0) first[g] = i;
+    flows[g]++;
+    s0[g] += m0[i];
+    s1[g] += m1[i];
+    s2[g] += m2[i];
+    s3[g] += m3[i];
+  }
+}
+
 /** out[u] = values[rows[u]]. */
 function gatherAt(values: Uint32Array, rows: Int32Array): Uint32Array {
   const out = new Uint32Array(rows.length);
@@ -392,7 +420,7 @@ export function rollupBatch(batch: EncodedBatch, scratch: RollupScratch = defaul
       // Rows, or the finer tier's groups (each as its first row), as the units being grouped.
       const units = below === null ? n : below.count;
       const unitKeys = below === null ? key.ids : gatherAt(key.ids, below.first);
-      const unitEnds = below === null ? ends : Float64Array.from(below.first, (row) => ends[row]);
+      const unitEnds = below === null ? ends : gatherEnds(ends, below.first);
       const group = scratch.group(
         [
           { kind: 'indexes', indexes: unitKeys, width: key.count },
@@ -405,7 +433,8 @@ export function rollupBatch(batch: EncodedBatch, scratch: RollupScratch = defaul
       const sums = measures.map(() => new Float64Array(group.count));
       const flows = new Float64Array(group.count);
       const ids = group.ids;
-      if (below === null) {
+      if (below === null && measures.length === 4) sumRows(ids, first, flows, sums, measures);
+      else if (below === null) {
         countRows(ids, first, flows);
         for (let m = 0; m < measures.length; m++) addInto(sums[m], ids, measures[m]);
       } else {
@@ -442,7 +471,7 @@ export function rollupBatch(batch: EncodedBatch, scratch: RollupScratch = defaul
     starts.push(at);
     firstRows.set(g.first, at);
     grainValues.fill(g.grain, at, at + g.count);
-    for (let k = 0; k < g.count; k++) buckets[at + k] = Math.floor(ends[g.first[k]] / g.tier) * g.tier;
+    bucketStarts(buckets, at, ends, g.first, g.tier);
     flowValues.set(g.flows, at);
     for (let m = 0; m < sumValues.length; m++) sumValues[m].set(g.sums[m], at);
     at += g.count;

@@ -17,6 +17,57 @@
 //   of 5: decode into FlowRecords, ingest, then flush and encode every flow as the IPFIX sink
 //   does; CPU ns per stage.
 //
+// Session 5 (HA, 1a93b64..70cdc5a, 2026-11-27 04:26-05:27 UTC): fewer instructions per record on
+// the ingest and export paths; the floor is still not met in the machine's slow phases.
+// - writer: names are copied from their strings, four ASCII characters per DataView store,
+//   without the Map-keyed name cache (its lookups missed the caches 100-200 ns each with 20,000
+//   Pod names; in the profile Map.get was 66% of varStrTo and varStrTo the top function of the
+//   shutdown flush).
+// - merge and build read and write the slot through the table's views from one set of block
+//   bases (slotBases) instead of ~75 accessor calls per record (V8 stopped inlining them in
+//   these large functions); the 14 names go in through one FlowTable.putIds call.
+// In-process comparison (the bench's 1,800,000 records decoded and ingested without sockets,
+// then flushed in chunks of 4,096 and encoded, both builds' modules loaded in one process and
+// run alternately, 6 runs each; /tmp helper, not part of the product), load 6.5-7.2, probe core
+// 2.2 ns (slow phase), medians before -> after:
+//   ingest without decode 961 -> 621 ns per record; flush (build) 3,071 -> 1,967 and encode
+//   3,757 -> 2,133 ns per exported record; all stages 3,433 -> 2,289 ns per received record.
+// node dist/bench/run.js aggregator.throughput, alternating with a worktree build of c52a0b2
+// (the session's start), 10 pairs, load average (1 min) 6.3-8.3 throughout (the other engineers'
+// store benchmarks ran beside it: four busy processes on 2 vCPUs), value / user s / probe core ns
+// before,after / load:
+//   pair  after                              before
+//     1  199,559  7.96  1.72,2.45  7.82    187,687  8.42  1.99,2.30  8.04
+//     2  301,618  5.28  2.16,1.59  7.55    177,140  9.16  2.63,2.42  8.32
+//     3  221,551  7.23  1.50,2.45  8.20    213,910  7.50  1.72,2.15  7.07
+//     4  316,931  5.08  2.06,2.29  6.27    262,951  6.15  2.25,1.66  6.80
+//     5  253,976  5.91  1.80,1.72  6.27    185,054  8.77  1.71,2.23  6.98
+//     6  296,896  5.16  2.23,1.63  7.95    269,561  5.90  2.17,2.06  7.20
+//     7  296,953  5.22  2.10,1.68  6.95    275,253  5.91  1.86,2.27  7.20
+//     8  354,354  4.38  1.35,1.38  7.38    383,742  4.14  1.34,1.33  7.88
+//     9  274,396  6.02  1.35,1.70  8.25    352,013  4.55  1.35,1.82  8.16
+//    10  304,605  5.23  1.51,1.60  8.05    226,688  7.24  1.55,1.69  7.19
+//   median after ~285,600, before ~244,800 records/s/core (+17%); after ahead in 8 of 10 pairs,
+//   all 7 pairs with a slow probe on both sides; in the 3 pairs with a fast probe the builds
+//   split (the fast phase came with the heaviest neighbours, load 7.4-8.2). Probe core
+//   1.35-2.63 ns throughout: no quiet fast phase was available for a clean fast-phase figure.
+//   Flush CPU (shutdown export) 1.79-2.54 s after against 1.93-3.59 s before.
+// node dist/bench/run.js aggregator.pipeline, alternating (load 6.9-8.2; best of 5 / median):
+//   after 361,988 / 341,054, 463,266 / 443,767, 572,830 / 519,612 (decode 548-807, aggregate
+//   284-484, export 3,394-5,274 ns per exported record, flush 1,970-3,049)
+//   before 420,809 / 324,648, 431,741 / 345,831, 463,583 / 439,264 (decode 647-737, aggregate
+//   243-499, export 4,369-4,760, flush 2,308-2,425); after ahead in 2 of 3 (the pipeline keeps
+//   all 400,000 exported records alive, so its flush is mostly allocation).
+// node dist/bench/run.js aggregator.memory: 389 bytes/flow (goal <= 512; slot layout unchanged).
+// Tried and dropped this session (in-process, alternating): a prefetch pass over each data set
+// before ingesting it (every record's index entry, then the slot it finds, so that the misses
+// of many records overlap): it cost 144-163 ns per record and saved 40-100 in ingest; the
+// same create/isNewConnection rewrite through slotBases as merge: 482 against 484 ns.
+// What is left (throughput --cpu-prof after, ingest phase): StringTable.idOf 24% (two cache
+// misses per Pod name: index entry and bytes), the generated decoder 17%, FlowTable.find 10%
+// (74% of it the index entry's miss), merge 9%; shutdown flush: build 20% (half of it allocating
+// the exported record and its two counter objects), varStrTo 20% (reading the name strings),
+// the generated writer 15%, GC 10%.
 // Session 4, HB (2026-11-27 03:43-04:10 UTC): what puts a run in the slow mode. The machine, not
 // the code: the throughput bench now measures the machine in a child process just before and
 // just after the run (probeMachine: ns per dependent random read over 256 MB, ns per step of a
@@ -125,139 +176,16 @@
 //   271,821, 277,114, 333,315, 332,053 records/s/core (cpuSeconds 5.4-8.15); at the start of the
 //   session, before the changes below, 274,404 (load 0.5). Idle runs spread more than loaded ones,
 //   and are not faster: the goal is not met reliably. aggregator.memory 389 B/flow.
-// Session 3 (H1, 47f6bc8..c20a43d): names decoded straight into string-table ids (a byte-keyed
-// index in the string table, StringTable.idOf: a known name builds no JS string and merging
-// compares ids; ids freed by a sweep after each message); the writer's name cache found through
-// a Map keyed by the name (its direct-mapped slots, keyed by five characters, put 20,000 Pod
-// names of one pattern into 1,500 slots: nearly every name missed); byte-index entries that
-// carry the hash and length beside the id. Same machine, Node v20.20.2, 2 cores shared with
-// three other engineers' benchmarks (load average 7-10 throughout); before = a worktree build
-// of deed5f9 (the start of the session), alternating after/before, load average (1 min) with
-// each run:
-//   npm run bench -- aggregator.throughput
-//     after  358,385 (7.9)  388,294 (7.4)  406,593 (7.6)  380,987 (8.8)  374,362 (9.1)
-//     before 303,828 (7.8)  349,387 (7.1)  312,055 (7.8)  321,110 (8.5)  294,753 (10.1)
-//     median after 380,987, before 312,055 records/s/core (+22%), after ahead in 5 of 5 pairs;
-//     user CPU 3.8-4.3 s against 4.5-5.3 s, system 0.6-0.7 s on both sides. At the start of
-//     the session, on an idle machine (load 0.5), before gave 274,404. Two earlier series of 3
-//     pairs at load 8-9, with the writer change but not the index tags: after 273,256 /
-//     321,521 / 306,113 / 367,411 / 313,419 / 311,863, before 253,020 / 310,837 / 220,099 /
-//     276,680 / 217,695 / 305,832 (after ahead in 6 of 6). A last series of 3 pairs while
-//     another engineer's DuckDB ingest (2.7 GB resident) ran beside it, load 4.8-6.0: after
-//     293,446 / 345,633 / 253,547, before 276,451 / 275,978 / 248,232 (after ahead in 3 of 3,
-//     by 2-25%): what is left per record is mostly cache misses (the flow index and slot, the
-//     name index, the writer's Map), which a memory-heavy neighbour makes dearer on both sides.
-//   npm run bench -- aggregator.pipeline  (best of 5, load 9.9 / 9.3)
-//     after  506,814 records/s/core: decode 567 ns (names interned), aggregate 544 ns,
-//            export 3,800 ns per exported record (flush 2,035)
-//     before 380,722 records/s/core: decode 611, aggregate 971, export 4,126 (flush 2,112)
-//   npm run bench -- aggregator.memory   389 bytes/flow (before 386: the string table's bytes
-//     per distinct name), goal <= 512.
-//   Encoding alone (MessageWriter.encodeAs of 200,000 aggregated records, 20,000 Pods, 7 runs
-//   each, alternating): 1.8-1.9 us per record before the Map-keyed name cache, 1.2-1.4 after.
-//   --cpu-prof after (load 9.4, shares of busy time, startup included): GC 13.6% (7% in a
-//   quieter run), idOf 9.6%, the writer's names (varStrTo: the Map lookup and word stores)
-//   8.7%, generated decoder 6.6%, FlowTable.find 5.5% (nearly all of it the first index load:
-//   a cache miss into a table far larger than the caches), build 4.5%, generated writer 4.1%,
-//   merge 3.8%. Tried and dropped: a prefetch pass that reads each record's index entry and
-//   slot before ingesting a message (no difference beyond the noise, 3 alternating pairs), and
-//   copying names of up to 24 characters instead of looking them up (encode 1.45-1.6 us
-//   against 1.2-1.4).
-// Sample (Node v20.20.2, Intel(R) Xeon(R) Processor, 2 cores, load average 4-7 from the rest of
-// the team's runs). Before = the aggregator of 3672e4d (DataRecords from the collecting process,
-// addresses interned in the string table), measured with this file's harness, alternating runs:
-//   npm run bench -- aggregator.throughput   before 145,054 / 150,004 / 157,962 records/s/core
-//                                             after  164,875 / 170,071 / 180,095 records/s/core
-//     (user 9.0-10.0 s + system 1.0 s for 1,800,000 records, was 10.4-11.3 + 1.0-1.1; at load 4
-//      earlier the same code gave 187,000-217,000). Still below the 300,000 goal.
-//   npm run bench -- aggregator.memory        341 bytes/flow (was 335: +8 for each side's
-//     flowStartSeconds, which tells a restarted exporter from a new connection), goal <= 512
-//   npm run bench -- aggregator.pipeline     205,000-265,000 records/s/core best of 5 (noise
-//     larger than any difference from before): decode 830-1,050 ns, ingest 1,190-1,900 ns,
-//     export 1,040-1,290 ns per received record = 4,700-5,800 ns per exported record, of which
-//     flush (build the AggregatedFlowRecord, free the slot) 2,400-2,950 ns.
-// Round 4 (H6, 2df957c..4a020c7): the record's exported totals kept per slot (the
-// correctness fix for a record whose counters switch from the destination node to the source
-// node; slot 312 -> 344 bytes); the decoder's string cache hashes the length and four words of
-// a name instead of every word (all words are still compared); the writer's name cache grown
-// from 4096 to 32768 slots (with 20,000 Pods most names missed it). Same machine, Node
-// v20.20.2, 2 cores shared with another engineer's store benchmarks; before = a worktree
-// build of a9b944b, alternating after/before, load average (1 min) with each pair:
-//   npm run bench -- aggregator.throughput
-//     load 3.7  after 236,579  before 169,895      load 4.6  after 247,023  before 218,998
-//     load 4.5  after 249,872  before 199,225      load 5.5  after 274,148  before 262,789
-//     load 5.3  after 232,627  before 233,554      load 5.0  after 243,193  before 204,096
-//     load 5.3  after 248,025  before 233,999      load 5.1  after 168,257  before 159,187
-//     a second series, minutes later:
-//     load 2.0  after 202,230  before 238,338      load 2.4  after 174,205  before 174,717
-//     load 3.6  after 195,960  before 231,794      load 5.1  after 201,393  before 210,309
-//     all 12 pairs: median after 234,600, before 214,700 records/s/core (+9%), but the after
-//     run was ahead in only 7 of 12 pairs: the gain is within the noise of this machine. The
-//     after build also gave 299,118 and 297,745 (load 3.5 and 5.1) in a third series. Under
-//     this load neither side reaches the 278,000 of round 3's quieter runs; the 300,000 goal
-//     is met only in the quietest runs, not as a median. Not done: decoding names straight
-//     into string-table ids (a byte-keyed interner owned by the aggregator) and skipping the
-//     names of re-reports whose bytes equal what the flow holds - what is left of the profile
-//     (readStringAt 8.5%, putString + string-table lookup 10% of busy time).
-//     Tried and dropped: a direct-mapped id cache in front of the string table's Map (slower
-//     in 2 of 3 pairs: 226,177 / 245,910 / 196,958 against 299,118 / 297,745 / 171,830).
-//   npm run bench -- aggregator.pipeline  (best of 5; the same within noise)
-//     load 4.4  after 294,596 (decode 888, aggregate 894 ns)  before 293,432 (961, 691)
-//     load 2.8  after 308,139 (decode 829, aggregate 933 ns)  before 309,474 (846, 998)
-//   npm run bench -- aggregator.memory   386 bytes/flow (was 354: +32 for the record's
-//     exported totals), goal <= 512.
-// Round 3 (360644a..13d5e7d: IPv4 addresses decoded as numbers for the key, no text until export
-// (WIRE_FLOW_RECORD_SHAPE); the flow table as one 312-byte record per slot with the key hash
-// kept in the index entries; per-call-site string memory in the string table; shutdown flush in
-// chunks of 4096 with the sinks draining in between, then the table cleared at once; inline
-// unsigned64 reads; no call for empty strings; '::' written without a parse). Same machine,
-// Node v20.20.2, 2 cores shared with four other engineers' runs; before = a worktree build of
-// 157b650, alternating before/after, load average (1 min) with each pair:
-//   npm run bench -- aggregator.throughput
-//     load 9.5-12.7   before 237,440 / 252,067 / 276,558 / 259,138 / 282,867
-//                     after  282,367 / 279,398 / 282,344 / 299,198 / 247,522
-//     load 2.0-3.5    before 237,965 / 240,350 / 265,299
-//                     after  272,331 / 289,381 / 294,755
-//     load 3.0-4.3    before 260,710 / 271,748 / 265,133 / 227,832
-//                     after  277,202 / 271,017 / 257,720 / 198,575
-//     all 12 pairs: median before 260,000, after 278,000 records/s/core (+7%; user CPU 5.4-6.2 s
-//     against 6.0-6.9 s in most pairs). Still below the 300,000 goal: the spread between runs
-//     (+-15%) is larger than what is left to gain per stage.
-//   npm run bench -- aggregator.pipeline  (best of 5, load 5-9)
-//     before 320,619 / 299,848 records/s/core: decode 756-889, aggregate 1,265-1,345,
-//       export 4,531-4,861 ns per exported record (flush 2,478-2,749)
-//     after  392,508 / 386,228 records/s/core: decode 728-777, aggregate 705-756,
-//       export 4,182-4,280 ns per exported record (flush 2,164-2,274)   (+25%; ingest -44%)
-//   npm run bench -- aggregator.memory   354 bytes/flow (was 341: the index entries keep the
-//     slot's hash, +8), goal <= 512.
-// --cpu-prof of aggregator.throughput after round 3 (load 2.3; shares of busy time, startup
-// excluded, about 6.2 s): readStringAt 14%, string table (putString, lookup) 16%, the IPFIX
-// sink's encoding (varStrTo, generated writer) 13%, ingest + merge + counters 15%, GC 6.5%,
-// generated decoder 7%, build + sideCounters + sideThroughput 7%, table growth 2.7%; system
-// time (socket reads) 0.6-0.8 s. What is left is names: reading ~9 of them per record from the
-// wire and interning ~14 per new flow (a Map lookup each). The next step would decode names
-// straight into string-table ids (a byte-keyed interner owned by the aggregator) and skip
-// names of re-reports whose bytes equal what the flow holds.
-// Round 2 (6e6446d: IPFIX sink encodes AggregatedFlowRecords with MessageWriter.encodeAs, no
-// DataRecord per exported record; then no pair arrays in build), same machine, load average
-// 3.2-5.3, alternating with a build of the commit before (git worktree):
-//   npm run bench -- aggregator.throughput   before 240,567 / 282,810 / 207,815 / 243,416 / 221,653 / 255,007 (median 242,000)
-//                                             after  271,826 / 240,795 / 252,454 / 265,706 / 240,252 / 239,467 / 223,771 (median 241,000-252,000)
-//     The run-to-run spread (about +-15%) is larger than the change; the figure is still below 300,000.
-//   npm run bench -- aggregator.pipeline     export per exported record 4,476-4,982 ns (was 4,997-5,113), of
-//     which encoding (export minus flush) 1,900-2,100 ns (was 2,330-2,510): about 20% less encode time.
-//   npm run bench -- aggregator.memory        341 bytes/flow (unchanged).
-// --cpu-prof of aggregator.throughput after round 2 (shares of all samples, 32% idle): decoding
-// names (readStringAt) 8.5%, ingest self 7.5%, putString 5.6%, string-table acquire 3.9%, GC
-// 4.2%, generated decoder 3.9%; the whole export path (build, sideCounters, exportSlot, the
-// generated writer, varStrTo) is now about 6%. What is left is decode and ingest: interning the
-// 14 names of every new flow (a Map lookup each) and reading names from the wire.
-// Round 1 profile (before the shape-based writer): decoding names (the byte-keyed
-// string cache) ~10% of busy time, ingest ~30% (interning names of new flows, merging), export
-// ~30% (each exported record is a 60-field object plus two counter objects that stays alive in
-// the sink buffer, so scavenges promote it; then the sink maps it to a DataRecord and encodes
-// it), GC ~10%. Next steps: encode AggregatedFlowRecords without the DataRecord (a shape-based
-// writer), and keep exported records smaller or shorter-lived.
+// Earlier sessions (details in git history of this file): session 3 decoded names straight into
+// string-table ids (StringTable.idOf) and gave the index entries the key hash: 312,055 ->
+// 380,987 median at load 7-10; round 4 kept the exported totals per slot (memory 354 -> 386
+// B/flow); round 3 made IPv4 keys numeric and the flow table one 312-byte record per slot
+// (260,000 -> 278,000); round 2 encoded AggregatedFlowRecords with a shape-based writer; round 1
+// started at 145,000-158,000 records/s/core. Tried and dropped then: a direct-mapped id cache in
+// front of the string table's Map, a prefetch pass over each message's index entries and slots
+// (no difference beyond the noise, 3 pairs), copying names of up to 24 characters instead of
+// the writer's name cache (1.45-1.6 against 1.2-1.4 us per record then; session 5 measured the
+// reverse with 20,000 Pods and the word-wise copy).
 import { fork } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';

@@ -33,7 +33,7 @@
 //   ingest without decode 961 -> 621 ns per record; flush (build) 3,071 -> 1,967 and encode
 //   3,757 -> 2,133 ns per exported record; all stages 3,433 -> 2,289 ns per received record.
 // node dist/bench/run.js aggregator.throughput, alternating with a worktree build of c52a0b2
-// (the session's start), 10 pairs, load average (1 min) 6.3-8.3 throughout (the other engineers'
+// (the session's start), 12 pairs, load average (1 min) 4.8-8.3 throughout (the other engineers'
 // store benchmarks ran beside it: four busy processes on 2 vCPUs), value / user s / probe core ns
 // before,after / load:
 //   pair  after                              before
@@ -47,8 +47,10 @@
 //     8  354,354  4.38  1.35,1.38  7.38    383,742  4.14  1.34,1.33  7.88
 //     9  274,396  6.02  1.35,1.70  8.25    352,013  4.55  1.35,1.82  8.16
 //    10  304,605  5.23  1.51,1.60  8.05    226,688  7.24  1.55,1.69  7.19
-//   median after ~285,600, before ~244,800 records/s/core (+17%); after ahead in 8 of 10 pairs,
-//   all 7 pairs with a slow probe on both sides; in the 3 pairs with a fast probe the builds
+//    11  230,859  7.04  1.51,1.83  5.18    224,561  7.18  1.88,1.45  4.83
+//    12  240,139  6.61  1.50,2.09  6.48    288,339  5.51  1.83,1.50  6.09
+//   median after ~285,600, before ~244,800 records/s/core (+17%); after ahead in 9 of 12 pairs,
+//   all 7 pairs 1-7 (a slow probe on both sides); in the pairs with a fast probe the builds
 //   split (the fast phase came with the heaviest neighbours, load 7.4-8.2). Probe core
 //   1.35-2.63 ns throughout: no quiet fast phase was available for a clean fast-phase figure.
 //   Flush CPU (shutdown export) 1.79-2.54 s after against 1.93-3.59 s before.

@@ -68,12 +68,24 @@ export interface StoredFlow {
   destinationIPNet: number;
 }
 
+/**
+ * A column that is one record field, converted: `number` (anything not a number is 0), `count`
+ * (a non-negative integer: the floor, 0 for anything else), `text` (null and undefined are '').
+ * columnar.ts writes the read into its generated loop instead of calling `value`.
+ */
+export interface FieldRead {
+  readonly field: keyof AggregatedFlowRecord & string;
+  readonly as: 'number' | 'count' | 'text';
+}
+
 export interface Column {
   readonly name: keyof StoredFlow;
   readonly kind: ColumnKind;
   /** True when Antrea Theia's flows table has the column (same name, same ClickHouse type). */
   readonly theia: boolean;
   readonly value: (r: AggregatedFlowRecord, insertedAtSeconds: number) => number | string;
+  /** Set when `value` is one field read and converted (value is then made from it). */
+  readonly read?: FieldRead;
   /**
    * A column computed from a string column of the same row (the IP keys and networks from the
    * addresses): writers that dictionary-encode a batch derive it once per distinct source value.
@@ -121,68 +133,81 @@ const u64 = (v: number) => (Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
 const n = (v: unknown) => Number(v) || 0;
 const s = (v: string | undefined | null) => (typeof v === 'string' ? v : v == null ? '' : String(v));
 
-// Each column reads its field through its own small function, so every property read stays
-// monomorphic: one generic r[name] reader shared by 52 columns costs about 100 ns a value.
-function col(name: keyof StoredFlow, kind: ColumnKind, value: Column['value'], theia = true, derived?: Column['derived'], since?: number): Column {
-  const c: Column = derived ? { name, kind, theia, value, derived: Object.freeze(derived) } : { name, kind, theia, value };
-  return Object.freeze(since === undefined ? c : { ...c, since });
+const CONVERT = { number: n, count: u64, text: s } as const;
+
+function read(field: FieldRead['field'], as: FieldRead['as']): FieldRead {
+  return Object.freeze({ field, as });
+}
+
+// A column is read by a field read (FieldRead), or by its own small function when it is more
+// than that (the insert time, the IP keys): columnar.ts's generated loop inlines the field reads,
+// so every property read stays monomorphic (one generic r[name] reader shared by 52 columns
+// costs about 100 ns a value).
+function col(name: keyof StoredFlow, kind: ColumnKind, reader: Column['value'] | FieldRead, theia = true, derived?: Column['derived'], since?: number): Column {
+  const fieldRead = typeof reader === 'function' ? undefined : reader;
+  const value: Column['value'] = fieldRead ? (r) => CONVERT[fieldRead.as](r[fieldRead.field] as never) : (reader as Column['value']);
+  let c: Column = { name, kind, theia, value };
+  if (fieldRead) c = { ...c, read: fieldRead };
+  if (derived) c = { ...c, derived: Object.freeze(derived) };
+  if (since !== undefined) c = { ...c, since };
+  return Object.freeze(c);
 }
 
 const address = (c: Column): Column => Object.freeze({ ...c, address: true as const });
 
 export const COLUMNS: readonly Column[] = Object.freeze([
   col('timeInserted', 'time', (_r, at) => at),
-  col('flowStartSeconds', 'time', (r) => n(r.flowStartSeconds)),
-  col('flowEndSeconds', 'time', (r) => n(r.flowEndSeconds)),
-  col('flowEndSecondsFromSourceNode', 'time', (r) => n(r.flowEndSecondsFromSourceNode)),
-  col('flowEndSecondsFromDestinationNode', 'time', (r) => n(r.flowEndSecondsFromDestinationNode)),
-  col('flowEndReason', 'u8', (r) => n(r.flowEndReason)),
-  address(col('sourceIP', 'string', (r) => s(r.sourceAddress))),
-  address(col('destinationIP', 'string', (r) => s(r.destinationAddress))),
-  col('sourceTransportPort', 'u16', (r) => n(r.sourceTransportPort)),
-  col('destinationTransportPort', 'u16', (r) => n(r.destinationTransportPort)),
-  col('protocolIdentifier', 'u8', (r) => n(r.protocolIdentifier)),
-  col('packetTotalCount', 'u64', (r) => u64(r.packetTotalCount)),
-  col('octetTotalCount', 'u64', (r) => u64(r.octetTotalCount)),
-  col('packetDeltaCount', 'u64', (r) => u64(r.packetDeltaCount)),
-  col('octetDeltaCount', 'u64', (r) => u64(r.octetDeltaCount)),
-  col('reversePacketTotalCount', 'u64', (r) => u64(r.reversePacketTotalCount)),
-  col('reverseOctetTotalCount', 'u64', (r) => u64(r.reverseOctetTotalCount)),
-  col('reversePacketDeltaCount', 'u64', (r) => u64(r.reversePacketDeltaCount)),
-  col('reverseOctetDeltaCount', 'u64', (r) => u64(r.reverseOctetDeltaCount)),
-  col('sourcePodName', 'string', (r) => s(r.sourcePodName)),
-  col('sourcePodNamespace', 'string', (r) => s(r.sourcePodNamespace)),
-  col('sourceNodeName', 'string', (r) => s(r.sourceNodeName)),
-  col('destinationPodName', 'string', (r) => s(r.destinationPodName)),
-  col('destinationPodNamespace', 'string', (r) => s(r.destinationPodNamespace)),
-  col('destinationNodeName', 'string', (r) => s(r.destinationNodeName)),
-  col('destinationClusterIP', 'string', (r) => s(r.destinationClusterIP)),
-  col('destinationServicePort', 'u16', (r) => n(r.destinationServicePort)),
-  col('destinationServicePortName', 'string', (r) => s(r.destinationServicePortName)),
-  col('ingressNetworkPolicyName', 'string', (r) => s(r.ingressNetworkPolicyName)),
-  col('ingressNetworkPolicyNamespace', 'string', (r) => s(r.ingressNetworkPolicyNamespace)),
-  col('ingressNetworkPolicyRuleName', 'string', (r) => s(r.ingressNetworkPolicyRuleName)),
-  col('ingressNetworkPolicyRuleAction', 'u8', (r) => n(r.ingressNetworkPolicyRuleAction)),
-  col('ingressNetworkPolicyType', 'u8', (r) => n(r.ingressNetworkPolicyType)),
-  col('egressNetworkPolicyName', 'string', (r) => s(r.egressNetworkPolicyName)),
-  col('egressNetworkPolicyNamespace', 'string', (r) => s(r.egressNetworkPolicyNamespace)),
-  col('egressNetworkPolicyRuleName', 'string', (r) => s(r.egressNetworkPolicyRuleName)),
-  col('egressNetworkPolicyRuleAction', 'u8', (r) => n(r.egressNetworkPolicyRuleAction)),
-  col('egressNetworkPolicyType', 'u8', (r) => n(r.egressNetworkPolicyType)),
-  col('tcpState', 'string', (r) => s(r.tcpState)),
-  col('flowType', 'u8', (r) => n(r.flowType)),
-  col('throughput', 'u64', (r) => u64(r.throughput)),
-  col('reverseThroughput', 'u64', (r) => u64(r.reverseThroughput)),
-  col('throughputFromSourceNode', 'u64', (r) => u64(r.throughputFromSourceNode)),
-  col('throughputFromDestinationNode', 'u64', (r) => u64(r.throughputFromDestinationNode)),
-  col('reverseThroughputFromSourceNode', 'u64', (r) => u64(r.reverseThroughputFromSourceNode)),
-  col('reverseThroughputFromDestinationNode', 'u64', (r) => u64(r.reverseThroughputFromDestinationNode)),
+  col('flowStartSeconds', 'time', read('flowStartSeconds', 'number')),
+  col('flowEndSeconds', 'time', read('flowEndSeconds', 'number')),
+  col('flowEndSecondsFromSourceNode', 'time', read('flowEndSecondsFromSourceNode', 'number')),
+  col('flowEndSecondsFromDestinationNode', 'time', read('flowEndSecondsFromDestinationNode', 'number')),
+  col('flowEndReason', 'u8', read('flowEndReason', 'number')),
+  address(col('sourceIP', 'string', read('sourceAddress', 'text'))),
+  address(col('destinationIP', 'string', read('destinationAddress', 'text'))),
+  col('sourceTransportPort', 'u16', read('sourceTransportPort', 'number')),
+  col('destinationTransportPort', 'u16', read('destinationTransportPort', 'number')),
+  col('protocolIdentifier', 'u8', read('protocolIdentifier', 'number')),
+  col('packetTotalCount', 'u64', read('packetTotalCount', 'count')),
+  col('octetTotalCount', 'u64', read('octetTotalCount', 'count')),
+  col('packetDeltaCount', 'u64', read('packetDeltaCount', 'count')),
+  col('octetDeltaCount', 'u64', read('octetDeltaCount', 'count')),
+  col('reversePacketTotalCount', 'u64', read('reversePacketTotalCount', 'count')),
+  col('reverseOctetTotalCount', 'u64', read('reverseOctetTotalCount', 'count')),
+  col('reversePacketDeltaCount', 'u64', read('reversePacketDeltaCount', 'count')),
+  col('reverseOctetDeltaCount', 'u64', read('reverseOctetDeltaCount', 'count')),
+  col('sourcePodName', 'string', read('sourcePodName', 'text')),
+  col('sourcePodNamespace', 'string', read('sourcePodNamespace', 'text')),
+  col('sourceNodeName', 'string', read('sourceNodeName', 'text')),
+  col('destinationPodName', 'string', read('destinationPodName', 'text')),
+  col('destinationPodNamespace', 'string', read('destinationPodNamespace', 'text')),
+  col('destinationNodeName', 'string', read('destinationNodeName', 'text')),
+  col('destinationClusterIP', 'string', read('destinationClusterIP', 'text')),
+  col('destinationServicePort', 'u16', read('destinationServicePort', 'number')),
+  col('destinationServicePortName', 'string', read('destinationServicePortName', 'text')),
+  col('ingressNetworkPolicyName', 'string', read('ingressNetworkPolicyName', 'text')),
+  col('ingressNetworkPolicyNamespace', 'string', read('ingressNetworkPolicyNamespace', 'text')),
+  col('ingressNetworkPolicyRuleName', 'string', read('ingressNetworkPolicyRuleName', 'text')),
+  col('ingressNetworkPolicyRuleAction', 'u8', read('ingressNetworkPolicyRuleAction', 'number')),
+  col('ingressNetworkPolicyType', 'u8', read('ingressNetworkPolicyType', 'number')),
+  col('egressNetworkPolicyName', 'string', read('egressNetworkPolicyName', 'text')),
+  col('egressNetworkPolicyNamespace', 'string', read('egressNetworkPolicyNamespace', 'text')),
+  col('egressNetworkPolicyRuleName', 'string', read('egressNetworkPolicyRuleName', 'text')),
+  col('egressNetworkPolicyRuleAction', 'u8', read('egressNetworkPolicyRuleAction', 'number')),
+  col('egressNetworkPolicyType', 'u8', read('egressNetworkPolicyType', 'number')),
+  col('tcpState', 'string', read('tcpState', 'text')),
+  col('flowType', 'u8', read('flowType', 'number')),
+  col('throughput', 'u64', read('throughput', 'count')),
+  col('reverseThroughput', 'u64', read('reverseThroughput', 'count')),
+  col('throughputFromSourceNode', 'u64', read('throughputFromSourceNode', 'count')),
+  col('throughputFromDestinationNode', 'u64', read('throughputFromDestinationNode', 'count')),
+  col('reverseThroughputFromSourceNode', 'u64', read('reverseThroughputFromSourceNode', 'count')),
+  col('reverseThroughputFromDestinationNode', 'u64', read('reverseThroughputFromDestinationNode', 'count')),
   col('ipVersion', 'u8', (r) => r.ipVersion, false),
   col('sourceIPKey', 'string', (r) => cachedIpKey(s(r.sourceAddress)), false, { from: 'sourceIP', derive: ipKey, fromIpv4: ipv4Key }),
   col('destinationIPKey', 'string', (r) => cachedIpKey(s(r.destinationAddress)), false, { from: 'destinationIP', derive: ipKey, fromIpv4: ipv4Key }),
   col('correlated', 'u8', (r) => (r.correlated ? 1 : 0), false),
-  col('originalExporterAddress', 'string', (r) => s(r.originalExporterAddress), false),
-  col('originalObservationDomainId', 'u32', (r) => n(r.originalObservationDomainId), false),
+  col('originalExporterAddress', 'string', read('originalExporterAddress', 'text'), false),
+  col('originalObservationDomainId', 'u32', read('originalObservationDomainId', 'number'), false),
   col('sourceIPNet', 'i64', (r) => cachedIpNet(s(r.sourceAddress)), false, { from: 'sourceIP', derive: ipNet, fromIpv4: ipv4Net }, 4),
   col('destinationIPNet', 'i64', (r) => cachedIpNet(s(r.destinationAddress)), false, { from: 'destinationIP', derive: ipNet, fromIpv4: ipv4Net }, 4),
 ]);

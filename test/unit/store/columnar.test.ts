@@ -94,3 +94,27 @@ describe('address columns', () => {
     assert.deepEqual([0, 1, 2].map((row) => cell(later, 'sourceIP', row)), ['10.0.7.1', '10.0.7.1', '10.0.8.1']);
   });
 });
+
+describe('the generated row reader', () => {
+  it('reads every column as its value function does, odd field values included', () => {
+    const odd = [
+      flow({}),
+      flow({ octetDeltaCount: 12.7, packetDeltaCount: -3, throughput: Infinity, flowEndSeconds: Number.NaN, destinationServicePort: 8080 }),
+      { ...flow({}), octetTotalCount: '17', sourcePodName: 42, destinationPodName: null, tcpState: undefined, flowStartSeconds: '1700000000', reverseThroughput: 1e20 } as unknown as ReturnType<typeof flow>,
+    ];
+    const raw = encodeRows(odd, 1234);
+    COLUMNS.forEach((column, c) => {
+      if (column.derived) return;
+      odd.forEach((r, row) => {
+        const got = column.kind === 'string' ? cell(completeBatch(raw), column.name, row) : raw.numbers[c]![row];
+        assert.equal(got, column.value(r, 1234), `${column.name} of record ${row}`);
+      });
+    });
+    assert.equal(raw.numbers[COLUMN_NAMES.indexOf('octetDeltaCount')]![1], 12, 'a fractional count is floored');
+    assert.equal(raw.numbers[COLUMN_NAMES.indexOf('packetDeltaCount')]![1], 0, 'a negative count is 0');
+    assert.equal(raw.numbers[COLUMN_NAMES.indexOf('octetTotalCount')]![2], 0, 'a count given as text is 0');
+    assert.equal(raw.numbers[COLUMN_NAMES.indexOf('flowStartSeconds')]![2], 1_700_000_000, 'a time given as text is read as a number');
+    assert.equal(cell(completeBatch(raw), 'destinationPodName', 2), '');
+    assert.equal(cell(completeBatch(raw), 'sourcePodName', 2), '42');
+  });
+});

@@ -12,6 +12,18 @@
 //                            columns, rollup grouping, Parquet file, fsync), CPU per row of each; bytes
 //                            per row of our segment, a compacted segment and the DuckDB table
 //   knobs: FLOWVIS_BENCH_INSERTS_IN_FLIGHT, FLOWVIS_BENCH_INGEST_BATCH, FLOWVIS_BENCH_INGEST_PASSES (2 x 600,000 rows)
+//   Session 5, HW (segment thread: packed-word rollup grouping, Parquet pages in reused memory; "before" =
+//   c52a0b2 built in a worktree, run alternately; machine shared, load 3.6-5; probe = node /tmp/s5/probe.mjs,
+//   random read ns / register loop ns, just before the run):
+//   node dist/bench/run.js store.segment.write
+//   {"name":"store.segment.write","value":216535,"unit":"rows per CPU-s","main_thread_us_per_row":2.12,"segment_thread_us_per_row":2.5,
+//    "segment_thread_rows_per_cpu_second":399766,"wall_rows_per_s":206857,"segment_bytes_per_row":127.5,"load":4.7}   (probe 184 / 1.59)
+//   before: segment_thread_us_per_row 2.7, 194,310 rows per CPU-s, wall 183,091 (load 5.0, probe 262 / 2.14)
+//   node dist/bench/run.js store.ingest.embedded (rows/s / rows per CPU-s): after 92,686 / 90,240 (load 3.6, probe 194 / 1.44),
+//   90,407 / 90,946 (load 4.1, probe 276 / 2.36); before 65,721 / 68,367 (3.6), 126,894 / 124,520 (4.5, fast phase).
+//   In-process CPU for one batch (docs/store.md): rollups 55-137 ms against 347-666, pages 93-136 against 307-362.
+//   The 300,000 rows/s floor is still NOT reached; store.query.p95 not re-run: the segment and rollup bytes are
+//   unchanged (compared byte for byte), so the queries read the same data.
 //   Session 5 (HS, Parquet segments; `npx tsc -p . && node dist/bench/run.js store.ingest.embedded`,
 //   alternating with 381e215's build, the table path; docs/store.md "Session 5" has every run):
 //   {"name":"store.ingest.embedded","value":215830,"unit":"rows/s","rows_per_cpu_second":123138,"rows_per_s_inserting":216914,"rows":1200000,"batch":245760,"inserts_in_flight":2,"load":1.1}

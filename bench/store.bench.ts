@@ -22,8 +22,9 @@
 //   node dist/bench/run.js store.ingest.embedded (rows/s / rows per CPU-s): after 92,686 / 90,240 (load 3.6, probe 194 / 1.44),
 //   90,407 / 90,946 (load 4.1, probe 276 / 2.36); before 65,721 / 68,367 (3.6), 126,894 / 124,520 (4.5, fast phase).
 //   In-process CPU for one batch (docs/store.md): rollups 55-137 ms against 347-666, pages 93-136 against 307-362.
-//   The 300,000 rows/s floor is still NOT reached; store.query.p95 not re-run: the segment and rollup bytes are
-//   unchanged (compared byte for byte), so the queries read the same data.
+//   The 300,000 rows/s floor is still NOT reached. node dist/bench/run.js store.query.p95 after (load 3.0-2.3,
+//   probe 264 / 2.33; segment and rollup bytes unchanged): every p95 12.5-148.3 ms (24h pod-edges 148.3, 24h flows 108.7,
+//   24h top.bytes.cidr 105.7); generate 28.5 s, rollups 21.2 s.
 //   Session 5 (HS, Parquet segments; `npx tsc -p . && node dist/bench/run.js store.ingest.embedded`,
 //   alternating with 381e215's build, the table path; docs/store.md "Session 5" has every run):
 //   {"name":"store.ingest.embedded","value":215830,"unit":"rows/s","rows_per_cpu_second":123138,"rows_per_s_inserting":216914,"rows":1200000,"batch":245760,"inserts_in_flight":2,"load":1.1}

@@ -312,16 +312,8 @@ export function completeBatch(
   const entriesOf = (c: number): Float64Array | null => (columns[c].address ? raw.numbers[c]! : null);
   for (let c = 0; c < columns.length; c++) {
     const entries = entriesOf(c);
-    if (entries) dictionaries[c] = Array.from(entries, (v) => (v >= 0 ? ipv4Text(v) : raw.dictionaries[c]![-v - 1]));
+    if (entries) dictionaries[c] = addressTexts(entries, raw.dictionaries[c]!);
   }
-  /** A derived column's value for entry k of its source column's dictionary. */
-  const deriver = (c: number, from: number): ((k: number) => string | number) => {
-    const { derive, fromIpv4 } = columns[c].derived!;
-    const source = dictionaries[from]!;
-    const entries = entriesOf(from);
-    if (entries && fromIpv4) return (k) => (entries[k] >= 0 ? fromIpv4(entries[k]) : derive(source[k]));
-    return (k) => derive(source[k]);
-  };
   for (let c = 0; c < columns.length; c++) {
     const column = columns[c];
     const from = derivesFrom(columns, c);
@@ -330,8 +322,7 @@ export function completeBatch(
       if (from >= 0) {
         // A number derived from a string column (the address networks): once per distinct value.
         values = scratch ? scratch.f64(c, n) : new Float64Array(n);
-        const f = deriver(c, from);
-        const perValue = Float64Array.from({ length: dictionaries[from]!.length }, (_, k) => f(k) as number);
+        const perValue = Float64Array.from(derivedValues(column, dictionaries[from]!, entriesOf(from)) as number[]);
         gather(values, perValue, indexes[from]!);
       }
       out[c] = { kind: 'number', values: values! };
@@ -342,8 +333,7 @@ export function completeBatch(
     if (from >= 0 && options.repeatedValues) {
       // A Parquet dictionary may hold a value twice: derive one entry per source entry and keep
       // the source's indexes (no map of the derived strings).
-      const f = deriver(c, from);
-      dictionary = Array.from({ length: dictionaries[from]!.length }, (_, k) => f(k) as string);
+      dictionary = derivedValues(column, dictionaries[from]!, entriesOf(from)) as string[];
       idx = indexes[from]!;
       dictionaries[c] = dictionary;
       indexes[c] = idx;
@@ -351,11 +341,9 @@ export function completeBatch(
       // Derive once per distinct source value. Two sources can derive the same value (fd00::1
       // and fd00:0::1 have one key; every non-address has ''), so the derived values are
       // deduplicated and the indexes remapped: a dictionary's values are distinct.
-      const f = deriver(c, from);
       const seenDerived = new Map<string, number>();
       dictionary = [];
-      const remap = Uint32Array.from({ length: dictionaries[from]!.length }, (_, entry) => {
-        const d = f(entry) as string;
+      const remap = Uint32Array.from(derivedValues(column, dictionaries[from]!, entriesOf(from)) as string[], (d) => {
         let k = seenDerived.get(d);
         if (k === undefined) {
           k = dictionary.length;
@@ -383,6 +371,31 @@ export function completeBatch(
     }
   }
   return { rows: n, columns: out, names: columns.map((c) => c.name) };
+}
+
+/** An address column's dictionary: the text of each entry (RawBatch). */
+function addressTexts(entries: Float64Array, others: readonly string[]): string[] {
+  const out = new Array<string>(entries.length);
+  for (let k = 0; k < entries.length; k++) {
+    const v = entries[k];
+    out[k] = v >= 0 ? ipv4Text(v) : others[-v - 1];
+  }
+  return out;
+}
+
+/** A derived column's value per entry of its source's dictionary; from the IPv4 value where the source is an address column. */
+function derivedValues(column: Column, source: readonly string[], entries: Float64Array | null): (string | number)[] {
+  const { derive, fromIpv4 } = column.derived!;
+  const out = new Array<string | number>(source.length);
+  if (entries && fromIpv4) {
+    for (let k = 0; k < out.length; k++) {
+      const v = entries[k];
+      out[k] = v >= 0 ? fromIpv4(v) : derive(source[k]);
+    }
+  } else {
+    for (let k = 0; k < out.length; k++) out[k] = derive(source[k]);
+  }
+  return out;
 }
 
 /** out[i] = perValue[indexes[i]] */

@@ -71,6 +71,73 @@ export class EncodeScratch {
   }
 }
 
+/** Where encodeRows takes its arrays from (fresh ones when none is given). */
+export interface ArraySource {
+  /** n doubles for column slot `slot` (contents undefined). */
+  f64(slot: number, n: number): Float64Array;
+  /** n UInt32s for column slot `slot` (contents undefined). */
+  u32(slot: number, n: number): Uint32Array;
+}
+
+/**
+ * Array memory for batches that cross to another thread and come back (the segment writer):
+ * a batch's arrays are taken from here, transferred with the batch, and their buffers given back
+ * once the other thread is done. A 245,760-row batch's arrays come to about 85 MB; allocated
+ * fresh, every batch cost both threads page faults and zeroing, and V8 counts them as external
+ * memory, which starts full collections (the main thread's mark every record it still holds).
+ * Holds at most `maxBytes` of free buffers.
+ */
+export class ArrayPool {
+  private readonly free: ArrayBuffer[] = [];
+  private held = 0;
+
+  constructor(private readonly maxBytes = 384 * 1024 * 1024) {}
+
+  /** Arrays for one batch, each in the smallest free buffer that holds it, else a new one. */
+  source(): ArraySource {
+    return {
+      f64: (_slot, n) => new Float64Array(this.take(n * 8), 0, n),
+      u32: (_slot, n) => new Uint32Array(this.take(n * 4), 0, n),
+    };
+  }
+
+  /** Buffers whose arrays are no longer used (detached ones are skipped). */
+  give(buffers: readonly ArrayBuffer[]): void {
+    for (const b of buffers) {
+      if (b.byteLength === 0 || this.held + b.byteLength > this.maxBytes) continue;
+      this.free.push(b);
+      this.held += b.byteLength;
+    }
+  }
+
+  /** Free bytes held (tests). */
+  get freeBytes(): number {
+    return this.held;
+  }
+
+  private take(bytes: number): ArrayBuffer {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const size = this.free[i].byteLength;
+      if (size >= bytes && (best < 0 || size < this.free[best].byteLength)) best = i;
+    }
+    if (best < 0) return new ArrayBuffer(Math.max(bytes, 8));
+    const b = this.free[best];
+    this.free[best] = this.free[this.free.length - 1];
+    this.free.pop();
+    this.held -= b.byteLength;
+    return b;
+  }
+}
+
+/** Every distinct buffer under a raw batch's arrays (to transfer, or to give back to its pool). */
+export function rawBuffers(raw: RawBatch): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const a of raw.numbers) if (a) out.add(a.buffer as ArrayBuffer);
+  for (const a of raw.indexes) if (a) out.add(a.buffer as ArrayBuffer);
+  return [...out];
+}
+
 /**
  * Reads every direct (not derived) column of every record into the batch's arrays, one record at
  * a time: `numbers[c][i]` for number columns, `indexes[c][i]` into `dictionaries[c]` (through
@@ -201,8 +268,8 @@ class AddressDictionary {
   private readonly others: string[] = [];
   private readonly otherIds = new Map<string, number>();
 
-  /** `slot`: which reusable table to take (one per address column of a batch being read). */
-  constructor(rows: number, slot: number) {
+  /** `slot`: which reusable table to take (one per address column of a batch being read); `entries`: room for `rows` entries. */
+  constructor(rows: number, slot: number, entries: Float64Array) {
     // Load at most 1/2 when every row has its own address: probes stay short without a resize.
     let size = 1024;
     while (size < rows * 2) size *= 2;
@@ -212,7 +279,7 @@ class AddressDictionary {
     this.ids = table.ids;
     this.keys = table.keys;
     this.mask = size - 1;
-    this.entries = new Float64Array(Math.max(rows, 1));
+    this.entries = entries;
   }
 
   /** The entry id of an address text (a new entry the first time). */
@@ -252,7 +319,7 @@ class AddressDictionary {
 }
 
 /** Reads the records' direct columns in one pass (the part of encoding that needs the records). */
-export function encodeRows(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number, columns: readonly Column[] = COLUMNS, scratch?: EncodeScratch): RawBatch {
+export function encodeRows(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number, columns: readonly Column[] = COLUMNS, scratch?: ArraySource): RawBatch {
   const n = records.length;
   const numbers: Float64Array[] = [];
   const seen: Map<string, number>[] = [];
@@ -263,7 +330,10 @@ export function encodeRows(records: readonly AggregatedFlowRecord[], insertedAtS
     if (derivesFrom(columns, c) >= 0) continue;
     if (columns[c].kind !== 'string') numbers[c] = scratch ? scratch.f64(c, n) : new Float64Array(n);
     else {
-      if (columns[c].address) addresses[c] = new AddressDictionary(n, addresses.filter(Boolean).length);
+      if (columns[c].address) {
+        const entries = scratch ? scratch.f64(columns.length + c, n) : new Float64Array(n);
+        addresses[c] = new AddressDictionary(n, addresses.filter(Boolean).length, entries);
+      }
       else {
         seen[c] = new Map();
         dictionaries[c] = [];

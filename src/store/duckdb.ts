@@ -10,7 +10,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmS
 import { join, resolve } from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { BatchSource, encodeBatch } from './duckdb-batch.js';
-import { encodeRows, type EncodedBatch } from './columnar.js';
+import { ArrayPool, encodeRows, type EncodedBatch } from './columnar.js';
 import { SegmentWriter } from './parquet/segment-writer.js';
 import { compactionPlan, copySql, insertSegmentSql, namedSql, readSql, type Segment, segmentFile, SEGMENTS_DIR, segmentsViewSql, tempFile } from './segments.js';
 import type { AggregatedFlowRecord } from '../flow/record.js';
@@ -79,7 +79,9 @@ export class DuckDbRepository implements FlowRepository {
   private segmented = false;
   /** <dir>/segments; null in memory (rows then go to flow_rows). */
   private readonly segmentsDir: string | null;
-  private readonly segmentWriter = new SegmentWriter();
+  /** The segment path's batch arrays: transferred to the segment thread and given back (columnar.ts ArrayPool). */
+  private readonly arrays = new ArrayPool();
+  private readonly segmentWriter = new SegmentWriter(undefined, this.arrays);
   /** The catalog as committed, in id order. */
   private segments: Segment[] = [];
   private nextSegmentId = 1;
@@ -249,7 +251,7 @@ export class DuckDbRepository implements FlowRepository {
    * segment, its rollup rows and the new flow_segments view.
    */
   private async insertSegment(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number): Promise<void> {
-    const raw = encodeRows(records, insertedAtSeconds, COLUMNS);
+    const raw = encodeRows(records, insertedAtSeconds, COLUMNS, this.arrays.source());
     const id = this.nextSegmentId++;
     const dir = this.segmentsDir!;
     const file = segmentFile(id);

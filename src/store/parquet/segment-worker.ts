@@ -7,7 +7,7 @@
 import { closeSync, fsyncSync, openSync, renameSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { completeBatch, type EncodedBatch, type RawBatch } from '../columnar.js';
+import { completeBatch, rawBuffers, type EncodedBatch, type RawBatch } from '../columnar.js';
 import { rollupBatch } from '../rollup-batch.js';
 import { COLUMN_NAMES, COLUMNS } from '../schema.js';
 import { parquetFile, WriteArena } from './writer.js';
@@ -32,9 +32,10 @@ export interface SegmentStats {
   readonly maxInserted: number;
 }
 
+/** `returned`: the request's array buffers, given back for the main thread's next batch (columnar.ts ArrayPool). */
 export type SegmentReply =
-  | { readonly seq: number; readonly ok: true; readonly stats: SegmentStats; readonly rollups: EncodedBatch | null }
-  | { readonly seq: number; readonly ok: false; readonly message: string };
+  | { readonly seq: number; readonly ok: true; readonly stats: SegmentStats; readonly rollups: EncodedBatch | null; readonly returned: ArrayBuffer[] }
+  | { readonly seq: number; readonly ok: false; readonly message: string; readonly returned: ArrayBuffer[] };
 
 const END = COLUMN_NAMES.indexOf('flowEndSeconds');
 const INSERTED = COLUMN_NAMES.indexOf('timeInserted');
@@ -99,10 +100,17 @@ if (parentPort) {
     let transfer: ArrayBuffer[] = [];
     try {
       const { stats, rollups } = writeSegment(request);
-      reply = { seq: request.seq, ok: true, stats, rollups };
       if (rollups) transfer = buffersOf(rollups);
+      // The batch's arrays are done with: back to the main thread's pool (not those the rollup
+      // rows still use, which go with them).
+      const taken = new Set(transfer);
+      const returned = rawBuffers(request.raw).filter((b) => !taken.has(b));
+      reply = { seq: request.seq, ok: true, stats, rollups, returned };
+      transfer = [...transfer, ...returned];
     } catch (err) {
-      reply = { seq: request.seq, ok: false, message: (err as Error).message };
+      const returned = rawBuffers(request.raw);
+      reply = { seq: request.seq, ok: false, message: (err as Error).message, returned };
+      transfer = returned;
     }
     port.postMessage(reply, transfer);
   });

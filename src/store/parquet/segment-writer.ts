@@ -5,7 +5,7 @@
 // thread (they live in its heap); the rest runs on the other core, while the main thread reads
 // the next batch.
 import { Worker } from 'node:worker_threads';
-import type { EncodedBatch, RawBatch } from '../columnar.js';
+import { rawBuffers, type EncodedBatch, type RawBatch } from '../columnar.js';
 import { StoreError } from '../errors.js';
 import type { SegmentReply, SegmentRequest, SegmentStats } from './segment-worker.js';
 
@@ -16,24 +16,29 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
+/** Where a request's array buffers go when the thread gives them back (columnar.ts ArrayPool). */
+export interface BufferSink {
+  give(buffers: readonly ArrayBuffer[]): void;
+}
+
 export class SegmentWriter {
   private worker: Worker | null = null;
   private seq = 0;
   private readonly waiting = new Map<number, Waiter>();
 
-  constructor(private readonly script: URL = new URL('./segment-worker.js', import.meta.url)) {}
+  constructor(
+    private readonly script: URL = new URL('./segment-worker.js', import.meta.url),
+    private readonly buffers: BufferSink | null = null,
+  ) {}
 
   /** Writes `raw` as <dir>/<name> (under <dir>/<tempName> until complete). The raw batch's arrays are transferred: unusable after. */
   write(raw: RawBatch, dir: string, name: string, tempName: string, rollups: boolean): Promise<{ stats: SegmentStats; rollups: EncodedBatch | null }> {
     const worker = this.worker ?? this.spawn();
     const seq = ++this.seq;
-    const transfer = new Set<ArrayBuffer>();
-    for (const a of raw.numbers) if (a) transfer.add(a.buffer as ArrayBuffer);
-    for (const a of raw.indexes) if (a) transfer.add(a.buffer as ArrayBuffer);
     return new Promise((resolve, reject) => {
       this.waiting.set(seq, { resolve, reject });
       if (this.waiting.size === 1) worker.ref();
-      worker.postMessage({ seq, raw, dir, name, tempName, rollups } satisfies SegmentRequest, [...transfer]);
+      worker.postMessage({ seq, raw, dir, name, tempName, rollups } satisfies SegmentRequest, rawBuffers(raw));
     });
   }
 
@@ -45,6 +50,7 @@ export class SegmentWriter {
       if (!w) return;
       this.waiting.delete(reply.seq);
       if (this.waiting.size === 0) worker.unref();
+      this.buffers?.give(reply.returned);
       if (reply.ok) w.resolve({ stats: reply.stats, rollups: reply.rollups });
       else w.reject(new StoreError('STORE_ERR_UNAVAILABLE', `writing a segment failed: ${reply.message}`));
     });

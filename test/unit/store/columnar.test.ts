@@ -2,7 +2,7 @@
 // 32-bit values and give it back as text, keys and networks when the batch is completed.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { completeBatch, encodeBatch, encodeRows, type EncodedBatch } from '../../../src/store/columnar.js';
+import { ArrayPool, completeBatch, encodeBatch, encodeRows, type EncodedBatch } from '../../../src/store/columnar.js';
 import { ipKey, ipNet, ipv4Key, ipv4Net, ipv4Text, ipv4Value } from '../../../src/store/ip-key.js';
 import { COLUMN_NAMES, COLUMNS } from '../../../src/store/schema.js';
 import { flow } from './fixtures.js';
@@ -116,5 +116,50 @@ describe('the generated row reader', () => {
     assert.equal(raw.numbers[COLUMN_NAMES.indexOf('flowStartSeconds')]![2], 1_700_000_000, 'a time given as text is read as a number');
     assert.equal(cell(completeBatch(raw), 'destinationPodName', 2), '');
     assert.equal(cell(completeBatch(raw), 'sourcePodName', 2), '42');
+  });
+});
+
+describe('ArrayPool', () => {
+  it('gives a batch the smallest free buffer that holds each array, and new ones beyond', () => {
+    const pool = new ArrayPool(1 << 20);
+    const first = pool.source();
+    const big = first.f64(0, 1000);
+    const small = first.u32(1, 100);
+    assert.equal(big.length, 1000);
+    assert.equal(small.length, 100);
+    pool.give([big.buffer as ArrayBuffer, small.buffer as ArrayBuffer]);
+    assert.equal(pool.freeBytes, 8000 + 400);
+    const next = pool.source();
+    const a = next.u32(0, 50);
+    assert.equal(a.buffer, small.buffer, 'the 400-byte buffer is the smallest that holds 200 bytes');
+    assert.equal(a.length, 50);
+    const b = next.f64(1, 900);
+    assert.equal(b.buffer, big.buffer);
+    const c = next.f64(2, 10);
+    assert.notEqual(c.buffer, big.buffer);
+    assert.notEqual(c.buffer, small.buffer);
+    assert.equal(pool.freeBytes, 0);
+  });
+
+  it('holds no more than its bound, and skips detached buffers', () => {
+    const pool = new ArrayPool(10_000);
+    const s = pool.source();
+    const arrays = [s.f64(0, 1000), s.f64(1, 1000)];
+    const detached = s.f64(2, 10);
+    structuredClone(detached.buffer, { transfer: [detached.buffer as ArrayBuffer] });
+    pool.give([...arrays.map((x) => x.buffer as ArrayBuffer), detached.buffer as ArrayBuffer]);
+    assert.equal(pool.freeBytes, 8000, 'the second 8,000-byte buffer would pass the bound; the detached one has no bytes');
+  });
+
+  it('reads records into pooled arrays as into fresh ones', () => {
+    const records = ADDRESSES.map((a, i) => flow({ sourceAddress: a, octetDeltaCount: i * 1000 }));
+    const pool = new ArrayPool();
+    const fresh = completeBatch(encodeRows(records, 1000), COLUMNS, { dictionariesOnly: true });
+    // Buffers with old contents, larger than the batch needs.
+    pool.give(Array.from({ length: 120 }, () => new Float64Array(64).fill(7).buffer));
+    const pooled = completeBatch(encodeRows(records, 1000, COLUMNS, pool.source()), COLUMNS, { dictionariesOnly: true });
+    records.forEach((_, row) => {
+      for (const c of COLUMNS) assert.equal(cell(pooled, c.name, row), cell(fresh, c.name, row), `${c.name} of row ${row}`);
+    });
   });
 });

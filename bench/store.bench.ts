@@ -12,8 +12,22 @@
 //                            columns, rollup grouping, Parquet file, fsync), CPU per row of each; bytes
 //                            per row of our segment, a compacted segment and the DuckDB table
 //   knobs: FLOWVIS_BENCH_INSERTS_IN_FLIGHT, FLOWVIS_BENCH_INGEST_BATCH, FLOWVIS_BENCH_INGEST_PASSES (2 x 600,000 rows)
+//   Session 5, end (lead; the machine idle but in a slow phase all the while: probe 211-350 ns / 1.56-2.26 ns;
+//   node scripts/machine-probe.mjs; fast phases are 150-185 ns / 1.32-1.49 ns). After the main thread's
+//   read of the records got its address table (IPv4 as 32-bit values, not a growing string Map), field
+//   reads written into the generated loop, and arrays given back by the segment thread (ArrayPool):
+//   {"name":"store.ingest.embedded","value":154984,"unit":"rows/s","rows_per_cpu_second":96251,"rows_per_s_inserting":176830,"load":1.6}
+//   {"name":"store.ingest.embedded","value":129694,"unit":"rows/s","rows_per_cpu_second":74726,"rows_per_s_inserting":137272,"load":2.2}
+//   {"name":"store.segment.write","value":128037,"unit":"rows per CPU-s","main_thread_us_per_row":3.11,"segment_thread_us_per_row":4.7,"load":2.1}
+//   (at the session's start, same slow phase: 3.74-4.73 and 5.33-6.45 us a row). encodeRows alone, both builds in one
+//   process alternately on the bench's batch: 1.82 / 3.71 against 3.82 / 4.68 us a row (median of 14, two runs, load 3-7).
+//   Where the rest goes: sampling each thread's CPU in /proc during a run, the main thread was 50-60 % busy, the
+//   segment thread 40-47 %, and V8's four platform threads together about 0.8 of a core: concurrent marking of
+//   the heap's records (the bench's 600,000-record corpus plus about 1,000,000 in flight; a full collection
+//   about every second, 260-290 ms of marking steps on the main thread alone). Fewer record objects a row
+//   (records handed to the sink as columns) is what would cut that; not attempted.
 //   Session 5, HW (segment thread: packed-word rollup grouping, Parquet pages in reused memory; "before" =
-//   c52a0b2 built in a worktree, run alternately; machine shared, load 3.6-5; probe = node /tmp/s5/probe.mjs,
+//   c52a0b2 built in a worktree, run alternately; machine shared, load 3.6-5; probe = node scripts/machine-probe.mjs,
 //   random read ns / register loop ns, just before the run):
 //   node dist/bench/run.js store.segment.write
 //   {"name":"store.segment.write","value":216535,"unit":"rows per CPU-s","main_thread_us_per_row":2.12,"segment_thread_us_per_row":2.5,

@@ -17,6 +17,11 @@
 //   of 5: decode into FlowRecords, ingest, then flush and encode every flow as the IPFIX sink
 //   does; CPU ns per stage.
 //
+// End of session 5 (lead, 2026-11-27 06:15-06:32 UTC, nothing else running, load 0.9-2.2, but the VM in
+// a slow phase throughout: scripts/machine-probe.mjs and this bench's probes 1.64-2.69 ns / 212-428 ns):
+// node dist/bench/run.js aggregator.throughput, 6 runs: 233,098 247,669 224,404 233,927 220,696 215,860
+// (user 6.4-7.4 s, ingest CPU 4.2-5.2 s, flush 2.9-3.3 s). aggregator.pipeline 384,084 (median 306,348),
+// aggregator.memory 393 B/flow.
 // Session 5 (HA, 1a93b64..70cdc5a, 2026-11-27 04:26-05:27 UTC): fewer instructions per record on
 // the ingest and export paths; the floor is still not met in the machine's slow phases.
 // - writer: names are copied from their strings, four ASCII characters per DataView store,

@@ -194,6 +194,7 @@
 // the writer's name cache (1.45-1.6 against 1.2-1.4 us per record then; session 5 measured the
 // reverse with 20,000 Pods and the word-wise copy).
 import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
@@ -339,47 +340,19 @@ async function exporterChild(me: number, port: number): Promise<void> {
 
 /**
  * The machine's speed at this moment, measured in a child process (so that this process's heap
- * and counters are untouched): ns per dependent random read over 256 MB (memory latency: the
- * aggregator's flow index, slots and name index are far larger than the caches) and ns per
- * step of a loop that stays in registers (core speed). Taken just before and just after the
- * measured run, it tells a slow run caused by the machine from one caused by the code.
+ * and counters are untouched) by scripts/machine-probe.mjs: ns per dependent random read over
+ * 256 MB (memory latency: the aggregator's flow index, slots and name index are far larger than
+ * the caches) and ns per step of a loop that stays in registers (core speed). Taken just before
+ * and just after the measured run, it tells a slow run caused by the machine from one caused by
+ * the code.
  */
-const PROBE_WORDS = 1 << 26;
-function probeChild(): void {
-  const a = new Int32Array(PROBE_WORDS);
-  let x = 12345;
-  for (let i = 0; i < PROBE_WORDS; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) | 0;
-    a[i] = (x >>> 0) & (PROBE_WORDS - 1);
-  }
-  const steps = 4_000_000;
-  const cpuNs = (f: () => number) => {
-    const c = process.cpuUsage();
-    const r = f();
-    const u = process.cpuUsage(c);
-    return { ns: (u.user + u.system) * 1000, r };
-  };
-  const chase = () => {
-    let q = 0;
-    for (let i = 0; i < steps; i++) q = a[q];
-    return q;
-  };
-  const spin = () => {
-    let h = 1;
-    for (let i = 0; i < 25 * steps; i++) h = Math.imul(h ^ i, 0x9e3779b1);
-    return h;
-  };
-  chase();
-  spin();
-  const memory = cpuNs(chase);
-  const core = cpuNs(spin);
-  const result = { memoryNs: Number((memory.ns / steps).toFixed(1)), coreNs: Number((core.ns / (25 * steps)).toFixed(2)), sink: memory.r ^ core.r };
-  // Exit once the message is out (an exit right after send can lose it).
-  process.send?.(result, () => process.exit(0));
-}
+const PROBE_SCRIPT = [new URL('../../scripts/machine-probe.mjs', import.meta.url), new URL('../scripts/machine-probe.mjs', import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((path) => existsSync(path));
 
 async function probeMachine(): Promise<{ memoryNs: number; coreNs: number }> {
-  const child = fork(fileURLToPath(import.meta.url), ['--machine-probe'], { stdio: 'inherit' });
+  if (PROBE_SCRIPT === undefined) throw new Error('scripts/machine-probe.mjs not found beside the bench');
+  const child = fork(PROBE_SCRIPT, [], { stdio: 'inherit' });
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve(m as { memoryNs: number; coreNs: number }));
     child.once('error', reject);
@@ -621,9 +594,6 @@ export const benchmarks: Benchmark[] = [
   { name: 'aggregator.pipeline', run: pipeline },
 ];
 
-if (process.argv[2] === '--machine-probe') {
-  probeChild();
-}
 if (process.argv[2] === '--aggregator-exporter') {
   await exporterChild(Number(process.argv[3]), Number(process.argv[4]));
   process.exit(0);

@@ -5,7 +5,7 @@
 // Derived columns (the IP keys) are computed once per distinct value of their source column.
 import type { AggregatedFlowRecord } from '../flow/record.js';
 import { ipv4Text, ipv4Value } from './ip-key.js';
-import { COLUMNS, type Column } from './schema.js';
+import { COLUMNS, FIELD_CONVERSIONS, type Column } from './schema.js';
 
 export type Indexes = Uint8Array | Uint16Array | Uint32Array;
 
@@ -173,15 +173,7 @@ const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 function readCode(column: Column, c: number): { setup: string; expr: string } {
   const read = column.read;
   if (!read || !IDENTIFIER.test(read.field)) return { setup: '', expr: `v${c}(r, at)` };
-  const setup = `const t = r.${read.field};`;
-  switch (read.as) {
-    case 'number':
-      return { setup, expr: '(Number(t) || 0)' };
-    case 'count':
-      return { setup, expr: '(Number.isFinite(t) && t > 0 ? Math.floor(t) : 0)' };
-    case 'text':
-      return { setup, expr: "(typeof t === 'string' ? t : t == null ? '' : String(t))" };
-  }
+  return { setup: `const t = r.${read.field};`, expr: FIELD_CONVERSIONS[read.as].code };
 }
 
 /**
@@ -326,15 +318,15 @@ export function encodeRows(records: readonly AggregatedFlowRecord[], insertedAtS
   const dictionaries: string[][] = [];
   const indexes: Uint32Array[] = [];
   const addresses: AddressDictionary[] = [];
+  let addressColumns = 0;
   for (let c = 0; c < columns.length; c++) {
     if (derivesFrom(columns, c) >= 0) continue;
     if (columns[c].kind !== 'string') numbers[c] = scratch ? scratch.f64(c, n) : new Float64Array(n);
     else {
       if (columns[c].address) {
         const entries = scratch ? scratch.f64(columns.length + c, n) : new Float64Array(n);
-        addresses[c] = new AddressDictionary(n, addresses.filter(Boolean).length, entries);
-      }
-      else {
+        addresses[c] = new AddressDictionary(n, addressColumns++, entries);
+      } else {
         seen[c] = new Map();
         dictionaries[c] = [];
       }

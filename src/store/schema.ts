@@ -133,7 +133,15 @@ const u64 = (v: number) => (Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
 const n = (v: unknown) => Number(v) || 0;
 const s = (v: string | undefined | null) => (typeof v === 'string' ? v : v == null ? '' : String(v));
 
-const CONVERT = { number: n, count: u64, text: s } as const;
+/**
+ * The field conversions, each as a function (`value`) and as the same expression over a field
+ * value `t` (columnar.ts writes it into its generated loop): keep the two alike.
+ */
+export const FIELD_CONVERSIONS: { readonly [K in FieldRead['as']]: { readonly convert: (v: never) => number | string; readonly code: string } } = {
+  number: { convert: n, code: '(Number(t) || 0)' },
+  count: { convert: u64, code: '(Number.isFinite(t) && t > 0 ? Math.floor(t) : 0)' },
+  text: { convert: s, code: "(typeof t === 'string' ? t : t == null ? '' : String(t))" },
+};
 
 function read(field: FieldRead['field'], as: FieldRead['as']): FieldRead {
   return Object.freeze({ field, as });
@@ -145,7 +153,7 @@ function read(field: FieldRead['field'], as: FieldRead['as']): FieldRead {
 // costs about 100 ns a value).
 function col(name: keyof StoredFlow, kind: ColumnKind, reader: Column['value'] | FieldRead, theia = true, derived?: Column['derived'], since?: number): Column {
   const fieldRead = typeof reader === 'function' ? undefined : reader;
-  const value: Column['value'] = fieldRead ? (r) => CONVERT[fieldRead.as](r[fieldRead.field] as never) : (reader as Column['value']);
+  const value: Column['value'] = fieldRead ? (r) => FIELD_CONVERSIONS[fieldRead.as].convert(r[fieldRead.field] as never) : (reader as Column['value']);
   let c: Column = { name, kind, theia, value };
   if (fieldRead) c = { ...c, read: fieldRead };
   if (derived) c = { ...c, derived: Object.freeze(derived) };

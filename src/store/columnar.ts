@@ -81,14 +81,16 @@ export interface ArraySource {
 
 /**
  * Array memory for batches that cross to another thread and come back (the segment writer):
- * a batch's arrays are taken from here, transferred with the batch, and their buffers given back
- * once the other thread is done. A 245,760-row batch's arrays come to about 85 MB; allocated
- * fresh, every batch cost both threads page faults and zeroing, and V8 counts them as external
- * memory, which starts full collections (the main thread's mark every record it still holds).
- * Holds at most `maxBytes` of free buffers.
+ * a batch's arrays are taken from here, shared with the other thread, and given back once it
+ * is done with them. A 245,760-row batch's arrays come to about 85 MB. The buffers are
+ * SharedArrayBuffers: V8 counts an ArrayBuffer's bytes as the isolate's external memory each
+ * time it is allocated or transferred in, and every ~64 MB of that starts a scavenge and then a
+ * full collection (the main thread marking every record it holds), about two a second at full
+ * rate, although nothing was garbage; a shared buffer is counted by neither isolate, and
+ * posting it copies nothing. Holds at most `maxBytes` of free buffers.
  */
 export class ArrayPool {
-  private readonly free: ArrayBuffer[] = [];
+  private readonly free: SharedArrayBuffer[] = [];
   private held = 0;
 
   constructor(private readonly maxBytes = 384 * 1024 * 1024) {}
@@ -101,10 +103,10 @@ export class ArrayPool {
     };
   }
 
-  /** Buffers whose arrays are no longer used (detached ones are skipped). */
-  give(buffers: readonly ArrayBuffer[]): void {
+  /** Buffers whose arrays are no longer used (any that are not this pool's shared kind are left to the collector). */
+  give(buffers: readonly ArrayBufferLike[]): void {
     for (const b of buffers) {
-      if (b.byteLength === 0 || this.held + b.byteLength > this.maxBytes) continue;
+      if (!(b instanceof SharedArrayBuffer) || this.held + b.byteLength > this.maxBytes) continue;
       this.free.push(b);
       this.held += b.byteLength;
     }
@@ -115,13 +117,13 @@ export class ArrayPool {
     return this.held;
   }
 
-  private take(bytes: number): ArrayBuffer {
+  private take(bytes: number): SharedArrayBuffer {
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const size = this.free[i].byteLength;
       if (size >= bytes && (best < 0 || size < this.free[best].byteLength)) best = i;
     }
-    if (best < 0) return new ArrayBuffer(Math.max(bytes, 8));
+    if (best < 0) return new SharedArrayBuffer(Math.max(bytes, 8));
     const b = this.free[best];
     this.free[best] = this.free[this.free.length - 1];
     this.free.pop();
@@ -130,12 +132,17 @@ export class ArrayPool {
   }
 }
 
-/** Every distinct buffer under a raw batch's arrays (to transfer, or to give back to its pool). */
-export function rawBuffers(raw: RawBatch): ArrayBuffer[] {
-  const out = new Set<ArrayBuffer>();
-  for (const a of raw.numbers) if (a) out.add(a.buffer as ArrayBuffer);
-  for (const a of raw.indexes) if (a) out.add(a.buffer as ArrayBuffer);
+/** Every distinct buffer under a raw batch's arrays (to give back to its pool). */
+export function rawBuffers(raw: RawBatch): ArrayBufferLike[] {
+  const out = new Set<ArrayBufferLike>();
+  for (const a of raw.numbers) if (a) out.add(a.buffer);
+  for (const a of raw.indexes) if (a) out.add(a.buffer);
   return [...out];
+}
+
+/** The buffers of `buffers` that a message can transfer (shared ones are shared, not transferred). */
+export function transferable(buffers: readonly ArrayBufferLike[]): ArrayBuffer[] {
+  return buffers.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
 }
 
 /**

@@ -1,5 +1,5 @@
 // The segment writer's thread (segment-writer.ts is the main thread's side). Given a batch's
-// direct columns (columnar.ts RawBatch, its typed arrays transferred, not copied), it derives the
+// direct columns (columnar.ts RawBatch, its typed arrays shared or transferred, not copied), it derives the
 // rest, groups the rollup rows (rollup-batch.ts), builds the Parquet file (writer.ts) and writes
 // it: to a temporary name, fsync, rename, fsync of the directory. The main thread then records
 // the segment and its rollup rows in one DuckDB transaction; a file that never got there is
@@ -7,7 +7,7 @@
 import { closeSync, fsyncSync, openSync, renameSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { completeBatch, rawBuffers, type EncodedBatch, type RawBatch } from '../columnar.js';
+import { completeBatch, rawBuffers, transferable, type EncodedBatch, type RawBatch } from '../columnar.js';
 import { rollupBatch } from '../rollup-batch.js';
 import { COLUMN_NAMES, COLUMNS } from '../schema.js';
 import { parquetFile, WriteArena } from './writer.js';
@@ -34,8 +34,8 @@ export interface SegmentStats {
 
 /** `returned`: the request's array buffers, given back for the main thread's next batch (columnar.ts ArrayPool). */
 export type SegmentReply =
-  | { readonly seq: number; readonly ok: true; readonly stats: SegmentStats; readonly rollups: EncodedBatch | null; readonly returned: ArrayBuffer[] }
-  | { readonly seq: number; readonly ok: false; readonly message: string; readonly returned: ArrayBuffer[] };
+  | { readonly seq: number; readonly ok: true; readonly stats: SegmentStats; readonly rollups: EncodedBatch | null; readonly returned: ArrayBufferLike[] }
+  | { readonly seq: number; readonly ok: false; readonly message: string; readonly returned: ArrayBufferLike[] };
 
 const END = COLUMN_NAMES.indexOf('flowEndSeconds');
 const INSERTED = COLUMN_NAMES.indexOf('timeInserted');
@@ -87,9 +87,9 @@ export function writeSegment(request: SegmentRequest): { stats: SegmentStats; ro
 }
 
 /** The typed arrays' buffers of a batch, to transfer instead of copying. */
-export function buffersOf(batch: EncodedBatch): ArrayBuffer[] {
-  const out = new Set<ArrayBuffer>();
-  for (const c of batch.columns) out.add((c.kind === 'number' ? c.values : c.indexes).buffer as ArrayBuffer);
+export function buffersOf(batch: EncodedBatch): ArrayBufferLike[] {
+  const out = new Set<ArrayBufferLike>();
+  for (const c of batch.columns) out.add((c.kind === 'number' ? c.values : c.indexes).buffer);
   return [...out];
 }
 
@@ -97,21 +97,20 @@ if (parentPort) {
   const port = parentPort;
   port.on('message', (request: SegmentRequest) => {
     let reply: SegmentReply;
-    let transfer: ArrayBuffer[] = [];
+    let keep: ArrayBufferLike[] = [];
+    let returned: ArrayBufferLike[];
     try {
       const { stats, rollups } = writeSegment(request);
-      if (rollups) transfer = buffersOf(rollups);
+      if (rollups) keep = buffersOf(rollups);
       // The batch's arrays are done with: back to the main thread's pool (not those the rollup
       // rows still use, which go with them).
-      const taken = new Set(transfer);
-      const returned = rawBuffers(request.raw).filter((b) => !taken.has(b));
+      const taken = new Set(keep);
+      returned = rawBuffers(request.raw).filter((b) => !taken.has(b));
       reply = { seq: request.seq, ok: true, stats, rollups, returned };
-      transfer = [...transfer, ...returned];
     } catch (err) {
-      const returned = rawBuffers(request.raw);
+      returned = rawBuffers(request.raw);
       reply = { seq: request.seq, ok: false, message: (err as Error).message, returned };
-      transfer = returned;
     }
-    port.postMessage(reply, transfer);
+    port.postMessage(reply, transferable([...keep, ...returned]));
   });
 }

@@ -5,7 +5,7 @@
 // thread (they live in its heap); the rest runs on the other core, while the main thread reads
 // the next batch.
 import { Worker } from 'node:worker_threads';
-import { rawBuffers, type EncodedBatch, type RawBatch } from '../columnar.js';
+import { rawBuffers, transferable, type EncodedBatch, type RawBatch } from '../columnar.js';
 import { StoreError } from '../errors.js';
 import type { SegmentReply, SegmentRequest, SegmentStats } from './segment-worker.js';
 
@@ -18,7 +18,7 @@ interface Waiter {
 
 /** Where a request's array buffers go when the thread gives them back (columnar.ts ArrayPool). */
 export interface BufferSink {
-  give(buffers: readonly ArrayBuffer[]): void;
+  give(buffers: readonly ArrayBufferLike[]): void;
 }
 
 export class SegmentWriter {
@@ -31,14 +31,14 @@ export class SegmentWriter {
     private readonly buffers: BufferSink | null = null,
   ) {}
 
-  /** Writes `raw` as <dir>/<name> (under <dir>/<tempName> until complete). The raw batch's arrays are transferred: unusable after. */
+  /** Writes `raw` as <dir>/<name> (under <dir>/<tempName> until complete). The raw batch's arrays are the thread's until it answers: its ArrayBuffers are transferred (unusable after), its SharedArrayBuffers shared. */
   write(raw: RawBatch, dir: string, name: string, tempName: string, rollups: boolean): Promise<{ stats: SegmentStats; rollups: EncodedBatch | null }> {
     const worker = this.worker ?? this.spawn();
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
       this.waiting.set(seq, { resolve, reject });
       if (this.waiting.size === 1) worker.ref();
-      worker.postMessage({ seq, raw, dir, name, tempName, rollups } satisfies SegmentRequest, rawBuffers(raw));
+      worker.postMessage({ seq, raw, dir, name, tempName, rollups } satisfies SegmentRequest, transferable(rawBuffers(raw)));
     });
   }
 

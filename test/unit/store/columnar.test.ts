@@ -2,7 +2,7 @@
 // 32-bit values and give it back as text, keys and networks when the batch is completed.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ArrayPool, completeBatch, encodeBatch, encodeRows, type EncodedBatch } from '../../../src/store/columnar.js';
+import { ArrayPool, completeBatch, encodeBatch, encodeRows, rawBuffers, transferable, type EncodedBatch } from '../../../src/store/columnar.js';
 import { ipKey, ipNet, ipv4Key, ipv4Net, ipv4Text, ipv4Value } from '../../../src/store/ip-key.js';
 import { COLUMN_NAMES, COLUMNS } from '../../../src/store/schema.js';
 import { flow } from './fixtures.js';
@@ -127,7 +127,8 @@ describe('ArrayPool', () => {
     const small = first.u32(1, 100);
     assert.equal(big.length, 1000);
     assert.equal(small.length, 100);
-    pool.give([big.buffer as ArrayBuffer, small.buffer as ArrayBuffer]);
+    assert.ok(big.buffer instanceof SharedArrayBuffer, 'shared: posting it to the segment thread neither copies it nor counts as external memory');
+    pool.give([big.buffer, small.buffer]);
     assert.equal(pool.freeBytes, 8000 + 400);
     const next = pool.source();
     const a = next.u32(0, 50);
@@ -141,14 +142,25 @@ describe('ArrayPool', () => {
     assert.equal(pool.freeBytes, 0);
   });
 
-  it('holds no more than its bound, and skips detached buffers', () => {
+  it('holds no more than its bound, and leaves buffers of other kinds to the collector', () => {
     const pool = new ArrayPool(10_000);
     const s = pool.source();
     const arrays = [s.f64(0, 1000), s.f64(1, 1000)];
-    const detached = s.f64(2, 10);
-    structuredClone(detached.buffer, { transfer: [detached.buffer as ArrayBuffer] });
-    pool.give([...arrays.map((x) => x.buffer as ArrayBuffer), detached.buffer as ArrayBuffer]);
-    assert.equal(pool.freeBytes, 8000, 'the second 8,000-byte buffer would pass the bound; the detached one has no bytes');
+    pool.give([...arrays.map((x) => x.buffer), new ArrayBuffer(64)]);
+    assert.equal(pool.freeBytes, 8000, 'the second 8,000-byte buffer would pass the bound; a plain ArrayBuffer is not kept');
+  });
+
+  it('keeps its shared buffers out of transfer lists, which refuse them', () => {
+    const shared = new ArrayPool().source().u32(0, 16);
+    const plain = new Uint32Array(16);
+    const raw = { rows: 16, insertedAtSeconds: 0, numbers: [undefined], dictionaries: [], indexes: [shared, plain] };
+    const buffers = rawBuffers(raw);
+    assert.equal(buffers.length, 2);
+    assert.deepEqual(transferable(buffers), [plain.buffer]);
+    assert.throws(() => structuredClone(shared, { transfer: [shared.buffer as unknown as ArrayBuffer] }));
+    const copy = structuredClone(shared, { transfer: transferable([shared.buffer]) });
+    copy[3] = 99;
+    assert.equal(shared[3], 99, 'a posted shared array is the same memory');
   });
 
   it('reads records into pooled arrays as into fresh ones', () => {
@@ -156,7 +168,7 @@ describe('ArrayPool', () => {
     const pool = new ArrayPool();
     const fresh = completeBatch(encodeRows(records, 1000), COLUMNS, { dictionariesOnly: true });
     // Buffers with old contents, larger than the batch needs.
-    pool.give(Array.from({ length: 120 }, () => new Float64Array(64).fill(7).buffer));
+    pool.give(Array.from({ length: 120 }, () => new Float64Array(new SharedArrayBuffer(512)).fill(7).buffer));
     const pooled = completeBatch(encodeRows(records, 1000, COLUMNS, pool.source()), COLUMNS, { dictionariesOnly: true });
     records.forEach((_, row) => {
       for (const c of COLUMNS) assert.equal(cell(pooled, c.name, row), cell(fresh, c.name, row), `${c.name} of row ${row}`);

@@ -41,6 +41,9 @@ import {
   type NodeCounters,
 } from '../flow/record.js';
 import { parseIpv4 } from '../ipfix/values.js';
+import { IpfixError } from '../ipfix/errors.js';
+import { RecordBatchEncoder, type EncodeShape, type EncodeSource, type EncodedRecords } from '../ipfix/writer.js';
+import { AGGREGATOR_IPV4_TEMPLATE } from '../flow/ie-mapping.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import type { RecordShape } from '../ipfix/template.js';
 import { hasIpv4Numbers, wireFlowRecordShape, type FlowFacts, type WireFlowRecord } from './wire-record.js';
@@ -59,6 +62,7 @@ import {
   U8,
   slotBases,
 } from './flow-table.js';
+import type { StringTable } from './string-table.js';
 
 /** The exporter a record came from (its transport session). */
 export interface ExporterSession {
@@ -79,6 +83,15 @@ export interface AggregationOptions {
   /** Slots allocated up front; the table doubles up to maxFlows. */
   initialCapacity?: number;
   onExport: (record: AggregatedFlowRecord) => void;
+  /**
+   * When set, IPv4 flows leave as data records of the aggregator IPv4 template
+   * (AGGREGATOR_IPV4_TEMPLATE), written straight from their slots into batches of encoded
+   * records (MessageWriter.encodeEncoded frames them), instead of AggregatedFlowRecords through
+   * onExport: no object, counter objects or name strings per exported flow. IPv6 flows, and any
+   * record the IPv4 template cannot carry as it is (see encodeRow), still go to onExport. A
+   * batch is handed over when full and at the end of every expire(), flush() and sweep().
+   */
+  onExportEncoded?: (batch: EncodedRecords) => void;
 }
 
 export interface AggregationStats {
@@ -218,6 +231,70 @@ function valueProblem(r: FlowFacts): string {
   return '';
 }
 
+/**
+ * The exported record as numbers (AggregationProcess.fillRow): the aggregator template's IEs by
+ * name, names as string-table ids, the IPv4 addresses (ClusterIP, exporter) as their values (-1:
+ * not an IPv4 address), plus ipVersion and correlated (0/1). The 16 per-node counters are in
+ * the slot's CTR order.
+ */
+const ROW = {
+  flowStartSeconds: 0, flowEndSeconds: 1, flowEndReason: 2, sourceIPv4Address: 3, destinationIPv4Address: 4,
+  sourceTransportPort: 5, destinationTransportPort: 6, protocolIdentifier: 7, packetTotalCount: 8, octetTotalCount: 9,
+  packetDeltaCount: 10, octetDeltaCount: 11, reversePacketTotalCount: 12, reverseOctetTotalCount: 13,
+  reversePacketDeltaCount: 14, reverseOctetDeltaCount: 15, sourcePodNamespace: 16, sourcePodName: 17,
+  destinationPodNamespace: 18, destinationPodName: 19, sourceNodeName: 20, destinationNodeName: 21, destinationClusterIPv4: 22,
+  destinationServicePort: 23, destinationServicePortName: 24, ingressNetworkPolicyName: 25, ingressNetworkPolicyNamespace: 26,
+  ingressNetworkPolicyType: 27, ingressNetworkPolicyRuleName: 28, egressNetworkPolicyName: 29, egressNetworkPolicyNamespace: 30,
+  egressNetworkPolicyType: 31, egressNetworkPolicyRuleName: 32, ingressNetworkPolicyRuleAction: 33,
+  egressNetworkPolicyRuleAction: 34, tcpState: 35, flowType: 36, packetTotalCountFromSourceNode: 37,
+  octetTotalCountFromSourceNode: 38, packetDeltaCountFromSourceNode: 39, octetDeltaCountFromSourceNode: 40,
+  reversePacketTotalCountFromSourceNode: 41, reverseOctetTotalCountFromSourceNode: 42, reversePacketDeltaCountFromSourceNode: 43,
+  reverseOctetDeltaCountFromSourceNode: 44, packetTotalCountFromDestinationNode: 45, octetTotalCountFromDestinationNode: 46,
+  packetDeltaCountFromDestinationNode: 47, octetDeltaCountFromDestinationNode: 48,
+  reversePacketTotalCountFromDestinationNode: 49, reverseOctetTotalCountFromDestinationNode: 50,
+  reversePacketDeltaCountFromDestinationNode: 51, reverseOctetDeltaCountFromDestinationNode: 52, throughput: 53,
+  reverseThroughput: 54, throughputFromSourceNode: 55, throughputFromDestinationNode: 56, reverseThroughputFromSourceNode: 57,
+  reverseThroughputFromDestinationNode: 58, flowEndSecondsFromSourceNode: 59, flowEndSecondsFromDestinationNode: 60,
+  originalExporterIPv4Address: 61, originalObservationDomainId: 62, ipVersion: 63, correlated: 64,
+} as const;
+const ROW_FIELDS = 65;
+/** ROW entries that hold string-table ids. */
+const ROW_NAMES: ReadonlySet<string> = new Set([
+  'sourcePodNamespace', 'sourcePodName', 'destinationPodNamespace', 'destinationPodName', 'sourceNodeName', 'destinationNodeName',
+  'destinationServicePortName', 'ingressNetworkPolicyName', 'ingressNetworkPolicyNamespace', 'ingressNetworkPolicyRuleName',
+  'egressNetworkPolicyName', 'egressNetworkPolicyNamespace', 'egressNetworkPolicyRuleName', 'tcpState',
+]);
+if (
+  Object.keys(ROW).length !== ROW_FIELDS || new Set(Object.values(ROW)).size !== ROW_FIELDS ||
+  ROW.reverseOctetDeltaCountFromSourceNode - ROW.packetTotalCountFromSourceNode !== CTR.reverseOctetDeltaCount ||
+  ROW.reverseOctetDeltaCountFromDestinationNode - ROW.packetTotalCountFromDestinationNode !== CTR.reverseOctetDeltaCount
+) {
+  throw new Error('aggregation: ROW must number its fields 0 to ROW_FIELDS - 1, the per-node counters in CTR order');
+}
+
+/**
+ * The encode shape of export rows for the aggregator IPv4 template: every IE from its ROW
+ * entry, names as ids of `strings` (written from the bytes it keeps), the IPv6 exporter
+ * address '::' (a row goes this way only when the exporter's address is IPv4 or none).
+ */
+function exportRowShape(strings: StringTable): EncodeShape<Float64Array> {
+  return Object.freeze({
+    name: 'aggregation export row',
+    names: strings,
+    sources(keys: ReadonlySet<string>): Record<string, EncodeSource<Float64Array>> {
+      const out: Record<string, EncodeSource<Float64Array>> = {};
+      for (const key of keys) {
+        if (key === 'originalExporterIPv6Address') out[key] = { value: '::' };
+        else if (Object.prototype.hasOwnProperty.call(ROW, key)) {
+          const at = ROW[key as keyof typeof ROW];
+          out[key] = ROW_NAMES.has(key) ? { nameAt: at } : { at };
+        }
+      }
+      return out;
+    },
+  });
+}
+
 export class AggregationProcess {
   private readonly table: FlowTable;
   private readonly heap: DeadlineHeap;
@@ -245,6 +322,13 @@ export class AggregationProcess {
   /** slotBases of the slot being exported; reused. */
   private readonly bases = new Int32Array(6);
   private wire: RecordShape<WireFlowRecord> | null = null;
+  /** The exported record being made (fillRow), by ROW index; reused. */
+  private readonly row = new Float64Array(ROW_FIELDS);
+  /** Writes rows as aggregator IPv4 data records (onExportEncoded); null without it. */
+  private readonly encoder: RecordBatchEncoder<Float64Array> | null;
+  /** The last address text parsed by ipv4OfName, per use (0: ClusterIP, 1: exporter), and its value. */
+  private readonly lastAddressText = ['', ''];
+  private readonly lastAddressValue = new Float64Array(2);
 
   constructor(options: AggregationOptions) {
     if (!(options.maxFlows >= 1)) throw new RangeError('maxFlows must be at least 1');
@@ -257,6 +341,8 @@ export class AggregationProcess {
     const initial = options.initialCapacity ?? Math.min(options.maxFlows, 4096);
     this.table = new FlowTable(initial, options.maxFlows);
     this.heap = new DeadlineHeap(initial);
+    const onEncoded = options.onExportEncoded;
+    this.encoder = onEncoded === undefined ? null : new RecordBatchEncoder(AGGREGATOR_IPV4_TEMPLATE, exportRowShape(this.table.strings), onEncoded);
   }
 
   /**
@@ -336,6 +422,7 @@ export class AggregationProcess {
    * records decoded with wireShape stay valid until this runs. expire() and flush() sweep too.
    */
   sweep(): void {
+    this.takeEncoded();
     this.table.strings.sweep();
   }
 
@@ -405,6 +492,7 @@ export class AggregationProcess {
       }
       this.schedule(s);
     }
+    this.takeEncoded();
     return this.exported - before;
   }
 
@@ -426,6 +514,8 @@ export class AggregationProcess {
       if (this.exported - before >= limit) break;
       this.exportSlot(s, now);
     }
+    // The batch is handed over before the strings go (its names were written already).
+    this.takeEncoded();
     if (s < t.end) {
       this.flushFrom = s;
     } else {
@@ -654,9 +744,12 @@ export class AggregationProcess {
 
   private exportSlot(s: number, now: number): void {
     const t = this.table;
-    const record = this.build(s);
-    if (!record.correlated) this.uncorrelated++;
+    const row = this.row;
+    this.fillRow(s);
+    if (row[ROW.correlated] === 0) this.uncorrelated++;
     this.exported++;
+    // The record is made before the slot's baselines move below (fillRow read them).
+    const record = this.encodeRow() ? null : this.recordOfRow(s);
     // Reset the delta accumulators and move the throughput baselines to now.
     const c = t.counters;
     for (let side = SIDE_SOURCE; side <= SIDE_DESTINATION; side++) {
@@ -672,30 +765,70 @@ export class AggregationProcess {
       t.setSec(s, SEC.previousEndFromDestinationNode, t.getSec(s, SEC.flowEndSecondsFromDestinationNode));
     }
     // The record's own baseline: the highest totals its records carried.
-    if (record.packetTotalCount > t.getF64(s, F64.exportedPacketTotal)) t.setF64(s, F64.exportedPacketTotal, record.packetTotalCount);
-    if (record.octetTotalCount > t.getF64(s, F64.exportedOctetTotal)) t.setF64(s, F64.exportedOctetTotal, record.octetTotalCount);
-    if (record.reversePacketTotalCount > t.getF64(s, F64.exportedReversePacketTotal)) {
-      t.setF64(s, F64.exportedReversePacketTotal, record.reversePacketTotalCount);
+    if (row[ROW.packetTotalCount] > t.getF64(s, F64.exportedPacketTotal)) t.setF64(s, F64.exportedPacketTotal, row[ROW.packetTotalCount]);
+    if (row[ROW.octetTotalCount] > t.getF64(s, F64.exportedOctetTotal)) t.setF64(s, F64.exportedOctetTotal, row[ROW.octetTotalCount]);
+    if (row[ROW.reversePacketTotalCount] > t.getF64(s, F64.exportedReversePacketTotal)) {
+      t.setF64(s, F64.exportedReversePacketTotal, row[ROW.reversePacketTotalCount]);
     }
-    if (record.reverseOctetTotalCount > t.getF64(s, F64.exportedReverseOctetTotal)) {
-      t.setF64(s, F64.exportedReverseOctetTotal, record.reverseOctetTotalCount);
+    if (row[ROW.reverseOctetTotalCount] > t.getF64(s, F64.exportedReverseOctetTotal)) {
+      t.setF64(s, F64.exportedReverseOctetTotal, row[ROW.reverseOctetTotalCount]);
     }
     t.setF64(s, F64.lastExportMs, now);
     t.setFlags(s, FLAG.everExported);
     t.clearFlags(s, FLAG.unsent);
-    this.onExport(record);
+    if (record !== null) this.onExport(record);
   }
 
-  private build(s: number): AggregatedFlowRecord {
-    // Every field straight from the slot's views (slotBases): an accessor call per field cost
-    // more than the read, as V8 inlines only the first few calls of a function this large.
+  /**
+   * With onExportEncoded: writes the row (fillRow) as a data record of the aggregator IPv4
+   * template into the open batch and returns true. False when the record must go out as an
+   * object instead: no encoder, an IPv6 flow, an address the IPv4 template cannot carry (an
+   * IPv6 exporter or ClusterIP), or a value the template refuses (the IPFIX sink then meets
+   * the same coded error, and counts and logs the record as dropped).
+   */
+  private encodeRow(): boolean {
+    const encoder = this.encoder;
+    const row = this.row;
+    if (encoder === null || row[ROW.ipVersion] !== 4 || row[ROW.originalExporterIPv4Address] < 0 || row[ROW.destinationClusterIPv4] < 0) return false;
+    try {
+      encoder.add(row);
+    } catch (err) {
+      if (err instanceof IpfixError) return false;
+      throw err;
+    }
+    return true;
+  }
+
+  /** Hands the encoded records exported so far to onExportEncoded (after each export pass). */
+  private takeEncoded(): void {
+    if (this.encoder !== null && this.encoder.count > 0) this.encoder.take();
+  }
+
+  /** The IPv4 value of an address held as a name id (0 for '', -1 when not IPv4), for the row. */
+  private ipv4OfName(id: number, k: number): number {
+    if (id === 0) return 0;
+    const text = this.table.strings.texts[id];
+    if (this.lastAddressText[k] === text) return this.lastAddressValue[k];
+    const value = parseIpv4(text);
+    this.lastAddressText[k] = text;
+    this.lastAddressValue[k] = value;
+    return value;
+  }
+
+  /**
+   * Everything an exported record of slot s says, into this.row (ROW): straight from the
+   * table's views (slotBases), as numbers, names as string-table ids. Both ways out read it:
+   * the encoded records and the AggregatedFlowRecords (recordOfRow).
+   */
+  private fillRow(s: number): void {
     const t = this.table;
+    const row = this.row;
     const bases = this.bases;
     slotBases(s, bases);
     const u8 = t.u8;
+    const u16 = t.u16;
     const u32 = t.u32;
     const f64 = t.counters;
-    const texts = t.strings.texts;
     const b8 = bases[BASE.u8];
     const sec = bases[BASE.sec];
     const str = bases[BASE.str];
@@ -706,103 +839,179 @@ export class AggregationProcess {
     const flags = u8[b8 + U8.flags];
     const seenSource = (flags & FLAG.seenSource) !== 0;
     const seenDestination = (flags & FLAG.seenDestination) !== 0;
-    const fromSourceNode: NodeCounters = {
-      packetTotalCount: f64[src + CTR.packetTotalCount],
-      octetTotalCount: f64[src + CTR.octetTotalCount],
-      packetDeltaCount: f64[src + CTR.packetDeltaCount],
-      octetDeltaCount: f64[src + CTR.octetDeltaCount],
-      reversePacketTotalCount: f64[src + CTR.reversePacketTotalCount],
-      reverseOctetTotalCount: f64[src + CTR.reverseOctetTotalCount],
-      reversePacketDeltaCount: f64[src + CTR.reversePacketDeltaCount],
-      reverseOctetDeltaCount: f64[src + CTR.reverseOctetDeltaCount],
-    };
-    const fromDestinationNode: NodeCounters = {
-      packetTotalCount: f64[dst + CTR.packetTotalCount],
-      octetTotalCount: f64[dst + CTR.octetTotalCount],
-      packetDeltaCount: f64[dst + CTR.packetDeltaCount],
-      octetDeltaCount: f64[dst + CTR.octetDeltaCount],
-      reversePacketTotalCount: f64[dst + CTR.reversePacketTotalCount],
-      reverseOctetTotalCount: f64[dst + CTR.reverseOctetTotalCount],
-      reversePacketDeltaCount: f64[dst + CTR.reversePacketDeltaCount],
-      reverseOctetDeltaCount: f64[dst + CTR.reverseOctetDeltaCount],
-    };
-    // Bits per second since the previous export (or the flow's start), per side and direction.
-    const sourceSeconds = Math.max(1, u32[sec + SEC.flowEndSecondsFromSourceNode] - u32[sec + SEC.previousEndFromSourceNode]);
-    const destinationSeconds = Math.max(1, u32[sec + SEC.flowEndSecondsFromDestinationNode] - u32[sec + SEC.previousEndFromDestinationNode]);
-    const sourceThroughput = seenSource ? rate(fromSourceNode.octetTotalCount - f64[f + F64.previousOctetsFromSourceNode], sourceSeconds) : 0;
-    const sourceReverseThroughput = seenSource
-      ? rate(fromSourceNode.reverseOctetTotalCount - f64[f + F64.previousReverseOctetsFromSourceNode], sourceSeconds)
-      : 0;
-    const destinationThroughput = seenDestination
-      ? rate(fromDestinationNode.octetTotalCount - f64[f + F64.previousOctetsFromDestinationNode], destinationSeconds)
-      : 0;
-    const destinationReverseThroughput = seenDestination
-      ? rate(fromDestinationNode.reverseOctetTotalCount - f64[f + F64.previousReverseOctetsFromDestinationNode], destinationSeconds)
-      : 0;
-    const primary = seenSource ? fromSourceNode : fromDestinationNode;
+    const v4 = u8[b8 + U8.ipVersion] !== 6;
+    row[ROW.ipVersion] = v4 ? 4 : 6;
+    row[ROW.flowStartSeconds] = u32[sec + SEC.flowStartSeconds];
+    row[ROW.flowEndSeconds] = u32[sec + SEC.flowEndSeconds];
+    row[ROW.flowEndReason] = u8[b8 + U8.flowEndReason];
+    row[ROW.sourceIPv4Address] = v4 ? t.sourceKey(s) : -1;
+    row[ROW.destinationIPv4Address] = v4 ? t.destinationKey(s) : -1;
+    row[ROW.sourceTransportPort] = u16[ports];
+    row[ROW.destinationTransportPort] = u16[ports + 1];
+    row[ROW.protocolIdentifier] = u8[b8 + U8.protocolIdentifier];
+    for (let k = 0; k < COUNTERS_PER_SIDE; k++) {
+      row[ROW.packetTotalCountFromSourceNode + k] = f64[src + k];
+      row[ROW.packetTotalCountFromDestinationNode + k] = f64[dst + k];
+    }
+    // The record's own totals are the primary side's: the source node's when it has reported.
+    const primary = seenSource ? src : dst;
+    const packets = f64[primary + CTR.packetTotalCount];
+    const octets = f64[primary + CTR.octetTotalCount];
+    const reversePackets = f64[primary + CTR.reversePacketTotalCount];
+    const reverseOctets = f64[primary + CTR.reverseOctetTotalCount];
+    row[ROW.packetTotalCount] = packets;
+    row[ROW.octetTotalCount] = octets;
+    row[ROW.reversePacketTotalCount] = reversePackets;
+    row[ROW.reverseOctetTotalCount] = reverseOctets;
     // After the first export, a record's delta of a counter is what the primary total grew by
     // since the highest total the flow's records carried. While one side supplies the counters
     // this equals that side's own delta; when the source node reports after records made of the
     // destination node's counters went out, it counts only what the source's total adds to them
     // (never negative, never the same packets twice).
-    const everExported = (flags & FLAG.everExported) !== 0;
-    const correlated = (flags & FLAG.needsCorrelation) === 0 || (seenSource && seenDestination);
+    if ((flags & FLAG.everExported) !== 0) {
+      row[ROW.packetDeltaCount] = Math.max(0, packets - f64[f + F64.exportedPacketTotal]);
+      row[ROW.octetDeltaCount] = Math.max(0, octets - f64[f + F64.exportedOctetTotal]);
+      row[ROW.reversePacketDeltaCount] = Math.max(0, reversePackets - f64[f + F64.exportedReversePacketTotal]);
+      row[ROW.reverseOctetDeltaCount] = Math.max(0, reverseOctets - f64[f + F64.exportedReverseOctetTotal]);
+    } else {
+      row[ROW.packetDeltaCount] = f64[primary + CTR.packetDeltaCount];
+      row[ROW.octetDeltaCount] = f64[primary + CTR.octetDeltaCount];
+      row[ROW.reversePacketDeltaCount] = f64[primary + CTR.reversePacketDeltaCount];
+      row[ROW.reverseOctetDeltaCount] = f64[primary + CTR.reverseOctetDeltaCount];
+    }
+    row[ROW.sourcePodNamespace] = u32[str + STR.sourcePodNamespace];
+    row[ROW.sourcePodName] = u32[str + STR.sourcePodName];
+    row[ROW.destinationPodNamespace] = u32[str + STR.destinationPodNamespace];
+    row[ROW.destinationPodName] = u32[str + STR.destinationPodName];
+    row[ROW.sourceNodeName] = u32[str + STR.sourceNodeName];
+    row[ROW.destinationNodeName] = u32[str + STR.destinationNodeName];
+    row[ROW.destinationClusterIPv4] = this.ipv4OfName(u32[str + STR.destinationClusterIP], 0);
+    row[ROW.destinationServicePort] = u16[ports + 2];
+    row[ROW.destinationServicePortName] = u32[str + STR.destinationServicePortName];
+    row[ROW.ingressNetworkPolicyName] = u32[str + STR.ingressNetworkPolicyName];
+    row[ROW.ingressNetworkPolicyNamespace] = u32[str + STR.ingressNetworkPolicyNamespace];
+    row[ROW.ingressNetworkPolicyType] = u8[b8 + U8.ingressNetworkPolicyType];
+    row[ROW.ingressNetworkPolicyRuleName] = u32[str + STR.ingressNetworkPolicyRuleName];
+    row[ROW.egressNetworkPolicyName] = u32[str + STR.egressNetworkPolicyName];
+    row[ROW.egressNetworkPolicyNamespace] = u32[str + STR.egressNetworkPolicyNamespace];
+    row[ROW.egressNetworkPolicyType] = u8[b8 + U8.egressNetworkPolicyType];
+    row[ROW.egressNetworkPolicyRuleName] = u32[str + STR.egressNetworkPolicyRuleName];
+    row[ROW.ingressNetworkPolicyRuleAction] = u8[b8 + U8.ingressNetworkPolicyRuleAction];
+    row[ROW.egressNetworkPolicyRuleAction] = u8[b8 + U8.egressNetworkPolicyRuleAction];
+    row[ROW.tcpState] = u32[str + STR.tcpState];
+    row[ROW.flowType] = u8[b8 + U8.flowType];
+    // Bits per second since the previous export (or the flow's start), per side and direction.
+    const sourceEnd = u32[sec + SEC.flowEndSecondsFromSourceNode];
+    const destinationEnd = u32[sec + SEC.flowEndSecondsFromDestinationNode];
+    const sourceSeconds = Math.max(1, sourceEnd - u32[sec + SEC.previousEndFromSourceNode]);
+    const destinationSeconds = Math.max(1, destinationEnd - u32[sec + SEC.previousEndFromDestinationNode]);
+    const sourceThroughput = seenSource ? rate(f64[src + CTR.octetTotalCount] - f64[f + F64.previousOctetsFromSourceNode], sourceSeconds) : 0;
+    const sourceReverseThroughput = seenSource
+      ? rate(f64[src + CTR.reverseOctetTotalCount] - f64[f + F64.previousReverseOctetsFromSourceNode], sourceSeconds)
+      : 0;
+    const destinationThroughput = seenDestination
+      ? rate(f64[dst + CTR.octetTotalCount] - f64[f + F64.previousOctetsFromDestinationNode], destinationSeconds)
+      : 0;
+    const destinationReverseThroughput = seenDestination
+      ? rate(f64[dst + CTR.reverseOctetTotalCount] - f64[f + F64.previousReverseOctetsFromDestinationNode], destinationSeconds)
+      : 0;
+    row[ROW.throughput] = seenSource ? sourceThroughput : destinationThroughput;
+    row[ROW.reverseThroughput] = seenSource ? sourceReverseThroughput : destinationReverseThroughput;
+    row[ROW.throughputFromSourceNode] = sourceThroughput;
+    row[ROW.throughputFromDestinationNode] = destinationThroughput;
+    row[ROW.reverseThroughputFromSourceNode] = sourceReverseThroughput;
+    row[ROW.reverseThroughputFromDestinationNode] = destinationReverseThroughput;
+    row[ROW.flowEndSecondsFromSourceNode] = sourceEnd;
+    row[ROW.flowEndSecondsFromDestinationNode] = destinationEnd;
+    row[ROW.originalExporterIPv4Address] = this.ipv4OfName(u32[str + STR.originalExporterAddress], 1);
+    row[ROW.originalObservationDomainId] = u32[sec + SEC.originalObservationDomainId];
+    row[ROW.correlated] = (flags & FLAG.needsCorrelation) === 0 || (seenSource && seenDestination) ? 1 : 0;
+  }
+
+  private build(s: number): AggregatedFlowRecord {
+    this.fillRow(s);
+    return this.recordOfRow(s);
+  }
+
+  /** The AggregatedFlowRecord of slot s from this.row (fillRow of s), with its texts. */
+  private recordOfRow(s: number): AggregatedFlowRecord {
+    const t = this.table;
+    const row = this.row;
+    const texts = t.strings.texts;
+    const str = this.bases[BASE.str];
+    const u32 = t.u32;
+    const fromSourceNode: NodeCounters = {
+      packetTotalCount: row[ROW.packetTotalCountFromSourceNode],
+      octetTotalCount: row[ROW.octetTotalCountFromSourceNode],
+      packetDeltaCount: row[ROW.packetDeltaCountFromSourceNode],
+      octetDeltaCount: row[ROW.octetDeltaCountFromSourceNode],
+      reversePacketTotalCount: row[ROW.reversePacketTotalCountFromSourceNode],
+      reverseOctetTotalCount: row[ROW.reverseOctetTotalCountFromSourceNode],
+      reversePacketDeltaCount: row[ROW.reversePacketDeltaCountFromSourceNode],
+      reverseOctetDeltaCount: row[ROW.reverseOctetDeltaCountFromSourceNode],
+    };
+    const fromDestinationNode: NodeCounters = {
+      packetTotalCount: row[ROW.packetTotalCountFromDestinationNode],
+      octetTotalCount: row[ROW.octetTotalCountFromDestinationNode],
+      packetDeltaCount: row[ROW.packetDeltaCountFromDestinationNode],
+      octetDeltaCount: row[ROW.octetDeltaCountFromDestinationNode],
+      reversePacketTotalCount: row[ROW.reversePacketTotalCountFromDestinationNode],
+      reverseOctetTotalCount: row[ROW.reverseOctetTotalCountFromDestinationNode],
+      reversePacketDeltaCount: row[ROW.reversePacketDeltaCountFromDestinationNode],
+      reverseOctetDeltaCount: row[ROW.reverseOctetDeltaCountFromDestinationNode],
+    };
     return {
       sourceAddress: t.addressText(s, t.sourceKey(s)),
       destinationAddress: t.addressText(s, t.destinationKey(s)),
-      sourceTransportPort: t.u16[ports],
-      destinationTransportPort: t.u16[ports + 1],
-      protocolIdentifier: u8[b8 + U8.protocolIdentifier],
-      ipVersion: u8[b8 + U8.ipVersion] === 6 ? 6 : 4,
-      flowStartSeconds: u32[sec + SEC.flowStartSeconds],
-      flowEndSeconds: u32[sec + SEC.flowEndSeconds],
-      flowEndReason: u8[b8 + U8.flowEndReason] as FlowEndReason,
-      packetTotalCount: primary.packetTotalCount,
-      octetTotalCount: primary.octetTotalCount,
-      packetDeltaCount: everExported ? Math.max(0, primary.packetTotalCount - f64[f + F64.exportedPacketTotal]) : primary.packetDeltaCount,
-      octetDeltaCount: everExported ? Math.max(0, primary.octetTotalCount - f64[f + F64.exportedOctetTotal]) : primary.octetDeltaCount,
-      reversePacketTotalCount: primary.reversePacketTotalCount,
-      reverseOctetTotalCount: primary.reverseOctetTotalCount,
-      reversePacketDeltaCount: everExported
-        ? Math.max(0, primary.reversePacketTotalCount - f64[f + F64.exportedReversePacketTotal])
-        : primary.reversePacketDeltaCount,
-      reverseOctetDeltaCount: everExported
-        ? Math.max(0, primary.reverseOctetTotalCount - f64[f + F64.exportedReverseOctetTotal])
-        : primary.reverseOctetDeltaCount,
-      sourcePodNamespace: texts[u32[str + STR.sourcePodNamespace]],
-      sourcePodName: texts[u32[str + STR.sourcePodName]],
-      destinationPodNamespace: texts[u32[str + STR.destinationPodNamespace]],
-      destinationPodName: texts[u32[str + STR.destinationPodName]],
-      sourceNodeName: texts[u32[str + STR.sourceNodeName]],
-      destinationNodeName: texts[u32[str + STR.destinationNodeName]],
+      sourceTransportPort: row[ROW.sourceTransportPort],
+      destinationTransportPort: row[ROW.destinationTransportPort],
+      protocolIdentifier: row[ROW.protocolIdentifier],
+      ipVersion: row[ROW.ipVersion] === 6 ? 6 : 4,
+      flowStartSeconds: row[ROW.flowStartSeconds],
+      flowEndSeconds: row[ROW.flowEndSeconds],
+      flowEndReason: row[ROW.flowEndReason] as FlowEndReason,
+      packetTotalCount: row[ROW.packetTotalCount],
+      octetTotalCount: row[ROW.octetTotalCount],
+      packetDeltaCount: row[ROW.packetDeltaCount],
+      octetDeltaCount: row[ROW.octetDeltaCount],
+      reversePacketTotalCount: row[ROW.reversePacketTotalCount],
+      reverseOctetTotalCount: row[ROW.reverseOctetTotalCount],
+      reversePacketDeltaCount: row[ROW.reversePacketDeltaCount],
+      reverseOctetDeltaCount: row[ROW.reverseOctetDeltaCount],
+      sourcePodNamespace: texts[row[ROW.sourcePodNamespace]],
+      sourcePodName: texts[row[ROW.sourcePodName]],
+      destinationPodNamespace: texts[row[ROW.destinationPodNamespace]],
+      destinationPodName: texts[row[ROW.destinationPodName]],
+      sourceNodeName: texts[row[ROW.sourceNodeName]],
+      destinationNodeName: texts[row[ROW.destinationNodeName]],
       destinationClusterIP: texts[u32[str + STR.destinationClusterIP]],
-      destinationServicePort: t.u16[ports + 2],
-      destinationServicePortName: texts[u32[str + STR.destinationServicePortName]],
-      ingressNetworkPolicyName: texts[u32[str + STR.ingressNetworkPolicyName]],
-      ingressNetworkPolicyNamespace: texts[u32[str + STR.ingressNetworkPolicyNamespace]],
-      ingressNetworkPolicyType: u8[b8 + U8.ingressNetworkPolicyType] as AggregatedFlowRecord['ingressNetworkPolicyType'],
-      ingressNetworkPolicyRuleName: texts[u32[str + STR.ingressNetworkPolicyRuleName]],
-      ingressNetworkPolicyRuleAction: u8[b8 + U8.ingressNetworkPolicyRuleAction] as RuleAction,
-      egressNetworkPolicyName: texts[u32[str + STR.egressNetworkPolicyName]],
-      egressNetworkPolicyNamespace: texts[u32[str + STR.egressNetworkPolicyNamespace]],
-      egressNetworkPolicyType: u8[b8 + U8.egressNetworkPolicyType] as AggregatedFlowRecord['egressNetworkPolicyType'],
-      egressNetworkPolicyRuleName: texts[u32[str + STR.egressNetworkPolicyRuleName]],
-      egressNetworkPolicyRuleAction: u8[b8 + U8.egressNetworkPolicyRuleAction] as RuleAction,
-      tcpState: texts[u32[str + STR.tcpState]],
-      flowType: u8[b8 + U8.flowType] as FlowType,
+      destinationServicePort: row[ROW.destinationServicePort],
+      destinationServicePortName: texts[row[ROW.destinationServicePortName]],
+      ingressNetworkPolicyName: texts[row[ROW.ingressNetworkPolicyName]],
+      ingressNetworkPolicyNamespace: texts[row[ROW.ingressNetworkPolicyNamespace]],
+      ingressNetworkPolicyType: row[ROW.ingressNetworkPolicyType] as AggregatedFlowRecord['ingressNetworkPolicyType'],
+      ingressNetworkPolicyRuleName: texts[row[ROW.ingressNetworkPolicyRuleName]],
+      ingressNetworkPolicyRuleAction: row[ROW.ingressNetworkPolicyRuleAction] as RuleAction,
+      egressNetworkPolicyName: texts[row[ROW.egressNetworkPolicyName]],
+      egressNetworkPolicyNamespace: texts[row[ROW.egressNetworkPolicyNamespace]],
+      egressNetworkPolicyType: row[ROW.egressNetworkPolicyType] as AggregatedFlowRecord['egressNetworkPolicyType'],
+      egressNetworkPolicyRuleName: texts[row[ROW.egressNetworkPolicyRuleName]],
+      egressNetworkPolicyRuleAction: row[ROW.egressNetworkPolicyRuleAction] as RuleAction,
+      tcpState: texts[row[ROW.tcpState]],
+      flowType: row[ROW.flowType] as FlowType,
       fromSourceNode,
       fromDestinationNode,
-      throughput: seenSource ? sourceThroughput : destinationThroughput,
-      reverseThroughput: seenSource ? sourceReverseThroughput : destinationReverseThroughput,
-      throughputFromSourceNode: sourceThroughput,
-      throughputFromDestinationNode: destinationThroughput,
-      reverseThroughputFromSourceNode: sourceReverseThroughput,
-      reverseThroughputFromDestinationNode: destinationReverseThroughput,
-      flowEndSecondsFromSourceNode: u32[sec + SEC.flowEndSecondsFromSourceNode],
-      flowEndSecondsFromDestinationNode: u32[sec + SEC.flowEndSecondsFromDestinationNode],
+      throughput: row[ROW.throughput],
+      reverseThroughput: row[ROW.reverseThroughput],
+      throughputFromSourceNode: row[ROW.throughputFromSourceNode],
+      throughputFromDestinationNode: row[ROW.throughputFromDestinationNode],
+      reverseThroughputFromSourceNode: row[ROW.reverseThroughputFromSourceNode],
+      reverseThroughputFromDestinationNode: row[ROW.reverseThroughputFromDestinationNode],
+      flowEndSecondsFromSourceNode: row[ROW.flowEndSecondsFromSourceNode],
+      flowEndSecondsFromDestinationNode: row[ROW.flowEndSecondsFromDestinationNode],
       originalExporterAddress: texts[u32[str + STR.originalExporterAddress]],
-      originalObservationDomainId: u32[sec + SEC.originalObservationDomainId],
-      correlated,
+      originalObservationDomainId: row[ROW.originalObservationDomainId],
+      correlated: row[ROW.correlated] === 1,
     };
   }
 }

@@ -18,6 +18,7 @@ import { AggregationProcess, recordProblem, type AggregationStats } from './aggr
 import { CertificateManager, publishToKubernetes } from './certificates.js';
 import type { WireFlowRecord } from './wire-record.js';
 import type { AggregatorConfig } from './config.js';
+import type { EncodedRecords } from '../ipfix/writer.js';
 
 export interface AggregatorLogger extends TransportLogger {
   error(obj: object, msg: string): void;
@@ -77,8 +78,10 @@ export class FlowAggregator {
     this.clock = deps.clock ?? systemClock;
     this.log = deps.logger ?? silent;
     const sinks: Sink[] = [];
+    let ipfixSink: IpfixSink | null = null;
     if (config.sinks.includes('ipfix') && config.externalFlowCollector) {
-      sinks.push(new IpfixSink({ collector: config.externalFlowCollector, logger: this.log }));
+      ipfixSink = new IpfixSink({ collector: config.externalFlowCollector, logger: this.log });
+      sinks.push(ipfixSink);
     }
     if (config.sinks.includes('log')) sinks.push(new LogSink(config.logSinkPath));
     if (config.store) {
@@ -102,6 +105,11 @@ export class FlowAggregator {
     sinks.push(...(deps.extraSinks ?? []));
     const sinkLogger = { warn: (m: string) => this.log.warn({}, m) };
     this.fanout = new SinkFanout(sinks.map((s) => new SinkPump(s, { capacity: config.sinkBufferSize, logger: sinkLogger })));
+    // When the IPFIX sink is the only sink, IPv4 flows go to it as encoded data records,
+    // written straight from their slots (AggregationOptions.onExportEncoded): no record object
+    // per exported flow. Any other sink (log, store, extra) needs the records as objects, so
+    // then every flow goes through the sink buffers as before.
+    const direct = ipfixSink !== null && sinks.length === 1 ? ipfixSink : null;
     this.aggregation = new AggregationProcess({
       clock: this.clock,
       activeTimeoutMs: config.activeTimeoutMs,
@@ -109,6 +117,7 @@ export class FlowAggregator {
       correlationWaitMs: config.correlationWaitMs,
       maxFlows: config.maxFlows,
       onExport: (r) => this.fanout.offer(r),
+      ...(direct === null ? {} : { onExportEncoded: (batch: EncodedRecords) => void direct.writeEncoded(batch) }),
     });
     this.certs =
       config.aggregatorTransportProtocol === 'tls'

@@ -24,6 +24,8 @@
 // that was interned and never referenced, is only noted; sweep() frees the noted ids that still
 // have no reference. The aggregator sweeps after each message and on each tick.
 import type { NameInterner } from '../ipfix/template.js';
+import { writeVariableString, type NameBytes } from '../ipfix/writer.js';
+import { utf8Length } from '../ipfix/values.js';
 
 /** Call sites that acquire() remembers the last string of. */
 export const RECENT_HINTS = 32;
@@ -38,7 +40,7 @@ interface BufferSlices {
   utf8Slice(start: number, end: number): string;
 }
 
-export class StringTable implements NameInterner {
+export class StringTable implements NameInterner, NameBytes {
   private readonly ids = new Map<string, number>();
   private strings: string[] = [''];
   private refs = new Int32Array(64);
@@ -49,6 +51,8 @@ export class StringTable implements NameInterner {
 
   // The byte index (see the header): entries (id, tag), and per id its tag (0: not indexed).
   private tags = new Int32Array(64);
+  /** 1 when an indexed id's bytes are ASCII, so that they are its text's UTF-8 (writeName copies them). */
+  private ascii = new Uint8Array(64);
   private words = new Int32Array(64 * WORDS_PER_ID);
   private entries = new Int32Array(2 * 1024);
   private entryMask = 1023;
@@ -158,8 +162,41 @@ export class StringTable implements NameInterner {
     if (id === undefined) id = this.add(text);
     // Invalid UTF-8 decodes to U+FFFD, so different bytes can name one text: only the first
     // bytes seen are indexed, the others take this path each time.
-    if (this.tags[id] === 0) this.index(id, tag, b, dv, s, n, small);
+    if (this.tags[id] === 0) this.index(id, tag, b, dv, s, n, small, (high & 0x80808080) === 0);
     return id;
+  }
+
+  /** The UTF-8 length of id's text (NameBytes). */
+  nameLength(id: number): number {
+    const tag = this.tags[id];
+    return tag !== 0 && this.ascii[id] !== 0 ? tag & 127 : utf8Length(this.strings[id]);
+  }
+
+  /**
+   * Writes id's text as an IPFIX variable-length string at p (NameBytes: the exported record's
+   * names). A name that came in as ASCII bytes is copied from the bytes the index keeps, a word
+   * per store, without reading its JS string; any other text is written from the string, as the
+   * message writer writes it. Returns the offset after it, or -1 when it would cross limit.
+   */
+  writeName(b: Buffer, dv: DataView, p: number, id: number, limit: number): number {
+    const tag = this.tags[id];
+    if (tag === 0 || this.ascii[id] === 0) return writeVariableString(b, dv, p, this.strings[id], limit, 'name');
+    const n = tag & 127;
+    const o = p + 1;
+    if (o + n > limit) return -1;
+    b[p] = n;
+    const words = this.words;
+    let w = id * WORDS_PER_ID;
+    if (n < 4) {
+      // The bytes form one word, the last byte lowest.
+      for (let k = n - 1, x = words[w]; k >= 0; k--, x >>>= 8) b[o + k] = x & 255;
+      return o + n;
+    }
+    // As index() kept them: whole words, then the last four bytes (overlapping the word before).
+    const last = o + n - 4;
+    for (let q = o; q < last; q += 4) dv.setInt32(q, words[w++]);
+    dv.setInt32(last, words[w]);
+    return o + n;
   }
 
   /** Frees every id noted since the last sweep that still has no reference. */
@@ -239,7 +276,7 @@ export class StringTable implements NameInterner {
   }
 
   /** Keeps the bytes of id and links it into the byte index at its first free position. */
-  private index(id: number, tag: number, b: Buffer, dv: DataView, s: number, n: number, small: number): void {
+  private index(id: number, tag: number, b: Buffer, dv: DataView, s: number, n: number, small: number, ascii: boolean): void {
     const words = this.words;
     let w = id * WORDS_PER_ID;
     if (n < 4) {
@@ -250,6 +287,7 @@ export class StringTable implements NameInterner {
       words[w] = dv.getInt32(last);
     }
     this.tags[id] = tag;
+    this.ascii[id] = ascii ? 1 : 0;
     if (4 * (this.indexed + 1) > this.entries.length) this.growIndex();
     this.link(id, tag);
     this.indexed++;
@@ -305,6 +343,9 @@ export class StringTable implements NameInterner {
     const tags = new Int32Array(length);
     tags.set(this.tags);
     this.tags = tags;
+    const ascii = new Uint8Array(length);
+    ascii.set(this.ascii);
+    this.ascii = ascii;
     const words = new Int32Array(length * WORDS_PER_ID);
     words.set(this.words);
     this.words = words;

@@ -365,12 +365,32 @@ function writeStatement(f: CompiledField, at: string, v: string): string {
  * - path: a property, or a property of a property (`['fromSourceNode', 'packetTotalCount']`);
  *   with orIfEmpty, an empty string there is written as that value instead ('' -> '0.0.0.0');
  * - value: a constant;
- * - read: a function of the record, for anything else (called once per record).
+ * - read: a function of the record, for anything else (called once per record);
+ * - at: element `at` of a numeric row (T a Float64Array): an integer field's value, or an
+ *   ipv4Address field's 32-bit value;
+ * - nameAt: element `at` of a numeric row is the id of a string field's text in the shape's
+ *   `names` (NameBytes), written from its bytes.
  */
 export type EncodeSource<T> =
   | { readonly path: readonly string[]; readonly orIfEmpty?: string }
   | { readonly value: number | string | boolean }
-  | { readonly read: (r: T) => IpfixValue };
+  | { readonly read: (r: T) => IpfixValue }
+  | { readonly at: number }
+  | { readonly nameAt: number };
+
+/**
+ * Names kept as bytes by id (the aggregator's string table), for the `nameAt` source of an
+ * encode shape: a string field written from the bytes the table holds, without a JS string.
+ */
+export interface NameBytes {
+  /** The UTF-8 length of name id (0 for id 0, ''). */
+  nameLength(id: number): number;
+  /**
+   * Writes name id as a variable-length string (RFC 7011 7: length, then the UTF-8 bytes) at p;
+   * returns the offset after it, or -1 when it would cross limit.
+   */
+  writeName(b: Buffer, dv: DataView, p: number, id: number, limit: number): number;
+}
 
 /**
  * A record type that a template encodes from directly, without a DataRecord in between: the
@@ -381,17 +401,45 @@ export type EncodeSource<T> =
 export interface EncodeShape<T> {
   readonly name: string;
   sources(keys: ReadonlySet<string>): Readonly<Record<string, EncodeSource<T>>>;
+  /** Where `nameAt` sources find their bytes; required when any source is `nameAt`. */
+  readonly names?: NameBytes;
 }
 
-/** JS expressions that read each field of `r` as the shape says; functions go into `readers`. */
-function shapeExpressions(fields: readonly CompiledField[], shape: EncodeShape<never> | undefined, readers: ((r: never) => IpfixValue)[]): string[] {
-  if (shape === undefined) return fields.map((f) => `r[${JSON.stringify(f.key)}]`);
+/** How a field's expression is read: a value, a row's number (`at`), or a name id (`nameAt`). */
+type ExpressionKind = 'value' | 'at' | 'nameAt';
+
+/**
+ * JS expressions that read each field of `r` as the shape says; functions go into `readers`,
+ * and `kinds` gets each expression's kind.
+ */
+function shapeExpressions(
+  fields: readonly CompiledField[], shape: EncodeShape<never> | undefined, readers: ((r: never) => IpfixValue)[], kinds: ExpressionKind[],
+): string[] {
+  if (shape === undefined) {
+    for (let i = 0; i < fields.length; i++) kinds.push('value');
+    return fields.map((f) => `r[${JSON.stringify(f.key)}]`);
+  }
   const sources = shape.sources(new Set(fields.map((f) => f.key)));
   return fields.map((f) => {
     const src = Object.prototype.hasOwnProperty.call(sources, f.key) ? sources[f.key] : undefined;
     if (src === undefined) {
       throw new IpfixError('IPFIX_ERR_BAD_OPTION', `encode shape ${shape.name} says nothing about ${f.key}; give it a path, value or read`);
     }
+    if ('at' in src || 'nameAt' in src) {
+      const at = 'at' in src ? src.at : src.nameAt;
+      if (!Number.isInteger(at) || at < 0) throw new IpfixError('IPFIX_ERR_BAD_OPTION', `encode shape ${shape.name}: ${f.key} reads row element ${at}`);
+      if ('nameAt' in src) {
+        if (f.dataType !== 'string' || f.length !== VARIABLE_LENGTH) {
+          throw new IpfixError('IPFIX_ERR_BAD_OPTION', `encode shape ${shape.name}: ${f.key} is not a variable-length string, so it cannot be read as a name id`);
+        }
+        if (shape.names === undefined) throw new IpfixError('IPFIX_ERR_BAD_OPTION', `encode shape ${shape.name} reads ${f.key} as a name id but has no names`);
+        kinds.push('nameAt');
+      } else {
+        kinds.push('at');
+      }
+      return `r[${at}]`;
+    }
+    kinds.push('value');
     if ('value' in src) return JSON.stringify(src.value);
     if ('read' in src) {
       readers.push(src.read);
@@ -425,7 +473,8 @@ class EncodePlan {
     this.definition = checkDefinition(def);
     const fields = resolveFields(this.definition, lookup);
     const readers: ((r: never) => IpfixValue)[] = [];
-    const values = shapeExpressions(fields, shape, readers);
+    const kinds: ExpressionKind[] = [];
+    const values = shapeExpressions(fields, shape, readers, kinds);
     let fixed = 0;
     const sizeLines: string[] = ['var n = 0, x;'];
     const writeLines: string[] = [];
@@ -442,15 +491,28 @@ class EncodePlan {
         const key = JSON.stringify(f.key);
         const value = values[i];
         const str = f.dataType === 'string';
-        sizeLines.push(`x = h.${str ? 'sizeStr' : 'sizeBytes'}(${value}, ${key}); n += x < 255 ? x + 1 : x + 3;`);
         if (k > 0) writeLines.push(`p += ${k};`);
         k = 0;
+        if (kinds[i] === 'nameAt') {
+          sizeLines.push(`x = nm.nameLength(${value}); n += x < 255 ? x + 1 : x + 3;`);
+          writeLines.push(`p = nm.writeName(b, dv, p, ${value}, limit); if (p < 0) return -1;`);
+          j++;
+          return;
+        }
+        sizeLines.push(`x = h.${str ? 'sizeStr' : 'sizeBytes'}(${value}, ${key}); n += x < 255 ? x + 1 : x + 3;`);
         writeLines.push(str ? `p = h.varStrTo(b, dv, p, ${value}, limit, ${key}); if (p < 0) return -1;` : `p = h.varBytesTo(b, p, ${value}, limit, ${key}); if (p < 0) return -1;`);
         j++;
         return;
       }
       if (k === 0) writeLines.push(`if (p + ${segmentLength(i)} > limit) return -1;`);
-      writeLines.push(writeStatement(f, k === 0 ? 'p' : `p + ${k}`, values[i]));
+      const at = k === 0 ? 'p' : `p + ${k}`;
+      if (kinds[i] === 'at' && f.dataType === 'ipv4Address' && f.length === 4) {
+        // A row holds an address as its 32-bit value.
+        const key = JSON.stringify(f.key);
+        writeLines.push(`v = ${values[i]}; if (!(v >= 0 && v <= 4294967295) || Math.floor(v) !== v) throw h.badInt(v, ${key}, 0, 4294967295); ${storeU32('v', at)}`);
+      } else {
+        writeLines.push(writeStatement(f, at, values[i]));
+      }
       k += f.length;
       fixed += f.length;
     });
@@ -458,8 +520,9 @@ class EncodePlan {
     writeLines.push(`return p + ${k};`);
     this.fixedLength = fixed;
     this.variableCount = j;
-    this.sizeVariable = new Function('h', 's', `"use strict";\nreturn function sizeRecord(r) {\nvar t;\n${sizeLines.join('\n')}\n};`)(encodeHelpers, readers) as SizeFn;
-    this.write = new Function('h', 's', `"use strict";\nreturn function writeRecord(b, p, r, limit, dv) {\nvar v, x, y, t;\n${writeLines.join('\n')}\n};`)(encodeHelpers, readers) as WriteFn;
+    const names = shape?.names;
+    this.sizeVariable = new Function('h', 's', 'nm', `"use strict";\nreturn function sizeRecord(r) {\nvar t;\n${sizeLines.join('\n')}\n};`)(encodeHelpers, readers, names) as SizeFn;
+    this.write = new Function('h', 's', 'nm', `"use strict";\nreturn function writeRecord(b, p, r, limit, dv) {\nvar v, x, y, t;\n${writeLines.join('\n')}\n};`)(encodeHelpers, readers, names) as WriteFn;
     this.templateRecord = encodeTemplateRecord(this.definition);
   }
 
@@ -483,6 +546,110 @@ function encodeTemplateRecord(def: TemplateDefinition): Buffer {
     if (f.enterpriseId !== 0) p = b.writeUInt32BE(f.enterpriseId, p);
   }
   return b;
+}
+
+/**
+ * A variable-length string field at p, as every generated writer writes one (RFC 7011 7);
+ * returns the offset after it, or -1 when it would cross limit. `key` names the field in errors.
+ */
+export function writeVariableString(b: Buffer, dv: DataView, p: number, text: string, limit: number, key: string): number {
+  return encodeHelpers.varStrTo(b, dv, p, text, limit, key);
+}
+
+/**
+ * Data records of one template, encoded already (RecordBatchEncoder): record i is
+ * bytes[i === 0 ? 0 : ends[i - 1], ends[i]). MessageWriter.encodeEncoded frames them into
+ * messages with the writer's header and sequence numbers.
+ */
+export interface EncodedRecords {
+  readonly templateId: number;
+  readonly bytes: Buffer;
+  readonly ends: Uint32Array;
+  readonly count: number;
+}
+
+/** Record i of an encoded batch alone (a view, no copy). */
+export function encodedRecord(batch: EncodedRecords, i: number): EncodedRecords {
+  const from = i === 0 ? 0 : batch.ends[i - 1];
+  const to = batch.ends[i];
+  return { templateId: batch.templateId, bytes: batch.bytes.subarray(from, to), ends: Uint32Array.of(to - from), count: 1 };
+}
+
+export interface RecordBatchEncoderOptions {
+  /** Bytes of records per batch; default 262144. A record never spans two batches. */
+  batchBytes?: number;
+  /** Elements known beyond the generated registry (looked up first). */
+  extraElements?: readonly InformationElement[];
+}
+
+/**
+ * Encodes records of type T one at a time, as they come (the aggregator writes each exported
+ * flow as it leaves its slot), into batches of encoded records; `onBatch` gets each batch when
+ * the next record does not fit it, and on take(). The bytes are those the shape's generated
+ * writer puts into a message (MessageWriter.encodeAs): framing them with encodeEncoded gives the
+ * messages encodeAs would give.
+ */
+export class RecordBatchEncoder<T> {
+  readonly templateId: number;
+  private readonly plan: EncodePlan;
+  private readonly batchBytes: number;
+  private b: Buffer;
+  private dv: DataView;
+  private p = 0;
+  private ends: number[] = [];
+
+  constructor(
+    def: TemplateDefinition,
+    shape: EncodeShape<T>,
+    private readonly onBatch: (batch: EncodedRecords) => void,
+    opts: RecordBatchEncoderOptions = {},
+  ) {
+    const size = opts.batchBytes ?? 262_144;
+    if (!Number.isInteger(size) || size < DEFAULT_MAX_MESSAGE_SIZE) {
+      throw new IpfixError('IPFIX_ERR_BAD_OPTION', `batchBytes ${size} must be an integer >= ${DEFAULT_MAX_MESSAGE_SIZE} (a record of any size that fits a message fits a batch)`);
+    }
+    this.templateId = def.templateId;
+    this.plan = new EncodePlan(def, ieLookupWith(opts.extraElements), shape as EncodeShape<never>);
+    this.batchBytes = size;
+    this.b = Buffer.allocUnsafeSlow(size);
+    this.dv = new DataView(this.b.buffer, this.b.byteOffset, this.b.length);
+  }
+
+  /** Records in the open batch. */
+  get count(): number {
+    return this.ends.length;
+  }
+
+  /**
+   * Encodes r at the end of the open batch. A bad value throws its coded error (IpfixError)
+   * and leaves the batch as it was; so does a record larger than the largest message's room.
+   */
+  add(r: T): void {
+    const room = DEFAULT_MAX_MESSAGE_SIZE - IPFIX_HEADER_LENGTH - SET_HEADER_LENGTH;
+    let end = this.plan.write(this.b, this.p, r, Math.min(this.b.length, this.p + room), this.dv);
+    if (end < 0 && this.p + room > this.b.length) {
+      // The batch is full: hand it over, and write r at the start of a new one.
+      this.take();
+      end = this.plan.write(this.b, 0, r, room, this.dv);
+    }
+    if (end < 0) {
+      const size = this.plan.fixedLength + this.plan.sizeVariable(r);
+      throw new IpfixError('IPFIX_ERR_RECORD_TOO_LARGE', `a record of template ${this.templateId} (${size} bytes) does not fit a ${DEFAULT_MAX_MESSAGE_SIZE}-byte message`);
+    }
+    this.p = end;
+    this.ends.push(end);
+  }
+
+  /** Hands the open batch (if it holds any record) to onBatch and starts a new one. */
+  take(): void {
+    if (this.ends.length === 0) return;
+    const batch: EncodedRecords = { templateId: this.templateId, bytes: this.b.subarray(0, this.p), ends: Uint32Array.from(this.ends), count: this.ends.length };
+    this.b = Buffer.allocUnsafeSlow(this.batchBytes);
+    this.dv = new DataView(this.b.buffer, this.b.byteOffset, this.b.length);
+    this.p = 0;
+    this.ends = [];
+    this.onBatch(batch);
+  }
 }
 
 export interface MessageWriterOptions {
@@ -609,6 +776,44 @@ export class MessageWriter {
       byId.set(templateId, plan);
     }
     return this.encodeWith(plan, templateId, records);
+  }
+
+  /**
+   * Frames records encoded already (RecordBatchEncoder) into as few messages as fit
+   * maxMessageSize, in order, with this writer's headers and sequence numbers. The template must
+   * have been added. A record that cannot fit an empty message throws
+   * IPFIX_ERR_RECORD_TOO_LARGE before anything is returned (the sequence number unmoved).
+   */
+  encodeEncoded(batch: EncodedRecords): Buffer[] {
+    this.plan(batch.templateId);
+    const n = batch.count;
+    const ends = batch.ends;
+    const room = this.maxMessageSize - IPFIX_HEADER_LENGTH - SET_HEADER_LENGTH;
+    const out: Buffer[] = [];
+    const exportTime = this.exportTime();
+    let seq = this.seq;
+    for (let i = 0; i < n; ) {
+      const from = i === 0 ? 0 : ends[i - 1];
+      let j = i;
+      while (j < n && ends[j] - from <= room) j++;
+      if (j === i) {
+        throw new IpfixError(
+          'IPFIX_ERR_RECORD_TOO_LARGE',
+          `record ${i} (${ends[i] - from} bytes) does not fit a ${this.maxMessageSize}-byte message (${room} bytes for records)`,
+        );
+      }
+      const length = IPFIX_HEADER_LENGTH + SET_HEADER_LENGTH + ends[j - 1] - from;
+      const m = Buffer.allocUnsafe(length);
+      batch.bytes.copy(m, IPFIX_HEADER_LENGTH + SET_HEADER_LENGTH, from, ends[j - 1]);
+      this.writeHeader(m, length, exportTime, seq);
+      m.writeUInt16BE(batch.templateId, IPFIX_HEADER_LENGTH);
+      m.writeUInt16BE(length - IPFIX_HEADER_LENGTH, IPFIX_HEADER_LENGTH + 2);
+      out.push(m);
+      seq = (seq + (j - i)) % TWO_32;
+      i = j;
+    }
+    this.seq = seq;
+    return out;
   }
 
   private plan(templateId: number): EncodePlan {

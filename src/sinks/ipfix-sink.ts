@@ -11,6 +11,7 @@ import {
 import { ExportingProcess, type ExportingProcessStats } from '../transport/exporting-process.js';
 import type { CollectorAddress } from '../util/address.js';
 import type { TransportLogger } from '../transport/errors.js';
+import type { EncodedRecords } from '../ipfix/writer.js';
 import type { Sink } from './sink.js';
 
 export interface IpfixSinkOptions {
@@ -51,6 +52,15 @@ export class IpfixSink implements Sink {
     for (const r of records) (r.ipVersion === 6 ? v6Records : v4Records).push(r);
     if (v4Records.length > 0) this.exporting.sendAs(AGGREGATOR_IPV4_TEMPLATE_ID, v4Records, AGGREGATED_FLOW_RECORD_ENCODE_SHAPE);
     this.exporting.sendAs(AGGREGATOR_IPV6_TEMPLATE_ID, v6Records, AGGREGATED_FLOW_RECORD_ENCODE_SHAPE);
+  }
+
+  /**
+   * Aggregator IPv4 data records encoded already (the aggregation's direct export path,
+   * AggregationOptions.onExportEncoded): queued as they are, framed by the exporting process.
+   * Returns how many were accepted; the exporting process counts the rest as dropped.
+   */
+  writeEncoded(batch: EncodedRecords): number {
+    return this.exporting.sendEncoded(batch);
   }
 
   stats(): ExportingProcessStats {

@@ -19,6 +19,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { MessageWriter } from '../ipfix/index.js';
 import type { EncodeShape } from '../ipfix/index.js';
+import { encodedRecord, type EncodedRecords } from '../ipfix/writer.js';
 import type { DataRecord, TemplateDefinition } from '../ipfix/api.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { TransportProtocol } from '../util/address.js';
@@ -113,6 +114,7 @@ const BATCH_RECORDS = 4096;
  */
 const UDP_BURST = 32;
 const UDP_ERROR_REPORT_MS = 60_000;
+const NO_RECORDS: readonly unknown[] = Object.freeze([]);
 
 function invalid(message: string): never {
   throw new TransportError('TRANSPORT_ERR_INVALID_OPTION', message);
@@ -173,9 +175,11 @@ export function resolveExportingOptions(o: ExportingProcessOptions): ResolvedOpt
 
 interface QueuedBatch {
   templateId: number;
-  /** DataRecords, or records of the shape's type (sendAs). */
+  /** DataRecords, or records of the shape's type (sendAs); empty for an encoded batch. */
   records: readonly unknown[];
   shape: EncodeShape<never> | undefined;
+  /** Records encoded already (sendEncoded), or null. */
+  encoded: EncodedRecords | null;
 }
 
 type StreamSocket = net.Socket | tls.TLSSocket;
@@ -266,6 +270,35 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
     return this.enqueue(templateId, records, shape as EncodeShape<never>);
   }
 
+  /**
+   * Like send, for data records encoded already (RecordBatchEncoder, e.g. the aggregator's
+   * exported flows): they are framed into messages (MessageWriter.encodeEncoded) with this
+   * process's headers and sequence numbers. Returns how many were accepted; the rest of the
+   * batch is dropped and counted (queue full).
+   */
+  sendEncoded(batch: EncodedRecords): number {
+    if (this.closing) throw new TransportError('TRANSPORT_ERR_CLOSED', 'sendEncoded() after close()');
+    if (!this.templateIds.has(batch.templateId)) {
+      throw new TransportError('TRANSPORT_ERR_UNKNOWN_TEMPLATE', `templateId ${batch.templateId} is not one of the templates given to the exporting process (${[...this.templateIds].join(', ')})`);
+    }
+    const n = batch.count;
+    if (n === 0) return 0;
+    const room = this.opts.maxQueuedRecords - this.queuedRecords;
+    if (room <= 0) {
+      this.counters.recordsDropped += n;
+      return 0;
+    }
+    let accepted = batch;
+    if (n > room) {
+      this.counters.recordsDropped += n - room;
+      accepted = { templateId: batch.templateId, bytes: batch.bytes.subarray(0, batch.ends[room - 1]), ends: batch.ends.subarray(0, room), count: room };
+    }
+    this.queue.push({ templateId: batch.templateId, records: NO_RECORDS, shape: undefined, encoded: accepted });
+    this.queuedRecords += accepted.count;
+    this.schedulePump();
+    return accepted.count;
+  }
+
   private enqueue(templateId: number, records: readonly unknown[], shape: EncodeShape<never> | undefined): number {
     if (this.closing) throw new TransportError('TRANSPORT_ERR_CLOSED', 'send() after close()');
     if (!this.templateIds.has(templateId)) {
@@ -280,7 +313,7 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
     }
     const accepted = n <= room ? records : records.slice(0, room);
     if (n > room) this.counters.recordsDropped += n - room;
-    this.queue.push({ templateId, records: accepted, shape });
+    this.queue.push({ templateId, records: accepted, shape, encoded: null });
     this.queuedRecords += accepted.length;
     this.schedulePump();
     return accepted.length;
@@ -532,8 +565,9 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
     stream?.cork();
     try {
       while (this.queueHead < this.queue.length && (force || !this.blocked)) {
-        const { templateId, records, shape } = this.takeBatch();
-        this.encodeAndWrite(templateId, records, shape);
+        const { templateId, records, shape, encoded } = this.takeBatch();
+        if (encoded !== null) this.frameAndWrite(encoded);
+        else this.encodeAndWrite(templateId, records, shape);
       }
     } finally {
       stream?.uncork();
@@ -549,19 +583,49 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
   /** The next batch: one queued send(), or several small ones of the same template joined. */
   private takeBatch(): QueuedBatch {
     const first = this.queue[this.queueHead++];
+    if (first.encoded !== null) {
+      this.queuedRecords -= first.encoded.count;
+      return first;
+    }
     this.queuedRecords -= first.records.length;
     if (first.records.length >= BATCH_RECORDS / 4) return first;
     let joined: unknown[] | null = null;
     while (this.queueHead < this.queue.length) {
       const next = this.queue[this.queueHead];
       const size = (joined?.length ?? first.records.length) + next.records.length;
-      if (next.templateId !== first.templateId || next.shape !== first.shape || size > BATCH_RECORDS) break;
+      if (next.encoded !== null || next.templateId !== first.templateId || next.shape !== first.shape || size > BATCH_RECORDS) break;
       if (joined === null) joined = first.records.slice();
       for (let i = 0; i < next.records.length; i++) joined.push(next.records[i]);
       this.queueHead++;
       this.queuedRecords -= next.records.length;
     }
-    return joined === null ? first : { templateId: first.templateId, records: joined, shape: first.shape };
+    return joined === null ? first : { templateId: first.templateId, records: joined, shape: first.shape, encoded: null };
+  }
+
+  /** Frames an encoded batch into messages; a record too large for a message is dropped and counted alone. */
+  private frameAndWrite(batch: EncodedRecords): void {
+    const writer = this.writer as MessageWriter;
+    let msgs: Buffer[];
+    try {
+      msgs = writer.encodeEncoded(batch);
+    } catch (firstErr) {
+      let bad = 0;
+      let lastErr = firstErr;
+      for (let i = 0; i < batch.count; i++) {
+        try {
+          this.writeMessages(writer.encodeEncoded(encodedRecord(batch, i)), 1);
+        } catch (err) {
+          bad++;
+          lastErr = err;
+        }
+      }
+      this.counters.recordsDropped += bad;
+      const e = lastErr as Error & { code?: string };
+      this.log.warn({ code: e.code, templateId: batch.templateId, dropped: bad }, `IPFIX exporting process dropped records it could not frame: ${e.message}`);
+      if (this.listenerCount('error') > 0) this.emit('error', e);
+      return;
+    }
+    this.writeMessages(msgs, batch.count);
   }
 
   private encode(templateId: number, records: readonly unknown[], shape: EncodeShape<never> | undefined): Buffer[] {

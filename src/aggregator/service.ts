@@ -271,6 +271,9 @@ export class FlowAggregator {
       // string-table ids. No DataRecord per record, no address text until a flow is exported,
       // no string for a name the table knows.
       decodeAs: this.aggregation.wireShape,
+      // onMessage ingests every record before the next message is decoded: the session's
+      // decoder overwrites its record objects instead of making new ones per record.
+      reuseRecords: true,
     });
     collecting.onMessage((m) => this.onMessage(m));
     collecting.on('badMessage', (info) => this.log.warn(info, 'malformed IPFIX from an exporter'));

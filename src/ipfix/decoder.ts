@@ -77,6 +77,7 @@ export interface DecodedMessageOf<T> extends Omit<DecodedMessage, 'dataSets'> {
 /** Decodes whole messages of one transport session, keeping its templates. */
 export class MessageDecoder {
   readonly templates: TemplateCache;
+  private epoch = 0;
 
   constructor(opts: MessageDecoderOptions = {}) {
     this.templates = opts.templates ?? new TemplateCache({ clock: opts.clock, templateLifetimeMs: opts.templateLifetimeMs, extraElements: opts.extraElements });
@@ -84,7 +85,7 @@ export class MessageDecoder {
 
   /** Decodes the one whole message at offset (its length from the header; buf may hold more after it). */
   decode(buf: Uint8Array, offset = 0): DecodedMessage {
-    return this.decodeMessage(buf, offset, undefined) as DecodedMessage;
+    return this.decodeMessage(buf, offset, undefined, false) as DecodedMessage;
   }
 
   /**
@@ -92,11 +93,23 @@ export class MessageDecoder {
    * generated decoder per template: no DataRecord is made in between.
    */
   decodeAs<T>(buf: Uint8Array, shape: RecordShape<T>, offset = 0): DecodedMessageOf<T> {
-    return this.decodeMessage(buf, offset, shape as RecordShape<unknown>) as DecodedMessageOf<T>;
+    return this.decodeMessage(buf, offset, shape as RecordShape<unknown>, false) as DecodedMessageOf<T>;
   }
 
-  private decodeMessage(buf: Uint8Array, offset: number, shape: RecordShape<unknown> | undefined): DecodedMessageOf<unknown> {
+  /**
+   * decodeAs for a consumer that is done with a message's records before this decoder decodes
+   * the next message (the aggregator's synchronous ingest): the record objects of earlier
+   * messages are overwritten instead of new ones made for every record (no young-generation
+   * allocation per record). A record must not be kept past the next call.
+   */
+  decodeAsReusing<T>(buf: Uint8Array, shape: RecordShape<T>, offset = 0): DecodedMessageOf<T> {
+    return this.decodeMessage(buf, offset, shape as RecordShape<unknown>, true) as DecodedMessageOf<T>;
+  }
+
+  private decodeMessage(buf: Uint8Array, offset: number, shape: RecordShape<unknown> | undefined, reuse = false): DecodedMessageOf<unknown> {
     const b = asBuffer(buf);
+    // A new epoch per message: reused records are handed out afresh (decodeAsReusing).
+    if (reuse) this.epoch = (this.epoch + 1) & 0x3fffffff;
     const length = readMessageLength(b, offset);
     if (b.length - offset < length) {
       throw new IpfixError('IPFIX_ERR_SHORT_BUFFER', `message at ${offset}: header says ${length} bytes, ${b.length - offset} present`);
@@ -138,7 +151,7 @@ export class MessageDecoder {
           if (setLength > SET_HEADER_LENGTH) recordsWithoutTemplate++;
         } else {
           const records: unknown[] = [];
-          template.decodeSet(b, body, setEnd, records, shape);
+          template.decodeSet(b, body, setEnd, records, shape, reuse ? this.epoch : -1);
           dataSets.push({ templateId: setId, records });
         }
       } else if (setId === TEMPLATE_SET_ID || setId === OPTIONS_TEMPLATE_SET_ID) {

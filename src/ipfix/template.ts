@@ -29,7 +29,7 @@ export interface CompiledField {
 }
 
 /** Reads one record at o (dv is a DataView over b); sets cursor.off to the offset after it. */
-export type RecordDecoder = (b: Buffer, o: number, end: number, cursor: { off: number }, dv: DataView) => DataRecord;
+export type RecordDecoder = (b: Buffer, o: number, end: number, cursor: { off: number }, dv: DataView, into?: unknown) => DataRecord;
 
 /** Natural lengths, and the reduced sizes that RFC 7011 6.2 allows on top of them. */
 const ALLOWED_LENGTHS: Partial<Record<AbstractDataType, readonly number[]>> = {
@@ -419,9 +419,17 @@ function generateDecoder(fields: readonly CompiledField[], fixedLength: number |
     // A repeated key keeps its last value in an object literal; keys are unique by construction.
     lines.push(`return {${fields.map((f, i) => `${JSON.stringify(f.key)}: v${i}`).join(', ')}};`);
   } else {
-    lines.push(`return {${shapeProperties(fields, plan as ShapePlan).join(', ')}};`);
+    // A new object, or `into` (a record this decoder made before) overwritten property by
+    // property in the same order, so that it keeps its hidden class (decodeSet's reuse).
+    const props = shapeProperties(fields, plan as ShapePlan);
+    lines.push(`if (into === undefined) return {${props.join(', ')}};`);
+    for (const prop of props) {
+      const colon = prop.indexOf(': ');
+      lines.push(`into[${prop.slice(0, colon)}] = ${prop.slice(colon + 2)};`);
+    }
+    lines.push('return into;');
   }
-  const body = `"use strict";\nreturn function decodeRecord(b, o, end, c, dv) {\n${lines.join('\n')}\n};`;
+  const body = `"use strict";\nreturn function decodeRecord(b, o, end, c, dv, into) {\n${lines.join('\n')}\n};`;
   return new Function('h', 'x', body)(decodeHelpers, shape?.interner) as RecordDecoder;
 }
 
@@ -473,13 +481,47 @@ export class CompiledTemplate {
     return decode;
   }
 
-  /** Decodes every record in data set bytes [off, end); trailing bytes shorter than a record are padding. */
-  decodeSet(b: Buffer, off: number, end: number, out: unknown[], shape?: RecordShape<unknown>): void {
+  /** Records of a shape kept for reuse (decodeSet with a reuse epoch), by shape. */
+  private readonly reused = new Map<RecordShape<unknown>, { records: unknown[]; epoch: number; next: number }>();
+
+  /**
+   * Decodes every record in data set bytes [off, end); trailing bytes shorter than a record are
+   * padding. With a shape and a `reuseEpoch` >= 0 (MessageDecoder.decodeAsReusing: one epoch per
+   * message), the records are this template's objects of earlier messages, overwritten: valid
+   * only until a call with another epoch, for a consumer that is done with a message's records
+   * before the next message is decoded. Sets of one message (one epoch) never share an object.
+   * Otherwise every record is a new object.
+   */
+  decodeSet(b: Buffer, off: number, end: number, out: unknown[], shape?: RecordShape<unknown>, reuseEpoch = -1): void {
     const cursor = { off };
     const min = this.minRecordLength;
     const decode = shape === undefined ? this.decodeRecord : this.decoderFor(shape);
     const dv = dataViewOf(b);
-    while (end - cursor.off >= min) out.push(decode(b, cursor.off, end, cursor, dv));
+    if (reuseEpoch < 0 || shape === undefined) {
+      while (end - cursor.off >= min) out.push(decode(b, cursor.off, end, cursor, dv));
+      return;
+    }
+    let pool = this.reused.get(shape);
+    if (pool === undefined) {
+      pool = { records: [], epoch: reuseEpoch, next: 0 };
+      this.reused.set(shape, pool);
+    }
+    if (pool.epoch !== reuseEpoch) {
+      pool.epoch = reuseEpoch;
+      pool.next = 0;
+    }
+    const records = pool.records;
+    let k = pool.next;
+    for (; end - cursor.off >= min; k++) {
+      if (k < records.length) {
+        out.push(decode(b, cursor.off, end, cursor, dv, records[k]));
+      } else {
+        const r = decode(b, cursor.off, end, cursor, dv);
+        records.push(r);
+        out.push(r);
+      }
+    }
+    pool.next = k;
   }
 }
 

@@ -63,6 +63,14 @@ export interface CollectingProcessOptions<R = DataRecord> {
    * FLOW_RECORD_SHAPE) instead of DataRecords; no DataRecord is made in between.
    */
   decodeAs?: RecordShape<R>;
+  /**
+   * With decodeAs and an onMessage handler: a message's records are valid only during the
+   * handler's call for it. The session's decoder then overwrites the record objects of earlier
+   * messages instead of making new ones for every record (MessageDecoder.decodeAsReusing); for
+   * consumers that take what they need from each record at once (the aggregator's ingest).
+   * Default false. Messages that wait in the queue (no handler) always get their own records.
+   */
+  reuseRecords?: boolean;
 }
 
 export interface SessionInfo {
@@ -125,6 +133,7 @@ interface ResolvedCollectorOptions {
   readonly maxSessions: number;
   readonly udpReceiveBufferSize: number;
   readonly decodeAs: RecordShape<unknown> | undefined;
+  readonly reuseRecords: boolean;
 }
 
 function invalid(message: string): never {
@@ -154,6 +163,9 @@ export function resolveCollectingOptions<R>(o: CollectingProcessOptions<R>): Res
   if (o.decodeAs !== undefined && (o.decodeAs === null || typeof o.decodeAs !== 'object' || typeof o.decodeAs.properties !== 'function')) {
     invalid('decodeAs must be a RecordShape (e.g. FLOW_RECORD_SHAPE from src/flow/ie-mapping.ts), or left out for DataRecords');
   }
+  if (o.reuseRecords !== undefined && typeof o.reuseRecords !== 'boolean') {
+    invalid(`reuseRecords must be true or false (true: records valid only during the onMessage call), got ${String(o.reuseRecords)}`);
+  }
   return Object.freeze({
     protocol: o.protocol,
     host: o.host,
@@ -164,6 +176,7 @@ export function resolveCollectingOptions<R>(o: CollectingProcessOptions<R>): Res
     maxSessions: positiveInt('maxSessions', o.maxSessions, 10_000),
     udpReceiveBufferSize: positiveInt('udpReceiveBufferSize', o.udpReceiveBufferSize, 8 * 1024 * 1024),
     decodeAs: o.decodeAs as RecordShape<unknown> | undefined,
+    reuseRecords: o.reuseRecords === true,
   });
 }
 
@@ -509,6 +522,8 @@ export class CollectingProcess<R = DataRecord> extends EventEmitter<CollectingPr
   private decodeFrame(decoder: MessageDecoder, frame: Buffer): DecodedMessageOf<R> {
     const shape = this.opts.decodeAs;
     if (shape === undefined) return decoder.decode(frame) as unknown as DecodedMessageOf<R>;
+    // Reused records only when the message goes to the handler at once (accept, below).
+    if (this.opts.reuseRecords && this.handler !== null) return decoder.decodeAsReusing(frame, shape) as DecodedMessageOf<R>;
     return decoder.decodeAs(frame, shape) as DecodedMessageOf<R>;
   }
 

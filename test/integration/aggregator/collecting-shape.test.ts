@@ -59,6 +59,43 @@ describe('CollectingProcess decodeAs', () => {
     assert.equal(shaped.stats().recordsReceived, flows.length);
   });
 
+  it('with reuseRecords, hands the handler the same records, each message read into the objects of the one before', async () => {
+    const reusing = new CollectingProcess<FlowRecord>({ protocol: 'tcp', host: '127.0.0.1', port: 0, decodeAs: FLOW_RECORD_SHAPE, reuseRecords: true });
+    await reusing.start();
+    cleanups.push(() => reusing.close());
+    const copies: FlowRecord[] = [];
+    const objects: FlowRecord[] = [];
+    reusing.onMessage((m) => {
+      for (const set of m.message.dataSets) {
+        for (const r of set.records) {
+          copies.push({ ...r });
+          objects.push(r);
+        }
+      }
+    });
+    const many = [flows[0], { ...flows[0], sourceTransportPort: 1 }, { ...flows[0], sourceTransportPort: 2, sourcePodName: 'other-pod' }];
+    // One message each: the exporting process is flushed after each record.
+    const exporter = new ExportingProcess({ host: '127.0.0.1', port: reusing.address().port, protocol: 'tcp', observationDomainId: 7, templates: EXPORTER_TEMPLATES });
+    exporter.start();
+    for (const f of many) {
+      exporter.send(exporterTemplateId(f.ipVersion), [flowRecordToDataRecord(f)]);
+      await exporter.flush();
+    }
+    await exporter.close();
+    await waitFor('every record', () => copies.length === many.length);
+    assert.equal(reusing.stats().messagesReceived >= 4, true, 'templates and three data messages');
+    assert.deepEqual(copies, many, 'each record as sent while the handler ran');
+    assert.equal(objects[0], objects[2], 'one object, overwritten by later messages');
+    assert.deepEqual(objects[0], many[2]);
+  });
+
+  it('refuses a reuseRecords that is not a boolean', () => {
+    assert.throws(
+      () => resolveCollectingOptions({ protocol: 'tcp', port: 0, decodeAs: FLOW_RECORD_SHAPE, reuseRecords: 'yes' as unknown as boolean }),
+      (err: Error & { code?: string }) => err.code === 'TRANSPORT_ERR_INVALID_OPTION' && /reuseRecords must be true or false/.test(err.message),
+    );
+  });
+
   it('refuses a decodeAs that is not a record shape, saying what to pass', () => {
     assert.throws(
       () => resolveCollectingOptions({ protocol: 'tcp', port: 0, decodeAs: {} as typeof FLOW_RECORD_SHAPE }),

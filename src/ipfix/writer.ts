@@ -566,6 +566,12 @@ export interface EncodedRecords {
   readonly bytes: Buffer;
   readonly ends: Uint32Array;
   readonly count: number;
+  /**
+   * Called once by whoever consumes the batch (ExportingProcess) when its bytes are no longer
+   * needed (framed into messages, which copies them, or dropped): the encoder writes its next
+   * batch into the same memory instead of a new buffer each time.
+   */
+  readonly release?: () => void;
 }
 
 /** Record i of an encoded batch alone (a view, no copy). */
@@ -574,6 +580,9 @@ export function encodedRecord(batch: EncodedRecords, i: number): EncodedRecords 
   const to = batch.ends[i];
   return { templateId: batch.templateId, bytes: batch.bytes.subarray(from, to), ends: Uint32Array.of(to - from), count: 1 };
 }
+
+/** Released batch buffers a RecordBatchEncoder keeps for reuse. */
+const MAX_FREE_BATCHES = 8;
 
 export interface RecordBatchEncoderOptions {
   /** Bytes of records per batch; default 262144. A record never spans two batches. */
@@ -597,6 +606,8 @@ export class RecordBatchEncoder<T> {
   private dv: DataView;
   private p = 0;
   private ends: number[] = [];
+  /** Buffers of released batches, for the next ones. */
+  private readonly free: Buffer[] = [];
 
   constructor(
     def: TemplateDefinition,
@@ -640,11 +651,22 @@ export class RecordBatchEncoder<T> {
     this.ends.push(end);
   }
 
-  /** Hands the open batch (if it holds any record) to onBatch and starts a new one. */
+  /**
+   * Hands the open batch (if it holds any record) to onBatch and starts a new one, in memory a
+   * released batch gave back when there is one (a fresh buffer per batch was external memory
+   * that V8 counts, and every ~64 MB of it forces a full garbage collection).
+   */
   take(): void {
     if (this.ends.length === 0) return;
-    const batch: EncodedRecords = { templateId: this.templateId, bytes: this.b.subarray(0, this.p), ends: Uint32Array.from(this.ends), count: this.ends.length };
-    this.b = Buffer.allocUnsafeSlow(this.batchBytes);
+    const b = this.b;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      if (this.free.length < MAX_FREE_BATCHES) this.free.push(b);
+    };
+    const batch: EncodedRecords = { templateId: this.templateId, bytes: b.subarray(0, this.p), ends: Uint32Array.from(this.ends), count: this.ends.length, release };
+    this.b = this.free.pop() ?? Buffer.allocUnsafeSlow(this.batchBytes);
     this.dv = new DataView(this.b.buffer, this.b.byteOffset, this.b.length);
     this.p = 0;
     this.ends = [];

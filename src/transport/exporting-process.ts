@@ -282,16 +282,23 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
       throw new TransportError('TRANSPORT_ERR_UNKNOWN_TEMPLATE', `templateId ${batch.templateId} is not one of the templates given to the exporting process (${[...this.templateIds].join(', ')})`);
     }
     const n = batch.count;
-    if (n === 0) return 0;
+    if (n === 0) {
+      batch.release?.();
+      return 0;
+    }
     const room = this.opts.maxQueuedRecords - this.queuedRecords;
     if (room <= 0) {
       this.counters.recordsDropped += n;
+      batch.release?.();
       return 0;
     }
     let accepted = batch;
     if (n > room) {
       this.counters.recordsDropped += n - room;
-      accepted = { templateId: batch.templateId, bytes: batch.bytes.subarray(0, batch.ends[room - 1]), ends: batch.ends.subarray(0, room), count: room };
+      accepted = {
+        templateId: batch.templateId, bytes: batch.bytes.subarray(0, batch.ends[room - 1]), ends: batch.ends.subarray(0, room), count: room,
+        ...(batch.release === undefined ? {} : { release: batch.release }),
+      };
     }
     this.queue.push({ templateId: batch.templateId, records: NO_RECORDS, shape: undefined, encoded: accepted });
     this.queuedRecords += accepted.count;
@@ -602,8 +609,19 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
     return joined === null ? first : { templateId: first.templateId, records: joined, shape: first.shape, encoded: null };
   }
 
-  /** Frames an encoded batch into messages; a record too large for a message is dropped and counted alone. */
+  /**
+   * Frames an encoded batch into messages (copies of its bytes, so the batch is released to its
+   * encoder right after); a record too large for a message is dropped and counted alone.
+   */
   private frameAndWrite(batch: EncodedRecords): void {
+    try {
+      this.frameAndWriteBatch(batch);
+    } finally {
+      batch.release?.();
+    }
+  }
+
+  private frameAndWriteBatch(batch: EncodedRecords): void {
     const writer = this.writer as MessageWriter;
     let msgs: Buffer[];
     try {

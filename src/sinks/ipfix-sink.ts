@@ -10,7 +10,7 @@ import {
 } from '../flow/ie-mapping.js';
 import { ExportingProcess, type ExportingProcessStats } from '../transport/exporting-process.js';
 import type { CollectorAddress } from '../util/address.js';
-import type { TransportLogger } from '../transport/errors.js';
+import { TransportError, type TransportLogger } from '../transport/errors.js';
 import type { EncodedRecords } from '../ipfix/writer.js';
 import type { Sink } from './sink.js';
 
@@ -24,6 +24,8 @@ export interface IpfixSinkOptions {
 export class IpfixSink implements Sink {
   readonly name = 'ipfix';
   private readonly exporting: ExportingProcess;
+  /** Encoded records handed over after close() (writeEncoded), dropped. */
+  private droppedAfterClose = 0;
 
   constructor(options: IpfixSinkOptions) {
     this.exporting = new ExportingProcess({
@@ -60,11 +62,21 @@ export class IpfixSink implements Sink {
    * Returns how many were accepted; the exporting process counts the rest as dropped.
    */
   writeEncoded(batch: EncodedRecords): number {
-    return this.exporting.sendEncoded(batch);
+    try {
+      return this.exporting.sendEncoded(batch);
+    } catch (err) {
+      // After close() nothing leaves: the batch is dropped and counted, as the sink buffer
+      // counts records it cannot hand over.
+      if (!(err instanceof TransportError && err.code === 'TRANSPORT_ERR_CLOSED')) throw err;
+      this.droppedAfterClose += batch.count;
+      batch.release?.();
+      return 0;
+    }
   }
 
   stats(): ExportingProcessStats {
-    return this.exporting.stats();
+    const s = this.exporting.stats();
+    return this.droppedAfterClose === 0 ? s : { ...s, recordsDropped: s.recordsDropped + this.droppedAfterClose };
   }
 
   async close(): Promise<void> {

@@ -191,7 +191,7 @@ export function aggregatorRegistry(querier: AggregatorQuerier): Registry {
   });
   total('flowvis_aggregator_records_received_total', 'Flow records received from exporters.', (m) => m.recordsReceived);
   total('flowvis_aggregator_records_exported_total', 'Aggregated records exported to the sinks.', (m) => m.recordsExported);
-  total('flowvis_aggregator_records_dropped_total', 'Records lost: invalid, collecting queue full, or sink buffer full/failed.', (m) => m.recordsDropped);
+  total('flowvis_aggregator_records_dropped_total', 'Records lost: invalid, collecting queue full, sink buffer full/failed, or dropped by the IPFIX exporting process.', (m) => m.recordsDropped);
   total('flowvis_aggregator_flows_correlated_total', 'Inter-node flows whose two halves were correlated.', (m) => m.flowsCorrelated);
   total('flowvis_aggregator_uncorrelated_exported_total', 'Exports of an inter-node half without its partner.', (m) => m.uncorrelatedExported);
   total('flowvis_aggregator_evictions_total', 'Flows exported and evicted because the table was full.', (m) => m.evictions);

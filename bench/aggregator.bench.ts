@@ -18,7 +18,7 @@
 //   flush every flow as the service does with the IPFIX sink alone (encoded from its slot) and
 //   frame the records into messages as the sink does; CPU ns per stage.
 //
-// Session 6 (HA, ac36c47..4f6c63d, 2026-11-27 06:53-08:40 UTC): fewer allocations and cache misses
+// Session 6 (HA, ac36c47..1f1f23a, 2026-11-27 06:53-08:40 UTC): fewer allocations and cache misses
 // per record on both paths.
 // - Export without objects: with the IPFIX sink as the only sink, an IPv4 flow is exported by
 //   reading its slot once into a reused Float64Array row and writing that row as an aggregator
@@ -49,12 +49,16 @@
 //   after    304,836  5.25  4.75,1.15  2.45,1.60  391,288  2.53   before 214,057  7.33  5.82,2.59  1.72,1.89  402,340  3.44
 //   after    328,159  4.77  4.27,1.22  1.90,1.71  273,354  4.06   before 246,668  6.23  4.48,2.81  1.87,1.74  395,337  4.13
 //   after    326,066  4.77  4.42,1.10  1.80,2.10  375,383  3.65   before 248,024  6.28  4.14,3.12  1.96,1.97  557,250  3.80
-//   after ahead in 6 of 8 pairs; the two it lost are the pair whose before run alone had a fast
-//   machine (418,857 at 1.33 ns) and one at 2-2.4 ns with memory reads at 336-354 ns. With
-//   both probes fast (one pair): 400,586 against 358,983; one earlier fast-phase run of the
-//   after build (07:00, load 2.7, probes 2.00,1.36 ns / 180,158 ns): 488,759. Flush CPU
-//   1.10-2.99 s after against 1.63-3.60 before. The last three pairs, all in slow phases
-//   (core 1.6-2.45 ns), gave 304,836-328,159 against 214,057-248,024.
+//   after    373,288  4.38  3.52,1.31  2.47,1.46  344,191  5.28   before 372,866  4.33  3.10,1.73  1.60,2.04  234,208  5.71
+//   after    469,085  3.51  2.85,0.99  2.05,1.41  395,164  5.65   before 357,692  4.37  3.27,1.76  1.40,1.42  169,158  5.11
+//   after    502,626  3.17  2.80,0.79  1.60,1.38  173,170  4.70   before 249,545  6.31  4.05,3.16  1.78,1.88  239,287  4.75
+//   median after 326,066, before 248,024 records/s/core (+31%); after ahead in 9 of 11 pairs;
+//   the two it lost are the pair whose before run alone had a fast machine (418,857 at 1.33 ns)
+//   and one at 2-2.4 ns with memory reads at 336-354 ns. Flush CPU 0.79-2.99 s after against
+//   1.63-3.60 before. Pairs 6-8, all in slow phases (core 1.6-2.45 ns), gave 304,836-328,159
+//   against 214,057-248,024; runs of the after build with memory reads of 400-560 ns on both
+//   probes still fall to ~200,000. One earlier fast-phase run of the after build (07:00, load
+//   2.7, probes 2.00,1.36 ns / 180,158 ns): 488,759.
 // node dist/bench/run.js aggregator.pipeline (each build's own pipeline: after = encoded export
 //   and reused records, as its service does), load 2.5-3.0, probe 1.7 ns / 286-396 ns:
 //   after 487,526 (median 469,331): decode 670, aggregate 422, export 2,518 per exported record

@@ -1,7 +1,7 @@
 // Numbered up/down migrations for both engines, applied at start. The applied versions live in
 // an append-only log table (`flowvis_migrations`: one row per step, +1 up, -1 down), because
 // ClickHouse 18 cannot delete a row synchronously; a version is applied when its steps sum to 1.
-import { clickhouseRollupMigration, duckdbRollupInsert, duckdbRollupTable, ROLLUPS, ROLLUPS_V3 } from './rollups.js';
+import { clickhouseRollupCascade, clickhouseRollupMigration, duckdbRollupInsert, duckdbRollupTable, ROLLUPS, ROLLUPS_V3 } from './rollups.js';
 import { columnsAt, type ColumnKind } from './schema.js';
 import { SEGMENTS_MIGRATION } from './segments.js';
 import { StoreError } from './errors.js';
@@ -155,6 +155,12 @@ ORDER BY (toStartOfHour(flowEndSeconds), sourcePodNamespace, destinationPodNames
       ...clickhouseRollupMigration(ROLLUPS_V3, ['pods']).up,
       'ALTER TABLE flows DROP COLUMN sourceIPNet, DROP COLUMN destinationIPNet',
     ],
+  },
+  {
+    version: 5,
+    name: 'rollup_cascade',
+    // Each coarser tier's view reads the next finer tier's inserted blocks instead of the flows.
+    ...clickhouseRollupCascade(ROLLUPS),
   },
 ]);
 

@@ -65,7 +65,13 @@
 //   (flush 1,927); before 284,270 (median 247,009): decode 1,011, aggregate 817, export 6,568
 //   (flush 3,806).
 // node dist/bench/run.js aggregator.memory: 389 bytes/flow on both (goal <= 512).
-// What is left: the floor is met in slow phases in the quieter pairs (last three) but not when the
+// Tried and dropped this session (in-process, decode + ingest, alternating, 6 runs each):
+// - the string index keeping each name's bytes at its index position (the bytes' address known
+//   from the hash, so that the entry and the bytes are fetched at once): median 1,891 against
+//   1,710 ns per record (a 4 MB position array for 20,000 names).
+// - reading the next record's index entry and slot before ingesting the current one: ahead in 2
+//   of 6 (median 1,458 against 1,559 ns, within the spread).
+// What is left: the floor is met in slow phases in the quieter pairs (6-8) but not when the
 // memory probe reads 400-560 ns with four busy processes on 2 vCPUs; the ingest phase is now
 // ~80% of the CPU, and StringTable.idOf's misses on Pod names are its largest part. Not tried
 // this session: reading the socket into reused buffers (net.Server gives accepted sockets no

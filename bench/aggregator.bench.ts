@@ -18,8 +18,8 @@
 //   flush every flow as the service does with the IPFIX sink alone (encoded from its slot) and
 //   frame the records into messages as the sink does; CPU ns per stage.
 //
-// Session 6 (HA, ac36c47..1f1f23a, 2026-11-27 06:53-08:40 UTC): fewer allocations and cache misses
-// per record on both paths.
+// Session 6 (HA, ac36c47..c0e1c31, 2026-11-27 06:53-08:40 UTC; Node v20.20.2, Intel Xeon, 2 vCPUs,
+// L2 2 MB per core): fewer allocations and cache misses per record on both paths.
 // - Export without objects: with the IPFIX sink as the only sink, an IPv4 flow is exported by
 //   reading its slot once into a reused Float64Array row and writing that row as an aggregator
 //   IPv4 data record into a batch (RecordBatchEncoder; names copied from the bytes the string
@@ -75,8 +75,9 @@
 // memory probe reads 400-560 ns with four busy processes on 2 vCPUs; the ingest phase is now
 // ~80% of the CPU, and StringTable.idOf's misses on Pod names are its largest part. Not tried
 // this session: reading the socket into reused buffers (net.Server gives accepted sockets no
-// onread option; 758 MB of 64 kB reads are external memory that forces ~12 of the run's ~31
-// full collections), an index entry that holds a name's bytes (session 4: no gain).
+// onread option; its 758 MB of 64 kB reads are external memory, roughly 12 of the ~31 full
+// collections --trace-gc shows per run at 64 MB each), an index entry that holds a name's bytes
+// (session 4: no gain).
 // Session 5 (HA + lead, 1a93b64..70cdc5a): the writer copied names four ASCII characters per
 // DataView store without a Map-keyed name cache; merge/build read and wrote slots through
 // slotBases; 14 names went in through one putIds call. 12 alternating pairs at load 4.8-8.3:

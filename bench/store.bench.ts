@@ -12,20 +12,21 @@
 //                            columns, rollup grouping, Parquet file, fsync), CPU per row of each; bytes
 //                            per row of our segment, a compacted segment and the DuckDB table
 //   knobs: FLOWVIS_BENCH_INSERTS_IN_FLIGHT, FLOWVIS_BENCH_INGEST_BATCH, FLOWVIS_BENCH_INGEST_PASSES (2 x 600,000 rows)
-//   Session 5, end (lead; the machine idle but in a slow phase all the while: probe 211-350 ns / 1.56-2.26 ns;
-//   node scripts/machine-probe.mjs; fast phases are 150-185 ns / 1.32-1.49 ns). After the main thread's
-//   read of the records got its address table (IPv4 as 32-bit values, not a growing string Map), field
-//   reads written into the generated loop, and arrays given back by the segment thread (ArrayPool):
-//   {"name":"store.ingest.embedded","value":154984,"unit":"rows/s","rows_per_cpu_second":96251,"rows_per_s_inserting":176830,"load":1.6}
-//   {"name":"store.ingest.embedded","value":129694,"unit":"rows/s","rows_per_cpu_second":74726,"rows_per_s_inserting":137272,"load":2.2}
-//   {"name":"store.segment.write","value":128037,"unit":"rows per CPU-s","main_thread_us_per_row":3.11,"segment_thread_us_per_row":4.7,"load":2.1}
-//   (at the session's start, same slow phase: 3.74-4.73 and 5.33-6.45 us a row). encodeRows alone, both builds in one
-//   process alternately on the bench's batch: 1.82 / 3.71 against 3.82 / 4.68 us a row (median of 14, two runs, load 3-7).
-//   Where the rest goes: sampling each thread's CPU in /proc during a run, the main thread was 50-60 % busy, the
-//   segment thread 40-47 %, and V8's four platform threads together about 0.8 of a core: concurrent marking of
-//   the heap's records (the bench's 600,000-record corpus plus about 1,000,000 in flight; a full collection
-//   about every second, 260-290 ms of marking steps on the main thread alone). Fewer record objects a row
-//   (records handed to the sink as columns) is what would cut that; not attempted.
+//   Session 6 (lead): the segment batches' arrays are SharedArrayBuffers (columnar.ts ArrayPool). Transferred
+//   ArrayBuffers counted ~170 MB of external memory a batch, and node --trace-gc showed "external memory pressure"
+//   starting a scavenge and then a full mark of the ~400 MB heap about twice a second (400-650 ms of marking steps
+//   on the main thread each, plus the marker threads); now the measured window has no full collection. The setup
+//   builds records one at a time (100 s -> 50 s) and a full collection runs before the warm-up, so the setup's
+//   garbage is no longer collected inside the window. node dist/bench/run.js store.ingest.embedded, machine quiet:
+//   {"name":"store.ingest.embedded","value":426921,"unit":"rows/s","rows_per_cpu_second":275933,"rows_per_s_inserting":453665,"load":1.8}  (probe 208 ns / 1.41 ns)
+//   366,692 / 233,526 (probe 161 / 1.35, load 1.8; before the collection ahead of the warm-up). In the VM's slow-memory
+//   phase (08:21-08:28 UTC, idle, probe 266-627 ns / 2.0-2.4 ns): 189,928, 234,251, 259,974, 192,786 rows/s
+//   (119,052-160,860 per CPU-s); store.segment.write then: main thread 4.85-5.48 us a row, segment thread 5.05-5.52,
+//   and the session's starting build alternately 5.31-6.33 / 4.89-5.78 (no regression; the machine).
+//   store.ingest.clickhouse in that phase: 57,478 and 62,356 (client 12.1-13.0, server 12.6-15.2 us a row).
+//   Per-thread CPU (/proc/self/task, a script calling insertFlows two at a time): main 1.2-2.9 us a row, segment
+//   thread 1.4-2.4, DuckDB's rollup insert and commit about 1.3 (COMMIT 70-870 ms a batch with the rollup rows,
+//   2-11 ms without), V8's threads 0.5-1; the same build's total varied 3.7-7.8 us a row from run to run.
 //   Session 5, HW (segment thread: packed-word rollup grouping, Parquet pages in reused memory; "before" =
 //   c52a0b2 built in a worktree, run alternately; machine shared, load 3.6-5; probe = node scripts/machine-probe.mjs,
 //   random read ns / register loop ns, just before the run):

@@ -7,6 +7,7 @@ import { CollectingProcess } from '../../../src/transport/collecting-process.js'
 import { ExportingProcess } from '../../../src/transport/exporting-process.js';
 import type { DataRecord, TemplateDefinition } from '../../../src/ipfix/api.js';
 import { RecordBatchEncoder, type EncodedRecords } from '../../../src/ipfix/writer.js';
+import { waitFor } from './fixtures.js';
 
 const DEF: TemplateDefinition = {
   templateId: 256,
@@ -18,14 +19,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-async function waitFor(what: string, condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (condition()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 function batchOf(ports: number[]): { batch: EncodedRecords; released: () => number } {
   let batch: EncodedRecords | null = null;

@@ -235,10 +235,10 @@ function clickhouseCascadeSelect(spec: RollupSpec, tier: number, finer: number):
 /**
  * Re-points the views of every tier but the finest: each coarser tier's view reads the blocks
  * that the next finer tier's view inserts (already summed per key), not every inserted flow.
- * Down goes coarsest first, so that no view is dropped while another still reads it.
  * One 50,000-row insert then costs the server one grouping of its rows per rollup, not one per
  * rollup and tier (the views were about half of the server's CPU per row). Any writer's rows
- * still reach every tier, through the chain. The tables and their rows are unchanged.
+ * still reach every tier, through the chain. The tables and their rows are unchanged. Down goes
+ * coarsest first, so that no view is dropped while another still reads it.
  */
 export function clickhouseRollupCascade(specs: readonly RollupSpec[] = ROLLUPS): { up: string[]; down: string[] } {
   const up: string[] = [];

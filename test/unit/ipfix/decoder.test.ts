@@ -1,22 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { IpfixError, MessageDecoder, TemplateCache, readMessageLength } from '../../../src/ipfix/index.js';
+import { MessageDecoder, TemplateCache, readMessageLength } from '../../../src/ipfix/index.js';
 import type { IpfixErrorCode } from '../../../src/ipfix/index.js';
 import { ManualClock } from '../../../src/util/clock.js';
-import { message, optionsTemplateRecord, set, templateRecord, u16, u32, u8, varField, withdrawalRecord } from '../../fixtures/ipfix/build.js';
+import { codeOf, message, optionsTemplateRecord, set, templateRecord, u16, u32, u8, varField, withdrawalRecord } from '../../fixtures/ipfix/build.js';
 
 // IANA: sourceIPv4Address 8/4, destinationTransportPort 11/2, octetDeltaCount 1/8, interfaceName 82/var
 const T256 = templateRecord(256, [{ id: 8, length: 4 }, { id: 11, length: 2 }, { id: 1, length: 8 }]);
 const rec256 = (ip: number[], port: number, octets: number) => Buffer.concat([Buffer.from(ip), u16(port), u32(0), u32(octets)]);
-
-function codeOf(fn: () => unknown): IpfixErrorCode | 'no error' | 'not an IpfixError' {
-  try {
-    fn();
-    return 'no error';
-  } catch (e) {
-    return e instanceof IpfixError ? e.code : 'not an IpfixError';
-  }
-}
 
 describe('MessageDecoder', () => {
   it('reads the header fields', () => {

@@ -3,8 +3,9 @@
 // ('at') and names by id ('nameAt', NameBytes); coded errors; released batch memory is reused.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { IpfixError, MessageWriter } from '../../../src/ipfix/index.js';
-import type { DataRecord, IpfixErrorCode, TemplateDefinition } from '../../../src/ipfix/index.js';
+import { MessageWriter } from '../../../src/ipfix/index.js';
+import type { DataRecord, TemplateDefinition } from '../../../src/ipfix/index.js';
+import { codeOf } from '../../fixtures/ipfix/build.js';
 import { RecordBatchEncoder, writeVariableString, type EncodeShape, type EncodedRecords, type NameBytes } from '../../../src/ipfix/writer.js';
 
 // sourceIPv4Address, destinationTransportPort, octetDeltaCount, interfaceName (variable)
@@ -40,15 +41,6 @@ function row(i: number): Float64Array {
 function asRecord(r: Float64Array): DataRecord {
   const v = r[0];
   return { sourceIPv4Address: `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`, destinationTransportPort: r[1], octetDeltaCount: r[2], interfaceName: NAMES.texts[r[3]] };
-}
-
-function codeOf(fn: () => unknown): IpfixErrorCode | 'no error' | 'not an IpfixError' {
-  try {
-    fn();
-    return 'no error';
-  } catch (e) {
-    return e instanceof IpfixError ? e.code : 'not an IpfixError';
-  }
 }
 
 describe('RecordBatchEncoder + MessageWriter.encodeEncoded', () => {

@@ -1,8 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { IpfixError, MessageDecoder, MessageWriter } from '../../../src/ipfix/index.js';
+import { MessageDecoder, MessageWriter } from '../../../src/ipfix/index.js';
 import type { DataRecord, IpfixErrorCode, TemplateDefinition } from '../../../src/ipfix/index.js';
 import { ManualClock } from '../../../src/util/clock.js';
+import { codeOf } from '../../fixtures/ipfix/build.js';
 
 // sourceIPv4Address, destinationTransportPort, octetDeltaCount, interfaceName (variable)
 const DEF: TemplateDefinition = {
@@ -15,15 +16,6 @@ const OPTIONS: TemplateDefinition = {
   fields: [{ enterpriseId: 0, elementId: 149, length: 4 }, { enterpriseId: 0, elementId: 41, length: 8 }],
 };
 const record = (i: number): DataRecord => ({ sourceIPv4Address: `10.0.${i >> 8 & 255}.${i & 255}`, destinationTransportPort: i & 0xffff, octetDeltaCount: i * 1000, interfaceName: `eth${i}` });
-
-function codeOf(fn: () => unknown): IpfixErrorCode | 'no error' | 'not an IpfixError' {
-  try {
-    fn();
-    return 'no error';
-  } catch (e) {
-    return e instanceof IpfixError ? e.code : 'not an IpfixError';
-  }
-}
 
 function decodeAll(writer: MessageWriter, messages: Buffer[]): DataRecord[] {
   const d = new MessageDecoder();

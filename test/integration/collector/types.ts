@@ -1,15 +1,8 @@
 // A template with one IANA Information Element of every RFC 7011 6.1 data type the IANA
 // registry uses (plus the reverse and Antrea enterprises), and records that probe the edges
 // of each: 0 and maximum integers, 2^53 on both sides, empty and long variable-length values.
-import assert from 'node:assert/strict';
-import { ieByName } from '../../../src/ipfix/index.js';
-import type { DataRecord, FieldSpecifier, TemplateDefinition } from '../../../src/ipfix/api.js';
-
-function field(name: string): FieldSpecifier {
-  const ie = ieByName(name);
-  assert.ok(ie, `IE ${name} is registered`);
-  return { enterpriseId: ie.enterpriseId, elementId: ie.elementId, length: ie.length };
-}
+import type { DataRecord, TemplateDefinition } from '../../../src/ipfix/api.js';
+import { field } from '../../fixtures/ipfix/build.js';
 
 export const ALL_TYPES_TEMPLATE_ID = 300;
 

@@ -2,15 +2,9 @@
 // by a function, and a wait helper that fails with a message instead of hanging.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { ieByName } from '../../../src/ipfix/registry.js';
-import type { DataRecord, FieldSpecifier, TemplateDefinition } from '../../../src/ipfix/api.js';
+import type { DataRecord, TemplateDefinition } from '../../../src/ipfix/api.js';
 import type { CollectedMessage, CollectingProcess } from '../../../src/transport/collecting-process.js';
-
-function field(name: string): FieldSpecifier {
-  const ie = ieByName(name);
-  assert.ok(ie, `IE ${name} is registered`);
-  return { enterpriseId: ie.enterpriseId, elementId: ie.elementId, length: ie.length };
-}
+import { field } from '../../fixtures/ipfix/build.js';
 
 export const FLOW_TEMPLATE_ID = 256;
 

@@ -3,14 +3,9 @@
 // writer's shortcut for the unspecified IPv6 address, which every IPv4 aggregated record carries.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MessageDecoder, MessageWriter, ieByName } from '../../../src/ipfix/index.js';
+import { MessageDecoder, MessageWriter } from '../../../src/ipfix/index.js';
 import type { RecordShape, TemplateDefinition } from '../../../src/ipfix/index.js';
-
-function field(name: string) {
-  const ie = ieByName(name);
-  assert.ok(ie, name);
-  return { enterpriseId: ie.enterpriseId, elementId: ie.elementId, length: ie.length };
-}
+import { field } from '../../fixtures/ipfix/build.js';
 
 const DEF: TemplateDefinition = {
   templateId: 310,

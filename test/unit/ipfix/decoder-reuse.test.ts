@@ -3,14 +3,9 @@
 // one set or several) are distinct objects.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MessageDecoder, MessageWriter, ieByName } from '../../../src/ipfix/index.js';
+import { MessageDecoder, MessageWriter } from '../../../src/ipfix/index.js';
 import type { DataRecord, RecordShape, TemplateDefinition } from '../../../src/ipfix/index.js';
-
-function field(name: string) {
-  const ie = ieByName(name);
-  assert.ok(ie, name);
-  return { enterpriseId: ie.enterpriseId, elementId: ie.elementId, length: ie.length };
-}
+import { field } from '../../fixtures/ipfix/build.js';
 
 const DEF: TemplateDefinition = {
   templateId: 400,

@@ -11,11 +11,13 @@ import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { AggregatedFlowRecord } from '../flow/record.js';
 import { StoreError } from './errors.js';
-import { CLICKHOUSE_MIGRATIONS, currentVersion, latestVersion, migrate, type MigrationTarget } from './migrations.js';
+import { CLICKHOUSE_MIGRATIONS } from './clickhouse-migrations.js';
+import { currentVersion, latestVersion, migrate, type MigrationTarget } from './migrations.js';
 import type { Dialect } from './query.js';
 import type { FlowRepository, OpenOptions, RetentionResult } from './repository.js';
 import { encodeBatch, EncodeScratch } from './columnar.js';
-import { clickhouseRollupTable, GRAINS, LARGEST_TIER, type RollupName } from './rollups.js';
+import { clickhouseRollupTable } from './clickhouse-rollups.js';
+import { GRAINS, LARGEST_TIER, type RollupName } from './rollups.js';
 import { rowBinary } from './rowbinary.js';
 import { COLUMNS, type Column, type CounterSnapshot } from './schema.js';
 

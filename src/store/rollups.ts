@@ -93,7 +93,7 @@ export function rollup(name: RollupName): RollupSpec {
 }
 
 /** Every (rollup, tier) pair, numbered: the embedded store's `grain` column. */
-function grainsOf(specs: readonly RollupSpec[]): readonly { readonly spec: RollupSpec; readonly tier: number; readonly grain: number }[] {
+export function grainsOf(specs: readonly RollupSpec[]): readonly { readonly spec: RollupSpec; readonly tier: number; readonly grain: number }[] {
   return Object.freeze(specs.flatMap((spec) => spec.tiers.map((tier) => ({ spec, tier }))).map((g, grain) => Object.freeze({ ...g, grain })));
 }
 export const GRAINS = grainsOf(ROLLUPS);
@@ -204,85 +204,3 @@ export function duckdbRollupCompaction(fromSeconds: number): string[] {
     'DROP TABLE rollup_compaction',
   ];
 }
-
-// ---- ClickHouse: one SummingMergeTree table per rollup and tier, fed by a materialized view ----
-
-export function clickhouseRollupTable(name: RollupName, tier: number): string {
-  return `rollup_${name}_${tier}`;
-}
-
-function clickhouseRollupSelect(spec: RollupSpec, tier: number): string {
-  const keys = spec.keys.map((k) => `${k.expr} AS ${k.name}`);
-  const sums = ROLLUP_MEASURES.map((m) => `sum(${m}) AS ${m}`);
-  const groupBy = ['bucket', ...spec.keys.map((k) => k.name)].join(', ');
-  return `SELECT toDateTime(intDiv(toUInt32(flowEndSeconds), ${tier}) * ${tier}) AS bucket, ${[...keys, ...sums].join(', ')}, count() AS flows FROM flows GROUP BY ${groupBy}`;
-}
-
-/**
- * A tier's rows summed from the blocks that the next finer tier's view inserts (`finer` divides
- * `tier`). The source is that view, not its table: a view's insert into its TO table does not
- * reach the table's own views (18.16), but it does reach the views that read the view.
- */
-function clickhouseCascadeSelect(spec: RollupSpec, tier: number, finer: number): string {
-  const keys = spec.keys.map((k) => k.name);
-  const sums = [...ROLLUP_MEASURES, 'flows'].map((m) => `sum(${m}) AS ${m}`);
-  return (
-    `SELECT toDateTime(intDiv(toUInt32(bucket), ${tier}) * ${tier}) AS bucket, ${[...keys, ...sums].join(', ')} ` +
-    `FROM ${clickhouseRollupTable(spec.name, finer)}_mv GROUP BY ${['bucket', ...keys].join(', ')}`
-  );
-}
-
-/**
- * Re-points the views of every tier but the finest: each coarser tier's view reads the blocks
- * that the next finer tier's view inserts (already summed per key), not every inserted flow.
- * One 50,000-row insert then costs the server one grouping of its rows per rollup, not one per
- * rollup and tier (the views were about half of the server's CPU per row). Any writer's rows
- * still reach every tier, through the chain. The tables and their rows are unchanged. Down goes
- * coarsest first, so that no view is dropped while another still reads it.
- */
-export function clickhouseRollupCascade(specs: readonly RollupSpec[] = ROLLUPS): { up: string[]; down: string[] } {
-  const up: string[] = [];
-  const down: string[] = [];
-  for (const spec of specs) {
-    const tiers = [...spec.tiers].sort((a, b) => a - b);
-    for (let i = 1; i < tiers.length; i++) {
-      const [finer, tier] = [tiers[i - 1], tiers[i]];
-      if (tier % finer !== 0) throw new Error(`rollup ${spec.name}: tier ${tier} s is not a multiple of ${finer} s`);
-      const view = `${clickhouseRollupTable(spec.name, tier)}_mv`;
-      const to = clickhouseRollupTable(spec.name, tier);
-      up.push(`DROP TABLE IF EXISTS ${view}`, `CREATE MATERIALIZED VIEW ${view} TO ${to} AS ${clickhouseCascadeSelect(spec, tier, finer)}`);
-      down.unshift(`DROP TABLE IF EXISTS ${view}`, `CREATE MATERIALIZED VIEW ${view} TO ${to} AS ${clickhouseRollupSelect(spec, tier)}`);
-    }
-  }
-  return { up, down };
-}
-
-/**
- * The migration steps that create, backfill and feed the ClickHouse rollup tables of `specs`
- * (up), and drop them (down); `only`: these rollups of them.
- */
-export function clickhouseRollupMigration(specs: readonly RollupSpec[] = ROLLUPS, only?: readonly RollupName[]): { up: string[]; down: string[] } {
-  const up: string[] = [];
-  const down: string[] = [];
-  for (const { spec, tier } of grainsOf(specs)) {
-    if (only && !only.includes(spec.name)) continue;
-    const table = clickhouseRollupTable(spec.name, tier);
-    const columns = [
-      'bucket DateTime',
-      ...spec.keys.map((k) => `${k.name} ${CLICKHOUSE_KEY_TYPES[k.kind]}`),
-      ...ROLLUP_MEASURES.map((m) => `${m} UInt64`),
-      'flows UInt64',
-    ];
-    const order = ['bucket', ...spec.keys.map((k) => k.name)].join(', ');
-    up.push(
-      `CREATE TABLE IF NOT EXISTS ${table} (${columns.join(', ')}) ENGINE = SummingMergeTree() PARTITION BY toDate(bucket) ORDER BY (${order})`,
-      // Rows already stored, then the view for every insert from now on.
-      `INSERT INTO ${table} ${clickhouseRollupSelect(spec, tier)}`,
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${table}_mv TO ${table} AS ${clickhouseRollupSelect(spec, tier)}`,
-    );
-    down.push(`DROP TABLE IF EXISTS ${table}_mv`, `DROP TABLE IF EXISTS ${table}`);
-  }
-  return { up, down };
-}
-
-const CLICKHOUSE_KEY_TYPES = { string: 'String', u8: 'UInt8', i64: 'Int64' } as const;

@@ -1,7 +1,7 @@
 import { after } from 'node:test';
 import { createClient } from '@clickhouse/client';
 import { ClickHouseRepository, parseClickHouseUrl } from '../../../src/store/clickhouse.js';
-import { CLICKHOUSE_MIGRATIONS } from '../../../src/store/migrations.js';
+import { CLICKHOUSE_MIGRATIONS } from '../../../src/store/clickhouse-migrations.js';
 import { repositoryContract } from '../../unit/store/contract.js';
 import { clickhouseSkipReason, testDatabaseUrl } from './clickhouse-env.js';
 

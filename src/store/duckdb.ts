@@ -2,24 +2,43 @@
 // by benchmark (docs/store.md): the dashboard queries are scans and group-bys over millions of
 // rows, which a columnar engine answers in milliseconds.
 //
-// Inserts: a batch is encoded column by column and read by DuckDB through a table function
-// (duckdb-batch.ts) in one INSERT ... SELECT, with its rollup rows (rollup-batch.ts) in the same
-// transaction: all or nothing. Reads run on a small pool of connections to the one database
-// instance, so a dashboard's queries run side by side.
+// Inserts (a directory store, schema 6): the segment thread writes a batch's rows and its rollup
+// rows (rollup-batch.ts) as two Parquet files, and one short transaction records both in the
+// catalog (segments.ts); every few batches a fold moves the rollup files' rows into the table
+// rollup_rows, off the insert path. In memory (and at schema 4 and older) a batch is encoded
+// column by column and read by DuckDB through a table function (duckdb-batch.ts) in one
+// INSERT ... SELECT, with its rollup rows in the same transaction: all or nothing. Reads run on
+// a small pool of connections to the one database instance, so a dashboard's queries run side by side.
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { BatchSource, encodeBatch } from './duckdb-batch.js';
 import { ArrayPool, encodeRows, type EncodedBatch } from './columnar.js';
 import { SegmentWriter } from './parquet/segment-writer.js';
-import { compactionPlan, copySql, insertSegmentSql, namedSql, readSql, type Segment, segmentFile, SEGMENTS_DIR, segmentsViewSql, tempFile } from './segments.js';
+import {
+  compactionPlan,
+  copySql,
+  foldGroupSql,
+  foldWhere,
+  insertRollupFileSql,
+  insertSegmentSql,
+  namedSql,
+  readSql,
+  type RollupFile,
+  rollupFilesViewSql,
+  type Segment,
+  segmentFile,
+  SEGMENTS_DIR,
+  segmentsViewSql,
+  tempFile,
+} from './segments.js';
 import type { AggregatedFlowRecord } from '../flow/record.js';
 import { StoreError } from './errors.js';
 import { currentVersion, DUCKDB_MIGRATIONS, migrate, type MigrationTarget } from './migrations.js';
 import type { Dialect } from './query.js';
 import type { FlowRepository, OpenOptions, RetentionResult } from './repository.js';
 import { rollupBatch } from './rollup-batch.js';
-import { DUCKDB_ROLLUP_COLUMNS, duckdbRollupCompaction, duckdbRollupInsert, GRAINS, LARGEST_TIER } from './rollups.js';
+import { DUCKDB_ROLLUP_COLUMNS, duckdbRollupCompaction, duckdbRollupInsert, GRAINS, LARGEST_TIER, ROLLUPS } from './rollups.js';
 import { COLUMN_NAMES, COLUMNS, type Column, type CounterSnapshot } from './schema.js';
 
 /** Read connections: a dashboard page runs up to this many queries at once. */
@@ -44,6 +63,8 @@ function grainOf(name: string, tier: number): number {
 
 /** Rollup rows are re-aggregated after this many inserts (each insert adds its batch's groups). */
 const COMPACT_EVERY = 30;
+/** Rollup files are folded into rollup_rows when this many are waiting (docs/store.md: the fold's cost). */
+export const FOLD_FILES = 16;
 
 function toJs(row: Record<string, unknown>): Record<string, unknown> {
   for (const k of Object.keys(row)) if (typeof row[k] === 'bigint') row[k] = Number(row[k]);
@@ -77,6 +98,17 @@ export class DuckDbRepository implements FlowRepository {
 
   /** Schema 5 and later: rows live in `flow_rows` (older rows) and Parquet segments, `flows` is a view. */
   private segmented = false;
+  /** Schema 6 and later: rollup rows live in `rollup_rows` and rollup files, `rollups` is a view. */
+  private rollupFilesOn = false;
+  /** The rollup files as committed, in id order. */
+  private rollupFiles: RollupFile[] = [];
+  /** The running fold of rollup files into rollup_rows, if any. */
+  private folding: Promise<void> | null = null;
+  /** The last fold's failure ('' after one succeeds). */
+  foldError = '';
+  /** Bumped by whatever rewrites rollup_rows other than a fold (retention, rebuild, migration): a fold grouped before it is void. */
+  private rollupEpoch = 0;
+  private foldTables = 0;
   /** <dir>/segments; null in memory (rows then go to flow_rows). */
   private readonly segmentsDir: string | null;
   /** The segment path's batch arrays: transferred to the segment thread and given back (columnar.ts ArrayPool). */
@@ -101,6 +133,8 @@ export class DuckDbRepository implements FlowRepository {
     private readonly readers: readonly DuckDBConnection[],
     /** Runs the compaction's COPY, so that inserts go on meanwhile. */
     private readonly maintenance: DuckDBConnection,
+    /** Groups the rollup files' rows for a fold, so that inserts go on meanwhile. */
+    private readonly folder: DuckDBConnection,
   ) {
     this.idle = [...readers];
     this.batches.register(writer);
@@ -134,7 +168,7 @@ export class DuckDbRepository implements FlowRepository {
     }
     const readers: DuckDBConnection[] = [];
     for (let i = 0; i < READERS; i++) readers.push(await instance.connect());
-    const repo = new DuckDbRepository(location, instance, await instance.connect(), readers, await instance.connect());
+    const repo = new DuckDbRepository(location, instance, await instance.connect(), readers, await instance.connect(), await instance.connect());
     // Segment footers are read by every query; the files never change under their names.
     await repo.exec('SET parquet_metadata_cache = true');
     if (options.migrate !== false && !options.readOnly) await repo.migrateTo(DUCKDB_MIGRATIONS[DUCKDB_MIGRATIONS.length - 1].version);
@@ -163,14 +197,29 @@ export class DuckDbRepository implements FlowRepository {
     }));
     const [max] = (await this.writer.runAndReadAll('SELECT CAST(coalesce(max(id), 0) AS BIGINT) FROM segments')).getRows();
     this.nextSegmentId = Number(max[0]) + 1;
+    this.rollupFiles = [];
+    if (this.rollupFilesOn) {
+      const files = await this.writer.runAndReadAll('SELECT id, file, rowCount, bytes, minEnd, maxEnd FROM rollup_files ORDER BY id');
+      this.rollupFiles = files.getRows().map((r) => ({ id: Number(r[0]), file: String(r[1]), rows: Number(r[2]), bytes: Number(r[3]), minEnd: Number(r[4]), maxEnd: Number(r[5]) }));
+    }
     if (!writable || this.segmentsDir === null) return;
-    const named = new Set(this.segments.map((s) => s.file));
+    const named = new Set([...this.segments.map((s) => s.file), ...this.rollupFiles.map((f) => f.file)]);
     for (const f of readdirSync(this.segmentsDir)) if (!named.has(f)) rmSync(join(this.segmentsDir, f), { force: true });
-    const missing = this.segments.filter((s) => !existsFile(join(this.segmentsDir!, s.file)));
+    const missing = [...named].filter((f) => !existsFile(join(this.segmentsDir!, f)));
     if (missing.length > 0) {
-      throw new StoreError('STORE_ERR_UNAVAILABLE', `the embedded store ${this.location} is missing ${missing.length} segment file(s) its catalog names, e.g. ${join(this.segmentsDir, missing[0].file)}`);
+      throw new StoreError('STORE_ERR_UNAVAILABLE', `the embedded store ${this.location} is missing ${missing.length} file(s) its catalog names, e.g. ${join(this.segmentsDir, missing[0])}`);
     }
     await this.exec(this.viewSql(this.segments));
+    if (this.rollupFilesOn) await this.exec(this.rollupViewSql(this.rollupFiles));
+  }
+
+  private rollupViewSql(files: readonly RollupFile[]): string {
+    return rollupFilesViewSql(files.map((f) => join(this.segmentsDir!, f.file)));
+  }
+
+  /** The table rollup rows are inserted into and compacted in (under the `rollups` view from schema 6). */
+  private get rollupTable(): string {
+    return this.rollupFilesOn ? 'rollup_rows' : 'rollups';
   }
 
   private viewSql(segments: readonly Segment[]): string {
@@ -229,7 +278,7 @@ export class DuckDbRepository implements FlowRepository {
       await this.exec('BEGIN TRANSACTION');
       try {
         await this.batches.with(batch, (source) => this.exec(`INSERT INTO ${table} (${names.join(', ')}) SELECT * FROM ${source}`));
-        if (rollups) await this.rollupBatches.with(rollups, (source) => this.exec(`INSERT INTO rollups (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT * FROM ${source}`));
+        if (rollups) await this.rollupBatches.with(rollups, (source) => this.exec(`INSERT INTO ${this.rollupTable} (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT * FROM ${source}`));
         await this.exec('COMMIT');
       } catch (err) {
         await this.exec('ROLLBACK').catch(() => undefined);
@@ -247,26 +296,29 @@ export class DuckDbRepository implements FlowRepository {
 
   /**
    * The segment path: the records' columns are read here (the one step that needs them), the
-   * segment thread writes the file and groups the rollup rows, and one transaction records the
-   * segment, its rollup rows and the new flow_segments view.
+   * segment thread writes the file and its rollup file, and one transaction records both and the
+   * new views (schema 5: the segment, its rollup rows and the new flow_segments view).
    */
   private async insertSegment(records: readonly AggregatedFlowRecord[], insertedAtSeconds: number): Promise<void> {
     const raw = encodeRows(records, insertedAtSeconds, COLUMNS, this.arrays.source());
     const id = this.nextSegmentId++;
     const dir = this.segmentsDir!;
     const file = segmentFile(id);
-    const written = await this.segmentWriter.write(raw, dir, file, tempFile(id), this.rollups);
+    const written = await this.segmentWriter.write(raw, dir, file, tempFile(id), this.rollups, !this.rollupFilesOn);
     const segment: Segment = { id, file, level: 0, rows: written.stats.rows, bytes: written.stats.bytes, minEnd: written.stats.minEnd, maxEnd: written.stats.maxEnd };
+    const rollupFile: RollupFile | null = written.rollupFile && { id, ...written.rollupFile, minEnd: segment.minEnd, maxEnd: segment.maxEnd };
     await this.exclusive(async () => {
-      this.checkOpen();
       try {
+        this.checkOpen();
         const rollups = written.rollups;
-        await this.recordSegment(dir, segment, rollups ? () => this.insertRollups(rollups) : null);
+        await this.recordSegment(dir, segment, rollups ? () => this.insertRollups(rollups) : null, rollupFile);
       } catch (err) {
+        if (rollupFile) rmSync(join(dir, rollupFile.file), { force: true });
         throw new StoreError('STORE_ERR_UNAVAILABLE', `embedded store insert failed: ${(err as Error).message}`, { cause: err });
       }
       if (written.rollups) await this.afterRollupInsert(segment.minEnd);
     });
+    if (this.rollupFiles.length >= FOLD_FILES) this.startFold();
     this.compaction ??= this.compactSegments()
       .then(
         () => {
@@ -283,7 +335,81 @@ export class DuckDbRepository implements FlowRepository {
   }
 
   private async insertRollups(rollups: EncodedBatch): Promise<void> {
-    await this.rollupBatches.with(rollups, (source) => this.exec(`INSERT INTO rollups (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT * FROM ${source}`));
+    await this.rollupBatches.with(rollups, (source) => this.exec(`INSERT INTO ${this.rollupTable} (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT * FROM ${source}`));
+  }
+
+  /** Starts a fold of the waiting rollup files in the background, unless one runs. */
+  private startFold(): void {
+    this.folding ??= this.foldRollups(false)
+      .then(
+        () => {
+          this.foldError = '';
+        },
+        (err: unknown) => {
+          // The files stay (still correct, only more of them); retried after the next insert.
+          this.foldError = (err as Error).message;
+        },
+      )
+      .finally(() => {
+        this.folding = null;
+      });
+  }
+
+  /**
+   * Folds the rollup files committed so far into rollup_rows: their rows and the table's rows
+   * of the buckets they touch are grouped into one row per grain, bucket and key; then one
+   * transaction replaces those table rows by the groups, drops the files from the catalog and
+   * the view, and the files are deleted once no query reads them. In the background
+   * (`inside` false) the grouping runs on a connection of its own while inserts go on, and only
+   * the swap waits for the writer; `inside` runs it all on the writer, inside `exclusive`.
+   * A failure leaves everything as it was.
+   */
+  private async foldRollups(inside: boolean): Promise<void> {
+    const files = [...this.rollupFiles];
+    if (files.length === 0 || this.closed) return;
+    const dir = this.segmentsDir!;
+    const minEnd = Math.min(...files.map((f) => f.minEnd));
+    const epoch = this.rollupEpoch;
+    const table = `rollup_fold_${++this.foldTables}`;
+    const connection = inside ? this.writer : this.folder;
+    const run = (sql: string) => connection.run(sql);
+    try {
+      await run(foldGroupSql(table, files.map((f) => join(dir, f.file)), minEnd));
+      const swap = async () => {
+        // Retention, a rebuild or a migration rewrote rollup_rows meanwhile: this grouping is stale.
+        if (this.rollupEpoch !== epoch || this.closed) return;
+        const gone = new Set(files.map((f) => f.id));
+        const next = this.rollupFiles.filter((f) => !gone.has(f.id));
+        await run('BEGIN TRANSACTION');
+        try {
+          await run(`DELETE FROM rollup_rows WHERE ${foldWhere(minEnd)}`);
+          await run(`INSERT INTO rollup_rows (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT ${DUCKDB_ROLLUP_COLUMNS.join(', ')} FROM ${table}`);
+          await run(`DELETE FROM rollup_files WHERE id IN (${files.map((f) => f.id).join(', ')})`);
+          await run(this.rollupViewSql(next));
+          await run('COMMIT');
+        } catch (err) {
+          await run('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+        this.rollupFiles = next;
+        // A fold grouped from the table as it was before this one is stale now.
+        this.rollupEpoch++;
+        this.retired.push({ files: files.map((f) => join(dir, f.file)), generation: this.generation++ });
+        this.deleteRetired();
+      };
+      if (inside) await swap();
+      else await this.exclusive(swap);
+    } catch (err) {
+      if (this.closed) return;
+      throw new StoreError('STORE_ERR_UNAVAILABLE', `folding the rollup files failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await run(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+    }
+  }
+
+  /** The rollup files waiting to be folded (tests, benchmarks). */
+  rollupFileList(): readonly RollupFile[] {
+    return this.rollupFiles;
   }
 
   /**
@@ -356,9 +482,12 @@ export class DuckDbRepository implements FlowRepository {
     }
   }
 
-  /** Waits for the running segment compaction (tests and benchmarks; inserts start it). */
+  /** Waits for the running segment compaction and rollup fold (tests and benchmarks; inserts start them). */
   async settle(): Promise<void> {
-    while (this.compaction) await this.compaction.catch(() => undefined);
+    while (this.compaction || this.folding) {
+      await this.compaction?.catch(() => undefined);
+      await this.folding?.catch(() => undefined);
+    }
   }
 
   /** The segments as the catalog has them (tests, benchmarks, `flowvis store` reports). */
@@ -386,22 +515,28 @@ export class DuckDbRepository implements FlowRepository {
       syncFile(dir);
       const [r] = (await this.writer.runAndReadAll(`SELECT CAST(count(*) AS BIGINT), CAST(coalesce(min(flowEndSeconds), 0) AS BIGINT), CAST(coalesce(max(flowEndSeconds), 0) AS BIGINT) FROM read_parquet('${join(dir, file)}')`)).getRows();
       const segment: Segment = { id, file, level, rows: Number(r[0]), bytes: statSync(join(dir, file)).size, minEnd: Number(r[1]), maxEnd: Number(r[2]) };
-      await this.recordSegment(dir, segment, null);
+      await this.recordSegment(dir, segment, null, null);
     });
   }
 
   /**
-   * Makes a written segment file part of the store: in one transaction, `alongside` (the
-   * segment's rollup rows), its catalog row and the view over every segment. On failure the file
-   * is deleted and nothing is recorded. Runs inside `exclusive`.
+   * Makes a written segment file part of the store: in one transaction, `alongside` (schema 5:
+   * the segment's rollup rows), its catalog row and the view over every segment, and its rollup
+   * file's catalog row and view. On failure the file is deleted and nothing is recorded. Runs
+   * inside `exclusive`.
    */
-  private async recordSegment(dir: string, segment: Segment, alongside: (() => Promise<void>) | null): Promise<void> {
+  private async recordSegment(dir: string, segment: Segment, alongside: (() => Promise<void>) | null, rollupFile: RollupFile | null): Promise<void> {
     const next = [...this.segments, segment];
+    const nextFiles = rollupFile ? [...this.rollupFiles, rollupFile] : this.rollupFiles;
     await this.exec('BEGIN TRANSACTION');
     try {
       if (alongside) await alongside();
       await this.exec(insertSegmentSql(segment, Date.now() / 1000));
       await this.exec(this.viewSql(next));
+      if (rollupFile) {
+        await this.exec(insertRollupFileSql(rollupFile, Date.now() / 1000));
+        await this.exec(this.rollupViewSql(nextFiles));
+      }
       await this.exec('COMMIT');
     } catch (err) {
       await this.exec('ROLLBACK').catch(() => undefined);
@@ -409,6 +544,7 @@ export class DuckDbRepository implements FlowRepository {
       throw err;
     }
     this.segments = next;
+    this.rollupFiles = nextFiles;
   }
 
   /**
@@ -421,7 +557,7 @@ export class DuckDbRepository implements FlowRepository {
     const from = Math.floor(this.compactFrom / LARGEST_TIER) * LARGEST_TIER;
     await this.exec('BEGIN TRANSACTION');
     try {
-      for (const sql of duckdbRollupCompaction(from)) await this.exec(sql);
+      for (const sql of duckdbRollupCompaction(from, this.rollupTable)) await this.exec(sql);
       await this.exec('COMMIT');
       this.compactFrom = Infinity;
       this.insertsSinceCompaction = 0;
@@ -434,22 +570,37 @@ export class DuckDbRepository implements FlowRepository {
   rebuildRollups(): Promise<void> {
     this.checkOpen();
     return this.exclusive(async () => {
+      this.rollupEpoch++;
+      const files = this.rollupFiles;
       await this.exec('BEGIN TRANSACTION');
       try {
-        await this.exec('DELETE FROM rollups');
-        await this.exec(duckdbRollupInsert('flows'));
+        await this.exec(`DELETE FROM ${this.rollupTable}`);
+        await this.exec(duckdbRollupInsert('flows', '', ROLLUPS, this.rollupTable));
+        if (files.length > 0) {
+          await this.exec('DELETE FROM rollup_files');
+          await this.exec(this.rollupViewSql([]));
+        }
         await this.exec('COMMIT');
       } catch (err) {
         await this.exec('ROLLBACK').catch(() => undefined);
         throw new StoreError('STORE_ERR_UNAVAILABLE', `rebuilding the rollups failed: ${(err as Error).message}`, { cause: err });
       }
+      if (files.length > 0) {
+        this.rollupFiles = [];
+        this.retired.push({ files: files.map((f) => join(this.segmentsDir!, f.file)), generation: this.generation++ });
+        this.deleteRetired();
+      }
     });
   }
 
-  /** Runs the rollup compaction now (benchmarks and tests; inserts run it every few batches). */
-  compact(): Promise<void> {
+  /** Runs the rollup compaction (and the fold of the rollup files) now (benchmarks and tests; inserts run them every few batches). */
+  async compact(): Promise<void> {
     this.checkOpen();
-    return this.exclusive(() => this.compactRollups());
+    while (this.folding) await this.folding.catch(() => undefined);
+    return this.exclusive(async () => {
+      await this.foldRollups(true);
+      await this.compactRollups();
+    });
   }
 
   insertSnapshots(snapshots: readonly CounterSnapshot[]): Promise<void> {
@@ -479,7 +630,7 @@ export class DuckDbRepository implements FlowRepository {
       return this.exclusive(async () => {
         const reader = await this.writer.runAndReadAll(`DELETE FROM flows WHERE flowEndSeconds < ${cutoff}`);
         const deleted = Number((reader.getRows()[0]?.[0] as bigint | number | undefined) ?? 0);
-        await this.exec(`DELETE FROM rollups WHERE bucket < ${cutoff}`);
+        await this.exec(`DELETE FROM ${this.rollupTable} WHERE bucket < ${cutoff}`);
         await this.exec(`DELETE FROM counter_snapshots WHERE takenAt < ${cutoff}`);
         // Compaction: a checkpoint writes the remaining row groups and frees the deleted blocks.
         await this.exec('CHECKPOINT');
@@ -494,6 +645,9 @@ export class DuckDbRepository implements FlowRepository {
     await this.settle();
     return this.exclusive(async () => {
       this.checkOpen();
+      // The rollup files' rows into rollup_rows first, where retention cuts them.
+      await this.foldRollups(true);
+      this.rollupEpoch++;
       const dir = this.segmentsDir;
       const dropped = this.segments.filter((s) => s.maxEnd < cutoff);
       const straddling = this.segments.filter((s) => s.minEnd < cutoff && s.maxEnd >= cutoff);
@@ -527,7 +681,7 @@ export class DuckDbRepository implements FlowRepository {
         deleted += Number((reader.getRows()[0]?.[0] as bigint | number | undefined) ?? 0);
         if (old.length > 0) await this.exec(`DELETE FROM segments WHERE id IN (${old.map((s) => s.id).join(', ')})`);
         for (const s of rewritten) await this.exec(insertSegmentSql(s, Date.now() / 1000));
-        await this.exec(`DELETE FROM rollups WHERE bucket < ${cutoff}`);
+        await this.exec(`DELETE FROM ${this.rollupTable} WHERE bucket < ${cutoff}`);
         await this.exec(`DELETE FROM counter_snapshots WHERE takenAt < ${cutoff}`);
         if (dir !== null) await this.exec(this.viewSql(next));
         await this.exec('COMMIT');
@@ -549,6 +703,7 @@ export class DuckDbRepository implements FlowRepository {
   private migrationTarget(): MigrationTarget {
     return {
       migrations: DUCKDB_MIGRATIONS,
+      transactions: true,
       exec: (sql) => this.exec(sql),
       // Created only when absent, so that a store opened read-only can tell its version.
       ensureLog: async () => {
@@ -574,12 +729,18 @@ export class DuckDbRepository implements FlowRepository {
     this.checkOpen();
     await this.settle();
     try {
-      return await this.exclusive(() => migrate(this.migrationTarget(), Date.now() / 1000, version));
+      return await this.exclusive(() => {
+        this.rollupEpoch++;
+        return migrate(this.migrationTarget(), Date.now() / 1000, version);
+      });
     } finally {
       await this.refreshRollups();
       // Down from segments: their rows are in flow_rows now; the files go at the next open.
       if (this.segmented) await this.loadSegments(true);
-      else this.segments = [];
+      else {
+        this.segments = [];
+        this.rollupFiles = [];
+      }
     }
   }
 
@@ -589,6 +750,8 @@ export class DuckDbRepository implements FlowRepository {
     this.rollups = Number(r.n) > 0;
     const [g] = await this.select("SELECT CAST(count(*) AS DOUBLE) AS n FROM information_schema.tables WHERE table_name = 'segments'");
     this.segmented = Number(g.n) > 0;
+    const [f] = await this.select("SELECT CAST(count(*) AS DOUBLE) AS n FROM information_schema.tables WHERE table_name = 'rollup_files'");
+    this.rollupFilesOn = Number(f.n) > 0;
     const present = new Set((await this.select("SELECT column_name AS c FROM information_schema.columns WHERE table_name = 'flows'")).map((x) => String(x.c)));
     this.columns = present.size === 0 ? COLUMNS : COLUMNS.filter((c) => present.has(c.name));
   }
@@ -602,10 +765,12 @@ export class DuckDbRepository implements FlowRepository {
     await this.writeChain;
     this.closed = true;
     await this.compaction?.catch(() => undefined);
+    await this.folding?.catch(() => undefined);
     await this.writeChain;
     await this.segmentWriter.close();
     this.writer.closeSync();
     this.maintenance.closeSync();
+    this.folder.closeSync();
     for (const r of this.readers) r.closeSync();
     this.instance.closeSync();
   }

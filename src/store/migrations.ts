@@ -4,7 +4,7 @@
 // delete a row synchronously; a version is applied when its steps sum to 1.
 import { duckdbRollupInsert, duckdbRollupTable, ROLLUPS, ROLLUPS_V3 } from './rollups.js';
 import { columnsAt, type ColumnKind } from './schema.js';
-import { SEGMENTS_MIGRATION } from './segments.js';
+import { ROLLUP_FILES_MIGRATION, SEGMENTS_MIGRATION } from './segments.js';
 import { StoreError } from './errors.js';
 
 export interface Migration {
@@ -12,6 +12,8 @@ export interface Migration {
   readonly name: string;
   readonly up: readonly string[];
   readonly down: readonly string[];
+  /** Run with its log row in one transaction, where the engine has them (a crash leaves it all or nothing). */
+  readonly atomic?: boolean;
 }
 
 /** What the runner needs from an engine. */
@@ -23,6 +25,8 @@ export interface MigrationTarget {
   /** Sum of steps per version. */
   readLog(): Promise<Map<number, number>>;
   appendLog(version: number, name: string, step: 1 | -1, atSeconds: number): Promise<void>;
+  /** Whether exec takes BEGIN TRANSACTION / COMMIT / ROLLBACK (atomic migrations use them). */
+  readonly transactions?: boolean;
 }
 
 const DUCKDB_TYPES: Record<ColumnKind, string> = {
@@ -94,6 +98,15 @@ export const DUCKDB_MIGRATIONS: readonly Migration[] = Object.freeze([
     up: SEGMENTS_MIGRATION.up,
     down: SEGMENTS_MIGRATION.down,
   },
+  {
+    version: 6,
+    name: 'rollup_files',
+    // Each batch's rollup rows go to a Parquet file beside its segment (segments.ts), folded into
+    // the table (kept, as rollup_rows) every few batches; `rollups` becomes a view over both.
+    up: ROLLUP_FILES_MIGRATION.up,
+    down: ROLLUP_FILES_MIGRATION.down,
+    atomic: true,
+  },
 ]);
 
 /** ipNet() in SQL, from a stored 32-hex-digit IP key (ip-key.ts): '' gives -1, ::ffff:a.b.c.d its /24, IPv6 2^24 + its first 48 bits. */
@@ -134,12 +147,19 @@ export async function migrate(target: MigrationTarget, atSeconds: number, to?: n
   const ran: number[] = [];
   const ordered = [...target.migrations].sort((a, b) => a.version - b.version);
   const run = async (m: Migration, step: 1 | -1) => {
+    const atomic = m.atomic === true && target.transactions === true;
     try {
+      if (atomic) await target.exec('BEGIN TRANSACTION');
       for (const sql of step === 1 ? m.up : m.down) await target.exec(sql);
+      if (atomic) {
+        await target.appendLog(m.version, m.name, step, atSeconds);
+        await target.exec('COMMIT');
+      }
     } catch (err) {
+      if (atomic) await target.exec('ROLLBACK').catch(() => undefined);
       throw new StoreError('STORE_ERR_MIGRATION', `migration ${m.version} (${m.name}) ${step === 1 ? 'up' : 'down'} failed: ${(err as Error).message}`, { cause: err });
     }
-    await target.appendLog(m.version, m.name, step, atSeconds);
+    if (!atomic) await target.appendLog(m.version, m.name, step, atSeconds);
     ran.push(m.version);
   };
   if (want >= from) {

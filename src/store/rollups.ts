@@ -15,8 +15,9 @@
 // counts add up, so the answer is the raw rows' answer exactly. A query whose filters are not
 // all among the rollup's keys, or that asks for records inserted after a time, reads raw rows.
 //
-// Storage: the embedded store keeps every tier of every rollup in one table `rollups`, told
-// apart by `grain`, filled by one INSERT per batch; ClickHouse has one SummingMergeTree table
+// Storage: the embedded store keeps every tier of every rollup in `rollups`, told apart by
+// `grain`: from schema 6 a view over the table rollup_rows and one Parquet file per batch
+// (segments.ts), folded into the table every few batches; ClickHouse has one SummingMergeTree table
 // per rollup and tier, filled by a materialized view on `flows`.
 import type { FlowFilter } from './query.js';
 
@@ -155,6 +156,15 @@ function rollupColumns(specs: readonly RollupSpec[]): readonly string[] {
 }
 export const DUCKDB_ROLLUP_COLUMNS = rollupColumns(ROLLUPS);
 
+/** The kinds (schema.ts) of DUCKDB_ROLLUP_COLUMNS, as the `rollups` table types them: a rollup file's columns. */
+export const DUCKDB_ROLLUP_KINDS: readonly ('u16' | 'i64' | 'u8' | 'u64' | 'string')[] = Object.freeze([
+  'u16',
+  'i64',
+  ...ALL_KEYS.map((k) => k.kind),
+  ...ROLLUP_MEASURES.map(() => 'u64' as const),
+  'u64',
+]);
+
 const DUCKDB_KEY_TYPES = { string: 'VARCHAR', u8: 'UTINYINT', i64: 'BIGINT' } as const;
 /** A key's value in the rows of a grain without that key. */
 const NO_KEY = { string: "''", u8: 'CAST(0 AS UTINYINT)', i64: 'CAST(-1 AS BIGINT)' } as const;
@@ -174,7 +184,7 @@ ${ROLLUP_MEASURES.map((m) => `  ${m} UBIGINT NOT NULL,`).join('\n')}
  * One INSERT that adds every grain's groups of `source` (the flows table, or a staged batch) to
  * `rollups`: the source is read once (a materialized CTE), then grouped once per grain.
  */
-export function duckdbRollupInsert(source: string, where = '', specs: readonly RollupSpec[] = ROLLUPS): string {
+export function duckdbRollupInsert(source: string, where = '', specs: readonly RollupSpec[] = ROLLUPS, table = 'rollups'): string {
   const allKeys = keysOf(specs);
   const needed = [...new Set(['flowEndSeconds', 'sourceIP', 'destinationIP', ...allKeys.map((k) => k.name), ...ROLLUP_MEASURES])];
   const selects = grainsOf(specs).map(({ spec, tier, grain }) => {
@@ -187,20 +197,23 @@ export function duckdbRollupInsert(source: string, where = '', specs: readonly R
     return `SELECT ${grain} AS grain, (flowEndSeconds // ${tier}) * ${tier} AS bucket, ${[...keys, ...sums].join(', ')}, count(*) AS flows FROM b GROUP BY ALL`;
   });
   return (
-    `INSERT INTO rollups (${rollupColumns(specs).join(', ')}) ` +
+    `INSERT INTO ${table} (${rollupColumns(specs).join(', ')}) ` +
     `WITH b AS MATERIALIZED (SELECT ${needed.join(', ')} FROM ${source}${where === '' ? '' : ` WHERE ${where}`}) ${selects.join(' UNION ALL ')}`
   );
 }
 
-/** Re-aggregates the rollup rows of buckets from `fromSeconds` on (each batch adds its own groups). */
-export function duckdbRollupCompaction(fromSeconds: number): string[] {
+/**
+ * Re-aggregates the rollup rows of buckets from `fromSeconds` on (each batch adds its own groups)
+ * in `table` (schema 6 and later: rollup_rows, under the `rollups` view).
+ */
+export function duckdbRollupCompaction(fromSeconds: number, table = 'rollups'): string[] {
   const keys = ['grain', 'bucket', ...ALL_KEYS.map((k) => k.name)];
   const sums = [...ROLLUP_MEASURES, 'flows'].map((m) => `CAST(sum(${m}) AS UBIGINT) AS ${m}`);
   const at = Math.floor(fromSeconds);
   return [
-    `CREATE OR REPLACE TEMP TABLE rollup_compaction AS SELECT ${[...keys, ...sums].join(', ')} FROM rollups WHERE bucket >= ${at} GROUP BY ${keys.join(', ')}`,
-    `DELETE FROM rollups WHERE bucket >= ${at}`,
-    `INSERT INTO rollups (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT ${DUCKDB_ROLLUP_COLUMNS.join(', ')} FROM rollup_compaction`,
+    `CREATE OR REPLACE TEMP TABLE rollup_compaction AS SELECT ${[...keys, ...sums].join(', ')} FROM ${table} WHERE bucket >= ${at} GROUP BY ${keys.join(', ')}`,
+    `DELETE FROM ${table} WHERE bucket >= ${at}`,
+    `INSERT INTO ${table} (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT ${DUCKDB_ROLLUP_COLUMNS.join(', ')} FROM rollup_compaction`,
     'DROP TABLE rollup_compaction',
   ];
 }

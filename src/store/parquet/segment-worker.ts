@@ -1,15 +1,19 @@
 // The segment writer's thread (segment-writer.ts is the main thread's side). Given a batch's
 // direct columns (columnar.ts RawBatch, its typed arrays shared or transferred, not copied), it derives the
 // rest, groups the rollup rows (rollup-batch.ts), builds the Parquet file (writer.ts) and writes
-// it: to a temporary name, fsync, rename, fsync of the directory. The main thread then records
-// the segment and its rollup rows in one DuckDB transaction; a file that never got there is
-// deleted when the store next opens.
+// it: to a temporary name, fsync, rename, fsync of the directory. From schema 6 the rollup rows
+// are written the same way, as a second Parquet file beside the segment (segments.ts
+// rollupFileOf), with the columns and types of the `rollups` table. The main thread then records
+// the segment and its rollup file in one DuckDB transaction (schema 5: the segment and the rollup
+// rows, sent back to it); a file that never got there is deleted when the store next opens.
 import { closeSync, fsyncSync, openSync, renameSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { completeBatch, rawBuffers, transferable, type EncodedBatch, type RawBatch } from '../columnar.js';
 import { rollupBatch } from '../rollup-batch.js';
+import { DUCKDB_ROLLUP_COLUMNS, DUCKDB_ROLLUP_KINDS } from '../rollups.js';
 import { COLUMN_NAMES, COLUMNS } from '../schema.js';
+import { rollupFileOf, rollupTempFileOf } from '../segments.js';
 import { parquetFile, WriteArena } from './writer.js';
 
 export interface SegmentRequest {
@@ -19,7 +23,23 @@ export interface SegmentRequest {
   readonly dir: string;
   readonly name: string;
   readonly tempName: string;
+  /** Whether to group the batch's rollup rows: written as a file beside the segment, or sent back with the reply (rollupRows). */
   readonly rollups: boolean;
+  readonly rollupRows: boolean;
+}
+
+/** The rollup file written beside a segment (segments.ts rollupFileOf). */
+export interface RollupFileStats {
+  readonly file: string;
+  readonly rows: number;
+  readonly bytes: number;
+}
+
+/** What a request produced: the segment, and its rollup rows as a file or as columns. */
+export interface SegmentResult {
+  readonly stats: SegmentStats;
+  readonly rollups: EncodedBatch | null;
+  readonly rollupFile: RollupFileStats | null;
 }
 
 export interface SegmentStats {
@@ -34,7 +54,7 @@ export interface SegmentStats {
 
 /** `returned`: the request's array buffers, given back for the main thread's next batch (columnar.ts ArrayPool). */
 export type SegmentReply =
-  | { readonly seq: number; readonly ok: true; readonly stats: SegmentStats; readonly rollups: EncodedBatch | null; readonly returned: ArrayBufferLike[] }
+  | ({ readonly seq: number; readonly ok: true; readonly returned: ArrayBufferLike[] } & SegmentResult)
   | { readonly seq: number; readonly ok: false; readonly message: string; readonly returned: ArrayBufferLike[] };
 
 const END = COLUMN_NAMES.indexOf('flowEndSeconds');
@@ -54,18 +74,9 @@ function range(values: Float64Array): [number, number] {
 /** The thread's page memory: each file is written out before the next one is built. */
 const arena = new WriteArena();
 
-/** Writes one segment file; returns its statistics and the batch's rollup rows. */
-export function writeSegment(request: SegmentRequest): { stats: SegmentStats; rollups: EncodedBatch | null } {
-  const batch = completeBatch(request.raw, COLUMNS, { dictionariesOnly: true, wideIndexes: true, repeatedValues: true });
-  const rollups = request.rollups ? rollupBatch(batch) : null;
-  const buffers = parquetFile(
-    batch.rows,
-    COLUMNS.map((c, i) => ({ name: c.name, kind: c.kind, data: batch.columns[i] })),
-    'flowvis',
-    arena,
-  );
-  const temp = join(request.dir, request.tempName);
-  const fd = openSync(temp, 'w', 0o644);
+/** Writes `buffers` to <dir>/<temp> and fsyncs it; returns the bytes written. */
+function writeFileSynced(dir: string, temp: string, buffers: readonly Buffer[]): number {
+  const fd = openSync(join(dir, temp), 'w', 0o644);
   let bytes = 0;
   try {
     // writev takes at most IOV_MAX (1024) buffers a call.
@@ -74,8 +85,37 @@ export function writeSegment(request: SegmentRequest): { stats: SegmentStats; ro
   } finally {
     closeSync(fd);
   }
-  renameSync(temp, join(request.dir, request.name));
-  const dirFd = openSync(request.dir, 'r');
+  return bytes;
+}
+
+/** Writes one segment file (and its rollup file); returns their statistics, or the batch's rollup rows. */
+export function writeSegment(request: SegmentRequest): SegmentResult {
+  const batch = completeBatch(request.raw, COLUMNS, { dictionariesOnly: true, wideIndexes: true, repeatedValues: true });
+  const rollups = request.rollups ? rollupBatch(batch) : null;
+  const buffers = parquetFile(
+    batch.rows,
+    COLUMNS.map((c, i) => ({ name: c.name, kind: c.kind, data: batch.columns[i] })),
+    'flowvis',
+    arena,
+  );
+  const dir = request.dir;
+  const bytes = writeFileSynced(dir, request.tempName, buffers);
+  let rollupFile: RollupFileStats | null = null;
+  if (rollups && !request.rollupRows) {
+    // The segment's pages are written out: the arena's memory serves the rollup file's.
+    const pages = parquetFile(
+      rollups.rows,
+      DUCKDB_ROLLUP_COLUMNS.map((name, i) => ({ name, kind: DUCKDB_ROLLUP_KINDS[i], data: rollups.columns[i] })),
+      'flowvis',
+      arena,
+    );
+    const file = rollupFileOf(request.name);
+    const rollupBytes = writeFileSynced(dir, rollupTempFileOf(request.name), pages);
+    renameSync(join(dir, rollupTempFileOf(request.name)), join(dir, file));
+    rollupFile = { file, rows: rollups.rows, bytes: rollupBytes };
+  }
+  renameSync(join(dir, request.tempName), join(dir, request.name));
+  const dirFd = openSync(dir, 'r');
   try {
     fsyncSync(dirFd);
   } finally {
@@ -83,7 +123,7 @@ export function writeSegment(request: SegmentRequest): { stats: SegmentStats; ro
   }
   const [minEnd, maxEnd] = range((batch.columns[END] as { values: Float64Array }).values);
   const [minInserted, maxInserted] = range((batch.columns[INSERTED] as { values: Float64Array }).values);
-  return { stats: { rows: batch.rows, bytes, minEnd, maxEnd, minInserted, maxInserted }, rollups };
+  return { stats: { rows: batch.rows, bytes, minEnd, maxEnd, minInserted, maxInserted }, rollups: request.rollupRows ? rollups : null, rollupFile };
 }
 
 /** The typed arrays' buffers of a batch, to transfer instead of copying. */
@@ -100,13 +140,13 @@ if (parentPort) {
     let keep: ArrayBufferLike[] = [];
     let returned: ArrayBufferLike[];
     try {
-      const { stats, rollups } = writeSegment(request);
-      if (rollups) keep = buffersOf(rollups);
+      const result = writeSegment(request);
+      if (result.rollups) keep = buffersOf(result.rollups);
       // The batch's arrays are done with: back to the main thread's pool (not those the rollup
       // rows still use, which go with them).
       const taken = new Set(keep);
       returned = rawBuffers(request.raw).filter((b) => !taken.has(b));
-      reply = { seq: request.seq, ok: true, stats, rollups, returned };
+      reply = { seq: request.seq, ok: true, ...result, returned };
     } catch (err) {
       returned = rawBuffers(request.raw);
       reply = { seq: request.seq, ok: false, message: (err as Error).message, returned };

@@ -5,14 +5,14 @@
 // thread (they live in its heap); the rest runs on the other core, while the main thread reads
 // the next batch.
 import { Worker } from 'node:worker_threads';
-import { rawBuffers, transferable, type EncodedBatch, type RawBatch } from '../columnar.js';
+import { rawBuffers, transferable, type RawBatch } from '../columnar.js';
 import { StoreError } from '../errors.js';
-import type { SegmentReply, SegmentRequest, SegmentStats } from './segment-worker.js';
+import type { SegmentReply, SegmentRequest, SegmentResult } from './segment-worker.js';
 
-export type { SegmentStats } from './segment-worker.js';
+export type { RollupFileStats, SegmentResult, SegmentStats } from './segment-worker.js';
 
 interface Waiter {
-  resolve: (r: { stats: SegmentStats; rollups: EncodedBatch | null }) => void;
+  resolve: (r: SegmentResult) => void;
   reject: (err: Error) => void;
 }
 
@@ -31,14 +31,20 @@ export class SegmentWriter {
     private readonly buffers: BufferSink | null = null,
   ) {}
 
-  /** Writes `raw` as <dir>/<name> (under <dir>/<tempName> until complete). The raw batch's arrays are the thread's until it answers: its ArrayBuffers are transferred (unusable after), its SharedArrayBuffers shared. */
-  write(raw: RawBatch, dir: string, name: string, tempName: string, rollups: boolean): Promise<{ stats: SegmentStats; rollups: EncodedBatch | null }> {
+  /**
+   * Writes `raw` as <dir>/<name> (under <dir>/<tempName> until complete) and, with `rollups`, its
+   * rollup rows as <dir>/rollups-<name> (segments.ts rollupFileOf), or, with `rollupRows` too,
+   * sends them back instead (schema 5's stores insert them). The raw batch's arrays are the
+   * thread's until it answers: its ArrayBuffers are transferred (unusable after), its
+   * SharedArrayBuffers shared.
+   */
+  write(raw: RawBatch, dir: string, name: string, tempName: string, rollups: boolean, rollupRows = false): Promise<SegmentResult> {
     const worker = this.worker ?? this.spawn();
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
       this.waiting.set(seq, { resolve, reject });
       if (this.waiting.size === 1) worker.ref();
-      worker.postMessage({ seq, raw, dir, name, tempName, rollups } satisfies SegmentRequest, transferable(rawBuffers(raw)));
+      worker.postMessage({ seq, raw, dir, name, tempName, rollups, rollupRows } satisfies SegmentRequest, transferable(rawBuffers(raw)));
     });
   }
 
@@ -51,7 +57,7 @@ export class SegmentWriter {
       this.waiting.delete(reply.seq);
       if (this.waiting.size === 0) worker.unref();
       this.buffers?.give(reply.returned);
-      if (reply.ok) w.resolve({ stats: reply.stats, rollups: reply.rollups });
+      if (reply.ok) w.resolve({ stats: reply.stats, rollups: reply.rollups, rollupFile: reply.rollupFile });
       else w.reject(new StoreError('STORE_ERR_UNAVAILABLE', `writing a segment failed: ${reply.message}`));
     });
     const fail = (err: Error) => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { AggregatedFlowRecord } from '../../../src/flow/record.js';
 import { DuckDbRepository } from '../../../src/store/duckdb.js';
-import { compactionPlan, FAN_IN, type Segment } from '../../../src/store/segments.js';
+import { compactionPlan, FAN_IN, rollupFileOf, rollupTempFileOf, type Segment } from '../../../src/store/segments.js';
 import { COLUMN_NAMES } from '../../../src/store/schema.js';
 import { flow, T0 } from './fixtures.js';
 
@@ -82,9 +82,13 @@ describe('embedded store segments', () => {
     // A crash mid-write (temporary file) and between rename and commit (a complete, unrecorded file).
     writeFileSync(join(segs, '.seg-0000000099.parquet.tmp'), 'partial');
     writeFileSync(join(segs, 'seg-0000000100.parquet'), 'not committed');
+    // The same for a rollup file (schema 6): mid-write, and written but never committed.
+    writeFileSync(join(segs, rollupTempFileOf('seg-0000000099.parquet')), 'partial');
+    writeFileSync(join(segs, rollupFileOf('seg-0000000100.parquet')), 'not committed');
     const again = await DuckDbRepository.open(dir);
     try {
-      assert.deepEqual(readdirSync(segs), [kept]);
+      assert.deepEqual(readdirSync(segs).sort(), [kept, rollupFileOf(kept)].sort());
+      assert.deepEqual(again.rollupFileList().map((f) => f.file), [rollupFileOf(kept)]);
       assert.equal(await again.countFlows(), 50);
     } finally {
       await again.close();
@@ -119,7 +123,8 @@ describe('embedded store segments', () => {
       assert.equal(repo.segmentList().find((s) => s.level === 1)!.rows, FAN_IN * 200);
       assert.deepEqual(await allRows(repo), before);
       assert.equal(before.length, inserted.length);
-      assert.deepEqual(readdirSync(join(dir, 'segments')).sort(), repo.segmentList().map((s) => s.file).sort());
+      const named = [...repo.segmentList().map((s) => s.file), ...repo.rollupFileList().map((f) => f.file)];
+      assert.deepEqual(readdirSync(join(dir, 'segments')).sort(), named.sort());
     } finally {
       await repo.close();
     }

@@ -17,6 +17,11 @@
 // is at most 65535); there is no Buffer.concat per chunk and no allocation per message. So a
 // message is valid only while the callback runs: decoders copy what they keep.
 //
+// A chunk pushed as `transient` lives in memory that the caller reuses once push returns (a
+// socket that reads into one buffer again and again): what the deframer must keep of it (the
+// rest of the chunk when the consumer pauses, chunks pushed while paused) is copied, and only
+// then.
+//
 // The stream cannot be resynchronised after a bad header (there is no delimiter to search
 // for), so bad framing throws a coded error and the session must be closed.
 import { IpfixError } from './errors.js';
@@ -39,6 +44,8 @@ export class IpfixDeframer {
   private held: Buffer[] = [];
   private heldOffset = 0;
   private failed: IpfixError | null = null;
+  /** The chunk being consumed is reused by the caller after push returns (push's `transient`). */
+  private transient = false;
   private offsetInStream = 0;
 
   /** Bytes held that belong to a message not yet complete. */
@@ -56,21 +63,25 @@ export class IpfixDeframer {
    * order. When onMessage returns false, the rest of the chunk is held (as a view, not a
    * copy) and push returns false; call resume() when the consumer has room again. Throws
    * IpfixError (IPFIX_ERR_BAD_VERSION or IPFIX_ERR_BAD_MESSAGE_LENGTH), and keeps throwing,
-   * once the stream is malformed.
+   * once the stream is malformed. `transient`: the chunk's memory is reused after push returns,
+   * so whatever is held of it is copied.
    */
-  push(chunk: Uint8Array, onMessage: MessageHandler): boolean {
+  push(chunk: Uint8Array, onMessage: MessageHandler, transient = false): boolean {
     if (this.failed !== null) throw this.failed;
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.held.length > 0) {
-      this.held.push(buf);
+      this.held.push(transient ? Buffer.from(buf) : buf);
       return false;
     }
+    this.transient = transient;
     return this.consume(buf, 0, onMessage);
   }
 
   /** Hands out held messages after a pause; returns false if the handler paused again. */
   resume(onMessage: MessageHandler): boolean {
     if (this.failed !== null) throw this.failed;
+    // Held chunks are the deframer's own (copies of transient ones, or chunks left to it).
+    this.transient = false;
     while (this.held.length > 0) {
       const buf = this.held.shift() as Buffer;
       const off = this.heldOffset;
@@ -135,8 +146,13 @@ export class IpfixDeframer {
   /** Keeps the unread rest of buf in front of any chunks held already. */
   private hold(buf: Buffer, off: number): false {
     if (off < buf.length) {
-      this.held.unshift(buf);
-      this.heldOffset = off;
+      if (this.transient) {
+        this.held.unshift(Buffer.from(buf.subarray(off)));
+        this.heldOffset = 0;
+      } else {
+        this.held.unshift(buf);
+        this.heldOffset = off;
+      }
     } else if (this.held.length === 0) {
       // Nothing left of this chunk, but the pause must still be visible to the caller.
       this.held.push(EMPTY);

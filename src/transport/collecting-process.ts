@@ -213,6 +213,41 @@ export interface CollectingProcessEvents {
 
 const MAX_LOGGED_PEERS = 4096;
 
+/**
+ * Bytes a plain TCP session reads per system call, into one buffer that every session of the
+ * collecting process reuses (readIntoReusedBuffer): Node's default reads 64 KiB into a fresh
+ * Buffer each time.
+ */
+export const TCP_READ_BUFFER_BYTES = 1 << 20;
+
+/**
+ * Makes an accepted TCP socket (net.Server with pauseOnConnect, not yet resumed) read into
+ * `buffer`, calling `onRead(bytes, buffer)` for every read, instead of emitting a new Buffer per
+ * read as 'data'. This is what the `onread` option of net.Socket / net.connect does, which Node
+ * 20 offers only for sockets it creates itself, not for those a server accepts; here the same
+ * two socket fields are set (found by their symbols' names) and the handle is told to use the
+ * buffer. The data must be used before onRead returns (the next read overwrites it); returning
+ * false stops reading until socket.resume(), as socket.pause() does. Why: a fresh 64 KiB Buffer
+ * per read is external memory, and every ~64 MB of it makes V8 collect (a scavenge and then a
+ * full mark of the heap); reads of up to 1 MiB into one buffer also take fewer system calls
+ * (a server reading 760 MB from 4 loopback clients: 0.32-0.37 s of CPU against 0.59-0.73 s).
+ * Returns false, changing nothing, where this Node does not have those fields: the caller then
+ * reads through 'data' events.
+ */
+export function readIntoReusedBuffer(socket: net.Socket, buffer: Buffer, onRead: (bytes: number, buffer: Buffer) => boolean): boolean {
+  const symbols = Object.getOwnPropertySymbols(socket);
+  const kBuffer = symbols.find((k) => k.description === 'kBuffer');
+  const kBufferCb = symbols.find((k) => k.description === 'kBufferCb');
+  const fields = socket as unknown as Record<symbol, unknown>;
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: unknown } | null })._handle;
+  if (kBuffer === undefined || kBufferCb === undefined || fields[kBuffer] !== null || fields[kBufferCb] !== null) return false;
+  if (handle === null || handle === undefined || typeof handle.useUserBuffer !== 'function') return false;
+  fields[kBuffer] = buffer;
+  fields[kBufferCb] = onRead;
+  (handle.useUserBuffer as (b: Uint8Array) => void).call(handle, buffer);
+  return true;
+}
+
 export class CollectingProcess<R = DataRecord> extends EventEmitter<CollectingProcessEvents> implements AsyncIterable<CollectedMessage<R>> {
   private readonly opts: ResolvedCollectorOptions;
   private readonly clock: Clock;
@@ -233,6 +268,7 @@ export class CollectingProcess<R = DataRecord> extends EventEmitter<CollectingPr
   private readonly pausedSessions = new Set<StreamSession>();
   private waitingForSpace = false;
   private closed = false;
+  private tcpReadBuffer: Buffer | null = null;
 
   private counters = {
     sessionsTotal: 0,
@@ -375,7 +411,8 @@ export class CollectingProcess<R = DataRecord> extends EventEmitter<CollectingPr
         this.logPeerOnce(plainAddress(socket.remoteAddress), socket.remotePort ?? 0, 'TRANSPORT_ERR_TLS_HANDSHAKE', `TLS handshake failed: ${err.message}`);
       });
     } else {
-      server = net.createServer((socket) => this.onStreamConnection(socket));
+      // Paused until onStreamConnection has chosen how the session reads (readIntoReusedBuffer).
+      server = net.createServer({ pauseOnConnect: true }, (socket) => this.onStreamConnection(socket));
     }
     server.maxConnections = this.opts.maxSessions;
     return new Promise((resolve, reject) => {
@@ -463,14 +500,11 @@ export class CollectingProcess<R = DataRecord> extends EventEmitter<CollectingPr
     this.streamSessions.add(session);
     this.counters.sessionsTotal++;
     exporter.sessions++;
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        if (!session.deframer.push(chunk, session.onFrame)) this.pauseSession(session);
-      } catch (err) {
-        this.badMessage(session, err);
-        socket.destroy();
-      }
-    });
+    // Plain TCP reads into the collecting process's one read buffer (the deframer copies what
+    // it keeps of a chunk); TLS sockets, and a Node without user-buffer reads, emit 'data'.
+    const reused = this.opts.protocol === 'tcp' && readIntoReusedBuffer(socket, this.readBuffer(), (bytes, buffer) => this.onStreamChunk(session, buffer.subarray(0, bytes), true));
+    if (!reused) socket.on('data', (chunk: Buffer) => void this.onStreamChunk(session, chunk, false));
+    if (this.opts.protocol === 'tcp') socket.resume();
     socket.on('error', (err) => this.log.debug({ peer: `${exporterAddress}:${session.exporterPort}` }, `collector session error: ${err.message}`));
     socket.once('close', () => {
       this.streamSessions.delete(session);
@@ -479,6 +513,24 @@ export class CollectingProcess<R = DataRecord> extends EventEmitter<CollectingPr
       this.emit('sessionClosed', session);
     });
     this.emit('sessionOpened', session);
+  }
+
+  /** Feeds a chunk of a TCP/TLS session to its deframer; false when the session stops reading (paused or closed). */
+  private onStreamChunk(session: StreamSession, chunk: Buffer, transient: boolean): boolean {
+    try {
+      if (session.deframer.push(chunk, session.onFrame, transient)) return true;
+      this.pauseSession(session);
+    } catch (err) {
+      this.badMessage(session, err);
+      session.socket.destroy();
+    }
+    return false;
+  }
+
+  /** The read buffer that every plain TCP session reads into (readIntoReusedBuffer), made on first use. */
+  private readBuffer(): Buffer {
+    this.tcpReadBuffer ??= Buffer.allocUnsafe(TCP_READ_BUFFER_BYTES);
+    return this.tcpReadBuffer;
   }
 
   private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {

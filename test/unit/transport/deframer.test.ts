@@ -163,3 +163,57 @@ test('a chunk pushed while paused waits behind the held bytes', () => {
   assert.deepEqual(out, messages);
   assert.equal(d.isPaused, false);
 });
+
+test('transient chunks (memory overwritten after each push) yield every message under pauses and random chunkings', () => {
+  const rnd = rng(7);
+  for (let round = 0; round < 300; round++) {
+    const d = new IpfixDeframer();
+    const out: Buffer[] = [];
+    // One read buffer, as a socket that reads into the same memory each time.
+    const reused = Buffer.alloc(64);
+    let room = 1;
+    const handler = (m: Buffer): boolean => {
+      out.push(Buffer.from(m));
+      room--;
+      return room > 0;
+    };
+    let off = 0;
+    while (off < stream.length) {
+      const len = Math.min(Math.floor(rnd() * 64), stream.length - off);
+      stream.copy(reused, 0, off, off + len);
+      off += len;
+      // Sometimes the consumer has room for several messages, sometimes it pauses at once.
+      room = 1 + Math.floor(rnd() * 3);
+      if (d.isPaused) {
+        assert.equal(d.push(reused.subarray(0, len), handler, true), false, 'a chunk pushed while paused is held');
+      } else {
+        d.push(reused.subarray(0, len), handler, true);
+      }
+      reused.fill(0xee);
+      if (rnd() < 0.5) {
+        while (d.isPaused) {
+          room = 1;
+          d.resume(handler);
+        }
+      }
+    }
+    while (d.isPaused) {
+      room = 1;
+      d.resume(handler);
+    }
+    assert.deepEqual(out, messages, `round ${round}`);
+    assert.equal(d.bufferedBytes, 0);
+  }
+});
+
+test('without transient, held bytes stay views of the pushed chunk (no copy)', () => {
+  const d = new IpfixDeframer();
+  const chunk = Buffer.from(stream);
+  const out: Buffer[] = [];
+  let accept = false;
+  assert.equal(d.push(chunk, (m) => (out.push(m), accept)), false);
+  // Overwriting the chunk changes what is held: the deframer kept a view, not a copy.
+  chunk.fill(0, messages[0].length);
+  accept = true;
+  assert.throws(() => d.resume((m) => (out.push(m), accept)), (e: unknown) => e instanceof IpfixError && e.code === 'IPFIX_ERR_BAD_VERSION');
+});

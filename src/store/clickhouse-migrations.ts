@@ -1,5 +1,5 @@
 // The ClickHouse engine's numbered migrations (migrations.ts runs them).
-import { clickhouseRollupCascade, clickhouseRollupMigration } from './clickhouse-rollups.js';
+import { clickhouseRollupCascade, clickhouseRollupInput, clickhouseRollupMigration } from './clickhouse-rollups.js';
 import type { Migration } from './migrations.js';
 import { ROLLUPS, ROLLUPS_V3 } from './rollups.js';
 import { columnsAt, type ColumnKind } from './schema.js';
@@ -71,6 +71,13 @@ ORDER BY (toStartOfHour(flowEndSeconds), sourcePodNamespace, destinationPodNames
     name: 'rollup_cascade',
     // Each coarser tier's view reads the next finer tier's inserted blocks instead of the flows.
     ...clickhouseRollupCascade(ROLLUPS),
+  },
+  {
+    version: 6,
+    name: 'rollup_input',
+    // The client groups each batch's rollup rows and sends them with its flows in one insert
+    // into a Null table whose views only route rows (no GROUP BY on the server).
+    ...clickhouseRollupInput(columnsAt(6).map((c) => ({ name: c.name, type: CLICKHOUSE_TYPES[c.kind] })), ROLLUPS),
   },
 ]);
 

@@ -15,11 +15,12 @@ import { CLICKHOUSE_MIGRATIONS } from './clickhouse-migrations.js';
 import { currentVersion, latestVersion, migrate, type MigrationTarget } from './migrations.js';
 import type { Dialect } from './query.js';
 import type { FlowRepository, OpenOptions, RetentionResult } from './repository.js';
-import { encodeBatch, EncodeScratch } from './columnar.js';
-import { clickhouseRollupTable } from './clickhouse-rollups.js';
-import { GRAINS, LARGEST_TIER, type RollupName } from './rollups.js';
-import { rowBinary } from './rowbinary.js';
-import { COLUMNS, type Column, type CounterSnapshot } from './schema.js';
+import { encodeBatch, EncodeScratch, type EncodedBatch } from './columnar.js';
+import { CLICKHOUSE_INPUT_EXTRA, CLICKHOUSE_INPUT_TABLE, clickhouseRollupTable } from './clickhouse-rollups.js';
+import { rollupBatch, RollupScratch } from './rollup-batch.js';
+import { ALL_KEYS, GRAINS, LARGEST_TIER, ROLLUP_MEASURES, ROLLUPS, type RollupName } from './rollups.js';
+import { rowBinary, rowBinaryRanges, type RowRange, type RowSource } from './rowbinary.js';
+import { COLUMNS, type Column, type ColumnKind, type CounterSnapshot } from './schema.js';
 
 export const clickhouseDialect: Dialect = Object.freeze({
   str: (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`,
@@ -64,6 +65,32 @@ export function parseClickHouseUrl(text: string): ClickHouseTarget {
   };
 }
 
+/**
+ * The staging table's columns (schema 6): the flows' columns, then rollupOf and rollupFlows. A
+ * flow row fills the flows' columns; a rollup row (rollup-batch.ts's columns: grain, bucket,
+ * ALL_KEYS, the measures, flows) its rollup's keys, the measures, rollupFlows, and the bucket in
+ * flowEndSeconds. Every other column of a rollup row is zero or ''.
+ */
+const INPUT_KINDS: readonly ColumnKind[] = [...COLUMNS.map((c) => c.kind), 'u8', 'u64'];
+const INPUT_NAMES: readonly string[] = [...COLUMNS.map((c) => c.name), ...CLICKHOUSE_INPUT_EXTRA.map((c) => c.name)];
+const FLOW_SOURCES: readonly RowSource[] = INPUT_NAMES.map((_, c) => (c < COLUMNS.length ? c : null));
+/** Per rollup (ROLLUPS order): its finest grain, and where each staging column takes its value in rollupBatch's rows. */
+const ROLLUP_INPUTS = ROLLUPS.map((spec, s) => {
+  const finest = Math.min(...spec.tiers);
+  const measure = (name: string) => 2 + ALL_KEYS.length + ROLLUP_MEASURES.indexOf(name as (typeof ROLLUP_MEASURES)[number]);
+  const sources: RowSource[] = INPUT_NAMES.map((name) => {
+    if (name === 'flowEndSeconds') return 1;
+    if (name === 'rollupOf') return { constant: s + 1 };
+    if (name === 'rollupFlows') return 2 + ALL_KEYS.length + ROLLUP_MEASURES.length;
+    if (spec.keys.some((k) => k.name === name)) return 2 + ALL_KEYS.findIndex((k) => k.name === name);
+    if ((ROLLUP_MEASURES as readonly string[]).includes(name)) return measure(name);
+    return null;
+  });
+  return { grain: GRAINS.find((g) => g.spec === spec && g.tier === finest)!.grain, sources };
+});
+/** ClickHouse's default rows per inserted block; a larger body is inserted as one block all the same (see insertInput). */
+const DEFAULT_INSERT_BLOCK = 1_048_576;
+
 /** Views of the body handed to the HTTP request (see bodyChunks). */
 const BODY_CHUNK = 256 * 1024;
 /** Scratches kept for the next inserts (one per insert in flight; more are left to the GC). */
@@ -95,6 +122,15 @@ export class ClickHouseRepository implements FlowRepository {
   readonly insertBatch = 50_000;
   /** Whether the rollup tables exist (schema 3; a store opened without migrations may be older). */
   rollups = false;
+  /**
+   * Whether inserts go into the staging table with their rollup rows (schema 6) rather than into
+   * `flows`, whose views group them (schemas 3-5).
+   */
+  private input = false;
+  /** Whether `input`, `rollups` and `columns` have been read from the server since the schema last changed. */
+  private known = false;
+  /** The rollup grouping's memory, kept from one insert to the next (encoding is one insert at a time). */
+  private readonly rollupScratch = new RollupScratch();
   /** The flows table's columns (a store at an older schema, opened without migrating, has fewer). */
   private columns: readonly Column[] = COLUMNS;
   readonly dialect = clickhouseDialect;
@@ -178,12 +214,19 @@ export class ClickHouseRepository implements FlowRepository {
     try {
       await previous;
       this.checkOpen();
+      // Without knowing the schema, rows could go where no view rolls them up.
+      if (!this.known) await this.refreshRollups();
       // RowBinary from a columnar batch: strings encoded once per distinct value, one buffer,
       // in memory reused from an earlier insert (one scratch per insert in flight).
       const columns = this.columns;
       scratch = this.scratches.pop() ?? new EncodeScratch();
-      const body = rowBinary(encodeBatch(records, insertedAtSeconds, columns, { dictionariesOnly: true, scratch }), columns, scratch);
-      await this.send(columns, body, bodySent);
+      const batch = encodeBatch(records, insertedAtSeconds, columns, { dictionariesOnly: true, scratch });
+      if (this.input) {
+        const { body, rows } = this.inputBody(batch, scratch);
+        await this.send(`INSERT INTO ${CLICKHOUSE_INPUT_TABLE} (${INPUT_NAMES.join(', ')}) FORMAT RowBinary`, body, bodySent, rows);
+      } else {
+        await this.send(`INSERT INTO flows (${columns.map((c) => c.name).join(', ')}) FORMAT RowBinary`, rowBinary(batch, columns, scratch), bodySent, batch.rows);
+      }
       sent = true;
     } finally {
       bodySent();
@@ -193,11 +236,47 @@ export class ClickHouseRepository implements FlowRepository {
     }
   }
 
-  private async send(columns: readonly Column[], body: Buffer, bodySent: () => void): Promise<void> {
-    const query = `INSERT INTO flows (${columns.map((c) => c.name).join(', ')}) FORMAT RowBinary`;
+  /**
+   * The staging table's body for a batch encoded with every column (schema 6): the flows, then
+   * each rollup's rows of its finest tier (rollupBatch groups every tier; the views derive the
+   * coarser tiers' buckets from the finest, so the coarser rows are not sent).
+   */
+  private inputBody(batch: EncodedBatch, scratch: EncodeScratch): { body: Buffer; rows: number } {
+    const rolled = rollupBatch(batch, this.rollupScratch);
+    // rollupBatch writes each grain's rows together: find each grain's range.
+    const grains = (rolled.columns[0] as { values: Float64Array }).values;
+    const from = new Int32Array(GRAINS.length).fill(-1);
+    const to = new Int32Array(GRAINS.length);
+    for (let r = 0; r < rolled.rows; r++) {
+      const g = grains[r];
+      if (from[g] < 0) from[g] = r;
+      to[g] = r + 1;
+    }
+    const ranges: RowRange[] = [{ batch, from: 0, to: batch.rows, sources: FLOW_SOURCES }];
+    let rows = batch.rows;
+    for (const { grain, sources } of ROLLUP_INPUTS) {
+      if (from[grain] < 0) continue;
+      ranges.push({ batch: rolled, from: from[grain], to: to[grain], sources });
+      rows += to[grain] - from[grain];
+    }
+    return { body: rowBinaryRanges(ranges, INPUT_KINDS, scratch), rows };
+  }
+
+  /**
+   * Sends one RowBinary body. A body of more rows than ClickHouse's default block is still read
+   * as one block (max_insert_block_size), so that the server writes all of it or none: a failed
+   * request never leaves part of a batch stored, and the sink's retry of the whole batch does not
+   * store rows twice. (A batch's flows and rollup rows are one body: schema 6.)
+   */
+  private async send(query: string, body: Buffer, bodySent: () => void, rows: number): Promise<void> {
+    const settings = rows > DEFAULT_INSERT_BLOCK ? { max_insert_block_size: String(rows) } : undefined;
     for (let attempt = 0; ; attempt++) {
       try {
-        const result = await this.client.exec({ query, values: Readable.from(bodyChunks(body, bodySent), { objectMode: false }) });
+        const result = await this.client.exec({
+          query,
+          values: Readable.from(bodyChunks(body, bodySent), { objectMode: false }),
+          ...(settings ? { clickhouse_settings: settings as Record<string, string> } : {}),
+        });
         result.stream.resume();
         return;
       } catch (err) {
@@ -286,6 +365,7 @@ export class ClickHouseRepository implements FlowRepository {
   }
 
   private async refreshRollups(): Promise<void> {
+    this.known = false;
     const tables = GRAINS.map((g) => this.dialect.str(clickhouseRollupTable(g.spec.name, g.tier))).join(', ');
     const [r] = await this.select(`SELECT toFloat64(count()) AS n FROM system.tables WHERE database = currentDatabase() AND name IN (${tables})`);
     // Schema 3's Pod rollup has no address networks: only schema 4's rollups answer queries.
@@ -295,6 +375,11 @@ export class ClickHouseRepository implements FlowRepository {
     this.rollups = Number(r.n) === GRAINS.length && Number(net.n) === 1;
     const present = new Set((await this.select("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'flows'")).map((x) => String(x.name)));
     this.columns = present.size === 0 ? COLUMNS : COLUMNS.filter((c) => present.has(c.name));
+    const [input] = await this.select(
+      `SELECT toFloat64(count()) AS n FROM system.tables WHERE database = currentDatabase() AND name IN (${this.dialect.str(CLICKHOUSE_INPUT_TABLE)}, ${this.dialect.str(`${CLICKHOUSE_INPUT_TABLE}_flows`)})`,
+    );
+    this.input = Number(input.n) === 2 && this.rollups && this.columns.length === COLUMNS.length;
+    this.known = true;
   }
 
   async ping(): Promise<void> {

@@ -122,24 +122,24 @@ export class StringTable implements NameInterner, NameBytes {
   idOf(b: Buffer, dv: DataView, s: number, e: number): number {
     const n = e - s;
     if (n > BYTES_MAX) return this.intern((b as unknown as BufferSlices).utf8Slice(s, e));
-    // The hash: the length and four of the words (the first, the last, and two between), as
-    // the decoder's string cache does; every word is compared below. For n < 4 the bytes form
-    // one word. The last word overlaps the one before it, so every byte is covered.
+    // The hash: the length and four of the words (the first, the last, and two between); every
+    // word is compared below. The four products are independent, so the processor computes
+    // them side by side, and one multiply mixes their sum, instead of a chain of four dependent
+    // multiplies. For n < 4 the bytes form one word. The last word overlaps the one before it,
+    // so every byte is covered.
     const last = n >= 4 ? e - 4 : s;
     let small = 0;
-    let h = n;
+    let h: number;
     if (n >= 4) {
-      h = Math.imul(h ^ dv.getInt32(s), 0x9e3779b1);
-      h ^= h >>> 15;
-      h = Math.imul(h ^ dv.getInt32(last), 0x85ebca6b);
-      h ^= h >>> 13;
-      h = Math.imul(h ^ dv.getInt32(s + ((n - 4) >>> 1)), 0xc2b2ae35);
-      h ^= h >>> 16;
-      h = Math.imul(h ^ dv.getInt32(s + ((n - 4) >>> 2)), 0x27d4eb2f);
+      h =
+        (Math.imul(dv.getInt32(s), 0x9e3779b1) + Math.imul(dv.getInt32(last), 0x85ebca6b)) ^
+        (Math.imul(dv.getInt32(s + ((n - 4) >>> 1)), 0xc2b2ae35) + Math.imul(dv.getInt32(s + ((n - 4) >>> 2)) ^ n, 0x27d4eb2f));
     } else {
       for (let o = s; o < e; o++) small = (small << 8) | b[o];
-      h = Math.imul(h ^ small, 0x9e3779b1);
+      h = Math.imul(small ^ (n << 24), 0x9e3779b1);
     }
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
     h ^= h >>> 16;
     // n <= 64 fits the low 7 bits; a tag is never 0.
     const tag = (h & ~127) | n;

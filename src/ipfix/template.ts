@@ -164,16 +164,22 @@ const decodeHelpers = {
 function readExpression(f: CompiledField, at: string): string {
   const len = f.length;
   const byte = (i: number) => (i === 0 ? `b[${at}]` : `b[${at}+${i}]`);
+  // Two and four bytes in one big-endian DataView read (dv: a view of b): one load where four
+  // byte loads, shifts and ors would be.
   const unsignedUpTo4 = () => {
     if (len === 1) return byte(0);
-    if (len === 4) return `(${byte(0)}*16777216+(${byte(1)}<<16|${byte(2)}<<8|${byte(3)}))`;
+    if (len === 2) return `dv.getUint16(${at})`;
+    if (len === 4) return `dv.getUint32(${at})`;
     const parts: string[] = [];
     for (let i = 0; i < len; i++) parts.push(`${byte(i)}<<${8 * (len - 1 - i)}`);
     return `(${parts.join('|')})`;
   };
   // Two's complement of 1-4 bytes: shift the top byte into bit 31, then back with sign.
-  const signedUpTo4 = () =>
-    len === 4 ? `(${byte(0)}<<24|${byte(1)}<<16|${byte(2)}<<8|${byte(3)})` : `(${unsignedUpTo4()}<<${32 - 8 * len}>>${32 - 8 * len})`;
+  const signedUpTo4 = () => {
+    if (len === 4) return `dv.getInt32(${at})`;
+    if (len === 2) return `dv.getInt16(${at})`;
+    return `(${unsignedUpTo4()}<<${32 - 8 * len}>>${32 - 8 * len})`;
+  };
   switch (f.dataType) {
     case 'unsigned8':
     case 'unsigned16':
@@ -399,13 +405,12 @@ function generateDecoder(fields: readonly CompiledField[], fixedLength: number |
     const at = k === 0 ? 'p' : `p+${k}`;
     if (plan !== undefined && plan.asIpv4Number.has(i)) {
       // The number without the text; the text only when some property also wants it.
-      lines.push(`var u${i} = (b[${at}]*16777216+(b[${at}+1]<<16|b[${at}+2]<<8|b[${at}+3]));`);
+      lines.push(`var u${i} = dv.getUint32(${at});`);
       if (plan.asValue.has(i)) lines.push(`var v${i} = h.ipv4Text(u${i});`);
     } else {
       if (f.dataType === 'unsigned64' && f.length === 8) {
         // Inline while the high word keeps the value a safe integer (as readUnsigned64 does).
-        const w = (x: number) => `(b[${at}+${x}]*16777216+(b[${at}+${x + 1}]<<16|b[${at}+${x + 2}]<<8|b[${at}+${x + 3}]))`;
-        lines.push(`var v${i} = ${w(0)};`, `v${i} = v${i} < 2097152 ? v${i}*4294967296+${w(4)} : h.u64(b,${at});`);
+        lines.push(`var v${i} = dv.getUint32(${at});`, `v${i} = v${i} < 2097152 ? v${i}*4294967296+dv.getUint32(${at}+4) : h.u64(b,${at});`);
       } else {
         lines.push(`var v${i} = ${readExpression(f, at)};`);
       }

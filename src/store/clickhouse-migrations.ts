@@ -75,9 +75,9 @@ ORDER BY (toStartOfHour(flowEndSeconds), sourcePodNamespace, destinationPodNames
   {
     version: 6,
     name: 'rollup_input',
-    // The client groups each batch's rollup rows and sends them with its flows in one insert
-    // into a Null table whose views only route rows (no GROUP BY on the server).
-    ...clickhouseRollupInput(columnsAt(6).map((c) => ({ name: c.name, type: CLICKHOUSE_TYPES[c.kind] })), ROLLUPS),
+    // The client groups each batch's rollup rows and inserts them, after the flows, into a Null
+    // table whose views only route rows (no GROUP BY on the server).
+    ...clickhouseRollupInput(ROLLUPS),
   },
 ]);
 

@@ -84,55 +84,55 @@ export function clickhouseRollupMigration(specs: readonly RollupSpec[] = ROLLUPS
 
 const CLICKHOUSE_KEY_TYPES = { string: 'String', u8: 'UInt8', i64: 'Int64' } as const;
 
-/** The staging table of schema 6: a batch's flows and its rollup rows, in one insert (Null engine: it keeps nothing). */
-export const CLICKHOUSE_INPUT_TABLE = 'flows_input';
+/** The staging table of schema 6: each batch's rollup rows (Null engine: it keeps nothing, its views route). */
+export const CLICKHOUSE_ROLLUP_INPUT = 'rollup_input';
 
-/** The staging table's columns after the flows' own: which rollup a row is (0: a flow), and a rollup row's number of flows. */
-export const CLICKHOUSE_INPUT_EXTRA = [
-  { name: 'rollupOf', type: 'UInt8' },
-  { name: 'rollupFlows', type: 'UInt64' },
-] as const;
+/**
+ * The staging table's columns, in the order the client writes them: which rollup a row belongs
+ * to (its position in ROLLUPS + 1), the bucket of its finest tier, every rollup key (ALL_KEYS;
+ * a rollup's own, zero or '' for the others), the sums, and the number of flows.
+ */
+export function clickhouseRollupInputColumns(specs: readonly RollupSpec[] = ROLLUPS): { name: string; type: string }[] {
+  const keys = specs.flatMap((r) => r.keys).filter((k, i, all) => all.findIndex((x) => x.name === k.name) === i);
+  return [
+    { name: 'rollupOf', type: 'UInt8' },
+    { name: 'bucket', type: 'DateTime' },
+    ...keys.map((k) => ({ name: k.name, type: CLICKHOUSE_KEY_TYPES[k.kind] })),
+    ...ROLLUP_MEASURES.map((m) => ({ name: m, type: 'UInt64' })),
+    { name: 'flows', type: 'UInt64' },
+  ];
+}
 
 /**
  * Schema 6: the client computes each batch's rollup rows (rollup-batch.ts, the embedded store's
- * grouping) and sends them with the flows in one RowBinary insert into a Null table. Its views
- * only route rows, with no GROUP BY: the flows (rollupOf = 0) to `flows`, and each rollup's rows
- * (rollupOf = its position in `specs` + 1, summed per key and finest-tier bucket, the bucket in
- * flowEndSeconds) to every tier of that rollup, the bucket rounded down to the tier. A coarser
- * tier may then hold a key twice in one part when a batch spans one of its finer buckets'
- * edges; SummingMergeTree sums them at merge, and every query sums anyway.
+ * grouping) and inserts them, right after the batch's flows, into a Null table whose views only
+ * route rows, with no GROUP BY: each rollup's rows (summed per key and finest-tier bucket) to
+ * every tier of that rollup, the bucket rounded down to the tier. A coarser tier may then hold a
+ * key twice in one part when a batch spans one of its finer buckets' edges; SummingMergeTree sums
+ * them at merge, and every query sums anyway.
  *
  * The views that fed the rollups from `flows` (schemas 3-5) go: rows written into `flows` by
  * anything but the repository no longer reach the rollups. Down restores schema 5's views (the
  * finest tier from `flows`, each coarser one from the finer tier's view). The rollup tables and
  * their rows are kept either way.
  */
-export function clickhouseRollupInput(flowColumns: readonly { name: string; type: string }[], specs: readonly RollupSpec[] = ROLLUPS): { up: string[]; down: string[] } {
-  const input = CLICKHOUSE_INPUT_TABLE;
-  const columns = [...flowColumns, ...CLICKHOUSE_INPUT_EXTRA];
+export function clickhouseRollupInput(specs: readonly RollupSpec[] = ROLLUPS): { up: string[]; down: string[] } {
+  const input = CLICKHOUSE_ROLLUP_INPUT;
   const schema5 = clickhouseRollupCascade(specs);
   const up: string[] = [];
   const down: string[] = [];
   // Coarsest first: no view is dropped while another still reads it.
   for (const { spec, tier } of [...grainsOf(specs)].sort((a, b) => b.tier - a.tier)) up.push(`DROP TABLE IF EXISTS ${clickhouseRollupTable(spec.name, tier)}_mv`);
-  up.push(
-    `CREATE TABLE IF NOT EXISTS ${input} (${columns.map((c) => `${c.name} ${c.type}`).join(', ')}) ENGINE = Null`,
-    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${input}_flows TO flows AS SELECT ${flowColumns.map((c) => c.name).join(', ')} FROM ${input} WHERE rollupOf = 0`,
-  );
+  up.push(`CREATE TABLE IF NOT EXISTS ${input} (${clickhouseRollupInputColumns(specs).map((c) => `${c.name} ${c.type}`).join(', ')}) ENGINE = Null`);
   specs.forEach((spec, s) => {
     for (const tier of spec.tiers) {
       const table = clickhouseRollupTable(spec.name, tier);
-      const select = [
-        `toDateTime(intDiv(toUInt32(flowEndSeconds), ${tier}) * ${tier}) AS bucket`,
-        ...spec.keys.map((k) => k.name),
-        ...ROLLUP_MEASURES,
-        'rollupFlows AS flows',
-      ];
+      const select = [`toDateTime(intDiv(toUInt32(bucket), ${tier}) * ${tier}) AS bucket`, ...spec.keys.map((k) => k.name), ...ROLLUP_MEASURES, 'flows'];
       up.push(`CREATE MATERIALIZED VIEW ${table}_mv TO ${table} AS SELECT ${select.join(', ')} FROM ${input} WHERE rollupOf = ${s + 1}`);
     }
   });
   for (const { spec, tier } of grainsOf(specs)) down.push(`DROP TABLE IF EXISTS ${clickhouseRollupTable(spec.name, tier)}_mv`);
-  down.push(`DROP TABLE IF EXISTS ${input}_flows`, `DROP TABLE IF EXISTS ${input}`);
+  down.push(`DROP TABLE IF EXISTS ${input}`);
   for (const spec of specs) {
     const finest = Math.min(...spec.tiers);
     const table = clickhouseRollupTable(spec.name, finest);

@@ -1,9 +1,10 @@
 // Schema 6 against a real ClickHouse server: the client groups each batch's rollup rows and
-// sends them with the flows in one insert into a Null staging table, whose views route them
-// (no GROUP BY on the server). Every rollup table must hold exactly what grouping the stored
-// flows gives, across migrations up and down with data present, and when a body is cut off
-// midway (the server stores none of it; the retry stores each row once).
-import { after, describe, it } from 'node:test';
+// inserts them, after the flows, into a Null staging table whose views route them (no GROUP BY
+// on the server). Every rollup table must hold exactly what grouping the stored flows gives:
+// across migrations up and down with data present, when a body is cut off midway (the server
+// stores none of it), and when the rollup insert fails after the flows went in (the retry of
+// the whole batch, regrouped with other records, sends only what is missing).
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createClient } from '@clickhouse/client';
@@ -52,8 +53,13 @@ async function assertRollupsMatchFlows(repo: ClickHouseRepository, label: string
   }
 }
 
-async function viewsOf(repo: ClickHouseRepository): Promise<string[]> {
-  return (await repo.select("SELECT name FROM system.tables WHERE database = currentDatabase() AND engine = 'MaterializedView' ORDER BY name")).map((r) => String(r.name));
+async function tablesOf(repo: ClickHouseRepository): Promise<string[]> {
+  return (await repo.select('SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name')).map((r) => String(r.name));
+}
+
+async function flowCount(repo: ClickHouseRepository): Promise<number> {
+  const [n] = await repo.select('SELECT toFloat64(count()) AS n FROM flows');
+  return Number(n.n);
 }
 
 describe('ClickHouse rollup rows grouped by the client (schema 6)', { skip }, () => {
@@ -64,21 +70,20 @@ describe('ClickHouse rollup rows grouped by the client (schema 6)', { skip }, ()
       await repo.insertFlows(rollupRecords(3000, 21), H0);
       await assertRollupsMatchFlows(repo, 'schema 5');
       assert.deepEqual(await repo.migrateTo(6), [6]);
-      assert.ok((await viewsOf(repo)).includes('flows_input_flows'));
+      assert.ok((await tablesOf(repo)).includes('rollup_input'));
       // Rows already stored keep their rollups; new ones (a batch spanning many buckets of
       // every tier, so coarser tiers get rows of several finer buckets) add theirs.
       await repo.insertFlows(rollupRecords(2000, 22), H0 + 10);
       await repo.insertFlows(rollupRecords(1, 23), H0 + 11);
       await assertRollupsMatchFlows(repo, 'schema 6');
       assert.deepEqual(await repo.migrateTo(5), [6]);
-      assert.ok(!(await viewsOf(repo)).includes('flows_input_flows'));
+      assert.ok(!(await tablesOf(repo)).includes('rollup_input'));
       await repo.insertFlows(rollupRecords(1500, 24), H0 + 20);
       await assertRollupsMatchFlows(repo, 'back at schema 5');
       await repo.migrateTo(6);
       await repo.insertFlows(rollupRecords(700, 25), H0 + 30);
       await assertRollupsMatchFlows(repo, 'schema 6 again');
-      const [n] = await repo.select('SELECT toFloat64(count()) AS n FROM flows');
-      assert.equal(Number(n.n), 3000 + 2000 + 1 + 1500 + 700);
+      assert.equal(await flowCount(repo), 3000 + 2000 + 1 + 1500 + 700);
     } finally {
       await repo.close();
     }
@@ -101,13 +106,15 @@ describe('ClickHouse rollup rows grouped by the client (schema 6)', { skip }, ()
     }
   });
 
-  describe('behind a proxy that cuts the connection in the middle of a body', () => {
+  describe('behind a proxy that cuts connections', () => {
     const target = new URL(CLICKHOUSE_URL);
     let server: net.Server | null = null;
     const sockets = new Set<net.Socket>();
     /** Request bytes still to forward before the connection that carries them is cut (0: not armed). */
     let cutAfter = 0;
     let cuts = 0;
+    /** Requests into the rollup staging table still to cut, as soon as they start. */
+    let rollupCuts = 0;
     after(async () => {
       for (const x of sockets) x.destroy();
       if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
@@ -122,6 +129,13 @@ describe('ClickHouse rollup rows grouped by the client (schema 6)', { skip }, ()
           x.on('error', () => undefined);
         }
         client.on('data', (chunk: Buffer) => {
+          if (rollupCuts > 0 && chunk.toString('latin1').includes('rollup_input')) {
+            rollupCuts--;
+            cuts++;
+            upstream.destroy();
+            client.destroy();
+            return;
+          }
           if (cutAfter > 0 && chunk.length >= cutAfter) {
             upstream.write(chunk.subarray(0, cutAfter));
             cutAfter = 0;
@@ -140,8 +154,13 @@ describe('ClickHouse rollup rows grouped by the client (schema 6)', { skip }, ()
       return (server!.address() as net.AddressInfo).port;
     };
 
+    let port = 0;
+    before(async () => {
+      port = await listen();
+    });
+
     it('stores none of a body that was cut off, and each row once when the batch is sent again', async () => {
-      const port = await listen();
+      cuts = 0;
       const database = parseClickHouseUrl(freshUrl('input_cut')).database;
       const repo = await ClickHouseRepository.open(`http://127.0.0.1:${port}/${database}`, { requestTimeoutMs: 10_000 });
       try {
@@ -156,9 +175,35 @@ describe('ClickHouse rollup rows grouped by the client (schema 6)', { skip }, ()
           await repo.insertFlows(batch, H0 + 1);
         });
         assert.equal(cuts, 1, 'the proxy cut one request');
-        const [n] = await repo.select('SELECT toFloat64(count()) AS n FROM flows');
-        assert.equal(Number(n.n), 6500);
+        assert.equal(await flowCount(repo), 6500);
         await assertRollupsMatchFlows(repo, 'after the cut');
+      } finally {
+        await repo.close();
+      }
+    });
+
+    it('sends only the rollup rows of records whose flows went in when the rollup insert failed, also when the retry regroups them', async () => {
+      cuts = 0;
+      const database = parseClickHouseUrl(freshUrl('input_between')).database;
+      const repo = await ClickHouseRepository.open(`http://127.0.0.1:${port}/${database}`, { requestTimeoutMs: 10_000 });
+      try {
+        const first = rollupRecords(1200, 51);
+        const more = rollupRecords(800, 52);
+        // Twice: the repository's one retry on a new connection fails too.
+        rollupCuts = 2;
+        await assert.rejects(repo.insertFlows(first, H0), { code: 'STORE_ERR_UNAVAILABLE' });
+        assert.equal(cuts, 2);
+        assert.equal(await flowCount(repo), 1200, 'the flows went in before the rollup insert failed');
+        // The store sink sends failed batches again, possibly joined with records behind them;
+        // one record object twice in a batch is two flows.
+        const retry = [...first.slice(0, 700), more[0], ...first.slice(700), ...more.slice(1), more[5]];
+        await repo.insertFlows(retry, H0 + 1);
+        assert.equal(await flowCount(repo), 1200 + 800 + 1);
+        await assertRollupsMatchFlows(repo, 'after the retry');
+        // Nothing is remembered any more: the same records again are new flows.
+        await repo.insertFlows(first.slice(0, 10), H0 + 2);
+        assert.equal(await flowCount(repo), 2011);
+        await assertRollupsMatchFlows(repo, 'after a second insert of the same records');
       } finally {
         await repo.close();
       }

@@ -18,66 +18,60 @@
 //   flush every flow as the service does with the IPFIX sink alone (encoded from its slot) and
 //   frame the records into messages as the sink does; CPU ns per stage.
 //
-// Session 6 (HA, ac36c47..c0e1c31, 2026-11-27 06:53-08:40 UTC; Node v20.20.2, Intel Xeon, 2 vCPUs,
-// L2 2 MB per core): fewer allocations and cache misses per record on both paths.
-// - Export without objects: with the IPFIX sink as the only sink, an IPv4 flow is exported by
-//   reading its slot once into a reused Float64Array row and writing that row as an aggregator
-//   IPv4 data record into a batch (RecordBatchEncoder; names copied from the bytes the string
-//   table's byte index keeps, StringTable.writeName); the IPFIX sink's exporting process frames
-//   the batches (MessageWriter.encodeEncoded) and gives their memory back (release). No
-//   AggregatedFlowRecord, NodeCounters or name string is touched per exported flow; the bytes
-//   are those of the object path (test/unit/aggregator/encoded-export.test.ts).
-// - The collecting process decodes each session's records into reused objects
-//   (decodeAsReusing, CollectingProcess reuseRecords): no young-generation object per record.
-// In-process comparison (/tmp helper, not part of the product: both builds' modules in one
-// process, run alternately, each doing what its service does: decode, ingestWire + sweep, then
-// flush in chunks of 4,096 and encode as the IPFIX sink), 5 runs each, load 2.4-2.9, probes
-// 331 ns / 1.78-2.47 ns (slow phase), medians before -> after:
-//   ingest 1,822 -> 1,592 ns per record; flush + encode 4,406 -> 2,612 ns per exported record;
-//   all 2,780 -> 2,051 ns per received record (-26%), after ahead in 5 of 5.
-// Where the ingest time goes now (same helper, --cpu-prof, decode + ingest only): StringTable.idOf
-// ~40% (its two dependent misses per Pod name: index entry, then the name's bytes), the flow
-// index probe ~15%, the generated decoder ~13%, merge + addCounters ~16%.
-// node dist/bench/run.js aggregator.throughput, alternating with a worktree build of 07e32b6 (the
-// session's start), the lead's store benchmarks running beside it; value / user s / ingest,flush
-// CPU s / probe core ns before,after / probe memory ns before,after / load (1 min):
-//   after    203,714  8.01  6.53,2.31  2.45,1.98  425,434  4.28   before 199,185  8.04  5.43,3.60  1.97,1.80  341,277  4.46
-//   after    197,974  8.19  6.11,2.99  2.21,1.81  336,354  4.53   before 225,678  6.97  5.47,2.50  1.91,2.12  305,257  4.07
-//   after    247,114  6.47  5.90,1.38  2.37,2.14  304,357  4.54   before 235,091  6.65  4.80,2.86  2.06,1.83  307,376  3.92
-//   after    245,046  6.38  5.56,1.79  2.33,1.34  442,493  4.01   before 418,857  3.78  2.58,1.72  1.33,1.32  208,154  4.25
-//   after    400,586  4.07  3.30,1.19  1.40,1.35  171,165  4.28   before 358,983  4.47  3.39,1.63  1.33,1.35  173,192  4.36
-//   after    304,836  5.25  4.75,1.15  2.45,1.60  391,288  2.53   before 214,057  7.33  5.82,2.59  1.72,1.89  402,340  3.44
-//   after    328,159  4.77  4.27,1.22  1.90,1.71  273,354  4.06   before 246,668  6.23  4.48,2.81  1.87,1.74  395,337  4.13
-//   after    326,066  4.77  4.42,1.10  1.80,2.10  375,383  3.65   before 248,024  6.28  4.14,3.12  1.96,1.97  557,250  3.80
-//   after    373,288  4.38  3.52,1.31  2.47,1.46  344,191  5.28   before 372,866  4.33  3.10,1.73  1.60,2.04  234,208  5.71
-//   after    469,085  3.51  2.85,0.99  2.05,1.41  395,164  5.65   before 357,692  4.37  3.27,1.76  1.40,1.42  169,158  5.11
-//   after    502,626  3.17  2.80,0.79  1.60,1.38  173,170  4.70   before 249,545  6.31  4.05,3.16  1.78,1.88  239,287  4.75
-//   median after 326,066, before 248,024 records/s/core (+31%); after ahead in 9 of 11 pairs;
-//   the two it lost are the pair whose before run alone had a fast machine (418,857 at 1.33 ns)
-//   and one at 2-2.4 ns with memory reads at 336-354 ns. Flush CPU 0.79-2.99 s after against
-//   1.63-3.60 before. Pairs 6-8, all in slow phases (core 1.6-2.45 ns), gave 304,836-328,159
-//   against 214,057-248,024; runs of the after build with memory reads of 400-560 ns on both
-//   probes still fall to ~200,000. One earlier fast-phase run of the after build (07:00, load
-//   2.7, probes 2.00,1.36 ns / 180,158 ns): 488,759.
-// node dist/bench/run.js aggregator.pipeline (each build's own pipeline: after = encoded export
-//   and reused records, as its service does), load 2.5-3.0, probe 1.7 ns / 286-396 ns:
-//   after 487,526 (median 469,331): decode 670, aggregate 422, export 2,518 per exported record
-//   (flush 1,927); before 284,270 (median 247,009): decode 1,011, aggregate 817, export 6,568
-//   (flush 3,806).
-// node dist/bench/run.js aggregator.memory: 389 bytes/flow on both (goal <= 512).
-// Tried and dropped this session (in-process, decode + ingest, alternating, 6 runs each):
-// - the string index keeping each name's bytes at its index position (the bytes' address known
-//   from the hash, so that the entry and the bytes are fetched at once): median 1,891 against
-//   1,710 ns per record (a 4 MB position array for 20,000 names).
-// - reading the next record's index entry and slot before ingesting the current one: ahead in 2
-//   of 6 (median 1,458 against 1,559 ns, within the spread).
-// What is left: the floor is met in slow phases in the quieter pairs (6-8) but not when the
-// memory probe reads 400-560 ns with four busy processes on 2 vCPUs; the ingest phase is now
-// ~80% of the CPU, and StringTable.idOf's misses on Pod names are its largest part. Not tried
-// this session: reading the socket into reused buffers (net.Server gives accepted sockets no
-// onread option; its 758 MB of 64 kB reads are external memory, roughly 12 of the ~31 full
-// collections --trace-gc shows per run at 64 MB each), an index entry that holds a name's bytes
-// (session 4: no gain).
+// Session 7 (H-AGG, cf36c17..; 2026-11-27 09:22-11:15 UTC; Node v20.20.2, Intel Xeon, 2 vCPUs; the
+// other helpers' and the lead's benchmarks beside it all session, load 3.7-9.2):
+// - Plain TCP sessions read into one 64 KiB buffer that every session of the collecting process
+//   reuses (readIntoReusedBuffer in src/transport/collecting-process.ts), not a fresh Buffer per
+//   read: ~760 MB less external memory per run (every ~64 MB of it forced a scavenge, then a
+//   full mark), fewer fresh pages. A server reading 760 MB from 4 loopback clients: 0.36-0.37 s
+//   of CPU against 0.59-0.73 s. (1 MiB reads were slower in fast phases: the chunk left the cache
+//   before it was decoded.)
+// - Generated decoders read 2/4-byte fields with one DataView read; StringTable.idOf's hash
+//   multiplies its four words independently. In-process decode alone 1,342 against 1,498 ns per
+//   record (median of 6, ahead in 5); decode + ingest + flush 3,535 against 3,655 (ahead in 6 of 6).
+// - The shutdown flush then got slower in this bench: V8 counts external memory allocated since
+//   the last full collection against the old generation's limit, and the ingest no longer leaves
+//   that baseline high, so the flush's external allocations (the exporting process's message
+//   Buffers, ~240 MB, and the discarding collector's 64 KiB reads, another ~240 MB) set off
+//   ~14-20 full collections in 1-3 s (one --trace-gc run each: none in the flush before). The
+//   discarding collector is a stand-in for another host that runs in this process, so it now
+//   reads into a reused buffer too (readIntoReusedBuffer): flush 0.96-1.09 s against 1.81 s with
+//   'data' reads (same build, one run each, back to back, load 5.0-5.3). The message Buffers are
+//   the exporting process's (src/transport/exporting-process.ts, not changed here).
+// node dist/bench/run.js aggregator.throughput, alternating with a worktree build of 8c4f2ef (the
+// session's start); value / ingest,flush CPU s / probe core ns / probe memory ns / load (1 min).
+// With this bench before the discarding collector changed (both builds the same bench), slow
+// phase; pairs 1-3 with 1 MiB reads and without the decoder change:
+//   after 199,426 5.77,3.25 2.77,2.20 507,523 4.9   before 208,414 6.79,1.84 2.41,2.83 474,325 5.9
+//   after 242,307 4.97,2.46 2.51,2.18 431,575 6.0   before 183,261 7.29,2.54 2.33,1.88 493,423 5.9
+//   after 221,116 5.20,2.94 2.37,2.27 493,537 9.0   before 237,258 5.85,1.74 2.45,1.97 458,396 9.2
+//   after 286,229 3.71,2.58 2.47,2.22 503,472 5.5   before 214,624 6.50,1.89 2.10,2.02 653,679 5.7
+//   after 247,394 4.62,2.65 2.10,2.08 633,551 6.0   before 208,127 6.71,1.94 2.34,1.99 542,530 5.7
+//   after 278,238 4.61,1.86 1.91,1.93 541,420 5.7   before 286,894 5.04,1.23 1.89,1.90 396,512 5.0
+//   after 270,209 5.04,1.62 2.00,1.84 305,588 4.7   before 195,338 7.37,1.84 1.99,1.89 646,461 5.0
+//   median after 247,394, before 208,414 (after ahead in 4 of 7); ingest CPU median 4.97 against
+//   6.71 s, flush 2.58 against 1.84 s. In a fast phase (64 KiB reads, load 3.7-5.6):
+//   after 453,535 2.41,1.56 1.37,1.36 191,169 4.0   before 541,695 2.62,0.70 1.42,1.90 183,227 3.8
+//   after 449,849 2.52,1.48 1.43,1.76 183,233 4.6   before 505,381 2.81,0.75 1.45,1.38 245,193 3.7
+//   i.e. ingest faster, flush twice as long: before ahead.
+// With the discarding collector reading into a reused buffer (after) against the session's start
+// with its own bench (before):
+//   after 428,401 2.98,1.22 1.36,1.40 181,174 6.0   before 469,229 2.91,0.92 1.70,1.38 191,176 6.1
+//   after 481,445 2.72,1.02 1.48,1.52 215,221 5.9   before 335,134 3.78,1.59 1.43,1.54 178,190 6.1
+//   after 490,515 2.44,1.22 1.73,2.13 230,207 7.1   before 472,396 3.12,0.69 2.02,1.39 244,186 7.3
+//   after 528,736 2.47,0.93 1.58,1.43 184,161 6.2   before 510,246 2.62,0.90 1.44,1.38 195,191 6.9
+//   after ahead in 3 of 4 (fast phase: memory 160-245 ns); ingest CPU 2.44-2.98 against 2.62-3.78
+//   s, flush 0.93-1.22 against 0.69-1.59. No slow-phase pair with this bench yet.
+// Tried and dropped this session: a prefetch pass per data set (the records' index entries, then
+// their slots, before ingesting them): in-process, with and without, same build, 6 runs each:
+// median 2,445 against 2,421 ns per record, ahead in 1 of 6.
+// Session 6 (HA, ac36c47..c0e1c31): exported flows written straight from their slots into
+// encoded batches (no AggregatedFlowRecord) when the IPFIX sink is the only sink; records decoded
+// into reused objects. In-process all stages 2,780 -> 2,051 ns per record; throughput 11
+// alternating pairs: median 326,066 against 248,024 (after ahead in 9), fast phases up to
+// 502,626, slow-memory phases 189,091-284,266. Tried and dropped: name bytes at their index
+// position, reading the next record's flow ahead. Profile then (decode + ingest): StringTable.idOf
+// ~40%, flow index probe ~15%, generated decoder ~13%, merge + addCounters ~16%.
 // Session 5 (HA + lead, 1a93b64..70cdc5a): the writer copied names four ASCII characters per
 // DataView store without a Map-keyed name cache; merge/build read and wrote slots through
 // slotBases; 14 names went in through one putIds call. 12 alternating pairs at load 4.8-8.3:
@@ -112,6 +106,7 @@ import { FlowEndReason, FlowType, PolicyType, RuleAction, type AggregatedFlowRec
 import { AggregationProcess } from '../src/aggregator/aggregation.js';
 import { parseAggregatorConfig } from '../src/aggregator/config.js';
 import { FlowAggregator } from '../src/aggregator/service.js';
+import { readIntoReusedBuffer } from '../src/transport/collecting-process.js';
 import { StringTable } from '../src/aggregator/string-table.js';
 import { wireFlowRecordShape } from '../src/aggregator/wire-record.js';
 import type { DataRecord } from '../src/ipfix/api.js';
@@ -262,8 +257,16 @@ async function probeMachine(): Promise<{ memoryNs: number; coreNs: number }> {
 
 async function throughput(): Promise<BenchResult> {
   const probeBefore = await probeMachine();
-  // The external collector: a loopback TCP server that discards what it gets.
-  const discard = net.createServer((socket) => socket.resume());
+  // The external collector: a loopback TCP server that discards what it gets. It stands for
+  // another host but runs in this process, so its reads count in the figure: it reads into one
+  // reused buffer, as the product's collecting process does (readIntoReusedBuffer), so that
+  // its ~240 MB of fresh 64 KiB read Buffers (external memory) do not set off full collections
+  // of this process's heap during the shutdown flush (see the session 7 notes above).
+  const discardBuffer = Buffer.allocUnsafe(64 * 1024);
+  const discard = net.createServer({ pauseOnConnect: true }, (socket) => {
+    if (!readIntoReusedBuffer(socket, discardBuffer, () => true)) socket.on('data', () => {});
+    socket.resume();
+  });
   await new Promise<void>((resolve) => discard.listen(0, '127.0.0.1', resolve));
   const discardPort = (discard.address() as net.AddressInfo).port;
   const config = parseAggregatorConfig({

@@ -2,8 +2,10 @@
 // The flows table has Antrea Theia's column names and types where they overlap, so Theia-style
 // queries run unchanged. It works with Debian's clickhouse-server 18.16: no query parameters
 // (values are validated, then escaped into literals by the dialect), no TTL (retention drops
-// daily partitions). Inserts are RowBinary (rowbinary.ts), one body per batch; several may be in
-// flight, each encoded once the one before it has been sent.
+// daily partitions). Inserts are RowBinary (rowbinary.ts): per batch, the flows into `flows`,
+// then (schema 6) the batch's rollup rows, grouped here as the embedded store groups them, into
+// the Null table `rollup_input` whose views route them to the rollup tables (docs/store-clickhouse.md).
+// Several inserts may be in flight, each encoded once the flows body before it has been sent.
 //
 // --store forms: http://[user:password@]host:8123[/database], https://..., clickhouse://host:8123/db
 // (clickhouse:// means http://). The database is created when missing; default "default".
@@ -198,7 +200,8 @@ export class ClickHouseRepository implements FlowRepository {
   }
 
   /**
-   * One INSERT ... FORMAT RowBinary. Inserts may overlap (the store sink keeps up to K going):
+   * INSERT ... FORMAT RowBinary of the flows, then of their rollup rows (schema 6; before it,
+   * the views on `flows` group them). Inserts may overlap (the store sink keeps up to K going):
    * each waits until the body before it has left the process before encoding its own, so that
    * the server reads the earlier body while Node encodes the next one, instead of the encode
    * (which blocks the event loop) holding back the earlier body's last megabytes.

@@ -49,6 +49,7 @@ export class EncodeScratch {
   private readonly f64s: Float64Array[] = [];
   private readonly u32s: Uint32Array[] = [];
   private body: Buffer | null = null;
+  private readonly buffers: Buffer[] = [];
 
   /** n doubles in slot `slot` (contents undefined). */
   f64(slot: number, n: number): Float64Array {
@@ -62,6 +63,18 @@ export class EncodeScratch {
     let a = this.u32s[slot];
     if (a === undefined || a.length < n) this.u32s[slot] = a = new Uint32Array(n);
     return a.subarray(0, n);
+  }
+
+  /**
+   * n bytes in buffer slot `slot` (contents undefined), for memory that an encoder needs only
+   * while it runs (rowbinary.ts: each string column's encoded values, about 5 MB a 50,000-row
+   * batch, which allocated anew counted as external memory and brought on full collections).
+   * Starts at offset 0 of its own ArrayBuffer, so it can be viewed as 32-bit words.
+   */
+  buffer(slot: number, n: number): Buffer {
+    let b = this.buffers[slot];
+    if (b === undefined || b.length < n) this.buffers[slot] = b = Buffer.allocUnsafeSlow(Math.max(64, n + (n >>> 2)));
+    return b.subarray(0, n);
   }
 
   /** n bytes (contents undefined); grows by a quarter beyond the size asked, so batches that vary a little reuse it. */

@@ -38,13 +38,15 @@ function utf8Length(value: string): number {
  * values a character at a time cost about 40 ms a 50,000-row batch (their 100,000 address
  * texts and keys). Otherwise each value is measured and written on its own.
  */
-function encodePool(dictionary: readonly string[]): { bytes: Buffer; start: Uint32Array; length: Uint32Array } {
+function encodePool(dictionary: readonly string[], scratch?: EncodeScratch, slot = 0): { bytes: Buffer; start: Uint32Array; length: Uint32Array } {
   const m = dictionary.length;
-  const start = new Uint32Array(m);
-  const length = new Uint32Array(m);
+  // With a scratch, in its memory (buffer slots 3 * slot ...): valid until the scratch is used again.
+  const meta = scratch ? new Uint32Array(scratch.buffer(3 * slot, 12 * m).buffer, 0, 3 * m) : new Uint32Array(3 * m);
+  const start = meta.subarray(0, m);
+  const length = meta.subarray(m, 2 * m);
+  const utf8 = meta.subarray(2 * m, 3 * m);
   const text = dictionary.join('');
   const ascii = Buffer.byteLength(text, 'utf8') === text.length;
-  const utf8 = new Uint32Array(m);
   let total = 0;
   for (let k = 0; k < m; k++) {
     const u = (utf8[k] = ascii ? dictionary[k].length : utf8Length(dictionary[k]));
@@ -52,8 +54,12 @@ function encodePool(dictionary: readonly string[]): { bytes: Buffer; start: Uint
     length[k] = lebLength(u) + u;
     total += length[k];
   }
-  const bytes = Buffer.allocUnsafe(total);
-  const raw = ascii ? Buffer.from(text, 'latin1') : null;
+  const bytes = scratch ? scratch.buffer(3 * slot + 1, total) : Buffer.allocUnsafe(total);
+  let raw: Buffer | null = null;
+  if (ascii) {
+    raw = scratch ? scratch.buffer(3 * slot + 2, text.length) : Buffer.allocUnsafe(text.length);
+    raw.write(text, 0, text.length, 'latin1');
+  }
   let from = 0;
   for (let k = 0; k < m; k++) {
     const u = utf8[k];
@@ -113,7 +119,7 @@ export function rowBinaryRanges(ranges: readonly RowRange[], kinds: readonly Col
   const pools = new Map<EncodedColumn, Pool>();
   const poolOf = (col: EncodedColumn & { dictionary: readonly string[] }): Pool => {
     let p = pools.get(col);
-    if (p === undefined) pools.set(col, (p = encodePool(col.dictionary)));
+    if (p === undefined) pools.set(col, (p = encodePool(col.dictionary, scratch, pools.size)));
     return p;
   };
   let fixed = 0;

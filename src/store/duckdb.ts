@@ -106,7 +106,7 @@ export class DuckDbRepository implements FlowRepository {
   private folding: Promise<void> | null = null;
   /** The last fold's failure ('' after one succeeds). */
   foldError = '';
-  /** Bumped by whatever rewrites rollup_rows other than a fold (retention, rebuild, migration): a fold grouped before it is void. */
+  /** Bumped by whatever rewrites rollup_rows (a fold, retention, a rebuild, a migration): a fold's grouping made before is stale. */
   private rollupEpoch = 0;
   private foldTables = 0;
   /** <dir>/segments; null in memory (rows then go to flow_rows). */

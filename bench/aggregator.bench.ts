@@ -60,8 +60,18 @@
 //   after 481,445 2.72,1.02 1.48,1.52 215,221 5.9   before 335,134 3.78,1.59 1.43,1.54 178,190 6.1
 //   after 490,515 2.44,1.22 1.73,2.13 230,207 7.1   before 472,396 3.12,0.69 2.02,1.39 244,186 7.3
 //   after 528,736 2.47,0.93 1.58,1.43 184,161 6.2   before 510,246 2.62,0.90 1.44,1.38 195,191 6.9
-//   after ahead in 3 of 4 (fast phase: memory 160-245 ns); ingest CPU 2.44-2.98 against 2.62-3.78
-//   s, flush 0.93-1.22 against 0.69-1.59. No slow-phase pair with this bench yet.
+//   after 488,698 2.60,1.09 2.00,2.02 190,249 9.3   before 309,496 4.60,1.22 1.67,1.93 217,260 8.1
+//   after 635,831 2.21,0.62 1.43,1.70 161,184 7.0   before 344,964 4.09,1.13 1.56,1.92 182,214 8.0
+//   median after 489,607, before 407,097 records/s/core, after ahead in 5 of 6 (fast phase: memory
+//   160-260 ns); ingest CPU 2.21-2.98 against 2.62-4.60 s, flush 0.62-1.22 against 0.69-1.59. No
+//   slow-phase pair with this bench: the machine stayed fast after 10:20.
+// In-process (the helper above), fast phase (probe 1.35 ns / 185 ns), load ~6, 6 runs each:
+//   ingest 1,041 against 1,152 ns per record, all stages 1,442 against 1,581 (ahead in 6 of 6).
+// node dist/bench/run.js aggregator.pipeline, alternating, load 5.9-6.7, fast phase: after
+//   735,803 / 572,180 (medians 537,057 / 505,445), before 757,537 / 629,046 (706,336 / 611,566):
+//   decode 457-491 against 476-515 ns; its aggregate stage (decode + ingest minus decode) swings
+//   248-647 ns run to run, within which the in-process figures above say after is ahead.
+// node dist/bench/run.js aggregator.memory: 393 bytes/flow (before: 389), load 6.6-7.0.
 // Tried and dropped this session: a prefetch pass per data set (the records' index entries, then
 // their slots, before ingesting them): in-process, with and without, same build, 6 runs each:
 // median 2,445 against 2,421 ns per record, ahead in 1 of 6.

@@ -62,7 +62,9 @@
 //   after 528,736 2.47,0.93 1.58,1.43 184,161 6.2   before 510,246 2.62,0.90 1.44,1.38 195,191 6.9
 //   after 488,698 2.60,1.09 2.00,2.02 190,249 9.3   before 309,496 4.60,1.22 1.67,1.93 217,260 8.1
 //   after 635,831 2.21,0.62 1.43,1.70 161,184 7.0   before 344,964 4.09,1.13 1.56,1.92 182,214 8.0
-//   median after 489,607, before 407,097 records/s/core, after ahead in 5 of 6 (fast phase: memory
+//   after 461,836 2.81,1.09 1.38,1.47 168,170 4.0   before 459,773 2.85,1.07 1.52,1.94 185,241 3.8
+//   after 532,708 2.34,1.04 1.36,2.02 202,258 4.7   before 419,007 3.38,0.92 1.40,1.46 214,186 4.4
+//   median after 489,607, before 439,390 records/s/core, after ahead in 7 of 8 (fast phase: memory
 //   160-260 ns); ingest CPU 2.21-2.98 against 2.62-4.60 s, flush 0.62-1.22 against 0.69-1.59. No
 //   slow-phase pair with this bench: the machine stayed fast after 10:20.
 // In-process (the helper above), fast phase (probe 1.35 ns / 185 ns), load ~6, 6 runs each:

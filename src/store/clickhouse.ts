@@ -130,9 +130,12 @@ export class ClickHouseRepository implements FlowRepository {
   private readonly rollupScratches: EncodeScratch[] = [];
   /**
    * Records whose flows are stored but whose rollup rows are not (an insert failed between its
-   * two requests), with the number of such copies: their retry sends only the rollup rows.
+   * two requests), with the number of such copies: their retry sends only the rollup rows. Weak:
+   * a batch the sink gave up on (its buffer full) is never retried, and its records must not stay
+   * here; once any insert failed that way, every batch is checked (a lookup per record).
    */
-  private readonly flowsWithoutRollups = new Map<AggregatedFlowRecord, number>();
+  private readonly flowsWithoutRollups = new WeakMap<AggregatedFlowRecord, number>();
+  private rollupsEverFailed = false;
   /** The flows table's columns (a store at an older schema, opened without migrating, has fewer). */
   private columns: readonly Column[] = COLUMNS;
   readonly dialect = clickhouseDialect;
@@ -234,7 +237,8 @@ export class ClickHouseRepository implements FlowRepository {
         // The flows first, then the rollup rows (schema 6). Records whose flows went in while
         // their rollup rows did not (an earlier call failed between the two) are not sent again:
         // the sink retries the whole batch, perhaps regrouped with other records.
-        const stored = this.flowsWithoutRollups.size > 0 ? this.alreadyStored(records) : null;
+        let stored = this.rollupsEverFailed ? this.alreadyStored(records) : null;
+        if (stored !== null && stored.used.size === 0) stored = null;
         const rollups = this.rollupBody(batch, rollupScratch = this.rollupScratches.pop() ?? new EncodeScratch());
         if (stored === null) {
           // The next insert may encode once this body has left: the rollup body is a tenth of it.
@@ -248,6 +252,7 @@ export class ClickHouseRepository implements FlowRepository {
         } catch (err) {
           // Every record of this batch now has its flow stored and lacks its rollup rows.
           for (const r of stored?.fresh ?? records) this.flowsWithoutRollups.set(r, (this.flowsWithoutRollups.get(r) ?? 0) + 1);
+          this.rollupsEverFailed = true;
           throw err;
         }
         if (stored) for (const [r, n] of stored.used) this.forget(r, n);

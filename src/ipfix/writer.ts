@@ -805,15 +805,17 @@ export class MessageWriter {
    * maxMessageSize, in order, with this writer's headers and sequence numbers. The template must
    * have been added. A record that cannot fit an empty message throws
    * IPFIX_ERR_RECORD_TOO_LARGE before anything is returned (the sequence number unmoved).
+   * `memory`: called once with the messages' total length, it returns the buffer (at least that
+   * long) that they are written into, one after another; a caller that reuses it once the
+   * messages are sent allocates nothing per batch.
    */
-  encodeEncoded(batch: EncodedRecords): Buffer[] {
+  encodeEncoded(batch: EncodedRecords, memory: (bytes: number) => Buffer = Buffer.allocUnsafe): Buffer[] {
     this.plan(batch.templateId);
     const n = batch.count;
     const ends = batch.ends;
     const room = this.maxMessageSize - IPFIX_HEADER_LENGTH - SET_HEADER_LENGTH;
-    const out: Buffer[] = [];
-    const exportTime = this.exportTime();
-    let seq = this.seq;
+    // First where each message ends (a record index), then the bytes.
+    const cuts: number[] = [];
     for (let i = 0; i < n; ) {
       const from = i === 0 ? 0 : ends[i - 1];
       let j = i;
@@ -824,14 +826,27 @@ export class MessageWriter {
           `record ${i} (${ends[i] - from} bytes) does not fit a ${this.maxMessageSize}-byte message (${room} bytes for records)`,
         );
       }
-      const length = IPFIX_HEADER_LENGTH + SET_HEADER_LENGTH + ends[j - 1] - from;
-      const m = Buffer.allocUnsafe(length);
-      batch.bytes.copy(m, IPFIX_HEADER_LENGTH + SET_HEADER_LENGTH, from, ends[j - 1]);
+      cuts.push(j);
+      i = j;
+    }
+    const headers = IPFIX_HEADER_LENGTH + SET_HEADER_LENGTH;
+    const b = memory((n === 0 ? 0 : ends[n - 1]) + cuts.length * headers);
+    const out: Buffer[] = [];
+    const exportTime = this.exportTime();
+    let seq = this.seq;
+    let at = 0;
+    for (let k = 0, i = 0; k < cuts.length; k++) {
+      const j = cuts[k];
+      const from = i === 0 ? 0 : ends[i - 1];
+      const length = headers + ends[j - 1] - from;
+      const m = b.subarray(at, at + length);
+      batch.bytes.copy(m, headers, from, ends[j - 1]);
       this.writeHeader(m, length, exportTime, seq);
       m.writeUInt16BE(batch.templateId, IPFIX_HEADER_LENGTH);
       m.writeUInt16BE(length - IPFIX_HEADER_LENGTH, IPFIX_HEADER_LENGTH + 2);
       out.push(m);
       seq = (seq + (j - i)) % TWO_32;
+      at += length;
       i = j;
     }
     this.seq = seq;

@@ -198,6 +198,12 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
 
   private stream: StreamSocket | null = null;
   private udp: dgram.Socket | null = null;
+  /**
+   * Memory that encoded batches are framed into on a stream, back here once the socket has
+   * written the messages: a fresh buffer per message was external memory, and every ~64 MB of it
+   * set off a full collection of the heap (a flush of 1,000,000 flows framed about 240 MB).
+   */
+  private readonly frames: Buffer[] = [];
   private writer: MessageWriter | null = null;
   private connected = false;
   private started = false;
@@ -624,8 +630,10 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
   private frameAndWriteBatch(batch: EncodedRecords): void {
     const writer = this.writer as MessageWriter;
     let msgs: Buffer[];
+    let frame: Buffer | null = null;
     try {
-      msgs = writer.encodeEncoded(batch);
+      // On a stream the messages go into reused memory; a UDP backlog keeps its datagrams.
+      msgs = this.stream === null ? writer.encodeEncoded(batch) : writer.encodeEncoded(batch, (bytes) => (frame = this.takeFrame(bytes)));
     } catch (firstErr) {
       let bad = 0;
       let lastErr = firstErr;
@@ -643,7 +651,24 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
       if (this.listenerCount('error') > 0) this.emit('error', e);
       return;
     }
-    this.writeMessages(msgs, batch.count);
+    const taken = frame as Buffer | null;
+    this.writeMessages(msgs, batch.count, taken === null ? undefined : () => this.giveFrame(taken));
+  }
+
+  private takeFrame(bytes: number): Buffer {
+    for (let i = this.frames.length - 1; i >= 0; i--) {
+      const b = this.frames[i];
+      if (b.length >= bytes) {
+        this.frames[i] = this.frames[this.frames.length - 1];
+        this.frames.pop();
+        return b;
+      }
+    }
+    return Buffer.allocUnsafeSlow(Math.max(bytes, FRAME_BYTES));
+  }
+
+  private giveFrame(b: Buffer): void {
+    if (this.frames.length < MAX_SPARE_FRAMES) this.frames.push(b);
   }
 
   private encode(templateId: number, records: readonly unknown[], shape: EncodeShape<never> | undefined): Buffer[] {
@@ -680,12 +705,16 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
     if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 
-  private writeMessages(msgs: Buffer[], records: number): void {
+  /** `written`: called once the stream has written every message (or failed), when their memory may be reused. */
+  private writeMessages(msgs: Buffer[], records: number, written?: () => void): void {
     let bytes = 0;
     for (const m of msgs) bytes += m.length;
     const stream = this.stream;
     if (stream !== null) {
-      for (let i = 0; i < msgs.length; i++) stream.write(msgs[i]);
+      const last = msgs.length - 1;
+      for (let i = 0; i < last; i++) stream.write(msgs[i]);
+      if (last >= 0) stream.write(msgs[last], written);
+      else written?.();
     } else if (this.udp !== null) {
       for (let i = 0; i < msgs.length; i++) this.udpBacklog.push(msgs[i]);
       this.sendUdpBurst();
@@ -793,3 +822,7 @@ export class ExportingProcess extends EventEmitter<ExportingProcessEvents> {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The framing memory's least size: a batch of the record batch encoder's default 256 KiB, with its messages' headers. */
+const FRAME_BYTES = 288 * 1024;
+/** Framing buffers kept for reuse: the batches whose messages a socket may be writing at once. */
+const MAX_SPARE_FRAMES = 16;

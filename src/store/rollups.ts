@@ -18,7 +18,8 @@
 // Storage: the embedded store keeps every tier of every rollup in `rollups`, told apart by
 // `grain`: from schema 6 a view over the table rollup_rows and one Parquet file per batch
 // (segments.ts), folded into the table every few batches; ClickHouse has one SummingMergeTree table
-// per rollup and tier, filled by a materialized view on `flows`.
+// per rollup and tier (clickhouse-rollups.ts), filled from schema 6 with the rows the client
+// groups per batch (rollup-batch.ts), through a Null table whose views route them by tier.
 import type { FlowFilter } from './query.js';
 
 export type RollupName = 'pods' | 'nodes' | 'policies' | 'totals';

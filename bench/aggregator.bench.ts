@@ -36,8 +36,10 @@
 //   ~14-20 full collections in 1-3 s (one --trace-gc run each: none in the flush before). The
 //   discarding collector is a stand-in for another host that runs in this process, so it now
 //   reads into a reused buffer too (readIntoReusedBuffer): flush 0.96-1.09 s against 1.81 s with
-//   'data' reads (same build, one run each, back to back, load 5.0-5.3). The message Buffers are
-//   the exporting process's (src/transport/exporting-process.ts, not changed here).
+//   'data' reads (same build, one run each, back to back, load 5.0-5.3). The lead then made the
+//   exporting process frame encoded batches into reused memory (912d6fa): one --trace-gc run each,
+//   6 collections started by external memory in this process against 15; flush CPU within the
+//   noise (1.19-1.40 s against 0.99-1.48 in 3 alternating pairs, fast phase, load 1.3-2.5).
 // node dist/bench/run.js aggregator.throughput, alternating with a worktree build of 8c4f2ef (the
 // session's start); value / ingest,flush CPU s / probe core ns / probe memory ns / load (1 min).
 // With this bench before the discarding collector changed (both builds the same bench), slow

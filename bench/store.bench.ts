@@ -9,105 +9,31 @@
 //                            query-thread CPU per row (system.events); Theia documents about 4,000/s
 //   store.segment.write      one 245,760-row segment (schema 5's row storage): the main thread's
 //                            read of the records' columns and the segment thread's work (derived
-//                            columns, rollup grouping, Parquet file, fsync), CPU per row of each; bytes
+//                            columns, rollup grouping, the segment's and (schema 6) its rollup
+//                            rows' Parquet files, fsync), CPU per row of each; bytes
 //                            per row of our segment, a compacted segment and the DuckDB table
-//   knobs: FLOWVIS_BENCH_INSERTS_IN_FLIGHT, FLOWVIS_BENCH_INGEST_BATCH, FLOWVIS_BENCH_INGEST_PASSES (2 x 600,000 rows)
-//   Session 6 (lead): the segment batches' arrays are SharedArrayBuffers (columnar.ts ArrayPool). Transferred
-//   ArrayBuffers counted ~170 MB of external memory a batch, and node --trace-gc showed "external memory pressure"
-//   starting a scavenge and then a full mark of the ~400 MB heap about twice a second (400-650 ms of marking steps
-//   on the main thread each, plus the marker threads); now the measured window has no full collection. The setup
-//   builds records one at a time (100 s -> 50 s) and a full collection runs before the warm-up, so the setup's
-//   garbage is no longer collected inside the window. node dist/bench/run.js store.ingest.embedded, machine quiet:
-//   {"name":"store.ingest.embedded","value":426921,"unit":"rows/s","rows_per_cpu_second":275933,"rows_per_s_inserting":453665,"load":1.8}  (probe 208 ns / 1.41 ns)
-//   366,692 / 233,526 (probe 161 / 1.35, load 1.8; before the collection ahead of the warm-up). In the VM's slow-memory
-//   phase (08:21-08:28 UTC, idle, probe 266-627 ns / 2.0-2.4 ns): 189,928, 234,251, 259,974, 192,786 rows/s
-//   (119,052-160,860 per CPU-s); store.segment.write then: main thread 4.85-5.48 us a row, segment thread 5.05-5.52,
-//   and the session's starting build alternately 5.31-6.33 / 4.89-5.78 (no regression; the machine).
-//   store.ingest.clickhouse in that phase: 57,478 and 62,356 (client 12.1-13.0, server 12.6-15.2 us a row).
-//   Per-thread CPU (/proc/self/task, a script calling insertFlows two at a time): main 1.2-2.9 us a row, segment
-//   thread 1.4-2.4, DuckDB's rollup insert and commit about 1.3 (COMMIT 70-870 ms a batch with the rollup rows,
-//   2-11 ms without), V8's threads 0.5-1; the same build's total varied 3.7-7.8 us a row from run to run.
-//   Session 5, HW (segment thread: packed-word rollup grouping, Parquet pages in reused memory; "before" =
-//   c52a0b2 built in a worktree, run alternately; machine shared, load 3.6-5; probe = node scripts/machine-probe.mjs,
-//   random read ns / register loop ns, just before the run):
-//   node dist/bench/run.js store.segment.write
-//   {"name":"store.segment.write","value":216535,"unit":"rows per CPU-s","main_thread_us_per_row":2.12,"segment_thread_us_per_row":2.5,
-//    "segment_thread_rows_per_cpu_second":399766,"wall_rows_per_s":206857,"segment_bytes_per_row":127.5,"load":4.7}   (probe 184 / 1.59)
-//   before: segment_thread_us_per_row 2.7, 194,310 rows per CPU-s, wall 183,091 (load 5.0, probe 262 / 2.14)
-//   node dist/bench/run.js store.ingest.embedded (rows/s / rows per CPU-s): after 92,686 / 90,240 (load 3.6, probe 194 / 1.44),
-//   90,407 / 90,946 (load 4.1, probe 276 / 2.36); before 65,721 / 68,367 (3.6), 126,894 / 124,520 (4.5, fast phase).
-//   In-process CPU for one batch (docs/store.md): rollups 55-137 ms against 347-666, pages 93-136 against 307-362.
-//   The 300,000 rows/s floor is still NOT reached. node dist/bench/run.js store.query.p95 after (load 3.0-2.3,
-//   probe 264 / 2.33; segment and rollup bytes unchanged): every p95 12.5-148.3 ms (24h pod-edges 148.3, 24h flows 108.7,
-//   24h top.bytes.cidr 105.7); generate 28.5 s, rollups 21.2 s.
-//   Session 5 (HS, Parquet segments; `npx tsc -p . && node dist/bench/run.js store.ingest.embedded`,
-//   alternating with 381e215's build, the table path; docs/store.md "Session 5" has every run):
-//   {"name":"store.ingest.embedded","value":215830,"unit":"rows/s","rows_per_cpu_second":123138,"rows_per_s_inserting":216914,"rows":1200000,"batch":245760,"inserts_in_flight":2,"load":1.1}
-//   after 215,830 / 123,138 (load 1.1), 172,758 / 113,589 (load 2.0); before 93,309 / 68,408 (load 1.5)
-//   at load 4-5: after 107,874 / 111,837 and 124,110 / 117,920; before 59,242 / 54,251 and 58,565 / 61,795
-//   (rows/s / rows per CPU-s). The 300,000 rows/s floor is NOT reached (docs/store.md: what is left).
-//   node dist/bench/run.js store.segment.write (load 2.4):
-//   {"name":"store.segment.write","value":212105,"unit":"rows per CPU-s","main_thread_us_per_row":2.39,"segment_thread_us_per_row":2.33,
-//    "main_thread_rows_per_cpu_second":418758,"segment_thread_rows_per_cpu_second":429804,"wall_rows_per_s":196125,"rows":245760,
-//    "segment_bytes_per_row":127.5,"compacted_segment_bytes_per_row":41.7,"table_bytes_per_row":49.9,"load":2.4}
-//   node dist/bench/run.js store.query.p95 over 10M rows in segments (load 0.6-1.4): every p95 26.7-86.3 ms
-//   (24h pod-edges 86.3, 24h flows 60.5, 24h top.bytes 50.2); the table right after (load 0.5-1): 9.3-78.6 ms;
-//   at load 4-6 the segments' 24h flows / flows.namespace / top.bytes p95 went to 261 / 287 / 447 ms (p50 <= 111)
-//   End of session 4 (before the segments):
-//   End of session 4 (2026-11-27 03:36-03:40 UTC, nothing else running), Parquet segments:
-//   {"name":"store.ingest.embedded","value":154132,"unit":"rows/s","rows_per_cpu_second":98099,"rows_per_s_inserting":172543,"rows":1200000,"batch":245760,"inserts_in_flight":2,"load":1.4}
-//   {"name":"store.ingest.embedded","value":141696,"unit":"rows/s","rows_per_cpu_second":91729,"rows_per_s_inserting":155900,"rows":1200000,"batch":245760,"inserts_in_flight":2,"load":1.9}
-//   {"name":"store.ingest.clickhouse","value":138162,"unit":"rows/s","rows_per_cpu_second":182983,"batch":50000,"inserts_in_flight":2,"load":1.7,"server_cpu_us_per_row":5.63,"direct_rows_per_s":95009}
-//   store.query.p95 (10M rows as segments; generate 17.3 s, rollups 12.5 s; load 1.7): p95 7.7-96.4 ms over 24 h, 36.7-67.2 ms over 1 h
-//   End of the session (2026-11-27 01:18-01:30 UTC, the machine otherwise idle, load 1.1-2.4),
-//   `node dist/bench/run.js store.ingest` after fc001ba's build:
-//   {"name":"store.ingest.embedded","value":78192,"unit":"rows/s","rows_per_cpu_second":57891,"rows_per_s_inserting":83652,"rows":1200000,"batch":245760,"inserts_in_flight":2,"load":2.3}
-//   {"name":"store.ingest.clickhouse","value":129826,"unit":"rows/s","rows_per_cpu_second":169188,"rows_per_s_inserting":139628,"batch":50000,"inserts_in_flight":2,
-//    "load":2.4,"client_cpu_us_per_row":5.91,"server_cpu_us_per_row":6.19,"direct_rows_per_s":76209}
-//   two more ClickHouse runs: 119,676 and 120,896 rows/s (154,928 / 165,468 client rows per CPU-s; direct 79,819 / 76,039)
 //   store.query.p95          each dashboard query over 10,000,000 flows in the embedded store
 //                            (generated in-database with SQL and stored as ten segments in the form
 //                            compaction writes; the time it took is reported)
 //   store.choice             the engine decision: DuckDB against SQLite (better-sqlite3@12, from
 //                            FLOWVIS_BENCH_SQLITE_MODULE or node_modules) on the same rows
+//   knobs: FLOWVIS_BENCH_INSERTS_IN_FLIGHT, FLOWVIS_BENCH_INGEST_BATCH, FLOWVIS_BENCH_INGEST_PASSES (2 x 600,000 rows)
 //
-// Sample results (2-core Intel Xeon shared with other builds; Node v20.20.2; load average given):
-//   session 3 (H3, 00:53-01:15 UTC, load 2-7.6: three other helpers benchmarking), through the sink,
-//   node dist/bench/run.js store.ingest.clickhouse (and .embedded), 3 alternating runs each, "before" = the
-//   commit before this work (deed5f9: one insert at a time) with this bench file; rows/s / rows per client CPU-s:
-//   {"name":"store.ingest.clickhouse","value":82456,"unit":"rows/s","rows_per_cpu_second":185957,"rows_per_s_inserting":85381,"rows":1200000,"batch":50000,"inserts_in_flight":2,"span_s":10,"load":5.7,"client_cpu_us_per_row":5.38,"server_cpu_us_per_row":7.74,"direct_rows_per_s":75487,"direct_rows_per_cpu_second":169126}
-//   clickhouse after (K=2): 82,456 / 185,957; 80,769 / 174,997; 54,058 / 171,578 (load 5.7, 4.3, 7.1)
-//              before (K=1): 60,510 / 169,294; 71,773 / 186,980; 53,951 / 145,161 (load 4.5, 4.0, 4.8)
-//              server query-thread CPU per row 7.1-7.7 us after, 7.4-10.4 us before; the direct path in the same runs 63,000-75,000
-//   embedded   after (K=2): 34,613 / 33,663; 14,466 / 22,475 (tests running alongside, load 7.6); 36,928 / 24,798 (load 4.2, 7.6, 3.2)
-//              before (K=1): 29,492 / 29,199; 27,845 / 27,414; 36,559 / 25,979 (load 5.0, 4.9, 2.1): within the noise
-//   Best so far through the sink at load 1.9-3.4 (00:33): 102,250 rows/s (112,013 while inserting), direct 86,933.
-//   The first sink figures (before 00:50) cost more client CPU per row (8-13 us): the producer spun on
-//   setImmediate while the sink had no room; it now waits 2 ms.
-//   npm run bench -- store.ingest          (rows end over 10 s; FLOWVIS_BENCH_INGEST_SPAN=86400 spreads them over a day)
-//   {"name":"store.ingest.embedded","value":31009,"unit":"rows/s","rows_per_cpu_second":29587,"rows":600000,"batch":150000,"span_s":10,"load":3.7}
-//   {"name":"store.ingest.clickhouse","value":52302,"unit":"rows/s","rows_per_cpu_second":56805,"rows":500000,"batch":50000,"span_s":10,"load":2.7}
-//   session 3 (H7, 23:05-23:17 UTC, load 1.5-2.5; the ClickHouse client reuses its batch memory, strings pooled in place),
-//   node dist/bench/run.js store.ingest, 3 alternating runs each (rows/s / rows per CPU-s):
-//   {"name":"store.ingest.clickhouse","value":108918,"unit":"rows/s","rows_per_cpu_second":214926,"rows":600000,"batch":50000,"span_s":10,"load":1.6}
-//   clickhouse after: 63,279 / 131,949; 76,817 / 151,244; 108,918 / 214,926   before: 67,213 / 69,998; 68,497 / 69,606; 59,248 / 61,869
-//   embedded   after: 41,231 / 27,444; 47,549 / 32,068; 54,056 / 35,178      before: 53,442 / 34,899; 52,305 / 35,639; 39,443 / 24,972 (same code: noise)
-//   (session 2; embedded at 50,000-row batches, same runs: 26,152 rows/s, 23,050 per CPU-s; before
-//   this session 34,073 / 24,326 at load 2.7 and 12,474 / 21,109 at load 5.5)
-//   before this round (appender / TabSeparated, rows over 24 h, load 6-15): 17,510 and 12,965 rows/s;
-//   alternating before/after runs at load 3-5: docs/store.md, "Figures"
-//   npm run bench -- store.query.p95        (stderr shows progress and p50/p95 per query; load 4-6)
-//   {"name":"store.query.generate","value":133.8,"unit":"s","rows":10000000}          (before: 201.7)
-//   {"name":"store.query.rollups","value":55.5,"unit":"s","rollupRows":3187653}
-//   {"name":"store.query.p95.24h.top.bytes","value":88.8,"unit":"ms","p50":80.4,"iterations":10}   (before: 4162.8)
-//   {"name":"store.query.p95.24h.pod-edges","value":191.8,"unit":"ms","p50":180.1,"iterations":10} (before: 5966)
-//   {"name":"store.query.p95.24h.top.bytes.cidr","value":322.9,"unit":"ms","p50":69.9,"iterations":10}  (load 7.4-7.9; before the
-//   address networks: p50 1084.5, p95 1302.8 at load 4-6)
-//   {"name":"store.query.p95.1h.pod-edges","value":68.2,"unit":"ms","p50":64.3,"iterations":10}
-//   FLOWVIS_BENCH_SQLITE_MODULE=.../better-sqlite3/lib/index.js FLOWVIS_BENCH_CHOICE_ROWS=500000 npm run bench -- store.choice
-//   {"name":"store.choice.duckdb.ingest","value":17620,"unit":"rows/s"}  {"name":"store.choice.sqlite.ingest","value":32217,"unit":"rows/s"}
-//   {"name":"store.choice.duckdb.top.bytes","value":100.8,"unit":"ms (median)"}  {"name":"store.choice.sqlite.top.bytes","value":1618.3,...}
-//   (the engine choice predates the columnar insert path and the rollups; all figures: docs/store.md)
+// Session 7 (2026-11-27, Node v20.20.2, 2-core Intel Xeon VM; probe = node scripts/machine-probe.mjs,
+// random read ns / register loop ns: fast phases 150-210 / 1.3-1.5, slow ones 260-680 / 1.7-2.7):
+//   schema 6 on both engines: the embedded store writes each batch's rollup rows as a Parquet file
+//   beside its segment (no DuckDB insert and COMMIT of ~55,000 rows a batch), folded into
+//   rollup_rows every 8 files; ClickHouse gets client-grouped rollup rows through rollup_input
+//   (no GROUP BY views on flows). Final runs, machine otherwise idle, 11:02-11:06 UTC:
+//   {"name":"store.ingest.embedded","value":401778,"unit":"rows/s","rows_per_cpu_second":347204,"rows_per_s_inserting":551449,"load":1.5}  (probe 151 / 1.37)
+//   {"name":"store.ingest.embedded","value":360180,"unit":"rows/s","rows_per_cpu_second":255012,"rows_per_s_inserting":400928,"load":1.8}  (probe 171 / 1.37)
+//   {"name":"store.ingest.clickhouse","value":175804,"rows_per_cpu_second":241388,"client_cpu_us_per_row":4.14,"server_cpu_us_per_row":4.12,"load":1.5}  (probe 149 / 1.31)
+//   {"name":"store.ingest.clickhouse","value":152260,"rows_per_cpu_second":237869,"client_cpu_us_per_row":4.2,"server_cpu_us_per_row":5.07,"load":1.6}  (probe 186 / 1.61)
+//   Alternating with the session's starting build (H-ROLL, quiet): 408,992 and 410,290 against
+//   274,466 and 234,961 rows/s; at load 5-7 in a slow phase 76,942-108,591 against 72,689-96,104.
+//   ClickHouse at load 4-8 (H-CH): 64,739 and 66,638 against 49,562 and 41,977. In slow phases
+//   the main thread's encodeRows (3.1-3.5 us a row) caps the embedded store near 300,000 rows/s.
+//   History of every figure: docs/store.md, "Figures", and store-clickhouse.md.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -5,55 +5,10 @@ import { encodeBatch, EncodeScratch } from '../../../src/store/columnar.js';
 import { rowBinary } from '../../../src/store/rowbinary.js';
 import { COLUMNS, type Column } from '../../../src/store/schema.js';
 import { flow, T0 } from './fixtures.js';
+import { readRowBinary } from './rowbinary-reader.js';
 
-/** Reads a RowBinary body back with the column kinds: the plain definition of the format. */
-function readRows(buf: Buffer, columns: readonly Column[]): (number | string)[][] {
-  const rows: (number | string)[][] = [];
-  let off = 0;
-  while (off < buf.length) {
-    const row: (number | string)[] = [];
-    for (const c of columns) {
-      switch (c.kind) {
-        case 'u8':
-          row.push(buf.readUInt8(off));
-          off += 1;
-          break;
-        case 'u16':
-          row.push(buf.readUInt16LE(off));
-          off += 2;
-          break;
-        case 'u32':
-        case 'time':
-          row.push(buf.readUInt32LE(off));
-          off += 4;
-          break;
-        case 'u64':
-          row.push(Number(buf.readBigUInt64LE(off)));
-          off += 8;
-          break;
-        case 'i64':
-          row.push(Number(buf.readBigInt64LE(off)));
-          off += 8;
-          break;
-        case 'string': {
-          let len = 0;
-          let shift = 0;
-          for (;;) {
-            const b = buf[off++];
-            len += (b & 0x7f) * 2 ** shift;
-            shift += 7;
-            if (b < 0x80) break;
-          }
-          row.push(buf.toString('utf8', off, off + len));
-          off += len;
-        }
-      }
-    }
-    rows.push(row);
-  }
-  assert.equal(off, buf.length, 'the body ends with its last row');
-  return rows;
-}
+/** A body's rows read back with the columns' kinds. */
+const readRows = (buf: Buffer, columns: readonly Column[]) => readRowBinary(buf, columns.map((c) => c.kind));
 
 describe('rowBinary', () => {
   it('writes every column of every row as the schema reads it: integers little-endian, strings with LEB128 lengths', () => {

@@ -1,4 +1,5 @@
-// ClickHouse rollups (SummingMergeTree tables fed by materialized views) answer as raw rows do.
+// ClickHouse rollups (SummingMergeTree tables per rollup and tier; from schema 6 filled with the
+// rows the client groups) answer as raw rows do.
 import { after } from 'node:test';
 import { createClient } from '@clickhouse/client';
 import { ClickHouseRepository, parseClickHouseUrl } from '../../../src/store/clickhouse.js';

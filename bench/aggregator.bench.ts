@@ -18,6 +18,10 @@
 //   flush every flow as the service does with the IPFIX sink alone (encoded from its slot) and
 //   frame the records into messages as the sink does; CPU ns per stage.
 //
+// Final runs of session 7 (lead, 10:59-11:30 UTC, idle machine, fast phase: probes 147-235 ns /
+// 1.31-2.05 ns): 13 runs of node dist/bench/run.js aggregator.throughput gave 314,003-614,544
+// records/s/core, median 478,296; aggregator.memory 393 bytes/flow; aggregator.pipeline 783,995
+// (best of 5; median 671,582).
 // Session 7 (H-AGG, cf36c17..; 2026-11-27 09:22-11:15 UTC; Node v20.20.2, Intel Xeon, 2 vCPUs; the
 // other helpers' and the lead's benchmarks beside it all session, load 3.7-9.2):
 // - Plain TCP sessions read into one 64 KiB buffer that every session of the collecting process

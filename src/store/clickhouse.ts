@@ -320,7 +320,8 @@ export class ClickHouseRepository implements FlowRepository {
    * Sends one RowBinary body. A body of more rows than ClickHouse's default block is still read
    * as one block (max_insert_block_size), so that the server writes all of it or none: a failed
    * request never leaves part of a batch stored, and the sink's retry of the whole batch does not
-   * store rows twice. (A batch's flows and rollup rows are one body: schema 6.)
+   * store rows twice. (A batch's flows and its rollup rows are two bodies from schema 6 on;
+   * insertFlows keeps track of a batch whose second failed.)
    */
   private async send(query: string, body: Buffer, bodySent: () => void, rows: number): Promise<void> {
     const settings = rows > DEFAULT_INSERT_BLOCK ? { max_insert_block_size: String(rows) } : undefined;

@@ -278,7 +278,7 @@ export class DuckDbRepository implements FlowRepository {
       await this.exec('BEGIN TRANSACTION');
       try {
         await this.batches.with(batch, (source) => this.exec(`INSERT INTO ${table} (${names.join(', ')}) SELECT * FROM ${source}`));
-        if (rollups) await this.rollupBatches.with(rollups, (source) => this.exec(`INSERT INTO ${this.rollupTable} (${DUCKDB_ROLLUP_COLUMNS.join(', ')}) SELECT * FROM ${source}`));
+        if (rollups) await this.insertRollups(rollups);
         await this.exec('COMMIT');
       } catch (err) {
         await this.exec('ROLLBACK').catch(() => undefined);

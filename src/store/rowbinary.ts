@@ -107,8 +107,8 @@ export interface RowRange {
 type Pool = { bytes: Buffer; start: Uint32Array; length: Uint32Array };
 
 /**
- * One RowBinary body of several ranges of rows, one after another (the ClickHouse insert: a
- * batch's flows, then its rollup rows, into one staging table), for output columns of `kinds`.
+ * One RowBinary body of several ranges of rows, one after another (a batch's flows: one range;
+ * its rollup rows: one range per rollup's finest tier), for output columns of `kinds`.
  * Each string column's dictionary is encoded once however many ranges read it. The size is
  * summed first (fixed widths, plus each string column's lengths by index), the buffer taken
  * once, then written row after row, front to back, by a function compiled for the range's

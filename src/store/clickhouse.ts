@@ -17,12 +17,12 @@ import { CLICKHOUSE_MIGRATIONS } from './clickhouse-migrations.js';
 import { currentVersion, latestVersion, migrate, type MigrationTarget } from './migrations.js';
 import type { Dialect } from './query.js';
 import type { FlowRepository, OpenOptions, RetentionResult } from './repository.js';
-import { completeBatch, encodeRows, EncodeScratch, type EncodedBatch } from './columnar.js';
-import { CLICKHOUSE_ROLLUP_INPUT, clickhouseRollupInputColumns, clickhouseRollupTable } from './clickhouse-rollups.js';
-import { rollupBatch, RollupScratch } from './rollup-batch.js';
-import { ALL_KEYS, GRAINS, LARGEST_TIER, ROLLUP_MEASURES, ROLLUPS, type RollupName } from './rollups.js';
-import { rowBinary, rowBinaryRanges, type RowRange, type RowSource } from './rowbinary.js';
-import { COLUMNS, type Column, type ColumnKind, type CounterSnapshot } from './schema.js';
+import { completeBatch, encodeRows, EncodeScratch } from './columnar.js';
+import { flowsBody, flowsInsert, ROLLUP_INSERT, rollupBody } from './clickhouse-native.js';
+import { CLICKHOUSE_ROLLUP_INPUT, clickhouseRollupTable } from './clickhouse-rollups.js';
+import { RollupScratch } from './rollup-batch.js';
+import { GRAINS, LARGEST_TIER, type RollupName } from './rollups.js';
+import { COLUMNS, type Column, type CounterSnapshot } from './schema.js';
 
 export const clickhouseDialect: Dialect = Object.freeze({
   str: (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`,
@@ -67,22 +67,6 @@ export function parseClickHouseUrl(text: string): ClickHouseTarget {
   };
 }
 
-/**
- * The rollup staging table's columns (schema 6) and where each takes its value in rollupBatch's
- * rows (grain, bucket, ALL_KEYS, the measures, flows): the same order, after rollupOf.
- */
-const ROLLUP_INPUT_COLUMNS = clickhouseRollupInputColumns(ROLLUPS);
-const ROLLUP_INPUT_KINDS: readonly ColumnKind[] = ROLLUP_INPUT_COLUMNS.map((c) =>
-  c.type === 'String' ? 'string' : c.type === 'UInt8' ? 'u8' : c.type === 'Int64' ? 'i64' : c.type === 'DateTime' ? 'time' : 'u64',
-);
-const ROLLUP_INSERT = `INSERT INTO ${CLICKHOUSE_ROLLUP_INPUT} (${ROLLUP_INPUT_COLUMNS.map((c) => c.name).join(', ')}) FORMAT RowBinary`;
-/** Per rollup (ROLLUPS order): its finest grain, and its rows' sources (rollupOf a constant, the rest rollupBatch's columns from bucket on). */
-const ROLLUP_INPUTS = ROLLUPS.map((spec, s) => {
-  const finest = Math.min(...spec.tiers);
-  const sources: RowSource[] = ROLLUP_INPUT_COLUMNS.map((_, c) => (c === 0 ? { constant: s + 1 } : c));
-  return { grain: GRAINS.find((g) => g.spec === spec && g.tier === finest)!.grain, sources };
-});
-if (ROLLUP_INPUT_COLUMNS.length !== 2 + ALL_KEYS.length + ROLLUP_MEASURES.length + 1) throw new Error('rollup staging columns out of step with rollupBatch');
 /** ClickHouse's default rows per inserted block; a larger body is inserted as one block all the same (see insertInput). */
 const DEFAULT_INSERT_BLOCK = 1_048_576;
 
@@ -203,7 +187,7 @@ export class ClickHouseRepository implements FlowRepository {
   }
 
   /**
-   * INSERT ... FORMAT RowBinary of the flows, then of their rollup rows (schema 6; before it,
+   * INSERT ... FORMAT Native of the flows, then of their rollup rows (schema 6; before it,
    * the views on `flows` group them). Inserts may overlap (the store sink keeps up to K going):
    * each waits until the body before it has left the process before encoding its own, so that
    * the server reads the earlier body while Node encodes the next one, instead of the encode
@@ -223,29 +207,29 @@ export class ClickHouseRepository implements FlowRepository {
       this.checkOpen();
       // Without knowing the schema, rows could go where no view rolls them up.
       if (!this.known) await this.refreshRollups();
-      // RowBinary from a columnar batch: strings encoded once per distinct value, one buffer,
-      // in memory reused from an earlier insert (one scratch per insert in flight).
+      // Native from a columnar batch: strings encoded once per distinct value, one buffer, in
+      // memory reused from an earlier insert (one scratch per insert in flight).
       const columns = this.columns;
       scratch = this.scratches.pop() ?? new EncodeScratch();
-      // RowBinary writes each row's value, so a derived column's dictionary may repeat values
-      // (two addresses with one key): its source's indexes serve as they are, instead of a map
-      // of 50,000 derived keys a batch to make them distinct (about 5% of the client's CPU).
+      // Native writes each row's value, so a derived column's dictionary may repeat values (two
+      // addresses with one key): its source's indexes serve as they are, instead of a map of
+      // 50,000 derived keys a batch to make them distinct (about 5% of the client's CPU).
       const batch = completeBatch(encodeRows(records, insertedAtSeconds, columns, scratch), columns, { dictionariesOnly: true, scratch, repeatedValues: true });
       if (!this.input) {
-        await this.send(`INSERT INTO flows (${columns.map((c) => c.name).join(', ')}) FORMAT RowBinary`, rowBinary(batch, columns, scratch), bodySent, batch.rows);
+        await this.send(flowsInsert(columns), flowsBody(batch, columns, scratch), bodySent, batch.rows);
       } else {
         // The flows first, then the rollup rows (schema 6). Records whose flows went in while
         // their rollup rows did not (an earlier call failed between the two) are not sent again:
         // the sink retries the whole batch, perhaps regrouped with other records.
         let stored = this.rollupsEverFailed ? this.alreadyStored(records) : null;
         if (stored !== null && stored.used.size === 0) stored = null;
-        const rollups = this.rollupBody(batch, rollupScratch = this.rollupScratches.pop() ?? new EncodeScratch());
+        const rollups = rollupBody(batch, this.rollupGrouping, (rollupScratch = this.rollupScratches.pop() ?? new EncodeScratch()));
         if (stored === null) {
           // The next insert may encode once this body has left: the rollup body is a tenth of it.
-          await this.send(`INSERT INTO flows (${columns.map((c) => c.name).join(', ')}) FORMAT RowBinary`, rowBinary(batch, columns, scratch), bodySent, batch.rows);
+          await this.send(flowsInsert(columns), flowsBody(batch, columns, scratch), bodySent, batch.rows);
         } else if (stored.fresh.length > 0) {
           const fresh = completeBatch(encodeRows(stored.fresh, insertedAtSeconds, columns), columns, { dictionariesOnly: true, repeatedValues: true });
-          await this.send(`INSERT INTO flows (${columns.map((c) => c.name).join(', ')}) FORMAT RowBinary`, rowBinary(fresh, columns), bodySent, fresh.rows);
+          await this.send(flowsInsert(columns), flowsBody(fresh, columns), bodySent, fresh.rows);
         }
         try {
           await this.send(ROLLUP_INSERT, rollups.body, bodySent, rollups.rows);
@@ -265,32 +249,6 @@ export class ClickHouseRepository implements FlowRepository {
       if (scratch && sent && this.scratches.length < MAX_SPARE_SCRATCHES) this.scratches.push(scratch);
       if (rollupScratch && sent && this.rollupScratches.length < MAX_SPARE_SCRATCHES) this.rollupScratches.push(rollupScratch);
     }
-  }
-
-  /**
-   * The rollup staging table's body for a batch encoded with every column (schema 6): each
-   * rollup's rows of its finest tier (rollupBatch groups every tier; the views derive the coarser
-   * tiers' buckets from the finest, so the coarser rows are not sent).
-   */
-  private rollupBody(batch: EncodedBatch, scratch: EncodeScratch): { body: Buffer; rows: number } {
-    const rolled = rollupBatch(batch, this.rollupGrouping);
-    // rollupBatch writes each grain's rows together: find each grain's range.
-    const grains = (rolled.columns[0] as { values: Float64Array }).values;
-    const from = new Int32Array(GRAINS.length).fill(-1);
-    const to = new Int32Array(GRAINS.length);
-    for (let r = 0; r < rolled.rows; r++) {
-      const g = grains[r];
-      if (from[g] < 0) from[g] = r;
-      to[g] = r + 1;
-    }
-    const ranges: RowRange[] = [];
-    let rows = 0;
-    for (const { grain, sources } of ROLLUP_INPUTS) {
-      if (from[grain] < 0) continue;
-      ranges.push({ batch: rolled, from: from[grain], to: to[grain], sources });
-      rows += to[grain] - from[grain];
-    }
-    return { body: rowBinaryRanges(ranges, ROLLUP_INPUT_KINDS, scratch), rows };
   }
 
   /**
@@ -317,7 +275,7 @@ export class ClickHouseRepository implements FlowRepository {
   }
 
   /**
-   * Sends one RowBinary body. A body of more rows than ClickHouse's default block is still read
+   * Sends one body (one Native block). A body of more rows than ClickHouse's default block is still read
    * as one block (max_insert_block_size), so that the server writes all of it or none: a failed
    * request never leaves part of a batch stored, and the sink's retry of the whole batch does not
    * store rows twice. (A batch's flows and its rollup rows are two bodies from schema 6 on;

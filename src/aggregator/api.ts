@@ -1,12 +1,15 @@
 // The aggregator's HTTP API, like Antrea's flow-aggregator API (port 10348):
 //   GET /flowrecords    tracked flows, filtered by 5-tuple fields, Pod, namespace, policy
 //   GET /recordmetrics  records received, exported, dropped, correlated, pending; connections per exporter
-//   GET /metrics        the same numbers for Prometheus
+//   GET /metrics        the same numbers for Prometheus, and the flow store's health (store/health.ts)
 // Bad query parameters get 400 with a message that says what to write.
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { isIP } from 'node:net';
 import type { AggregatedFlowRecord } from '../flow/record.js';
+import type { StoreSinkStats } from '../sinks/store-sink.js';
+import { STORE_JOBS, type StoreHealth } from '../store/health.js';
+import type { FlowRepository } from '../store/repository.js';
 import { AggregatorError } from './errors.js';
 import type { RecordMetrics } from './service.js';
 
@@ -17,6 +20,18 @@ export const MAX_RECORD_LIMIT = 100_000;
 export interface AggregatorQuerier {
   records(filter?: (r: AggregatedFlowRecord) => boolean, limit?: number): AggregatedFlowRecord[];
   metrics(): RecordMetrics;
+  /** The flow store, once the storage sink has opened it (its health() feeds the flowvis_store_* metrics). */
+  storeRepository?(): FlowRepository | null;
+  /** The storage sink's own numbers (its pending buffer, drops, failed commits); null without a store. */
+  storeSinkStats?(): StoreSinkStats | null;
+}
+
+/** A label value for an error text: its first line, at most this many characters. */
+const ERROR_LABEL_CHARS = 200;
+
+function errorLabel(message: string): string {
+  const line = message.split('\n', 1)[0];
+  return line.length > ERROR_LABEL_CHARS ? `${line.slice(0, ERROR_LABEL_CHARS - 3)}...` : line;
 }
 
 const PROTOCOLS = new Map<string, number>([
@@ -160,6 +175,8 @@ export function aggregatorRegistry(querier: AggregatorQuerier): Registry {
   const registry = new Registry();
   let snapshot: RecordMetrics | undefined;
   const read = () => (snapshot ??= querier.metrics());
+  let health: StoreHealthOf | null = null;
+  let storeSink: StoreSinkStats | null = null;
   const total = (name: string, help: string, value: (m: RecordMetrics) => number) =>
     new Counter({
       name,
@@ -186,6 +203,9 @@ export function aggregatorRegistry(querier: AggregatorQuerier): Registry {
     registers: [registry],
     collect() {
       snapshot = querier.metrics();
+      const repo = querier.storeRepository?.() ?? null;
+      health = repo?.health ? { store: repo.location, health: repo.health() } : null;
+      storeSink = querier.storeSinkStats?.() ?? null;
       this.set(1);
     },
   });
@@ -221,7 +241,111 @@ export function aggregatorRegistry(querier: AggregatorQuerier): Registry {
     },
   });
   void sinkDropped;
+  storeMetrics(registry, () => health, () => storeSink);
   return registry;
+}
+
+/**
+ * The flow store's metrics: the storage sink's buffer and the repository's background jobs
+ * (docs/store.md, "Health and metrics"). Series appear once the store is open; an engine without
+ * health() (ClickHouse) shows the sink's only.
+ */
+/** A repository's health and where the store is (the `store` label of the flowvis_store_* series). */
+interface StoreHealthOf {
+  store: string;
+  health: StoreHealth;
+}
+
+function storeMetrics(registry: Registry, read: () => StoreHealthOf | null, sink: () => StoreSinkStats | null): void {
+  const sinkTotal = (name: string, help: string, value: (s: StoreSinkStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const s = sink();
+        if (s) this.inc(value(s));
+      },
+    });
+  sinkTotal('flowvis_aggregator_store_records_dropped_total', 'Records the storage sink dropped because its pending buffer (store.bufferSize) was full.', (s) => s.dropped);
+  sinkTotal('flowvis_aggregator_store_failed_commits_total', 'Storage sink commits that failed (their records stayed pending and were retried).', (s) => s.failedCommits);
+  new Gauge({
+    name: 'flowvis_aggregator_store_records_pending',
+    help: 'Records the storage sink holds: queued, or in inserts not yet answered.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const s = sink();
+      if (s) this.set(s.pending);
+    },
+  });
+  new Counter({
+    name: 'flowvis_store_job_failures_total',
+    help: 'Failed runs of the store\'s background jobs since it opened (fold: rollup files into rollup_rows; compaction: segments merged; rollupCompaction: rollup rows re-aggregated). Nothing is lost; the job is retried after the next insert.',
+    labelNames: ['store', 'job'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const h = read();
+      if (h) for (const job of STORE_JOBS) this.inc({ store: h.store, job }, h.health.jobs[job].failures);
+    },
+  });
+  new Gauge({
+    name: 'flowvis_store_job_consecutive_failures',
+    help: 'Failed runs of a background job since its last success: 0 while it works.',
+    labelNames: ['store', 'job'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const h = read();
+      if (h) for (const job of STORE_JOBS) this.set({ store: h.store, job }, h.health.jobs[job].consecutiveFailures);
+    },
+  });
+  new Gauge({
+    name: 'flowvis_store_job_last_error',
+    help: 'Always 1, present while a background job fails; the error label has the last error (first line, 200 characters at most).',
+    labelNames: ['store', 'job', 'error'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const h = read();
+      if (h) for (const job of STORE_JOBS) if (h.health.jobs[job].lastError !== '') this.set({ store: h.store, job, error: errorLabel(h.health.jobs[job].lastError) }, 1);
+    },
+  });
+  new Gauge({
+    name: 'flowvis_store_rollup_files_waiting',
+    help: 'Rollup files committed by inserts and not folded into rollup_rows yet (a fold starts at 8).',
+    labelNames: ['store'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const h = read();
+      if (h) this.set({ store: h.store }, h.health.rollupFilesWaiting);
+    },
+  });
+  new Gauge({
+    name: 'flowvis_store_segments',
+    help: 'Committed Parquet segments per compaction level (8 of a level are merged into one of the next).',
+    labelNames: ['store', 'level'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const h = read();
+      if (h) h.health.segmentsPerLevel.forEach((n, level) => this.set({ store: h.store, level: String(level) }, n));
+    },
+  });
+  new Gauge({
+    name: 'flowvis_store_file_bytes',
+    help: 'Bytes of the committed segments and rollup files.',
+    labelNames: ['store'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const h = read();
+      if (h) this.set({ store: h.store }, h.health.fileBytes);
+    },
+  });
 }
 
 /** Builds (does not listen) the Fastify app. */

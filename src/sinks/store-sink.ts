@@ -15,8 +15,11 @@
 // When the database is down, records wait in `pending` up to `capacity`; nothing within that
 // bound is lost, and every record beyond it is counted in `dropped`. Each commit also writes a
 // snapshot of the aggregator's loss counters, from which queries report their completeness.
+// After each commit the sink looks at the repository's health (FlowRepository.health: failed
+// background folds and compactions, files waiting) and logs what changed (store/health.ts).
 import { randomUUID } from 'node:crypto';
 import type { AggregatedFlowRecord } from '../flow/record.js';
+import { HealthLog } from '../store/health.js';
 import type { FlowRepository } from '../store/repository.js';
 import type { CounterSnapshot } from '../store/schema.js';
 import { systemClock, type Clock } from '../util/clock.js';
@@ -105,6 +108,8 @@ export class StoreSink implements Sink {
   private closed = false;
   private lastRetentionMs = -Infinity;
   private retainedFlows = 0;
+  /** Logs the repository's background job failures and recoveries; made with the repository. */
+  private healthLog: HealthLog | null = null;
 
   constructor(private readonly options: StoreSinkOptions) {
     this.capacity = options.capacity ?? DEFAULT_STORE_BUFFER;
@@ -146,6 +151,22 @@ export class StoreSink implements Sink {
   }
 
   private async commit(): Promise<FlushResult> {
+    try {
+      return await this.commitPending();
+    } finally {
+      this.logHealth();
+    }
+  }
+
+  /** Logs what changed in the repository's health since the last look (nothing without a logger or health()). */
+  private logHealth(): void {
+    const repo = this.repo;
+    if (!repo?.health || !this.options.logger) return;
+    this.healthLog ??= new HealthLog(this.options.logger, `sink store: ${repo.engine} store ${repo.location}`);
+    this.healthLog.observe(repo.health());
+  }
+
+  private async commitPending(): Promise<FlushResult> {
     const nowSeconds = Math.floor(this.clock.now() / 1000);
     const counters = this.options.counters?.() ?? { recordsDropped: 0, recordsLost: 0 };
     this.snapshots.push({ at: nowSeconds, instance: this.instance, recordsDropped: counters.recordsDropped, recordsLost: counters.recordsLost, storeDropped: this.dropped });
@@ -282,6 +303,8 @@ export class StoreSink implements Sink {
     const last = await this.flush();
     if (last.pending > 0) this.options.logger?.warn(`sink store: closing with ${last.pending} records not written: ${last.error ?? ''}`);
     await this.repo?.close();
+    // The jobs the last commit started have ended (close waits for them): their outcome is logged too.
+    this.logHealth();
     this.repo = null;
   }
 }

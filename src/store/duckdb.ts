@@ -37,6 +37,7 @@ import { StoreError } from './errors.js';
 import { currentVersion, DUCKDB_MIGRATIONS, migrate, type MigrationTarget } from './migrations.js';
 import type { Dialect } from './query.js';
 import type { FlowRepository, OpenOptions, RetentionResult } from './repository.js';
+import { JobTracker, type StoreHealth } from './health.js';
 import { rollupBatch } from './rollup-batch.js';
 import { DUCKDB_ROLLUP_COLUMNS, duckdbRollupCompaction, duckdbRollupInsert, GRAINS, LARGEST_TIER, ROLLUPS } from './rollups.js';
 import { COLUMN_NAMES, COLUMNS, type Column, type CounterSnapshot } from './schema.js';
@@ -104,8 +105,8 @@ export class DuckDbRepository implements FlowRepository {
   private rollupFiles: RollupFile[] = [];
   /** The running fold of rollup files into rollup_rows, if any. */
   private folding: Promise<void> | null = null;
-  /** The last fold's failure ('' after one succeeds). */
-  foldError = '';
+  /** Each background job's failures (health.ts): what health() reports. */
+  private readonly jobs = { fold: new JobTracker(), compaction: new JobTracker(), rollupCompaction: new JobTracker() };
   /** Bumped by whatever rewrites rollup_rows (a fold, retention, a rebuild, a migration): a fold's grouping made before is stale. */
   private rollupEpoch = 0;
   private foldTables = 0;
@@ -119,8 +120,6 @@ export class DuckDbRepository implements FlowRepository {
   private nextSegmentId = 1;
   /** The running segment compaction, if any. */
   private compaction: Promise<void> | null = null;
-  /** The last segment compaction's failure ('' after one succeeds). */
-  compactionError = '';
   /** Queries running, per catalog generation they started in; replaced files wait for the older ones. */
   private generation = 0;
   private readonly running = new Map<number, number>();
@@ -319,16 +318,9 @@ export class DuckDbRepository implements FlowRepository {
       if (written.rollups) await this.afterRollupInsert(segment.minEnd);
     });
     if (this.rollupFiles.length >= FOLD_FILES) this.startFold();
+    // A failure is counted in compactSegments; the segments stay as they were (still correct, only more files) and it is retried after the next insert.
     this.compaction ??= this.compactSegments()
-      .then(
-        () => {
-          this.compactionError = '';
-        },
-        (err: unknown) => {
-          // The segments stay as they were (still correct, only more files); retried after the next insert.
-          this.compactionError = (err as Error).message;
-        },
-      )
+      .catch(() => undefined)
       .finally(() => {
         this.compaction = null;
       });
@@ -340,16 +332,9 @@ export class DuckDbRepository implements FlowRepository {
 
   /** Starts a fold of the waiting rollup files in the background, unless one runs. */
   private startFold(): void {
+    // A failure is counted in foldRollups; the files stay (still correct, only more of them) and the fold is retried after the next insert.
     this.folding ??= this.foldRollups(false)
-      .then(
-        () => {
-          this.foldError = '';
-        },
-        (err: unknown) => {
-          // The files stay (still correct, only more of them); retried after the next insert.
-          this.foldError = (err as Error).message;
-        },
-      )
+      .catch(() => undefined)
       .finally(() => {
         this.folding = null;
       });
@@ -399,9 +384,12 @@ export class DuckDbRepository implements FlowRepository {
       };
       if (inside) await swap();
       else await this.exclusive(swap);
+      this.jobs.fold.succeeded();
     } catch (err) {
       if (this.closed) return;
-      throw new StoreError('STORE_ERR_UNAVAILABLE', `folding the rollup files failed: ${(err as Error).message}`, { cause: err });
+      const failure = new StoreError('STORE_ERR_UNAVAILABLE', `folding the rollup files failed: ${(err as Error).message}`, { cause: err });
+      this.jobs.fold.failed(failure);
+      throw failure;
     } finally {
       await run(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
     }
@@ -441,11 +429,14 @@ export class DuckDbRepository implements FlowRepository {
           maxEnd: Math.max(...plan.map((s) => s.maxEnd)),
         };
         await this.swapSegments(plan, [merged]);
+        this.jobs.compaction.succeeded();
       } catch (err) {
-        rmSync(temp, { force: true });
-        rmSync(join(dir, file), { force: true });
+        removeQuietly(temp);
+        removeQuietly(join(dir, file));
         if (this.closed) return;
-        throw new StoreError('STORE_ERR_UNAVAILABLE', `segment compaction failed: ${(err as Error).message}`, { cause: err });
+        const failure = new StoreError('STORE_ERR_UNAVAILABLE', `segment compaction failed: ${(err as Error).message}`, { cause: err });
+        this.jobs.compaction.failed(failure);
+        throw failure;
       }
     }
   }
@@ -488,6 +479,34 @@ export class DuckDbRepository implements FlowRepository {
       await this.compaction?.catch(() => undefined);
       await this.folding?.catch(() => undefined);
     }
+  }
+
+  /** The last rollup fold's failure; '' after one succeeds (health() has the counts). */
+  get foldError(): string {
+    return this.jobs.fold.lastError;
+  }
+
+  /** The last segment compaction's failure; '' after one succeeds (health() has the counts). */
+  get compactionError(): string {
+    return this.jobs.compaction.lastError;
+  }
+
+  /** The background jobs' failures and the files waiting for them (health.ts; /metrics, logs). */
+  health(): StoreHealth {
+    const segmentsPerLevel: number[] = [];
+    let fileBytes = 0;
+    for (const s of this.segments) {
+      while (segmentsPerLevel.length <= s.level) segmentsPerLevel.push(0);
+      segmentsPerLevel[s.level]++;
+      fileBytes += s.bytes;
+    }
+    for (const f of this.rollupFiles) fileBytes += f.bytes;
+    return {
+      jobs: { fold: this.jobs.fold.snapshot(), compaction: this.jobs.compaction.snapshot(), rollupCompaction: this.jobs.rollupCompaction.snapshot() },
+      rollupFilesWaiting: this.rollupFiles.length,
+      segmentsPerLevel,
+      fileBytes,
+    };
   }
 
   /** The segments as the catalog has them (tests, benchmarks, `flowvis store` reports). */
@@ -561,8 +580,10 @@ export class DuckDbRepository implements FlowRepository {
       await this.exec('COMMIT');
       this.compactFrom = Infinity;
       this.insertsSinceCompaction = 0;
-    } catch {
+      this.jobs.rollupCompaction.succeeded();
+    } catch (err) {
       await this.exec('ROLLBACK').catch(() => undefined);
+      this.jobs.rollupCompaction.failed(new StoreError('STORE_ERR_UNAVAILABLE', `rollup compaction failed: ${(err as Error).message}`, { cause: err }));
     }
   }
 
@@ -779,6 +800,15 @@ export class DuckDbRepository implements FlowRepository {
 
   private checkOpen(): void {
     if (this.closed) throw new StoreError('STORE_ERR_UNAVAILABLE', `the embedded store ${this.location} is closed`);
+  }
+}
+
+/** Deletes a file if it is there; a failure to delete (e.g. a directory in its place) must not hide the error being handled. */
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // Not named by the catalog, so never read; the error being handled is the one to report.
   }
 }
 

@@ -6,6 +6,9 @@
 import type { AggregatedFlowRecord } from '../flow/record.js';
 import type { Dialect, SqlRunner } from './query.js';
 import type { CounterSnapshot } from './schema.js';
+import type { StoreHealth } from './health.js';
+
+export type { JobHealth, StoreHealth, StoreJob } from './health.js';
 
 export type EngineName = 'duckdb' | 'clickhouse';
 
@@ -36,6 +39,11 @@ export interface FlowRepository extends SqlRunner {
   migrateTo(version: number): Promise<number[]>;
   /** Resolves when the database answers. */
   ping(): Promise<void>;
+  /**
+   * The background jobs' failures and the file gauges (health.ts), for /metrics, logs and
+   * `flowvis store info`; engines without background jobs of their own leave it out.
+   */
+  health?(): StoreHealth;
   close(): Promise<void>;
 }
 

@@ -2,9 +2,10 @@
 // The flows table has Antrea Theia's column names and types where they overlap, so Theia-style
 // queries run unchanged. It works with Debian's clickhouse-server 18.16: no query parameters
 // (values are validated, then escaped into literals by the dialect), no TTL (retention drops
-// daily partitions). Inserts are RowBinary (rowbinary.ts): per batch, the flows into `flows`,
-// then (schema 6) the batch's rollup rows, grouped here as the embedded store groups them, into
-// the Null table `rollup_input` whose views route them to the rollup tables (docs/store-clickhouse.md).
+// daily partitions). Inserts are Native blocks (native.ts, clickhouse-native.ts): per batch, the
+// flows into `flows`, then (schema 6) the batch's rollup rows, grouped here as the embedded store
+// groups them, into the Null table `rollup_input` whose views route them to the rollup tables
+// (docs/store-clickhouse.md).
 // Several inserts may be in flight, each encoded once the flows body before it has been sent.
 //
 // --store forms: http://[user:password@]host:8123[/database], https://..., clickhouse://host:8123/db

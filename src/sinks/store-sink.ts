@@ -68,7 +68,7 @@ export interface StoreSinkStats {
   /** Records held: queued, plus those in inserts not yet answered. */
   pending: number;
   written: number;
-  /** Records dropped because `pending` was full. */
+  /** Records dropped: `pending` was full, they came after close(), or they were still pending when close() gave up. */
   dropped: number;
   /** Commits that failed (the records stayed pending). */
   failedCommits: number;
@@ -132,6 +132,11 @@ export class StoreSink implements Sink {
   /** Takes a batch into the pending buffer; never waits for the database. */
   async write(records: readonly AggregatedFlowRecord[]): Promise<void> {
     if (records.length === 0) return;
+    if (this.closed) {
+      // No commit will come for them.
+      this.dropped += records.length;
+      return;
+    }
     const room = this.capacity - this.pendingCount;
     const take = Math.max(0, Math.min(room, records.length));
     this.dropped += records.length - take;
@@ -301,7 +306,15 @@ export class StoreSink implements Sink {
     this.timer = null;
     if (this.inFlight) await this.inFlight;
     const last = await this.flush();
-    if (last.pending > 0) this.options.logger?.warn(`sink store: closing with ${last.pending} records not written: ${last.error ?? ''}`);
+    if (last.pending > 0) {
+      // The process ends without them: dropped, and counted as such.
+      this.options.logger?.warn(`sink store: closing with ${last.pending} records not written (counted as dropped): ${last.error ?? ''}`);
+      this.dropped += last.pending;
+      this.pendingCount = 0;
+      this.queuedCount = 0;
+      this.queue = [];
+      this.head = 0;
+    }
     await this.repo?.close();
     // The jobs the last commit started have ended (close waits for them): their outcome is logged too.
     this.logHealth();

@@ -2,7 +2,7 @@
 // 32-bit values and give it back as text, keys and networks when the batch is completed.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ArrayPool, completeBatch, encodeBatch, encodeRows, rawBuffers, transferable, type EncodedBatch } from '../../../src/store/columnar.js';
+import { ArrayPool, completeBatch, encodeBatch, encodeRows, plainImageOf, rawBuffers, transferable, type EncodedBatch } from '../../../src/store/columnar.js';
 import { ipKey, ipNet, ipv4Key, ipv4Net, ipv4Text, ipv4Value } from '../../../src/store/ip-key.js';
 import { COLUMN_NAMES, COLUMNS } from '../../../src/store/schema.js';
 import { flow } from './fixtures.js';
@@ -92,6 +92,80 @@ describe('address columns', () => {
     assert.ok(column.kind === 'dictionary');
     assert.deepEqual(column.dictionary, ['10.0.7.1', '10.0.8.1']);
     assert.deepEqual([0, 1, 2].map((row) => cell(later, 'sourceIP', row)), ['10.0.7.1', '10.0.7.1', '10.0.8.1']);
+  });
+});
+
+/** The Parquet PLAIN encoding of a dictionary (u32 LE length, UTF-8 bytes per value), written out value by value. */
+function plainEncoding(dictionary: readonly string[]): Buffer {
+  return Buffer.concat(
+    dictionary.flatMap((text) => {
+      const bytes = Buffer.from(text, 'utf8');
+      const length = Buffer.alloc(4);
+      length.writeUInt32LE(bytes.length);
+      return [length, bytes];
+    }),
+  );
+}
+
+describe('address dictionaries', () => {
+  // Mostly distinct IPv4 sources (several image pieces and table growths), with every odd text of
+  // ADDRESSES among them; destinations repeat (few distinct: read through the map of texts from
+  // the second batch on).
+  const records = Array.from({ length: 30_000 }, (_, i) =>
+    flow({
+      sourceAddress: i % 1000 === 0 ? ADDRESSES[(i / 1000) % ADDRESSES.length] : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+      destinationAddress: i % 7 === 0 ? ADDRESSES[i % ADDRESSES.length] : `172.16.${i % 40}.${(i * 7) % 3}`,
+    }),
+  );
+
+  it('come with their PLAIN page, byte for byte the encoding of their values, keys too', () => {
+    for (let pass = 0; pass < 2; pass++) {
+      const batch = completeBatch(encodeRows(records, 1000), COLUMNS, { dictionariesOnly: true, repeatedValues: true });
+      for (const name of ['sourceIP', 'destinationIP', 'sourceIPKey', 'destinationIPKey']) {
+        const column = batch.columns[COLUMN_NAMES.indexOf(name as (typeof COLUMN_NAMES)[number])];
+        assert.ok(column.kind !== 'number');
+        const image = plainImageOf(column.dictionary);
+        assert.ok(image !== undefined, `${name} has an image`);
+        assert.ok(Buffer.from(image.join(''), 'latin1').equals(plainEncoding(column.dictionary)), `${name}: image = encoding of its values`);
+        if (name === 'sourceIP') assert.ok(image.length > 1, 'the sources image is in pieces');
+      }
+      records.forEach((r, row) => {
+        if (row % 97 !== 0 && row % 1000 !== 0 && row % 7 !== 0) return;
+        for (const [side, text] of [['source', r.sourceAddress], ['destination', r.destinationAddress]] as const) {
+          assert.equal(cell(batch, `${side}IP`, row), text, `${side}IP of row ${row}, pass ${pass}`);
+          assert.equal(cell(batch, `${side}IPKey`, row), ipKey(text), `${side}IPKey of ${text}`);
+        }
+      });
+    }
+  });
+
+  it('number every address of a batch in order of first appearance, read through the table or the map of texts', () => {
+    const c = COLUMN_NAMES.indexOf('destinationIP');
+    const few = records.slice(0, 5000);
+    // The first batch of few distinct destinations is read through the table, the second through the map.
+    for (let pass = 0; pass < 2; pass++) {
+      const raw = encodeRows(few, 1000);
+      const texts = [...raw.numbers[c]!].map((v) => (v >= 0 ? ipv4Text(v) : raw.dictionaries[c]![-v - 1]));
+      const expected = [...new Set(few.map((r) => r.destinationAddress))];
+      assert.deepEqual(texts, expected, `pass ${pass}`);
+      assert.deepEqual([...raw.indexes[c]!].map((k) => texts[k]), few.map((r) => r.destinationAddress), `pass ${pass}`);
+    }
+    // Then a batch of distinct destinations (through the map, since the last batch had few).
+    const many = Array.from({ length: 3000 }, (_, i) => flow({ destinationAddress: i % 500 === 0 ? 'fd00::1' : `10.1.${i >> 8}.${i & 255}` }));
+    const raw = encodeRows(many, 1000);
+    const texts = [...raw.numbers[c]!].map((v) => (v >= 0 ? ipv4Text(v) : raw.dictionaries[c]![-v - 1]));
+    assert.deepEqual([...raw.indexes[c]!].map((k) => texts[k]), many.map((r) => r.destinationAddress));
+    assert.equal(texts.length, new Set(many.map((r) => r.destinationAddress)).size);
+  });
+
+  it('are built string by string, without an image, when a non-address text is not ASCII', () => {
+    const odd = [flow({ sourceAddress: '10.0.0.1' }), flow({ sourceAddress: 'pöd' }), flow({ sourceAddress: '10.0.0.2' })];
+    const batch = completeBatch(encodeRows(odd, 1000), COLUMNS, { dictionariesOnly: true, repeatedValues: true });
+    const column = batch.columns[COLUMN_NAMES.indexOf('sourceIP')];
+    assert.ok(column.kind !== 'number');
+    assert.equal(plainImageOf(column.dictionary), undefined);
+    assert.deepEqual([0, 1, 2].map((row) => cell(batch, 'sourceIP', row)), ['10.0.0.1', 'pöd', '10.0.0.2']);
+    assert.deepEqual([0, 1, 2].map((row) => cell(batch, 'sourceIPKey', row)), [ipKey('10.0.0.1'), '', ipKey('10.0.0.2')]);
   });
 });
 

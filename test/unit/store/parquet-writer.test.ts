@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { encodeBatch } from '../../../src/store/columnar.js';
+import { completeBatch, encodeBatch, encodeRows, plainImageOf } from '../../../src/store/columnar.js';
 import { isStoreError } from '../../../src/store/errors.js';
 import { dictionaryIndexes, parquetFile, WriteArena, type ParquetColumn } from '../../../src/store/parquet/writer.js';
+import { ipKey } from '../../../src/store/ip-key.js';
 import { COLUMNS } from '../../../src/store/schema.js';
 import { flow, T0 } from './fixtures.js';
 
@@ -137,6 +138,28 @@ describe('Parquet writer', () => {
     writeFileSync(path, Buffer.concat(parquetFile(5000, last, 'flowvis', arena)));
     const distinct = BigInt((last[3].data as { dictionary: readonly string[] }).dictionary.length);
     assert.deepEqual(await rows(`SELECT count(*), count(DISTINCT s), min(z), max(z), count(*) FILTER (s LIKE 'pöd-%') FROM read_parquet('${path}')`), [[5000n, distinct, 7, 7, 1000n]]);
+  });
+
+  it('writes an address dictionary from its PLAIN image as from its strings, and DuckDB reads every address and key back', async () => {
+    const records = Array.from({ length: 12_000 }, (_, i) =>
+      flow({ sourceAddress: i % 999 === 0 ? 'fd00::7' : i % 1001 === 0 ? '' : `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, destinationAddress: `10.9.${i % 30}.1` }),
+    );
+    const batch = completeBatch(encodeRows(records, T0), COLUMNS, { dictionariesOnly: true, wideIndexes: true, repeatedValues: true });
+    const names = ['sourceIP', 'sourceIPKey', 'destinationIP', 'destinationIPKey'];
+    const columns = names.map((name): ParquetColumn => ({ name, kind: 'string', data: batch.columns[COLUMNS.findIndex((c) => c.name === name)] }));
+    // The same dictionaries copied: arrays without an image, written string by string.
+    const copies = columns.map((c): ParquetColumn => {
+      assert.ok(c.data.kind !== 'number' && plainImageOf(c.data.dictionary) !== undefined, `${c.name} has an image`);
+      return { ...c, data: { ...c.data, dictionary: [...c.data.dictionary] } };
+    });
+    assert.ok(Buffer.concat(parquetFile(records.length, columns)).equals(Buffer.concat(parquetFile(records.length, copies))));
+    const path = write(records.length, columns);
+    const back = await rows(`SELECT sourceIP, sourceIPKey, destinationIP, destinationIPKey FROM read_parquet('${path}')`);
+    assert.equal(back.length, records.length);
+    back.forEach((row, i) => {
+      const r = records[i];
+      assert.deepEqual(row, [r.sourceAddress, ipKey(r.sourceAddress), r.destinationAddress, ipKey(r.destinationAddress)], `row ${i}`);
+    });
   });
 
   it('reads back dictionaries of every bit width (runs and bit-packed groups mixed)', async () => {

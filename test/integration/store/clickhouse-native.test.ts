@@ -10,6 +10,8 @@ import type { AggregatedFlowRecord } from '../../../src/flow/record.js';
 import { flowsBody, rollupBody, ROLLUP_INPUT_NATIVE } from '../../../src/store/clickhouse-native.js';
 import { completeBatch, encodeRows, EncodeScratch } from '../../../src/store/columnar.js';
 import { NATIVE_TYPES, type NativeColumn } from '../../../src/store/native.js';
+import { OrderScratch } from '../../../src/store/native-order.js';
+import { ALL_KEYS } from '../../../src/store/rollups.js';
 import { RollupScratch } from '../../../src/store/rollup-batch.js';
 import { COLUMNS } from '../../../src/store/schema.js';
 import { flow, T0 } from '../../unit/store/fixtures.js';
@@ -32,14 +34,14 @@ after(async () => {
   await client.close();
 });
 
-/** Inserts a body into a fresh Memory table of `columns`, then reads the table back as Native. */
-async function roundTrip(table: string, columns: readonly NativeColumn[], body: Buffer): Promise<Buffer> {
+/** Inserts a body into a fresh Memory table of `columns`, then reads the table back as Native (in `orderBy` order when given). */
+async function roundTrip(table: string, columns: readonly NativeColumn[], body: Buffer, orderBy?: string): Promise<Buffer> {
   const t = `${database}.${table}`;
   await client.command({ query: `CREATE TABLE ${t} (${columns.map((c) => `${c.name} ${NATIVE_TYPES[c.kind]}`).join(', ')}) ENGINE = Memory` });
   const names = columns.map((c) => c.name).join(', ');
   const insert = await client.exec({ query: `INSERT INTO ${t} (${names}) FORMAT Native`, values: Readable.from([body]) });
   insert.stream.resume();
-  const select = await client.exec({ query: `SELECT ${names} FROM ${t} FORMAT Native` });
+  const select = await client.exec({ query: `SELECT ${names} FROM ${t}${orderBy ? ` ORDER BY ${orderBy}` : ''} FORMAT Native` });
   const chunks: Buffer[] = [];
   for await (const chunk of select.stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
@@ -75,5 +77,30 @@ describe('ClickHouse Native bodies, as the server writes them', { skip }, () => 
     const theirs = await roundTrip('rollup_input_like', ROLLUP_INPUT_NATIVE, ours);
     assert.equal(theirs.length, ours.length);
     assert.ok(theirs.equals(ours), 'the server wrote other bytes');
+  });
+
+  it("writes the flows in the order the server's ORDER BY gives them (hour in the server's zone, namespaces as bytes, end)", async () => {
+    const namespaces = ['shop', 'kube-system', '', 'ünï', 'Shop', '\uff61', '😀'];
+    // Distinct ends, so that the order is total; hours and namespaces shuffled against row order.
+    const records = Array.from({ length: 3000 }, (_, i) =>
+      flow({ sourcePodNamespace: namespaces[(i * 5) % 7], destinationPodNamespace: namespaces[(i * 3) % 7], flowEndSeconds: T0 + ((i * 7919) % 3000) * 7 }),
+    );
+    const batch = completeBatch(encodeRows(records, T0, COLUMNS), COLUMNS, { dictionariesOnly: true, repeatedValues: true });
+    const rs = await client.query({ query: 'SELECT toUInt32(toStartOfHour(toDateTime(1700000000))) % 3600 AS s', format: 'JSONEachRow' });
+    const [{ s: hourStart }] = await rs.json<{ s: number }>();
+    const ours = Buffer.from(flowsBody(batch, COLUMNS, undefined, { scratch: new OrderScratch(), hourStart: Number(hourStart) }));
+    assert.ok(!ours.equals(Buffer.from(flowsBody(batch, COLUMNS))), 'the rows needed an order');
+    const theirs = await roundTrip('flows_sorted', COLUMNS, ours, 'toStartOfHour(flowEndSeconds), sourcePodNamespace, destinationPodNamespace, flowEndSeconds');
+    assert.ok(theirs.equals(ours), 'the server orders the rows otherwise');
+  });
+
+  it("writes each rollup's rows in the order of its tables' ORDER BY (bucket, its keys)", async () => {
+    const batch = completeBatch(encodeRows(rollupRecords(2000, 33), H0, COLUMNS), COLUMNS, { dictionariesOnly: true, repeatedValues: true });
+    const ours = Buffer.from(rollupBody(batch, new RollupScratch(), undefined, { scratch: new OrderScratch(), hourStart: 0 }).body);
+    assert.ok(!ours.equals(Buffer.from(rollupBody(batch, new RollupScratch()).body)), 'the rows needed an order');
+    // A rollup's rows hold '' / 0 / -1 in the other rollups' keys: ordering by every key in
+    // ROLLUPS order orders each rollup's rows by its own.
+    const theirs = await roundTrip('rollup_input_sorted', ROLLUP_INPUT_NATIVE, ours, ['rollupOf', 'bucket', ...ALL_KEYS.map((k) => k.name)].join(', '));
+    assert.ok(theirs.equals(ours), 'the server orders the rows otherwise');
   });
 });

@@ -1,7 +1,8 @@
 // The embedded store's background jobs made visible (src/store/health.ts, duckdb.ts health(),
 // the store sink's log lines, the aggregator's /metrics): a fold or a segment compaction that
 // fails on a corrupt Parquet file is counted, named in one log line and in the metrics, retried
-// after the next insert, and recovers once the file is whole again.
+// after the next insert, and recovers once the file is whole again; so does the table path's
+// rollup compaction.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -177,6 +178,32 @@ describe('embedded store health', () => {
       assert.equal(n, 50 * (FOLD_FILES + 2), 'every insert rollup rows kept');
     } finally {
       await sink.close();
+    }
+  });
+
+  it('counts a rollup compaction (the table path) that fails, keeps the rows, and clears the error when one succeeds', async () => {
+    const repo = await DuckDbRepository.open(':memory:');
+    try {
+      await repo.insertFlows(records(40, 1), T0 + 100);
+      await repo.insertFlows(records(40, 1), T0 + 101);
+      const sums = 'SELECT grain, bucket, CAST(sum(flows) AS DOUBLE) AS f FROM rollups GROUP BY ALL ORDER BY ALL';
+      const before = await repo.select(sums);
+      // An object in the compaction's way on the writer connection: its CREATE OR REPLACE TEMP TABLE fails.
+      await repo.execute('CREATE TEMP VIEW rollup_compaction AS SELECT 1 AS x');
+      await repo.compact();
+      let h = repo.health();
+      assert.equal(h.jobs.rollupCompaction.failures, 1);
+      assert.match(h.jobs.rollupCompaction.lastError, /^rollup compaction failed: /);
+      assert.deepEqual(await repo.select(sums), before, 'the rollup rows as they were');
+      await repo.execute('DROP VIEW rollup_compaction');
+      await repo.compact();
+      h = repo.health();
+      assert.deepEqual([h.jobs.rollupCompaction.failures, h.jobs.rollupCompaction.consecutiveFailures, h.jobs.rollupCompaction.lastError], [1, 0, '']);
+      assert.equal(h.jobs.rollupCompaction.successes, 1);
+      assert.deepEqual(await repo.select(sums), before);
+      assert.deepEqual(h.segmentsPerLevel, [], 'no segments in memory');
+    } finally {
+      await repo.close();
     }
   });
 

@@ -245,17 +245,17 @@ export function aggregatorRegistry(querier: AggregatorQuerier): Registry {
   return registry;
 }
 
-/**
- * The flow store's metrics: the storage sink's buffer and the repository's background jobs
- * (docs/store.md, "Health and metrics"). Series appear once the store is open; an engine without
- * health() (ClickHouse) shows the sink's only.
- */
 /** A repository's health and where the store is (the `store` label of the flowvis_store_* series). */
 interface StoreHealthOf {
   store: string;
   health: StoreHealth;
 }
 
+/**
+ * The flow store's metrics: the storage sink's buffer and the repository's background jobs
+ * (docs/store.md, "Health and metrics"). Series appear once the store is open; an engine without
+ * health() (ClickHouse) shows the sink's only.
+ */
 function storeMetrics(registry: Registry, read: () => StoreHealthOf | null, sink: () => StoreSinkStats | null): void {
   const sinkTotal = (name: string, help: string, value: (s: StoreSinkStats) => number) =>
     new Counter({

@@ -29,6 +29,11 @@ function codesOf(col: EncodedColumn): Codes {
 
 const EMPTY_SLOT = -1;
 const WORD = 4294967296;
+/**
+ * Keys of one word below this are grouped through a table indexed by the key (GroupTable
+ * groupDirect): 4 MB at most, and only the slots of the keys found are touched.
+ */
+const DIRECT_RANGE = 1 << 20;
 
 /**
  * Numbers distinct keys of k 32-bit words each, in order of first appearance: one hash pass over
@@ -43,15 +48,53 @@ export class GroupTable {
   private slots: Int32Array = new Int32Array(1024).fill(EMPTY_SLOT);
   private keys: Uint32Array = new Uint32Array(2048);
 
-  /** Writes each row's dense group id into ids[0, n); returns the number of groups. */
-  group(words: Uint32Array, k: number, n: number, ids: Uint32Array): number {
+  /** Group id + 1 per key value, for keys of one word below DIRECT_RANGE (0: not seen); all 0 between calls. */
+  private direct: Int32Array = new Int32Array(0);
+
+  /**
+   * Writes each row's dense group id into ids[0, n); returns the number of groups. `range`: an
+   * upper bound of the key when k is 1 (its word's product of widths).
+   */
+  group(words: Uint32Array, k: number, n: number, ids: Uint32Array, range = WORD): number {
     if (n === 0) return 0;
     if (k === 0) {
       ids.fill(0, 0, n);
       return 1;
     }
+    if (k === 1 && range <= DIRECT_RANGE) return this.groupDirect(words, n, ids, range);
     this.slots.fill(EMPTY_SLOT);
     return k === 1 ? this.groupOne(words, n, ids) : this.groupMany(words, k, n, ids);
+  }
+
+  /**
+   * A key of one word with a small range is its own slot: no hashing, no probing, no compare
+   * (the rollups' tiers group the key ids and a bucket, the nodes and policies keys are a few
+   * thousand combinations). The slots used are cleared afterwards through the groups' keys.
+   */
+  private groupDirect(words: Uint32Array, n: number, ids: Uint32Array, range: number): number {
+    if (this.direct.length < range) this.direct = new Int32Array(Math.max(range, 2 * this.direct.length));
+    const direct = this.direct;
+    let keys = this.keys;
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      const v = words[i];
+      if (v >= range) {
+        // A digit beyond its part's width (never, from rollupBatch's parts): hash instead.
+        for (let c = 0; c < count; c++) direct[keys[c]] = 0;
+        this.slots.fill(EMPTY_SLOT);
+        return this.groupOne(words, n, ids);
+      }
+      const g = direct[v];
+      if (g !== 0) ids[i] = g - 1;
+      else {
+        if (count === keys.length) keys = this.keys = grown(keys, keys.length * 2);
+        keys[count] = v;
+        ids[i] = count++;
+        direct[v] = count;
+      }
+    }
+    for (let g = 0; g < count; g++) direct[keys[g]] = 0;
+    return count;
   }
 
   private groupOne(words: Uint32Array, n: number, ids: Uint32Array): number {
@@ -226,6 +269,13 @@ function endpointDigits(words: Uint32Array, k: number, j: number, scale: number,
   }
 }
 
+/** 1 + the largest endpoint digit (endpointDigits) of the rows. */
+function endpointWidth(pods: Indexes | Uint32Array, emptyPod: number, ips: Indexes | Uint32Array, n: number): number {
+  let max = 0;
+  for (let i = 0; i < n; i++) if (pods[i] === emptyPod && ips[i] + 1 > max) max = ips[i] + 1;
+  return max + 1;
+}
+
 function bucketDigits(words: Uint32Array, k: number, j: number, scale: number, n: number, ends: Float64Array, tier: number, low: number): void {
   for (let i = 0; i < n; i++) {
     const d = Math.floor(ends[i] / tier) - low;
@@ -248,6 +298,15 @@ export class RollupScratch {
   wordsFor(n: number, k: number): Uint32Array {
     if (this.words.length < n * k) this.words = new Uint32Array(n * k);
     return this.words;
+  }
+
+  /** -1 per index (renumber's remap), kept so between calls. */
+  private remap: Int32Array = new Int32Array(0);
+
+  /** Renumbers indexes below `size` in order of first use (see renumber). */
+  renumber(indexes: Uint32Array, size: number): Uint32Array {
+    if (this.remap.length < size) this.remap = new Int32Array(Math.max(size, 2 * this.remap.length)).fill(-1);
+    return renumber(indexes, this.remap);
   }
 
   /** n group ids in slot `slot` (contents undefined). */
@@ -302,7 +361,7 @@ export class RollupScratch {
       }
     }
     const ids = this.idsIn(slot, n);
-    return { ids, count: this.table.group(words, k, n, ids) };
+    return { ids, count: this.table.group(words, k, n, ids, k === 1 ? range : WORD) };
   }
 }
 
@@ -392,8 +451,9 @@ export function rollupBatch(batch: EncodedBatch, scratch: RollupScratch = defaul
   /** A key column as parts: dictionary indexes as they are, a u8 as its value, an i64 by its range. */
   const partsOf = (keyName: string): Part[] => {
     const key = ALL_KEYS.find((k) => k.name === keyName)!;
-    if (key.kind === 'u8') return [{ kind: 'numbers', values: numbers(keyName), offset: 0, width: 256 }];
-    if (key.kind === 'i64') return rangeParts(numbers(keyName), n);
+    // Numbers by the range they take in the batch (a u8 key such as a rule action takes 2 or 3 of
+    // its 256 values): narrow parts keep the key to fewer words, or one with a small range.
+    if (key.kind === 'u8' || key.kind === 'i64') return rangeParts(numbers(keyName), n);
     if (key.expr === key.name) {
       const c = codesFor(keyName);
       return [{ kind: 'indexes', indexes: c.indexes, width: c.dictionary.length }];
@@ -401,7 +461,9 @@ export function rollupBatch(batch: EncodedBatch, scratch: RollupScratch = defaul
     const side = keyName.startsWith('source') ? 'source' : 'destination';
     const pods = codesFor(`${side}PodName`);
     const ips = codesFor(`${side}IP`);
-    return [{ kind: 'endpoint', pods: pods.indexes, emptyPod: pods.dictionary.indexOf(''), ips: ips.indexes, width: ips.dictionary.length + 1 }];
+    const emptyPod = pods.dictionary.indexOf('');
+    // The width the batch's digits need: 1 (no part) when every row names its Pod.
+    return [{ kind: 'endpoint', pods: pods.indexes, emptyPod, ips: ips.indexes, width: emptyPod < 0 ? 1 : endpointWidth(pods.indexes, emptyPod, ips.indexes, n) }];
   };
 
   const grains: GrainGroups[] = [];
@@ -419,16 +481,21 @@ export function rollupBatch(batch: EncodedBatch, scratch: RollupScratch = defaul
       if (width > WORD) throw new Error(`rollup buckets of ${tier} s span more than 2^32`);
       // Rows, or the finer tier's groups (each as its first row), as the units being grouped.
       const units = below === null ? n : below.count;
-      const unitKeys = below === null ? key.ids : gatherAt(key.ids, below.first);
+      const unitKeys: Uint32Array = below === null ? key.ids : gatherAt(key.ids, below.first);
       const unitEnds = below === null ? ends : gatherEnds(ends, below.first);
-      const group = scratch.group(
-        [
-          { kind: 'indexes', indexes: unitKeys, width: key.count },
-          { kind: 'bucket', ends: unitEnds, tier, low, width },
-        ],
-        units,
-        1,
-      );
+      // Every unit in one bucket (a batch of a few seconds, tiers of minutes): the groups are
+      // the keys, numbered as they are (each key's first unit is its first row's).
+      const group: { ids: Uint32Array; count: number } =
+        width === 1
+          ? { ids: unitKeys, count: key.count }
+          : scratch.group(
+              [
+                { kind: 'indexes', indexes: unitKeys, width: key.count },
+                { kind: 'bucket', ends: unitEnds, tier, low, width },
+              ],
+              units,
+              1,
+            );
       const first = new Int32Array(group.count).fill(-1);
       const sums = measures.map(() => new Float64Array(group.count));
       const flows = new Float64Array(group.count);
@@ -491,23 +558,36 @@ export function rollupBatch(batch: EncodedBatch, scratch: RollupScratch = defaul
     }
     // The source column's dictionary (endpoint IPs: the IP column, which has the key's name),
     // with '' for rows without this key.
+    // Rows without this key take `none`, one past the dictionary. (The dictionary's own '' is
+    // not looked for up front: an address column's dictionary holds every address of the batch,
+    // and indexOf('') touched each of its strings, one cache miss each.)
     const src = codesFor(key.name);
-    const blank = src.dictionary.indexOf('');
-    const none = blank >= 0 ? blank : src.dictionary.length;
+    const none = src.dictionary.length;
     const pods = key.expr === key.name ? null : codesFor(`${key.name.startsWith('source') ? 'source' : 'destination'}PodName`);
+    const emptyPod = pods ? pods.dictionary.indexOf('') : -1;
     const indexes = new Uint32Array(rows).fill(none);
     for (let j = 0; j < grains.length; j++) {
       if (!has[j]) continue;
-      if (pods) gatherEndpoints(indexes, src.indexes, pods.indexes, pods.dictionary.indexOf(''), none, firstRows, starts[j], starts[j] + grains[j].count);
+      if (pods) gatherEndpoints(indexes, src.indexes, pods.indexes, emptyPod, none, firstRows, starts[j], starts[j] + grains[j].count);
       else gatherIndexes(indexes, src.indexes, firstRows, starts[j], starts[j] + grains[j].count);
     }
     // Only the values the rollup rows use go into their ENUM (creating one costs about 1 µs a
     // member; the address columns' dictionaries hold every address of the batch). An ENUM's
-    // members must be distinct: the dictionary's '' serves rows without the key when it has one.
-    const remap = new Int32Array(src.dictionary.length + 1).fill(-1);
-    const usedIndexes = renumber(indexes, remap);
-    const used = new Array<string>(usedIndexes.length);
-    for (let u = 0; u < usedIndexes.length; u++) used[u] = usedIndexes[u] === src.dictionary.length ? '' : src.dictionary[usedIndexes[u]];
+    // members must be distinct: rows without the key and rows whose value is '' share one ''.
+    const usedIndexes = scratch.renumber(indexes, none + 1);
+    let sentinelAt = -1;
+    let blankAt = -1;
+    for (let u = 0; u < usedIndexes.length; u++) {
+      if (usedIndexes[u] === none) sentinelAt = u;
+      else if (src.dictionary[usedIndexes[u]] === '') blankAt = u;
+    }
+    let used = Array.from(usedIndexes, (k) => (k === none ? '' : src.dictionary[k]));
+    if (sentinelAt >= 0 && blankAt >= 0) {
+      const keep = Math.min(sentinelAt, blankAt);
+      const drop = Math.max(sentinelAt, blankAt);
+      mergeInto(indexes, keep, drop);
+      used = [...used.slice(0, drop), ...used.slice(drop + 1)];
+    }
     columns.push({ kind: 'dictionary', dictionary: used, indexes: narrow(indexes, used.length) });
   }
   for (const sums of sumValues) columns.push({ kind: 'number', values: sums });
@@ -532,7 +612,7 @@ function gatherEndpoints(out: Uint32Array, ips: Indexes | Uint32Array, pods: Ind
   }
 }
 
-/** Renumbers indexes in order of first use (remap: -1 for each index not seen yet); returns the old index of each new one. */
+/** Renumbers indexes in order of first use (remap: -1 for each index not seen yet, and again on return); returns the old index of each new one. */
 function renumber(indexes: Uint32Array, remap: Int32Array): Uint32Array {
   const used: number[] = [];
   for (let i = 0; i < indexes.length; i++) {
@@ -544,5 +624,15 @@ function renumber(indexes: Uint32Array, remap: Int32Array): Uint32Array {
     }
     indexes[i] = k;
   }
+  for (const old of used) remap[old] = -1;
   return Uint32Array.from(used);
+}
+
+/** Index `drop` becomes `keep` (< drop), and every index above `drop` one less. */
+function mergeInto(indexes: Uint32Array, keep: number, drop: number): void {
+  for (let i = 0; i < indexes.length; i++) {
+    const k = indexes[i];
+    if (k === drop) indexes[i] = keep;
+    else if (k > drop) indexes[i] = k - 1;
+  }
 }

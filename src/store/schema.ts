@@ -104,6 +104,13 @@ export interface Column {
   readonly address?: true;
   /** The schema version (migrations.ts) that added the column; absent: the first. Added columns come last. */
   readonly since?: number;
+  /**
+   * An earlier string column whose value usually fixes this one's (a Pod's namespace and Node by
+   * the Pod's name, a policy's namespace by its name): columnar.ts remembers this column's value
+   * per value of that one, and looks it up in its dictionary only when it differs. A hint for
+   * speed only: any values are read right.
+   */
+  readonly follows?: keyof StoredFlow;
 }
 
 // Addresses repeat across records (the same Pods talk again and again): keys are cached.
@@ -162,6 +169,7 @@ function col(name: keyof StoredFlow, kind: ColumnKind, reader: Column['value'] |
 }
 
 const address = (c: Column): Column => Object.freeze({ ...c, address: true as const });
+const follows = (c: Column, other: keyof StoredFlow): Column => Object.freeze({ ...c, follows: other });
 
 export const COLUMNS: readonly Column[] = Object.freeze([
   col('timeInserted', 'time', (_r, at) => at),
@@ -184,22 +192,22 @@ export const COLUMNS: readonly Column[] = Object.freeze([
   col('reversePacketDeltaCount', 'u64', read('reversePacketDeltaCount', 'count')),
   col('reverseOctetDeltaCount', 'u64', read('reverseOctetDeltaCount', 'count')),
   col('sourcePodName', 'string', read('sourcePodName', 'text')),
-  col('sourcePodNamespace', 'string', read('sourcePodNamespace', 'text')),
-  col('sourceNodeName', 'string', read('sourceNodeName', 'text')),
+  follows(col('sourcePodNamespace', 'string', read('sourcePodNamespace', 'text')), 'sourcePodName'),
+  follows(col('sourceNodeName', 'string', read('sourceNodeName', 'text')), 'sourcePodName'),
   col('destinationPodName', 'string', read('destinationPodName', 'text')),
-  col('destinationPodNamespace', 'string', read('destinationPodNamespace', 'text')),
-  col('destinationNodeName', 'string', read('destinationNodeName', 'text')),
+  follows(col('destinationPodNamespace', 'string', read('destinationPodNamespace', 'text')), 'destinationPodName'),
+  follows(col('destinationNodeName', 'string', read('destinationNodeName', 'text')), 'destinationPodName'),
   col('destinationClusterIP', 'string', read('destinationClusterIP', 'text')),
   col('destinationServicePort', 'u16', read('destinationServicePort', 'number')),
   col('destinationServicePortName', 'string', read('destinationServicePortName', 'text')),
   col('ingressNetworkPolicyName', 'string', read('ingressNetworkPolicyName', 'text')),
-  col('ingressNetworkPolicyNamespace', 'string', read('ingressNetworkPolicyNamespace', 'text')),
-  col('ingressNetworkPolicyRuleName', 'string', read('ingressNetworkPolicyRuleName', 'text')),
+  follows(col('ingressNetworkPolicyNamespace', 'string', read('ingressNetworkPolicyNamespace', 'text')), 'ingressNetworkPolicyName'),
+  follows(col('ingressNetworkPolicyRuleName', 'string', read('ingressNetworkPolicyRuleName', 'text')), 'ingressNetworkPolicyName'),
   col('ingressNetworkPolicyRuleAction', 'u8', read('ingressNetworkPolicyRuleAction', 'number')),
   col('ingressNetworkPolicyType', 'u8', read('ingressNetworkPolicyType', 'number')),
   col('egressNetworkPolicyName', 'string', read('egressNetworkPolicyName', 'text')),
-  col('egressNetworkPolicyNamespace', 'string', read('egressNetworkPolicyNamespace', 'text')),
-  col('egressNetworkPolicyRuleName', 'string', read('egressNetworkPolicyRuleName', 'text')),
+  follows(col('egressNetworkPolicyNamespace', 'string', read('egressNetworkPolicyNamespace', 'text')), 'egressNetworkPolicyName'),
+  follows(col('egressNetworkPolicyRuleName', 'string', read('egressNetworkPolicyRuleName', 'text')), 'egressNetworkPolicyName'),
   col('egressNetworkPolicyRuleAction', 'u8', read('egressNetworkPolicyRuleAction', 'number')),
   col('egressNetworkPolicyType', 'u8', read('egressNetworkPolicyType', 'number')),
   col('tcpState', 'string', read('tcpState', 'text')),

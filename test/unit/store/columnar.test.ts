@@ -193,6 +193,34 @@ describe('the generated row reader', () => {
   });
 });
 
+describe('columns that follow another (Column.follows)', () => {
+  it('read every value right when a Pod name comes with another namespace or Node than before', () => {
+    // Pods mostly keep their namespace and Node, but the same name recurs in other namespaces,
+    // '' names Pods of many namespaces, and policies share names across namespaces.
+    const records = Array.from({ length: 3000 }, (_, i) => {
+      const pod = i % 37;
+      const moved = i % 11 === 0;
+      return flow({
+        sourcePodName: pod === 0 ? '' : `pod-${pod}`,
+        sourcePodNamespace: moved ? `ns-${i % 5}` : `ns-${pod % 3}`,
+        sourceNodeName: i % 13 === 0 ? `node-${i % 7}` : `node-${pod % 4}`,
+        destinationPodName: `pod-${(pod * 7) % 37}`,
+        destinationPodNamespace: `ns-${i % 2}`,
+        ingressNetworkPolicyName: i % 3 === 0 ? 'allow' : '',
+        ingressNetworkPolicyNamespace: i % 3 === 0 ? `ns-${i % 4}` : '',
+        ingressNetworkPolicyRuleName: i % 3 === 0 ? `rule-${i % 6}` : '',
+      });
+    });
+    const batch = completeBatch(encodeRows(records, 1000), COLUMNS, { dictionariesOnly: true });
+    const followers = COLUMNS.filter((c) => c.follows !== undefined);
+    assert.ok(followers.length >= 6);
+    records.forEach((r, row) => {
+      for (const c of followers) assert.equal(cell(batch, c.name, row), c.value(r, 1000), `${c.name} of row ${row}`);
+      assert.equal(cell(batch, 'sourcePodName', row), r.sourcePodName);
+    });
+  });
+});
+
 describe('ArrayPool', () => {
   it('gives a batch the smallest free buffer that holds each array, and new ones beyond', () => {
     const pool = new ArrayPool(1 << 20);

@@ -3,9 +3,10 @@
 // minute to minute; docs/store-clickhouse.md). Each run inserts the store bench's rows (600,000,
 // flow ends over 10 s) in the store sink's batches (50,000, 2 inserts in flight) and reports the
 // client's CPU per row (this process), the server's query-thread CPU per row (system.events) and
-// the server process's whole CPU per row (/proc: merges included), and rows/s.
+// the server process's whole CPU per row (/proc: merges included), and rows/s; the machine probe
+// (scripts/machine-probe.mjs) before the first run and after the last.
 //   node scripts/clickhouse-ab.mjs <distA> <distB> [runs=4] [rows=600000]
-//   e.g. node scripts/clickhouse-ab.mjs /tmp/hch-base/dist dist 4
+//   e.g. node scripts/clickhouse-ab.mjs /tmp/nat-base/dist dist 4
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -62,8 +63,15 @@ async function insertAll(repo, records) {
   await Promise.all(window);
 }
 
+/** The machine's speed now (3 s; docs/store-clickhouse.md). */
+function probe() {
+  const out = execFileSync(process.execPath, [new URL('./machine-probe.mjs', import.meta.url).pathname]).toString().trim();
+  process.stdout.write(JSON.stringify({ probe: JSON.parse(out), load: loadavg().map((l) => Number(l.toFixed(1))) }) + '\n');
+}
+
 try {
   for (const b of builds) await insertAll(b.repo, rows.slice(0, 150_000)); // warm-up
+  probe();
   const runs = Number(runsText);
   for (let k = 0; k < runs; k++) {
     // Alternate which build goes first.
@@ -96,6 +104,7 @@ try {
       );
     }
   }
+  probe();
 } finally {
   for (const b of builds) {
     await b.repo.close();

@@ -44,8 +44,8 @@ const WIDTH: Record<Exclude<ColumnKind, 'string'>, number> = { time: 4, u8: 1, u
 export type RowSource = number | { readonly constant: number } | null;
 
 /**
- * Rows [from, to) of a batch, written with one source per output column. `order`: the batch
- * rows to write, in this order (to - from of them, each in [from, to)); without it, from to to.
+ * Rows [from, to) of a batch, written with one source per output column. `order`: the rows
+ * [from, to), each once, in the order to write them; without it, from to to.
  */
 export interface RowRange {
   readonly batch: EncodedBatch;
@@ -228,7 +228,9 @@ export function nativeBlock(columns: readonly NativeColumn[], ranges: readonly R
           p += n;
         } else {
           const pool = poolOf(col);
-          p = r.order ? writeStringsInOrder(out, outView, p, col.indexes, pool, r.order) : writeStrings(out, outView, p, col.indexes, pool, r.from, r.to);
+          // One value in every row (empty fields, constants) is the same in any order.
+          if (n > 0 && sameIndex(col.indexes, r.from, r.to)) p = repeat(out, p, pool.u8, pool.start[col.indexes[r.from]], pool.length[col.indexes[r.from]], n);
+          else p = r.order ? writeStringsInOrder(out, outView, p, col.indexes, pool, r.order) : writeStrings(out, outView, p, col.indexes, pool, r.from, r.to);
         }
       } else if (col !== null && col.kind === 'number') {
         p = writeNumbers(out, p, kind, col.values, r.from, r.to, r.order);
@@ -259,11 +261,6 @@ function stringBytes(idx: ArrayLike<number>, length: Uint32Array, from: number, 
 /** Rows [from, to) of a string column: each row's pool entry. Values up to 256 bytes by copyBytes, longer ones by one native copy. */
 function writeStrings(out: Uint8Array, outView: DataView, p: number, idx: ArrayLike<number>, pool: Pool, from: number, to: number): number {
   const { u8, view, start, length } = pool;
-  if (length.length === 1 && length[0] === 1) {
-    // One value, and that '' (or one character of one byte): a run of one byte.
-    out.fill(u8[0], p, p + (to - from));
-    return p + (to - from);
-  }
   for (let i = from; i < to; i++) {
     const k = idx[i];
     const n = length[k];
@@ -274,13 +271,32 @@ function writeStrings(out: Uint8Array, outView: DataView, p: number, idx: ArrayL
   return p;
 }
 
+/** Whether rows [from, to) have one index (a scan that stops at the first other one). */
+function sameIndex(idx: ArrayLike<number>, from: number, to: number): boolean {
+  const first = idx[from];
+  for (let i = from + 1; i < to; i++) if (idx[i] !== first) return false;
+  return true;
+}
+
+/** `rows` copies of the n bytes at `at`: the first copied, then doubled (native copies). */
+function repeat(out: Uint8Array, p: number, u8: Uint8Array, at: number, n: number, rows: number): number {
+  const total = n * rows;
+  if (n === 1) {
+    out.fill(u8[at], p, p + total);
+    return p + total;
+  }
+  out.set(u8.subarray(at, at + n), p);
+  for (let filled = n; filled < total; ) {
+    const chunk = Math.min(filled, total - filled);
+    out.copyWithin(p + filled, p, p + chunk);
+    filled += chunk;
+  }
+  return p + total;
+}
+
 /** A string column's rows in `order`. */
 function writeStringsInOrder(out: Uint8Array, outView: DataView, p: number, idx: ArrayLike<number>, pool: Pool, order: Uint32Array): number {
   const { u8, view, start, length } = pool;
-  if (length.length === 1 && length[0] === 1) {
-    out.fill(u8[0], p, p + order.length);
-    return p + order.length;
-  }
   for (let i = 0; i < order.length; i++) {
     const k = idx[order[i]];
     const n = length[k];
@@ -299,6 +315,8 @@ function writeStringsInOrder(out: Uint8Array, outView: DataView, p: number, idx:
 function writeNumbers(out: Uint8Array, p: number, kind: Exclude<ColumnKind, 'string'>, values: Float64Array, from: number, to: number, order: Uint32Array | undefined): number {
   const n = to - from;
   const width = WIDTH[kind];
+  // One value in every row (the insert time, zero counters, constants): the same in any order.
+  if (n > 1 && sameValue(values, from, to)) return writeConstant(out, p, kind, values[from], n);
   if (kind === 'u8') {
     toU8(out.subarray(p, p + n), values, from, order);
     return p + n;
@@ -310,6 +328,13 @@ function writeNumbers(out: Uint8Array, p: number, kind: Exclude<ColumnKind, 'str
   else toI64(new Uint32Array(buffer, 0, 2 * n), values, from, order);
   out.set(new Uint8Array(buffer, 0, n * width), p);
   return p + n * width;
+}
+
+/** Whether rows [from, to) hold one value (a scan that stops at the first other one; NaN never matches). */
+function sameValue(values: Float64Array, from: number, to: number): boolean {
+  const first = values[from];
+  for (let i = from + 1; i < to; i++) if (values[i] !== first) return false;
+  return first === first;
 }
 
 function toU8(a: Uint8Array, v: Float64Array, from: number, order: Uint32Array | undefined): void {

@@ -95,6 +95,23 @@ describe('nativeBlock of several ranges', () => {
     ]);
   });
 
+  it('writes a column of one value in every row (a long string, a 64-bit number) as that value in each row, in any order', () => {
+    const long = 'y'.repeat(300) + 'é';
+    const constant: EncodedBatch = {
+      rows: 5,
+      columns: [strings(['other', long], [1, 1, 1, 1, 1]), numbers(2 ** 40 + 1, 2 ** 40 + 1, 2 ** 40 + 1, 2 ** 40 + 1, 2 ** 40 + 1), numbers(3, 3, 3, 3, Number.NaN)],
+    };
+    const cols: NativeColumn[] = [
+      { name: 's', kind: 'string' },
+      { name: 'n', kind: 'u64' },
+      { name: 'm', kind: 'u32' },
+    ];
+    const expected = [3, 3, 3, 3, 0].map((m) => [long, 2 ** 40 + 1, m]);
+    assert.deepEqual(readNative(nativeBlock(cols, [{ batch: constant, from: 0, to: 5, sources: [0, 1, 2] }]), cols), expected);
+    const order = Uint32Array.of(4, 2, 0, 1, 3);
+    assert.deepEqual(readNative(nativeBlock(cols, [{ batch: constant, from: 0, to: 5, sources: [0, 1, 2], order }]), cols), [...order].map((i) => expected[i]));
+  });
+
   it('writes a range in its order when it has one', () => {
     const sources: RowSource[] = [0, 3, 1, 1, 2, 2, 0, 0];
     const inOrder = readNative(nativeBlock(columns, [{ batch, from: 0, to: 4, sources }]), columns);

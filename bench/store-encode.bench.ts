@@ -9,8 +9,17 @@
 //                            and completeBatch into an EncodeScratch, rollupBatch (RollupScratch)
 // In-process A/B of two builds of these steps: scripts/encode-ab.mjs.
 //
-// Session 8 (2026-11-27, Node v20.20.2, 2-core Intel Xeon VM, load 4-5, probe 222 ns / 2.1 ns):
-//   {"name":"store.encode.embedded","value":SEE_BELOW}
+// Session 8 (2026-11-27, Node v20.20.2, 2-core Intel Xeon VM; probe = node scripts/machine-probe.mjs
+// random read ns / register loop ns). `node dist/bench/run.js store.encode`, load 3.7, probe 165 / 1.43
+// before and 160 / 1.33 after:
+//   {"name":"store.encode.embedded","value":1967,"unit":"CPU ns/row","encodeRows_ns_per_row":1078,"completeBatch_ns_per_row":291,"rollupBatch_ns_per_row":390,"parquet_ns_per_row":302,"main_thread_ns_per_row":1078,"segment_thread_ns_per_row":1072,"rows":245760,"runs":8}
+//   {"name":"store.encode.clickhouse","value":1797,"unit":"CPU ns/row","encodeRows_ns_per_row":1139,"completeBatch_ns_per_row":384,"rollupBatch_ns_per_row":356,"rows":50000,"runs":8}
+// Against the session's starting build (1c78403), alternating in one process (scripts/encode-ab.mjs
+// /tmp/grp-base /work/main 6 2, rounds 1-5, load 5.6-6.4, probe 240 / 1.95 before, 205 / 1.5 after),
+// ns a row: embedded segment steps 710-784 against 1,060-1,535 (completeBatch 250-288 against
+// 393-531, Parquet 292-342 against 557-919), encodeRows 1,073-1,314 against 1,163-1,616;
+// ClickHouse completeBatch 349-391 against 504-561. encodeRows alone (medians of 10, load 5):
+// 821 against 976.
 import { loadavg } from 'node:os';
 import type { Benchmark, BenchResult } from './harness.js';
 import { ArrayPool, completeBatch, EncodeScratch, encodeRows, rawBuffers } from '../src/store/columnar.js';

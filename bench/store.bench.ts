@@ -47,7 +47,7 @@ import { DuckDbRepository } from '../src/store/duckdb.js';
 import { FlowQueries, parseFlowQuery, type FlowQuery } from '../src/store/query.js';
 import type { FlowRepository } from '../src/store/repository.js';
 import { COLUMNS, type StoredFlow } from '../src/store/schema.js';
-import { encodeRows } from '../src/store/columnar.js';
+import { ArrayPool, encodeRows } from '../src/store/columnar.js';
 import { SegmentWriter } from '../src/store/parquet/segment-writer.js';
 import { FAN_IN } from '../src/store/segments.js';
 import { statSync } from 'node:fs';
@@ -407,22 +407,25 @@ const perCpuSecond = (us: number) => Math.round(1e6 / us);
 export const benchmarks: Benchmark[] = [
   {
     // One insert's segment on its own: the main thread reading a 245,760-row batch's columns
-    // (encodeRows), then the segment thread completing it, grouping its rollup rows and writing
-    // the Parquet file (fsync, rename). Then the same rows' size on disk three ways: our
-    // segments, a compacted segment (DuckDB snappy, FAN_IN inserts merged), the DuckDB table
-    // (schema 4's path, after a CHECKPOINT).
+    // (encodeRows, into arrays from the pool, as the product does), then the segment thread
+    // completing it, grouping its rollup rows and writing the Parquet file (fsync, rename). Then
+    // the same rows' size on disk three ways: our segments, a compacted segment (DuckDB snappy,
+    // FAN_IN inserts merged), the DuckDB table (schema 4's path, after a CHECKPOINT).
     name: 'store.segment.write',
     async run() {
       const n = 245_760;
       const rows = syntheticRecords(n, 1, 10);
       const dir = mkdtempSync(join(tmpdir(), 'flowvis-bench-'));
-      const writer = new SegmentWriter();
+      // The arrays come from a pool and go back to it when the thread is done, as in duckdb.ts:
+      // fresh arrays cost the main thread 1.8-3.5 µs a row against 0.9-1.2 (H-GRP, session 8).
+      const pool = new ArrayPool();
+      const writer = new SegmentWriter(undefined, pool);
       try {
         const runs: { main: number; total: number; wall: number; bytes: number }[] = [];
         for (let k = 0; k < 9; k++) {
           const cpu0 = process.cpuUsage();
           const t0 = process.hrtime.bigint();
-          const raw = encodeRows(rows, T0, COLUMNS);
+          const raw = encodeRows(rows, T0, COLUMNS, pool.source());
           const main = process.cpuUsage(cpu0);
           const { stats } = await writer.write(raw, dir, `s${k}.parquet`, `.s${k}.tmp`, true);
           const total = process.cpuUsage(cpu0);

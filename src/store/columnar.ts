@@ -40,7 +40,7 @@ export function narrow(indexes: Uint32Array, members: number): Indexes {
 
 /**
  * Reusable memory for batches that are consumed before the next one is encoded (the ClickHouse
- * insert: encode, write RowBinary, send). A 50,000-row batch's typed arrays and body come to
+ * insert: encode, write the Native body, send). A 50,000-row batch's typed arrays and body come to
  * about 35 MB; allocated per batch, they made V8 run a full GC nearly every batch (external
  * memory pressure), and each full GC marks every record the process still holds. A batch
  * encoded with a scratch is valid until the scratch is used again; its indexes are not narrowed.
@@ -67,7 +67,7 @@ export class EncodeScratch {
 
   /**
    * n bytes in buffer slot `slot` (contents undefined), for memory that an encoder needs only
-   * while it runs (rowbinary.ts: each string column's encoded values, about 5 MB a 50,000-row
+   * while it runs (native.ts: each string column's encoded values, about 5 MB a 50,000-row
    * batch, which allocated anew counted as external memory and brought on full collections).
    * Starts at offset 0 of its own ArrayBuffer, so it can be viewed as 32-bit words.
    */

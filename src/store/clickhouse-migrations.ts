@@ -2,19 +2,10 @@
 import { clickhouseRollupCascade, clickhouseRollupInput, clickhouseRollupMigration } from './clickhouse-rollups.js';
 import type { Migration } from './migrations.js';
 import { ROLLUPS, ROLLUPS_V3 } from './rollups.js';
-import { columnsAt, type ColumnKind } from './schema.js';
+import { NATIVE_TYPES } from './native.js';
+import { columnsAt } from './schema.js';
 
-const CLICKHOUSE_TYPES: Record<ColumnKind, string> = {
-  time: 'DateTime',
-  u8: 'UInt8',
-  u16: 'UInt16',
-  u32: 'UInt32',
-  u64: 'UInt64',
-  i64: 'Int64',
-  string: 'String',
-};
-
-const clickhouseFlowColumns = columnsAt(1).map((c) => `  ${c.name} ${CLICKHOUSE_TYPES[c.kind]}${c.name === 'timeInserted' ? ' DEFAULT now()' : ''}`).join(',\n');
+const clickhouseFlowColumns = columnsAt(1).map((c) => `  ${c.name} ${NATIVE_TYPES[c.kind]}${c.name === 'timeInserted' ? ' DEFAULT now()' : ''}`).join(',\n');
 
 // MergeTree ordered by (hour, namespaces, end time): every dashboard query filters on a time
 // range first and often on a namespace. One partition per day, so retention drops whole days

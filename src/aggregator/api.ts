@@ -270,6 +270,7 @@ function storeMetrics(registry: Registry, read: () => StoreHealthOf | null, sink
     });
   sinkTotal('flowvis_aggregator_store_records_dropped_total', 'Records the storage sink dropped because its pending buffer (store.bufferSize) was full.', (s) => s.dropped);
   sinkTotal('flowvis_aggregator_store_failed_commits_total', 'Storage sink commits that failed (their records stayed pending and were retried).', (s) => s.failedCommits);
+  sinkTotal('flowvis_aggregator_store_retained_flows_total', 'Flow rows retention deleted from the store (they ended before now minus store.retention).', (s) => s.retainedFlows);
   new Gauge({
     name: 'flowvis_aggregator_store_records_pending',
     help: 'Records the storage sink holds: queued, or in inserts not yet answered.',

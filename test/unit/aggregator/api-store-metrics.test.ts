@@ -59,10 +59,11 @@ describe('aggregator /metrics with a flow store', () => {
     });
     const none = await aggregatorRegistry({ records: () => [], metrics, storeRepository: () => null }).metrics();
     assert.doesNotMatch(none, /^flowvis_store_\w+\{/m);
-    const sink = { pending: 7, written: 10, dropped: 3, failedCommits: 2, retainedFlows: 0, connected: false, lastError: 'down' };
+    const sink = { pending: 7, written: 10, dropped: 3, failedCommits: 2, retainedFlows: 11, connected: false, lastError: 'down' };
     const text = await aggregatorRegistry({ records: () => [], metrics, storeSinkStats: () => sink }).metrics();
     assert.match(text, /^flowvis_aggregator_store_records_dropped_total 3$/m);
     assert.match(text, /^flowvis_aggregator_store_failed_commits_total 2$/m);
     assert.match(text, /^flowvis_aggregator_store_records_pending 7$/m);
+    assert.match(text, /^flowvis_aggregator_store_retained_flows_total 11$/m);
   });
 });

@@ -11,7 +11,7 @@ import type { AggregatedFlowRecord } from '../flow/record.js';
 import { SinkFanout, SinkPump, type Sink, type SinkStats } from '../sinks/sink.js';
 import { LogSink } from '../sinks/log-sink.js';
 import { IpfixSink } from '../sinks/ipfix-sink.js';
-import { StoreSink } from '../sinks/store-sink.js';
+import { StoreSink, type StoreSinkStats } from '../sinks/store-sink.js';
 import { openRepository, type FlowRepository } from '../store/repository.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { AggregationProcess, recordProblem, type AggregationStats } from './aggregation.js';
@@ -190,6 +190,11 @@ export class FlowAggregator {
   /** The flow store the storage sink writes to; null without a store or before its first commit. */
   storeRepository(): FlowRepository | null {
     return this.storeSink?.repository() ?? null;
+  }
+
+  /** The storage sink's counters (records pending, written, dropped, failed commits); null without a store. */
+  storeSinkStats(): StoreSinkStats | null {
+    return this.storeSink?.stats() ?? null;
   }
 
   metrics(): RecordMetrics {

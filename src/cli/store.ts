@@ -54,12 +54,14 @@ export function storeCommand(): Command {
     });
   cmd
     .command('info')
-    .description('Engine, location, schema version and row count.')
+    .description('Engine, location, schema version, row count and (embedded) the health of its background jobs.')
     .option('--store <dir|clickhouse-url>', 'the store')
     .action(async (opts: { store?: string }) => {
       const repo = await openRepository(need(opts.store));
       try {
-        process.stdout.write(JSON.stringify({ engine: repo.engine, location: repo.location, schemaVersion: await repo.schemaVersion(), flows: await repo.countFlows() }, null, 2) + '\n');
+        const info = { engine: repo.engine, location: repo.location, schemaVersion: await repo.schemaVersion(), flows: await repo.countFlows() };
+        // The embedded store's background jobs and files (store/health.ts); ClickHouse has none.
+        process.stdout.write(JSON.stringify(repo.health ? { ...info, health: repo.health() } : info, null, 2) + '\n');
       } finally {
         await repo.close();
       }

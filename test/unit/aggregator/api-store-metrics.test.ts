@@ -35,6 +35,12 @@ describe('aggregator /metrics with a flow store', () => {
       assert.match(res.body, new RegExp(`^flowvis_store_file_bytes\\{store="${store}"\\} 0$`, 'm'));
       assert.match(res.body, /^# TYPE flowvis_store_segments gauge$/m);
       assert.doesNotMatch(res.body, /^flowvis_store_job_last_error\{/m);
+      // The storage sink's own counters, from the real aggregator (FlowAggregator.storeSinkStats).
+      const sink = aggregator.storeSinkStats();
+      assert.ok(sink !== null, 'the aggregator reports its storage sink');
+      assert.equal(sink.dropped, 0);
+      assert.match(res.body, /^flowvis_aggregator_store_records_dropped_total 0$/m);
+      assert.match(res.body, /^flowvis_aggregator_store_failed_commits_total 0$/m);
     } finally {
       await app.close();
       await aggregator.stop();

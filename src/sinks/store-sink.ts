@@ -7,9 +7,9 @@
 //
 // write() only appends, so the pump (and collection behind it) never waits for the database.
 // A commit keeps up to `insertsInFlight` inserts (K, default 2) going at once: while the database
-// stores batch N, the client encodes batch N+1 (ClickHouse: the server parses and runs its
-// materialized views while Node builds the next RowBinary body; DuckDB: its threads write while
-// JS encodes the next batch). When an insert fails, no new one starts; those in flight finish,
+// stores batch N, the client encodes batch N+1 (ClickHouse: the server writes the last Native
+// block while Node builds the next one; DuckDB: its threads write while JS encodes the next
+// batch). When an insert fails, no new one starts; those in flight finish,
 // the ones that succeeded count as written, and the failed batches return to the front of the
 // queue in their order (a later batch that succeeded is stored before an earlier one that failed).
 // When the database is down, records wait in `pending` up to `capacity`; nothing within that

@@ -40,7 +40,7 @@ import type { FlowRepository, OpenOptions, RetentionResult } from './repository.
 import { JobTracker, type StoreHealth } from './health.js';
 import { rollupBatch } from './rollup-batch.js';
 import { DUCKDB_ROLLUP_COLUMNS, duckdbRollupCompaction, duckdbRollupInsert, GRAINS, LARGEST_TIER, ROLLUPS } from './rollups.js';
-import { COLUMN_NAMES, COLUMNS, type Column, type CounterSnapshot } from './schema.js';
+import { clampedValues, COLUMN_NAMES, COLUMNS, KIND_RANGES, type Column, type CounterSnapshot } from './schema.js';
 
 /** Read connections: a dashboard page runs up to this many queries at once. */
 export const READERS = 4;
@@ -266,7 +266,7 @@ export class DuckDbRepository implements FlowRepository {
     this.checkOpen();
     if (records.length === 0) return Promise.resolve();
     if (this.segmented && this.segmentsDir !== null) return this.insertSegment(records, insertedAtSeconds);
-    const batch = encodeBatch(records, insertedAtSeconds, this.columns);
+    const batch = clampedBatch(encodeBatch(records, insertedAtSeconds, this.columns), this.columns);
     const names = this.columns.map((c) => c.name);
     const rollups = this.rollups ? rollupBatch(batch) : null;
     const ends = batch.columns[COLUMN_NAMES.indexOf('flowEndSeconds')];
@@ -828,4 +828,19 @@ function syncFile(path: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The batch with each number column's values clamped into its kind's range (schema.ts
+ * KIND_RANGES), as the segment path's Parquet writer and the ClickHouse writer store them:
+ * DuckDB's cast would fail the whole batch on one such value.
+ */
+function clampedBatch(batch: EncodedBatch, columns: readonly Column[]): EncodedBatch {
+  const out = batch.columns.map((col, c) => {
+    const kind = columns[c].kind;
+    if (col.kind !== 'number' || kind === 'string') return col;
+    const values = clampedValues(col.values, batch.rows, KIND_RANGES[kind].min, KIND_RANGES[kind].max);
+    return values === col.values ? col : { kind: 'number' as const, values };
+  });
+  return out.every((col, c) => col === batch.columns[c]) ? batch : { ...batch, columns: out };
 }

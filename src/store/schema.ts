@@ -7,6 +7,33 @@ import { ipKey, ipNet, ipv4Key, ipv4Net } from './ip-key.js';
 /** Storage kind; each engine maps it to its own type. `time` is seconds since the epoch. */
 export type ColumnKind = 'time' | 'u8' | 'u16' | 'u32' | 'u64' | 'i64' | 'string';
 
+/**
+ * The values each number kind holds in both engines (integers within JS's safe range). A value
+ * beyond them (a port above 65535, a counter past 2^53, NaN) is stored clamped into them (NaN as
+ * 0) by every insert path: failing the batch instead would make the store sink retry it forever.
+ */
+export const KIND_RANGES: Readonly<Record<Exclude<ColumnKind, 'string'>, { readonly min: number; readonly max: number }>> = Object.freeze({
+  time: { min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER },
+  i64: { min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER },
+  u64: { min: 0, max: Number.MAX_SAFE_INTEGER },
+  u32: { min: 0, max: 0xffffffff },
+  u16: { min: 0, max: 0xffff },
+  u8: { min: 0, max: 0xff },
+});
+
+/** Rows [0, rows) of `values`, each clamped into [min, max] (NaN: 0); `values` itself when all are in range. */
+export function clampedValues(values: Float64Array, rows: number, min: number, max: number): Float64Array {
+  let i = 0;
+  while (i < rows && values[i] >= min && values[i] <= max) i++;
+  if (i === rows) return values;
+  const out = new Float64Array(rows);
+  for (let k = 0; k < rows; k++) {
+    const v = values[k];
+    out[k] = v >= min ? (v <= max ? v : max) : v < min ? min : 0;
+  }
+  return out;
+}
+
 /** One row of the flows table, as every query returns it. */
 export interface StoredFlow {
   timeInserted: number;

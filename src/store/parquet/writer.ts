@@ -23,7 +23,7 @@
 import { endianness } from 'node:os';
 import { plainImageOf, type EncodedColumn } from '../columnar.js';
 import { StoreError } from '../errors.js';
-import type { ColumnKind } from '../schema.js';
+import { clampedValues, KIND_RANGES, type ColumnKind } from '../schema.js';
 import { CompactWriter } from './thrift.js';
 
 const MAGIC = Buffer.from('PAR1', 'latin1');
@@ -50,14 +50,14 @@ export interface ParquetColumn {
   readonly data: EncodedColumn;
 }
 
-/** Per kind: the range a value must lie in, and whether it takes 8 bytes. */
+/** Per kind: the range a value must lie in (schema.ts), and whether it takes 8 bytes. */
 const RANGES: Record<Exclude<ColumnKind, 'string'>, { min: number; max: number; wide: boolean }> = {
-  time: { min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER, wide: true },
-  i64: { min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER, wide: true },
-  u64: { min: 0, max: Number.MAX_SAFE_INTEGER, wide: true },
-  u32: { min: 0, max: 0xffffffff, wide: false },
-  u16: { min: 0, max: 0xffff, wide: false },
-  u8: { min: 0, max: 0xff, wide: false },
+  time: { ...KIND_RANGES.time, wide: true },
+  i64: { ...KIND_RANGES.i64, wide: true },
+  u64: { ...KIND_RANGES.u64, wide: true },
+  u32: { ...KIND_RANGES.u32, wide: false },
+  u16: { ...KIND_RANGES.u16, wide: false },
+  u8: { ...KIND_RANGES.u8, wide: false },
 };
 
 interface Chunk {
@@ -159,7 +159,7 @@ export function parquetFile(rows: number, columns: readonly ParquetColumn[], cre
     } else {
       if (column.data.kind !== 'number') throw new StoreError('STORE_ERR_UNAVAILABLE', `parquet column ${column.name}: a number column was given strings`);
       const range = RANGES[column.kind];
-      const plain = plainNumbers(column.name, column.data.values, rows, range.min, range.max, range.wide, memory);
+      const plain = plainNumbers(column.data.values, rows, range.min, range.max, range.wide, memory);
       min = plain.min;
       max = plain.max;
       if (plain.bytes === null) {
@@ -267,12 +267,12 @@ function fileMetaData(rows: number, chunks: readonly Chunk[], createdBy: string)
 
 /**
  * PLAIN values of a number column, rounded as DuckDB casts a DOUBLE to an integer (half away
- * from zero), with their min and max; a value outside [lo, hi] throws. One pass writes the
+ * from zero), with their min and max; a value outside [lo, hi] is clamped into it. One pass writes the
  * values as integers while it finds the range and checks each value; a column of one value is
  * returned as `constant` (the caller writes it as a one-entry dictionary and a single RLE run),
  * and a column with a fraction is written again, rounded (a second pass only then).
  */
-function plainNumbers(name: string, values: Float64Array, rows: number, lo: number, hi: number, wide: boolean, memory: PageMemory): { bytes: Buffer | null; min: number; max: number } {
+function plainNumbers(values: Float64Array, rows: number, lo: number, hi: number, wide: boolean, memory: PageMemory): { bytes: Buffer | null; min: number; max: number } {
   if (rows === 0) return { bytes: Buffer.alloc(0), min: 0, max: 0 };
   const bytes = memory.take(rows * (wide ? 8 : 4));
   const aligned = HOST_IS_LE && bytes.byteOffset % 4 === 0;
@@ -280,14 +280,14 @@ function plainNumbers(name: string, values: Float64Array, rows: number, lo: numb
   let scan: NumberScan;
   if (words !== null) scan = wide ? writeInt64Words(words, values, rows) : writeInt32Words(words, values, rows);
   else scan = scanNumbers(values, rows);
-  if (scan.bad) {
-    for (let i = 0; i < rows; i++) {
-      const v = values[i];
-      if (!(v >= lo && v <= hi)) throw new StoreError('STORE_ERR_UNAVAILABLE', `column ${name}: value ${v} is out of range [${lo}, ${hi}]`);
-    }
+  if (scan.bad || !(scan.min >= lo && scan.max <= hi)) {
+    // A value the column's type cannot hold (a port above 65535, a counter past 2^53, NaN): it is
+    // stored clamped into the type's range (NaN as 0), as the ClickHouse writer stores it
+    // (native.ts), instead of failing the batch, which the sink would retry forever.
+    values = clampedValues(values, rows, lo, hi);
+    scan = words !== null ? (wide ? writeInt64Words(words, values, rows) : writeInt32Words(words, values, rows)) : scanNumbers(values, rows);
   }
   let { min, max } = scan;
-  if (!(min >= lo && max <= hi)) throw new StoreError('STORE_ERR_UNAVAILABLE', `column ${name}: value ${min < lo ? min : max} is out of range [${lo}, ${hi}]`);
   if (min === max && scan.integral) {
     memory.keep(bytes, 0);
     return { bytes: null, min, max };

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { FlowRepository } from '../../../src/store/repository.js';
 import { FlowQueries, parseFlowQuery, type FlowQuery } from '../../../src/store/query.js';
 import { latestVersion, type Migration } from '../../../src/store/migrations.js';
-import { A, B, C, D, E, SNAPSHOTS, T0 } from './fixtures.js';
+import { A, B, C, D, E, flow, SNAPSHOTS, T0 } from './fixtures.js';
 
 export interface ContractOptions {
   /** A repository on an empty store; null plus a reason to skip. */
@@ -187,6 +187,19 @@ export function repositoryContract(name: string, opts: ContractOptions): void {
       await repo.migrateTo(latestVersion(opts.migrations));
       assert.equal(await repo.countFlows(), 0);
       await assert.rejects(repo.migrateTo(latestVersion(opts.migrations) + 1), { code: 'STORE_ERR_MIGRATION' });
+    });
+
+    it('stores a value beyond its column type clamped into the type, on both engines alike, instead of failing the batch', async () => {
+      // (Runs after the migration test: the store is empty.) A failed batch would be retried by
+      // the store sink forever and wedge the store behind it.
+      const odd = flow({ flowEndSeconds: T0 + 60, sourceTransportPort: 70_000, destinationTransportPort: -5, protocolIdentifier: 300, octetDeltaCount: 2 ** 60, packetDeltaCount: Number.NaN });
+      await repo.insertFlows([odd, flow({ flowEndSeconds: T0 + 61 })], T0 + 100);
+      const [f] = (await q.flows(window())).items.filter((x) => x.flowEndSeconds === T0 + 60);
+      assert.deepEqual(
+        [f.sourceTransportPort, f.destinationTransportPort, f.protocolIdentifier, f.octetDeltaCount, f.packetDeltaCount],
+        [65535, 0, 255, Number.MAX_SAFE_INTEGER, 0],
+      );
+      assert.equal(await repo.countFlows(), 2);
     });
   });
 }

@@ -88,8 +88,17 @@ describe('embedded store insert through flowvis_batch', () => {
 
   it('leaves nothing behind when a batch fails', async () => {
     const before = await repo.countFlows();
-    await assert.rejects(repo.insertFlows([flow({}), flow({ flowEndReason: 300 as never })], T0), { code: 'STORE_ERR_UNAVAILABLE' });
+    // The flows go in, then the batch's rollup rows fail (their table is away): the whole
+    // transaction rolls back. (An out-of-range value no longer fails a batch: it is clamped.)
+    await repo.execute('ALTER TABLE rollup_rows RENAME TO rollup_rows_away');
+    try {
+      await assert.rejects(repo.insertFlows([flow({}), flow({ flowEndReason: 300 as never })], T0), { code: 'STORE_ERR_UNAVAILABLE' });
+    } finally {
+      await repo.execute('ALTER TABLE rollup_rows_away RENAME TO rollup_rows');
+    }
     assert.equal(await repo.countFlows(), before);
+    await repo.insertFlows([flow({ flowEndReason: 300 as never })], T0);
+    assert.equal(await repo.countFlows(), before + 1, 'the store takes batches again');
   });
 });
 

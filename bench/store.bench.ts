@@ -19,20 +19,21 @@
 //                            FLOWVIS_BENCH_SQLITE_MODULE or node_modules) on the same rows
 //   knobs: FLOWVIS_BENCH_INSERTS_IN_FLIGHT, FLOWVIS_BENCH_INGEST_BATCH, FLOWVIS_BENCH_INGEST_PASSES (2 x 600,000 rows)
 //
-// Session 7 (2026-11-27, Node v20.20.2, 2-core Intel Xeon VM; probe = node scripts/machine-probe.mjs,
+// Session 8 (2026-11-27, Node v20.20.2, 2-core Intel Xeon VM; probe = node scripts/machine-probe.mjs,
 // random read ns / register loop ns: fast phases 150-210 / 1.3-1.5, slow ones 260-680 / 1.7-2.7):
-//   schema 6 on both engines: the embedded store writes each batch's rollup rows as a Parquet file
-//   beside its segment (no DuckDB insert and COMMIT of ~55,000 rows a batch), folded into
-//   rollup_rows every 8 files; ClickHouse gets client-grouped rollup rows through rollup_input
-//   (no GROUP BY views on flows). Final runs, machine otherwise idle, 11:02-11:06 UTC:
-//   {"name":"store.ingest.embedded","value":401778,"unit":"rows/s","rows_per_cpu_second":347204,"rows_per_s_inserting":551449,"load":1.5}  (probe 151 / 1.37)
-//   {"name":"store.ingest.embedded","value":360180,"unit":"rows/s","rows_per_cpu_second":255012,"rows_per_s_inserting":400928,"load":1.8}  (probe 171 / 1.37)
-//   {"name":"store.ingest.clickhouse","value":175804,"rows_per_cpu_second":241388,"client_cpu_us_per_row":4.14,"server_cpu_us_per_row":4.12,"load":1.5}  (probe 149 / 1.31)
-//   {"name":"store.ingest.clickhouse","value":152260,"rows_per_cpu_second":237869,"client_cpu_us_per_row":4.2,"server_cpu_us_per_row":5.07,"load":1.6}  (probe 186 / 1.61)
-//   Alternating with the session's starting build (H-ROLL, quiet): 408,992 and 410,290 against
-//   274,466 and 234,961 rows/s; at load 5-7 in a slow phase 76,942-108,591 against 72,689-96,104.
-//   ClickHouse at load 4-8 (H-CH): 64,739 and 66,638 against 49,562 and 41,977. In slow phases
-//   the main thread's encodeRows (3.1-3.5 us a row) caps the embedded store near 300,000 rows/s.
+//   ClickHouse inserts are Native blocks with their rows in the tables' ORDER BY order (H-NAT);
+//   the shared encoding writes address dictionaries as bytes and remembers a Pod's namespace and
+//   Node per name, and rollupBatch groups small keys by direct index (H-GRP). store.segment.write
+//   now reads into pooled arrays, as the product does. Final runs, machine otherwise idle, 13:09-13:16 UTC:
+//   {"name":"store.ingest.clickhouse","value":167651,"rows_per_cpu_second":246345,"client_cpu_us_per_row":4.06,"server_cpu_us_per_row":3.69,"load":1.9}  (probe 202 / 1.70)
+//   {"name":"store.ingest.clickhouse","value":190840,"rows_per_cpu_second":261734,"client_cpu_us_per_row":3.82,"server_cpu_us_per_row":2.29,"load":2}  (probe 188 / 1.81)
+//   {"name":"store.ingest.embedded","value":449785,"unit":"rows/s","rows_per_cpu_second":292007,"rows_per_s_inserting":481377,"load":1.9}  (probe 194 / 1.84)
+//   {"name":"store.ingest.embedded","value":429332,"unit":"rows/s","rows_per_cpu_second":315558,"rows_per_s_inserting":501936,"load":2}  (probe 193 / 1.35)
+//   {"name":"store.segment.write","value":338656,"unit":"rows per CPU-s","main_thread_us_per_row":1.44,"segment_thread_us_per_row":1.51,"load":2}  (probe 201 / 1.43)
+//   All six ClickHouse runs: 139,260-225,749 rows/s; the three embedded ones 427,900-449,785.
+//   Alternating with the session's starting build at load 4-8: ClickHouse 97,257-125,826 against
+//   45,704-71,118 (client + server 6.20-6.72 against 9.64-11.75 us a row); embedded 321,062 and
+//   226,281 against 185,022 and 179,691.
 //   History of every figure: docs/store.md, "Figures", and store-clickhouse.md.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';

@@ -292,61 +292,37 @@ function storeMetrics(registry: Registry, read: () => StoreHealthOf | null, sink
       if (h) for (const job of STORE_JOBS) this.inc({ store: h.store, job }, h.health.jobs[job].failures);
     },
   });
-  new Gauge({
-    name: 'flowvis_store_job_consecutive_failures',
-    help: 'Failed runs of a background job since its last success: 0 while it works.',
-    labelNames: ['store', 'job'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const h = read();
-      if (h) for (const job of STORE_JOBS) this.set({ store: h.store, job }, h.health.jobs[job].consecutiveFailures);
-    },
+  /** A gauge of the repository's health, labelled with the store; absent until the store is open. */
+  const healthGauge = (name: string, help: string, labelNames: string[], fill: (g: Gauge<string>, h: StoreHealthOf) => void) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const h = read();
+        if (h) fill(this, h);
+      },
+    });
+  healthGauge('flowvis_store_job_consecutive_failures', 'Failed runs of a background job since its last success: 0 while it works.', ['store', 'job'], (g, h) => {
+    for (const job of STORE_JOBS) g.set({ store: h.store, job }, h.health.jobs[job].consecutiveFailures);
   });
-  new Gauge({
-    name: 'flowvis_store_job_last_error',
-    help: 'Always 1, present while a background job fails; the error label has the last error (first line, 200 characters at most).',
-    labelNames: ['store', 'job', 'error'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const h = read();
-      if (h) for (const job of STORE_JOBS) if (h.health.jobs[job].lastError !== '') this.set({ store: h.store, job, error: errorLabel(h.health.jobs[job].lastError) }, 1);
+  healthGauge(
+    'flowvis_store_job_last_error',
+    'Always 1, present while a background job fails; the error label has the last error (first line, 200 characters at most).',
+    ['store', 'job', 'error'],
+    (g, h) => {
+      for (const job of STORE_JOBS) if (h.health.jobs[job].lastError !== '') g.set({ store: h.store, job, error: errorLabel(h.health.jobs[job].lastError) }, 1);
     },
-  });
-  new Gauge({
-    name: 'flowvis_store_rollup_files_waiting',
-    help: 'Rollup files committed by inserts and not folded into rollup_rows yet (a fold starts at 8).',
-    labelNames: ['store'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const h = read();
-      if (h) this.set({ store: h.store }, h.health.rollupFilesWaiting);
-    },
-  });
-  new Gauge({
-    name: 'flowvis_store_segments',
-    help: 'Committed Parquet segments per compaction level (8 of a level are merged into one of the next).',
-    labelNames: ['store', 'level'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const h = read();
-      if (h) h.health.segmentsPerLevel.forEach((n, level) => this.set({ store: h.store, level: String(level) }, n));
-    },
-  });
-  new Gauge({
-    name: 'flowvis_store_file_bytes',
-    help: 'Bytes of the committed segments and rollup files.',
-    labelNames: ['store'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const h = read();
-      if (h) this.set({ store: h.store }, h.health.fileBytes);
-    },
-  });
+  );
+  healthGauge('flowvis_store_rollup_files_waiting', 'Rollup files committed by inserts and not folded into rollup_rows yet (a fold starts at 8).', ['store'], (g, h) =>
+    g.set({ store: h.store }, h.health.rollupFilesWaiting),
+  );
+  healthGauge('flowvis_store_segments', 'Committed Parquet segments per compaction level (8 of a level are merged into one of the next).', ['store', 'level'], (g, h) =>
+    h.health.segmentsPerLevel.forEach((n, level) => g.set({ store: h.store, level: String(level) }, n)),
+  );
+  healthGauge('flowvis_store_file_bytes', 'Bytes of the committed segments and rollup files.', ['store'], (g, h) => g.set({ store: h.store }, h.health.fileBytes));
 }
 
 /** Builds (does not listen) the Fastify app. */

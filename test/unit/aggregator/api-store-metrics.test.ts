@@ -9,8 +9,9 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { aggregatorRegistry, buildAggregatorApi } from '../../../src/aggregator/api.js';
 import { parseAggregatorConfig } from '../../../src/aggregator/config.js';
-import { FlowAggregator, type RecordMetrics } from '../../../src/aggregator/service.js';
+import { FlowAggregator } from '../../../src/aggregator/service.js';
 import { ManualClock } from '../../../src/util/clock.js';
+import { zeroRecordMetrics } from '../../fixtures/record-metrics.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flowvis-agg-store-metrics-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,25 +49,10 @@ describe('aggregator /metrics with a flow store', () => {
   });
 
   it('serves no store series without a store, and the store sink numbers when the querier has them', async () => {
-    const metrics = (): RecordMetrics => ({
-      recordsReceived: 0,
-      recordsExported: 0,
-      recordsDropped: 0,
-      flowsCorrelated: 0,
-      pendingCorrelation: 0,
-      flowsTracked: 0,
-      evictions: 0,
-      uncorrelatedExported: 0,
-      connectionsPerExporter: {},
-      aggregation: {} as RecordMetrics['aggregation'],
-      collector: {} as RecordMetrics['collector'],
-      sinks: [],
-      certificateRotations: 0,
-    });
-    const none = await aggregatorRegistry({ records: () => [], metrics, storeRepository: () => null }).metrics();
+    const none = await aggregatorRegistry({ records: () => [], metrics: zeroRecordMetrics, storeRepository: () => null }).metrics();
     assert.doesNotMatch(none, /^flowvis_store_\w+\{/m);
     const sink = { pending: 7, written: 10, dropped: 3, failedCommits: 2, retainedFlows: 11, connected: false, lastError: 'down' };
-    const text = await aggregatorRegistry({ records: () => [], metrics, storeSinkStats: () => sink }).metrics();
+    const text = await aggregatorRegistry({ records: () => [], metrics: zeroRecordMetrics, storeSinkStats: () => sink }).metrics();
     assert.match(text, /^flowvis_aggregator_store_records_dropped_total 3$/m);
     assert.match(text, /^flowvis_aggregator_store_failed_commits_total 2$/m);
     assert.match(text, /^flowvis_aggregator_store_records_pending 7$/m);

@@ -9,21 +9,11 @@ import { dictionaryRanks, numberRanks, OrderScratch, sortRows, type RankKey } fr
 import { RollupScratch } from '../../../src/store/rollup-batch.js';
 import { ALL_KEYS, ROLLUPS } from '../../../src/store/rollups.js';
 import { COLUMNS } from '../../../src/store/schema.js';
+import { rng } from '../../fixtures/ipfix/flows.js';
 import { flow, T0 } from './fixtures.js';
 import { readNative } from './native-reader.js';
 import { rollupRecords, H0 } from './rollup-contract.js';
 
-/** A deterministic pseudo-random sequence (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Compares as ClickHouse compares Strings: their UTF-8 bytes. */
 const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
@@ -53,7 +43,7 @@ describe('numberRanks', () => {
 
 describe('sortRows', () => {
   it('orders rows by several keys, the first most significant, equal rows in row order, as a comparator sort does', () => {
-    const next = random(7);
+    const next = rng(7);
     const n = 5000;
     const widths = [3, 40, 1, 700];
     const keys: RankKey[] = widths.map((width) => ({ ranks: Uint32Array.from({ length: n }, () => Math.floor(next() * width)), width }));
@@ -79,7 +69,7 @@ describe('sortRows', () => {
 
 describe('the repository bodies in their tables order', () => {
   it("writes the flows in the flows table's ORDER BY order: hour (the server's), source and destination namespace, end", () => {
-    const next = random(11);
+    const next = rng(11);
     const namespaces = ['shop', 'kube-system', '', 'ünï', 'Shop', 'shop-2'];
     const records = Array.from({ length: 3000 }, () =>
       flow({

@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { aggregatorRegistry, type AggregatorQuerier } from '../../../src/aggregator/api.js';
-import type { RecordMetrics } from '../../../src/aggregator/service.js';
 import { StoreSink } from '../../../src/sinks/store-sink.js';
 import { DuckDbRepository, FOLD_FILES } from '../../../src/store/duckdb.js';
 import { HealthLog, JobTracker, type StoreHealth } from '../../../src/store/health.js';
 import { FAN_IN } from '../../../src/store/segments.js';
 import { ManualClock } from '../../../src/util/clock.js';
+import { zeroRecordMetrics } from '../../fixtures/record-metrics.js';
 import { flow, T0 } from './fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'flowvis-store-health-'));
@@ -48,27 +48,9 @@ function corrupt(path: string): () => void {
   return () => writeFileSync(path, whole);
 }
 
-function fakeMetrics(): RecordMetrics {
-  return {
-    recordsReceived: 0,
-    recordsExported: 0,
-    recordsDropped: 0,
-    flowsCorrelated: 0,
-    pendingCorrelation: 0,
-    flowsTracked: 0,
-    evictions: 0,
-    uncorrelatedExported: 0,
-    connectionsPerExporter: {},
-    aggregation: {} as RecordMetrics['aggregation'],
-    collector: {} as RecordMetrics['collector'],
-    sinks: [],
-    certificateRotations: 0,
-  };
-}
-
 /** The /metrics text the aggregator serves for this store and sink. */
 async function metricsText(repo: DuckDbRepository, sink: StoreSink): Promise<string> {
-  const querier: AggregatorQuerier = { records: () => [], metrics: fakeMetrics, storeRepository: () => repo, storeSinkStats: () => sink.stats() };
+  const querier: AggregatorQuerier = { records: () => [], metrics: zeroRecordMetrics, storeRepository: () => repo, storeSinkStats: () => sink.stats() };
   return aggregatorRegistry(querier).metrics();
 }
 

@@ -46,7 +46,7 @@ export function importCommand(): Command {
         const stats = await importFile(file, repo, opts.progress ? { onProgress: progressBar() } : {});
         process.stderr.write(
           `imported ${stats.records} flow records from ${stats.messages} IPFIX messages (${stats.format}` +
-            (stats.format === 'pcap' ? `, ${stats.packets} packets, ${stats.otherPackets} not IPFIX, ${stats.tcpGaps} TCP gaps` : '') +
+            (stats.format === 'pcap' ? `, ${stats.packets} packets, ${stats.otherPackets} not IPFIX, ${stats.tcpGaps} TCP gaps, ${stats.unreadPackets} TCP packets unread after a bad message` : '') +
             `); ${stats.recordsWithoutTemplate} records without template, ${stats.skippedRecords} non-flow records, ${stats.badMessages} bad messages\n`,
         );
       } finally {

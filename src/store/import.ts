@@ -39,6 +39,11 @@ export interface ImportStats {
   otherPackets: number;
   /** TCP sequence gaps that restarted a stream. */
   tcpGaps: number;
+  /**
+   * TCP packets not read because their stream failed (after a bad message, until a packet that
+   * starts with an IPFIX message header restarts it, as after a gap).
+   */
+  unreadPackets: number;
 }
 
 export interface ImportOptions {
@@ -87,7 +92,7 @@ class Loader {
     format: 'ipfix' | 'pcap',
     options: ImportOptions,
   ) {
-    this.stats = { format, bytes: 0, messages: 0, records: 0, skippedRecords: 0, recordsWithoutTemplate: 0, badMessages: 0, packets: 0, otherPackets: 0, tcpGaps: 0 };
+    this.stats = { format, bytes: 0, messages: 0, records: 0, skippedRecords: 0, recordsWithoutTemplate: 0, badMessages: 0, packets: 0, otherPackets: 0, tcpGaps: 0, unreadPackets: 0 };
     this.batchSize = options.batchSize ?? 50_000;
     this.insertedAt = options.insertedAtSeconds ?? Math.floor(Date.now() / 1000);
   }
@@ -264,7 +269,17 @@ function frame(loader: Loader, streams: Map<string, TcpStream>, linktype: number
       s = { next: seq, deframer: new IpfixDeframer(), dead: false };
       streams.set(key, s);
     }
-    if (s.dead) return;
+    if (s.dead) {
+      // The stream failed at a bad message: it restarts at a packet that starts a message.
+      if (payload.length < 2 || payload.readUInt16BE(0) !== 10) {
+        loader.stats.unreadPackets++;
+        s.next = (seq + payload.length) >>> 0;
+        return;
+      }
+      s.dead = false;
+      s.deframer = new IpfixDeframer();
+      s.next = seq;
+    }
     let data = payload;
     const behind = (s.next - seq) >>> 0;
     if (behind !== 0) {

@@ -134,6 +134,26 @@ describe('flowvis import', () => {
     assert.equal(items.length, 4);
   });
 
+  it('counts the TCP packets of a stream after a bad message, and reads on from the next packet that starts a message', async () => {
+    const [templates, ...data] = aggregatorMessages();
+    const bad = Buffer.from(templates);
+    bad.writeUInt16BE(2, 2); // a message length shorter than its header
+    const junk = Buffer.from('tail of the broken message');
+    const frames = [tcp(1000, 0x02, Buffer.alloc(0))];
+    let seq = 1001;
+    for (const seg of [templates, bad, junk, junk, ...data]) {
+      frames.push(tcp(seq, 0x18, seg));
+      seq += seg.length;
+    }
+    const file = join(dir, 'tcp-bad.pcap');
+    writeFileSync(file, pcap(frames));
+    const { stats, items } = await load(file);
+    assert.equal(stats.badMessages, 1);
+    assert.equal(stats.unreadPackets, 2, 'the two packets after the bad message');
+    assert.equal(stats.records, 4, 'the messages after them are read');
+    assert.equal(items.length, 4);
+  });
+
   it('refuses a file that is neither IPFIX nor pcap with a coded error', async () => {
     const file = join(dir, 'junk.bin');
     writeFileSync(file, Buffer.from('hello, world'));

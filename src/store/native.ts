@@ -22,6 +22,7 @@
 // (EncodeScratch memory when given).
 import { endianness } from 'node:os';
 import type { EncodedBatch, EncodedColumn, EncodeScratch } from './columnar.js';
+import { uleb128Length, writeUleb128 } from './leb128.js';
 import type { ColumnKind } from './schema.js';
 
 /** The ClickHouse type each column kind is written as. */
@@ -59,25 +60,6 @@ export interface RowRange {
 export interface NativeColumn {
   readonly name: string;
   readonly kind: ColumnKind;
-}
-
-/** The length of a LEB128-encoded number. */
-function lebLength(len: number): number {
-  let prefix = 1;
-  while (len >= 0x80) {
-    len >>>= 7;
-    prefix++;
-  }
-  return prefix;
-}
-
-function writeLeb(out: Uint8Array, p: number, len: number): number {
-  while (len >= 0x80) {
-    out[p++] = (len & 0x7f) | 0x80;
-    len >>>= 7;
-  }
-  out[p++] = len;
-  return p;
 }
 
 /**
@@ -128,7 +110,7 @@ export function encodePool(dictionary: readonly string[], scratch?: EncodeScratc
   for (let k = 0; k < m; k++) {
     const u = (utf8[k] = ascii ? dictionary[k].length : utf8Length(dictionary[k]));
     start[k] = total;
-    length[k] = lebLength(u) + u;
+    length[k] = uleb128Length(u) + u;
     total += length[k];
   }
   const bytes = scratch ? scratch.buffer(3 * slot + 1, total) : Buffer.allocUnsafe(total);
@@ -145,11 +127,11 @@ export function encodePool(dictionary: readonly string[], scratch?: EncodeScratc
     const rawView = new DataView(raw.buffer, raw.byteOffset, raw.length);
     for (let k = 0; k < m; k++) {
       const u = utf8[k];
-      copyBytes(u8, view, writeLeb(u8, start[k], u), rawU8, rawView, from, u);
+      copyBytes(u8, view, writeUleb128(u8, start[k], u), rawU8, rawView, from, u);
       from += u;
     }
   } else {
-    for (let k = 0; k < m; k++) bytes.write(dictionary[k], writeLeb(u8, start[k], utf8[k]), 'utf8');
+    for (let k = 0; k < m; k++) bytes.write(dictionary[k], writeUleb128(u8, start[k], utf8[k]), 'utf8');
   }
   return { bytes, start, length, u8, view };
 }
@@ -192,9 +174,9 @@ export function nativeBlock(columns: readonly NativeColumn[], ranges: readonly R
   }
   const names = columns.map((c) => Buffer.from(c.name, 'utf8'));
   const types = columns.map((c) => NATIVE_TYPES[c.kind]);
-  let size = lebLength(columns.length) + lebLength(rows);
+  let size = uleb128Length(columns.length) + uleb128Length(rows);
   for (let c = 0; c < columns.length; c++) {
-    size += lebLength(names[c].length) + names[c].length + lebLength(types[c].length) + types[c].length;
+    size += uleb128Length(names[c].length) + names[c].length + uleb128Length(types[c].length) + types[c].length;
     const kind = columns[c].kind;
     if (kind !== 'string') {
       size += WIDTH[kind] * rows;
@@ -209,13 +191,13 @@ export function nativeBlock(columns: readonly NativeColumn[], ranges: readonly R
   const body = scratch ? scratch.bytes(size) : Buffer.allocUnsafe(size);
   const out = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
   const outView = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  let p = writeLeb(out, 0, columns.length);
-  p = writeLeb(out, p, rows);
+  let p = writeUleb128(out, 0, columns.length);
+  p = writeUleb128(out, p, rows);
   for (let c = 0; c < columns.length; c++) {
-    p = writeLeb(out, p, names[c].length);
+    p = writeUleb128(out, p, names[c].length);
     out.set(names[c], p);
     p += names[c].length;
-    p = writeLeb(out, p, types[c].length);
+    p = writeUleb128(out, p, types[c].length);
     p += body.write(types[c], p, 'latin1');
     const kind = columns[c].kind;
     for (const r of ranges) {

@@ -23,6 +23,7 @@
 import { endianness } from 'node:os';
 import { plainImageOf, type EncodedColumn } from '../columnar.js';
 import { StoreError } from '../errors.js';
+import { writeUleb128 } from '../leb128.js';
 import { clampedValues, KIND_RANGES, type ColumnKind } from '../schema.js';
 import { CompactWriter } from './thrift.js';
 
@@ -353,7 +354,7 @@ function roundedHalfAway(values: Float64Array, rows: number): Float64Array {
 function constantIndexes(rows: number): Buffer {
   const out = Buffer.allocUnsafe(12);
   out[0] = 1;
-  let off = varint(out, 1, rows * 2);
+  let off = writeUleb128(out, 1, rows * 2);
   out[off++] = 0;
   return out.subarray(0, off);
 }
@@ -462,7 +463,7 @@ export function dictionaryIndexes(indexes: ArrayLike<number>, n: number, size: n
   const flush = (end: number): void => {
     if (end <= pending) return;
     const groups = Math.ceil((end - pending) / 8);
-    off = varint(out, off, groups * 2 + 1);
+    off = writeUleb128(out, off, groups * 2 + 1);
     off = bitPack(out, off, indexes, pending, pending + groups * 8, end, width);
   };
   while (i + 8 <= n) {
@@ -471,7 +472,7 @@ export function dictionaryIndexes(indexes: ArrayLike<number>, n: number, size: n
     while (j < n && indexes[j] === v) j++;
     if (j - i >= 16) {
       flush(i);
-      off = varint(out, off, (j - i) * 2);
+      off = writeUleb128(out, off, (j - i) * 2);
       for (let k = 0; k < valueBytes; k++) out[off++] = (v >>> (8 * k)) & 0xff;
       i = j;
       pending = i;
@@ -481,15 +482,6 @@ export function dictionaryIndexes(indexes: ArrayLike<number>, n: number, size: n
   }
   flush(n);
   return memory.keep(out, off);
-}
-
-function varint(out: Buffer, off: number, v: number): number {
-  while (v >= 0x80) {
-    out[off++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  out[off++] = v;
-  return off;
 }
 
 /** Packs indexes[from, to) (values at or beyond `end` as 0) LSB first, `width` bits each. */

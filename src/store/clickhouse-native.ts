@@ -2,7 +2,7 @@
 // into `flows`, and (schema 6) its rollup rows into the staging table `rollup_input`.
 import type { EncodedBatch, EncodeScratch } from './columnar.js';
 import { CLICKHOUSE_ROLLUP_INPUT, clickhouseRollupInputColumns } from './clickhouse-rollups.js';
-import { nativeBlock, type NativeColumn, type RowRange, type RowSource } from './native.js';
+import { NATIVE_TYPES, nativeBlock, type NativeColumn, type RowRange, type RowSource } from './native.js';
 import { dictionaryRanks, FIRST_FREE_SLOT, numberRanks, OrderScratch, sortRows, type RankKey } from './native-order.js';
 import { rollupBatch, type RollupScratch } from './rollup-batch.js';
 import { ALL_KEYS, GRAINS, ROLLUP_MEASURES, ROLLUPS } from './rollups.js';
@@ -80,7 +80,8 @@ function stringRanks(batch: EncodedBatch, c: number, out: Uint32Array): RankKey 
  * rows (grain, bucket, ALL_KEYS, the measures, flows): the same order, after rollupOf.
  */
 const ROLLUP_INPUT_COLUMNS = clickhouseRollupInputColumns(ROLLUPS);
-const KINDS: Record<string, ColumnKind> = { String: 'string', UInt8: 'u8', Int64: 'i64', DateTime: 'time', UInt64: 'u64' };
+/** Each ClickHouse type's column kind: NATIVE_TYPES the other way round. */
+const KINDS = Object.fromEntries(Object.entries(NATIVE_TYPES).map(([kind, type]) => [type, kind as ColumnKind])) as Record<string, ColumnKind>;
 export const ROLLUP_INPUT_NATIVE: readonly NativeColumn[] = ROLLUP_INPUT_COLUMNS.map((c) => ({ name: c.name, kind: KINDS[c.type] }));
 export const ROLLUP_INSERT = `INSERT INTO ${CLICKHOUSE_ROLLUP_INPUT} (${ROLLUP_INPUT_COLUMNS.map((c) => c.name).join(', ')}) FORMAT Native`;
 /** Per rollup (ROLLUPS order): its finest grain, and its rows' sources (rollupOf a constant, the rest rollupBatch's columns from bucket on). */
